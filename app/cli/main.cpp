@@ -1,0 +1,48 @@
+// `wan`: the headless command line. Thin: parses flags, calls the engine, turns errors into exit codes.
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "core/runtime.h"
+#include "wan/error.h"
+#include "wan/eval_case.h"
+
+namespace {
+
+int run_eval_case_command(const std::string& case_dir, const std::string& out, const wan::EvalCaseOptions& options) {
+  const wan::EvalCaseResult result = wan::run_eval_case(case_dir, out, options);
+  std::printf("case %s (%s, %s): wrote %s\n", case_dir.c_str(), result.kind.c_str(), options.dtype.c_str(), out.c_str());
+  for (const auto& [name, err] : result.relative_errors) std::printf("  %-16s rel. L2 error vs reference %.3e\n", name.c_str(), err);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Wan Studio engine: Wan2.1 video generation from the command line"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
+
+  wan::EvalCaseOptions eval_options;
+  std::string case_dir, case_out;
+  CLI::App* eval = app.add_subcommand("eval-case", "Run a reference case folder and write its outputs");
+  eval->add_option("CASE_DIR", case_dir, "case folder (config.json, weights, io.safetensors, case.json)")->required();
+  eval->add_option("OUT", case_out, "output .safetensors")->required();
+  eval->add_option("--dtype", eval_options.dtype, "fp32 | bf16 | fp16")->default_val("fp32");
+  eval->add_option("--device", eval_options.device, "cpu | cuda | cuda:N")->default_val("cpu");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    wan::init_runtime(threads);
+    if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
+  } catch (const wan::Error& e) {
+    std::fprintf(stderr, "wan: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wan: internal error: %s\n", e.what());
+    return static_cast<int>(wan::ErrorCode::kInternal);
+  }
+  return 0;
+}

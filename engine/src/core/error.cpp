@@ -1,0 +1,19 @@
+#include "wan/error.h"
+
+namespace wan {
+
+const char* error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk: return "ok";
+    case ErrorCode::kInvalidArgument: return "invalid argument";
+    case ErrorCode::kFileNotFound: return "file not found";
+    case ErrorCode::kCorruptFile: return "corrupt file";
+    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kModelMismatch: return "model mismatch";
+    case ErrorCode::kIo: return "i/o error";
+    case ErrorCode::kInternal: return "internal error";
+  }
+  return "unknown";
+}
+
+}  // namespace wan

@@ -1,0 +1,49 @@
+#include "core/runtime.h"
+
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include "wan/error.h"
+
+namespace wan {
+
+void init_runtime(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (threads <= 0) threads = 1;
+  at::set_num_threads(threads);
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "fp32" || name == "float32" || name == "float") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  if (name == "fp16" || name == "float16" || name == "half") return torch::kFloat16;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown dtype '" + name + "': use fp32, bf16 or fp16");
+}
+
+const char* dtype_name(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat32: return "fp32";
+    case torch::kBFloat16: return "bf16";
+    case torch::kFloat16: return "fp16";
+    default: return "other";
+  }
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw Error(ErrorCode::kUnsupported,
+                  "device '" + name + "' asked for, but this build or machine has no CUDA GPU: use --device cpu");
+    try {
+      return torch::Device(name);
+    } catch (const std::exception&) {
+    }
+  }
+  throw Error(ErrorCode::kInvalidArgument, "unknown device '" + name + "': use cpu, cuda or cuda:N");
+}
+
+}  // namespace wan

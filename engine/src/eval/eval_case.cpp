@@ -1,0 +1,120 @@
+#include "wan/eval_case.h"
+
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/runtime.h"
+#include "model/model_files.h"
+#include "wan/error.h"
+#include "weights/file_util.h"
+#include "weights/loader.h"
+#include "weights/safetensors.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Outputs = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// The one weight file of a module case (anything but io.safetensors).
+std::string find_weights(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "io.safetensors") continue;
+    const std::string ext = entry.path().extension().string();
+    if (ext == ".safetensors" || ext == ".pth") found.push_back(entry.path().string());
+  }
+  if (found.size() != 1)
+    throw Error(ErrorCode::kInvalidArgument, dir.string() + ": expected exactly one weight file beside io.safetensors, found " +
+                                                 std::to_string(found.size()));
+  return found[0];
+}
+
+torch::Tensor input(const SafetensorsFile& io, const std::string& name) {
+  if (!io.contains(name)) throw Error(ErrorCode::kInvalidArgument, io.path() + ": input '" + name + "' is missing");
+  return io.view(name).clone();
+}
+
+Outputs eval_dit(const fs::path& dir, const SafetensorsFile& io, const ModelPlacement& placement) {
+  LoadedDit dit = load_dit(open_weights(find_weights(dir)), read_text_file((dir / "config.json").string()), placement);
+  const torch::Tensor x = input(io, "x");
+  const torch::Tensor y = io.contains("y") ? input(io, "y") : torch::Tensor();
+  const torch::Tensor clip = io.contains("clip_fea") ? input(io, "clip_fea") : torch::Tensor();
+  Outputs out;
+  for (int i = 0; io.contains("context_" + std::to_string(i)); ++i) {
+    const std::string s = std::to_string(i);
+    const double t = input(io, "t_" + s).to(torch::kFloat64).item<double>();
+    out.emplace_back("out_" + s, dit.model->forward(x, t, input(io, "context_" + s), clip, y).cpu());
+  }
+  return out;
+}
+
+Outputs eval_t5(const fs::path& dir, const SafetensorsFile& io, const ModelPlacement& placement) {
+  LoadedT5 t5 = load_t5(open_weights(find_weights(dir)), placement);
+  Outputs out;
+  for (int i = 0; io.contains("ids_" + std::to_string(i)); ++i) {
+    const std::string s = std::to_string(i);
+    torch::Tensor ids = input(io, "ids_" + s).to(torch::kInt64);
+    std::int64_t valid = ids.size(0);
+    if (io.contains("mask_" + s)) valid = input(io, "mask_" + s).sum().item<std::int64_t>();
+    out.emplace_back("out_" + s, t5.model->forward(ids.narrow(0, 0, valid)).cpu());
+  }
+  return out;
+}
+
+Outputs eval_vae(const fs::path& dir, const SafetensorsFile& io, const ModelPlacement& placement) {
+  LoadedVae vae = load_vae(open_weights(find_weights(dir)), placement);
+  Outputs out;
+  if (io.contains("video")) out.emplace_back("latent", vae.model->encode(input(io, "video")).cpu());
+  if (io.contains("z")) out.emplace_back("decoded", vae.model->decode(input(io, "z")).cpu());
+  return out;
+}
+
+double relative_l2(const torch::Tensor& out, const torch::Tensor& ref) {
+  const torch::Tensor o = out.to(torch::kFloat64), r = ref.to(torch::kFloat64);
+  if (o.sizes() != r.sizes()) return std::numeric_limits<double>::infinity();
+  const double denom = r.norm().item<double>();
+  const double num = (o - r).norm().item<double>();
+  return denom > 0 ? num / denom : num;
+}
+
+}  // namespace
+
+EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out_path, const EvalCaseOptions& options) {
+  const fs::path dir(case_dir);
+  if (!fs::is_directory(dir)) throw Error(ErrorCode::kFileNotFound, case_dir + ": not a folder");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(read_text_file((dir / "config.json").string()));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCorruptFile, (dir / "config.json").string() + ": not valid JSON (" + e.what() + ")");
+  }
+  auto io = SafetensorsFile::open((dir / "io.safetensors").string());
+  const torch::ScalarType dtype = parse_dtype(options.dtype);
+  const torch::Device device = parse_device(options.device);
+  const ModelPlacement placement = ModelPlacement::make(dtype, device);
+  const ModelPlacement vae_placement = ModelPlacement::make(dtype, device, /*fp32_compute_on_cpu=*/true);
+
+  EvalCaseResult result;
+  result.kind = config.value("_class_name", std::string());
+  Outputs outputs;
+  if (result.kind == "WanModel") outputs = eval_dit(dir, *io, placement);
+  else if (result.kind == "T5Encoder") outputs = eval_t5(dir, *io, placement);
+  else if (result.kind == "WanVAE") outputs = eval_vae(dir, *io, vae_placement);
+  else
+    throw Error(ErrorCode::kUnsupported, (dir / "config.json").string() + ": case kind '" + result.kind +
+                                             "' is not supported by this version of eval-case");
+  for (const auto& [name, t] : outputs)
+    if (io->contains(name)) result.relative_errors.emplace_back(name, relative_l2(t, io->view(name)));
+  write_safetensors(out_path, outputs, {{"case", dir.filename().string()}, {"dtype", options.dtype}});
+  return result;
+}
+
+}  // namespace wan

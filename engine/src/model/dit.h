@@ -1,0 +1,107 @@
+// WanModel, the Wan2.1 diffusion transformer (t2v and i2v). Registered names equal the official
+// state_dict keys. The forward pass is split into stages (embed, condition, blocks, head) so the
+// distributed runtime can run blocks on a shard of the tokens with its own attention.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include "model/dit_config.h"
+#include "model/layers.h"
+#include "model/rope.h"
+
+namespace wan {
+
+// Per-forward conditioning shared by all blocks (every rank holds all of it).
+struct DitConditioning {
+  torch::Tensor e;        // [1, dim] float32: time embedding (the head's modulation input)
+  torch::Tensor e0;       // [1, 6, dim] float32: block modulation input
+  torch::Tensor context;  // [1, img_tokens + text_len, dim] in the weight dtype
+  std::int64_t image_tokens = 0;  // leading CLIP tokens in context (i2v), else 0
+};
+
+// Self-attention core: q, k, v [1, L_local, n, d] (RoPE applied) -> [1, L_local, n, d].
+using SelfAttentionFn = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
+
+struct DitSelfAttentionImpl : torch::nn::Module {
+  DitSelfAttentionImpl(const DitConfig& c, const ModelPlacement& p);
+  // x: [1, L, dim] float32; cos/sin: [L, d/2]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const SelfAttentionFn& attend);
+  std::int64_t num_heads, head_dim;
+  double eps;
+  torch::ScalarType compute_dtype;
+  Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+  Gain norm_q{nullptr}, norm_k{nullptr};
+};
+TORCH_MODULE(DitSelfAttention);
+
+struct DitCrossAttentionImpl : torch::nn::Module {
+  DitCrossAttentionImpl(const DitConfig& c, const ModelPlacement& p);
+  torch::Tensor forward(const torch::Tensor& x, const DitConditioning& cond);
+  std::int64_t num_heads, head_dim;
+  double eps;
+  torch::ScalarType compute_dtype;
+  Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, k_img{nullptr}, v_img{nullptr};
+  Gain norm_q{nullptr}, norm_k{nullptr}, norm_k_img{nullptr};
+};
+TORCH_MODULE(DitCrossAttention);
+
+struct DitBlockImpl : torch::nn::Module {
+  DitBlockImpl(const DitConfig& c, const ModelPlacement& p);
+  // x: [1, L_local, dim] float32 residual stream -> same shape.
+  torch::Tensor forward(const torch::Tensor& x, const DitConditioning& cond, const torch::Tensor& cos,
+                        const torch::Tensor& sin, const SelfAttentionFn& attend);
+  double eps;
+  torch::Tensor modulation;  // [1, 6, dim] float32
+  DitSelfAttention self_attn{nullptr};
+  Affine norm3{nullptr};
+  DitCrossAttention cross_attn{nullptr};
+  Linear ffn0{nullptr}, ffn2{nullptr};
+};
+TORCH_MODULE(DitBlock);
+
+struct WanModelImpl : torch::nn::Module {
+  WanModelImpl(const DitConfig& config, const ModelPlacement& placement);
+
+  // x [in_dim - y_channels, F, H, W] (+ y [.., F, H, W] for i2v) -> tokens [1, L, dim] (weight dtype).
+  torch::Tensor embed(const torch::Tensor& x, const torch::Tensor& y, TokenGrid* grid);
+  // t: the (integer-valued) timestep; context: [L_text, text_dim] (L_text <= text_len);
+  // clip_fea: [1, 257, clip_dim] for i2v.
+  DitConditioning condition(double t, const torch::Tensor& context, const torch::Tensor& clip_fea);
+  // x: [1, L, dim] float32 -> [1, L, prod(patch) * out_dim] float32
+  torch::Tensor head_forward(const torch::Tensor& x, const DitConditioning& cond);
+  // tokens [L >= grid.count(), prod(patch) * out_dim] -> [out_dim, F, H, W]
+  torch::Tensor unpatchify(const torch::Tensor& tokens, const TokenGrid& grid) const;
+
+  // Single-process forward: every stage on all tokens. Returns [out_dim, F, H, W] float32.
+  torch::Tensor forward(const torch::Tensor& x, double t, const torch::Tensor& context,
+                        const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
+
+  const DitConfig& config() const { return config_; }
+  const ModelPlacement& placement() const { return placement_; }
+  const RopeTable& rope() const { return *rope_; }
+
+  DitConfig config_;
+  ModelPlacement placement_;
+  std::unique_ptr<RopeTable> rope_;
+  Conv patch_embedding{nullptr};
+  Linear text_embedding0{nullptr}, text_embedding2{nullptr};
+  Linear time_embedding0{nullptr}, time_embedding2{nullptr};
+  Linear time_projection1{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  Linear head_head{nullptr};
+  torch::Tensor head_modulation;  // [1, 2, dim] float32
+  Affine img_emb0{nullptr}, img_emb4{nullptr};
+  Linear img_emb1{nullptr}, img_emb3{nullptr};
+  torch::Tensor img_emb_pos;  // flf2v
+};
+TORCH_MODULE(WanModel);
+
+// The sinusoidal timestep embedding ([cos | sin], float64 math) -> [1, dim] float32.
+torch::Tensor sinusoidal_embedding(std::int64_t dim, double t);
+
+}  // namespace wan

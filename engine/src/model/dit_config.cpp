@@ -1,0 +1,131 @@
+#include "model/dit_config.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "wan/error.h"
+
+namespace wan {
+
+const char* dit_kind_name(DitKind kind) {
+  switch (kind) {
+    case DitKind::kT2V: return "t2v";
+    case DitKind::kI2V: return "i2v";
+    case DitKind::kFLF2V: return "flf2v";
+  }
+  return "?";
+}
+
+void DitConfig::validate(const std::string& context) const {
+  auto bad = [&](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, context + ": " + what); };
+  if (dim <= 0 || num_heads <= 0 || num_layers <= 0 || ffn_dim <= 0 || freq_dim <= 0 || text_dim <= 0 ||
+      in_dim <= 0 || out_dim <= 0 || text_len <= 0)
+    bad("model sizes must be positive");
+  if (dim % num_heads != 0) bad("dim " + std::to_string(dim) + " is not divisible by num_heads " + std::to_string(num_heads));
+  if (head_dim() % 2 != 0) bad("head_dim must be even for RoPE");
+  if (freq_dim % 2 != 0) bad("freq_dim must be even");
+  for (std::int64_t p : patch_size)
+    if (p <= 0) bad("patch_size must be positive");
+}
+
+std::int64_t DitConfig::parameter_count() const {
+  const std::int64_t p = patch_size[0] * patch_size[1] * patch_size[2];
+  std::int64_t n = dim * in_dim * p + dim;                        // patch embedding
+  n += text_dim * dim + dim + dim * dim + dim;                    // text embedding
+  n += freq_dim * dim + dim + dim * dim + dim + dim * 6 * dim + 6 * dim;  // time embedding + projection
+  n += p * out_dim * dim + p * out_dim + 2 * dim;                 // head
+  std::int64_t block = 6 * dim + 8 * (dim * dim + dim) + 4 * dim + 2 * dim;  // modulation, attn, norms, norm3
+  block += dim * ffn_dim + ffn_dim + ffn_dim * dim + dim;
+  if (has_image_input()) {
+    block += 2 * (dim * dim + dim) + dim;
+    n += 2 * clip_dim + clip_dim * clip_dim + clip_dim + clip_dim * dim + dim + 2 * dim;
+    if (kind == DitKind::kFLF2V) n += 514 * clip_dim;
+  }
+  return n + block * num_layers;
+}
+
+std::string DitConfig::label() const {
+  const double billions = static_cast<double>(parameter_count()) / 1e9;
+  char size[32];
+  if (billions >= 0.95) std::snprintf(size, sizeof size, "%.3gB", std::round(billions * 10) / 10);
+  else std::snprintf(size, sizeof size, "%.3gM", std::round(billions * 1e4) / 10);
+  return std::string(dit_kind_name(kind)) + "-" + size;
+}
+
+DitConfig dit_config_from_json(const std::string& json_text, const std::string& context) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCorruptFile, context + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw Error(ErrorCode::kCorruptFile, context + ": not a JSON object");
+  DitConfig c;
+  try {
+    const std::string type = j.value("model_type", std::string("t2v"));
+    if (type == "t2v" || type == "t2i") c.kind = DitKind::kT2V;
+    else if (type == "i2v") c.kind = DitKind::kI2V;
+    else if (type == "flf2v") c.kind = DitKind::kFLF2V;
+    else throw Error(ErrorCode::kUnsupported, context + ": model_type '" + type + "' is not supported (t2v, i2v, flf2v)");
+    if (j.contains("patch_size")) {
+      auto p = j["patch_size"].get<std::vector<std::int64_t>>();
+      if (p.size() != 3) throw Error(ErrorCode::kCorruptFile, context + ": patch_size must have 3 entries");
+      c.patch_size = {p[0], p[1], p[2]};
+    }
+    c.text_len = j.value("text_len", c.text_len);
+    c.in_dim = j.value("in_dim", c.in_dim);
+    c.dim = j.value("dim", c.dim);
+    c.ffn_dim = j.value("ffn_dim", c.ffn_dim);
+    c.freq_dim = j.value("freq_dim", c.freq_dim);
+    c.text_dim = j.value("text_dim", c.text_dim);
+    c.out_dim = j.value("out_dim", c.out_dim);
+    c.num_heads = j.value("num_heads", c.num_heads);
+    c.num_layers = j.value("num_layers", c.num_layers);
+    c.qk_norm = j.value("qk_norm", c.qk_norm);
+    c.cross_attn_norm = j.value("cross_attn_norm", c.cross_attn_norm);
+    c.eps = j.value("eps", c.eps);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCorruptFile, context + ": malformed field (" + e.what() + ")");
+  }
+  if (!c.qk_norm || !c.cross_attn_norm)
+    throw Error(ErrorCode::kUnsupported, context + ": qk_norm and cross_attn_norm must be true (as in every Wan2.1 model)");
+  c.validate(context);
+  return c;
+}
+
+DitConfig detect_dit_config(const TensorSource& src, const std::string& prefix) {
+  auto shape = [&](const std::string& name) -> const std::vector<std::int64_t>& {
+    if (!src.contains(prefix + name))
+      throw Error(ErrorCode::kModelMismatch,
+                  src.path() + ": not a Wan2.1 DiT checkpoint (tensor '" + prefix + name + "' is missing)");
+    return src.info(prefix + name).shape;
+  };
+  DitConfig c;
+  const auto& pe = shape("patch_embedding.weight");  // [dim, in_dim, pt, ph, pw]
+  if (pe.size() != 5) throw Error(ErrorCode::kModelMismatch, src.path() + ": patch_embedding.weight is not 5-D");
+  c.dim = pe[0];
+  c.in_dim = pe[1];
+  c.patch_size = {pe[2], pe[3], pe[4]};
+  c.ffn_dim = shape("blocks.0.ffn.0.weight")[0];
+  c.freq_dim = shape("time_embedding.0.weight")[1];
+  c.text_dim = shape("text_embedding.0.weight")[1];
+  c.out_dim = shape("head.head.weight")[0] / (c.patch_size[0] * c.patch_size[1] * c.patch_size[2]);
+  std::int64_t layers = 0;
+  while (src.contains(prefix + "blocks." + std::to_string(layers) + ".modulation")) ++layers;
+  c.num_layers = layers;
+  c.num_heads = c.dim / 128;
+  if (c.num_heads == 0) c.num_heads = 1;
+  c.text_len = 512;
+  if (src.contains(prefix + "img_emb.proj.0.weight")) {
+    c.kind = src.contains(prefix + "img_emb.emb_pos") ? DitKind::kFLF2V : DitKind::kI2V;
+    c.clip_dim = shape("img_emb.proj.0.weight")[0];
+  }
+  c.validate(src.path());
+  return c;
+}
+
+}  // namespace wan

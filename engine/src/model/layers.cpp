@@ -1,0 +1,136 @@
+#include "model/layers.h"
+
+#include <cmath>
+
+#include <torch/nn/functional.h>
+#include <torch/version.h>
+
+namespace wan {
+
+torch::Tensor uninitialized(torch::IntArrayRef shape, const torch::TensorOptions& options) {
+  return torch::empty(shape, options.requires_grad(false));
+}
+
+ModelPlacement ModelPlacement::make(torch::ScalarType dtype, torch::Device device, bool fp32_compute_on_cpu) {
+  ModelPlacement p;
+  p.dtype = dtype;
+  p.device = device;
+  p.compute_dtype = dtype;
+  if (device.is_cpu() && (fp32_compute_on_cpu || dtype == torch::kFloat16)) p.compute_dtype = torch::kFloat32;
+  return p;
+}
+
+LinearImpl::LinearImpl(std::int64_t in_features, std::int64_t out_features, bool with_bias,
+                       const ModelPlacement& placement)
+    : LinearImpl(in_features, out_features, with_bias, placement.weights()) {
+  compute_dtype = placement.compute_dtype;
+}
+
+LinearImpl::LinearImpl(std::int64_t in_features, std::int64_t out_features, bool with_bias,
+                       const torch::TensorOptions& options)
+    : compute_dtype(c10::typeMetaToScalarType(options.dtype())) {
+  weight = register_parameter("weight", uninitialized({out_features, in_features}, options), false);
+  if (with_bias) bias = register_parameter("bias", uninitialized({out_features}, options), false);
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor b = bias.defined() ? bias.to(compute_dtype) : bias;
+  return torch::linear(x.to(compute_dtype), weight.to(compute_dtype), b);
+}
+
+GainImpl::GainImpl(torch::IntArrayRef shape, const torch::TensorOptions& options) {
+  weight = register_parameter("weight", uninitialized(shape, options), false);
+}
+
+AffineImpl::AffineImpl(std::int64_t dim, const torch::TensorOptions& options) {
+  weight = register_parameter("weight", uninitialized({dim}, options), false);
+  bias = register_parameter("bias", uninitialized({dim}, options), false);
+}
+
+ConvImpl::ConvImpl(std::int64_t in_ch, std::int64_t out_ch, std::vector<std::int64_t> kernel, bool with_bias,
+                   const ModelPlacement& placement)
+    : compute_dtype(placement.compute_dtype) {
+  const torch::TensorOptions options = placement.weights();
+  std::vector<std::int64_t> shape{out_ch, in_ch};
+  shape.insert(shape.end(), kernel.begin(), kernel.end());
+  weight = register_parameter("weight", uninitialized(shape, options), false);
+  if (with_bias) bias = register_parameter("bias", uninitialized({out_ch}, options), false);
+}
+
+torch::Tensor ConvImpl::forward(const torch::Tensor& x, torch::IntArrayRef stride, torch::IntArrayRef padding) {
+  const torch::Tensor in = x.to(compute_dtype);
+  const torch::Tensor w = weight.to(compute_dtype);
+  const torch::Tensor b = bias.defined() ? bias.to(compute_dtype) : bias;
+  if (weight.dim() == 5) return torch::conv3d(in, w, b, stride, padding);
+  return torch::conv2d(in, w, b, stride, padding);
+}
+
+torch::Tensor wan_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  const torch::Tensor normed = (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
+  return normed * weight;
+}
+
+torch::Tensor layer_norm_f32(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             double eps) {
+  const std::int64_t dim = x.size(-1);
+  const torch::Tensor w = weight.defined() ? weight.to(torch::kFloat32) : torch::Tensor();
+  const torch::Tensor b = bias.defined() ? bias.to(torch::kFloat32) : torch::Tensor();
+  return torch::layer_norm(x.to(torch::kFloat32), {dim}, w, b, eps).to(x.scalar_type());
+}
+
+torch::Tensor gelu_tanh(const torch::Tensor& x) {
+  return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+}
+
+torch::Tensor gelu_erf(const torch::Tensor& x) { return torch::gelu(x); }
+
+namespace {
+
+// Reference attention for LibTorch without fused kernels: query chunks bound the score matrix.
+torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                double scale) {
+  // [B, n, L, d]
+  const torch::Tensor qh = q.transpose(1, 2);
+  const torch::Tensor kh = k.transpose(1, 2);
+  const torch::Tensor vh = v.transpose(1, 2);
+  const std::int64_t B = qh.size(0), n = qh.size(1), Lq = qh.size(2), Lk = kh.size(2);
+  const std::int64_t budget_elems = std::int64_t(64) << 20;  // 256 MB of float32 scores
+  std::int64_t chunk = std::max<std::int64_t>(1, budget_elems / std::max<std::int64_t>(1, B * n * Lk));
+  chunk = std::min(chunk, Lq);
+  std::vector<torch::Tensor> outs;
+  for (std::int64_t s = 0; s < Lq; s += chunk) {
+    const torch::Tensor qc = qh.narrow(2, s, std::min(chunk, Lq - s));
+    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32) * scale;
+    torch::Tensor probs = torch::softmax(scores, -1).to(vh.scalar_type());
+    outs.push_back(torch::matmul(probs, vh));
+  }
+  torch::Tensor out = outs.size() == 1 ? outs[0] : torch::cat(outs, 2);
+  return out.transpose(1, 2);  // [B, Lq, n, d]
+}
+
+}  // namespace
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        std::int64_t valid_keys, double scale) {
+  // Masking keys past valid_keys is the same as dropping them.
+  torch::Tensor kk = k, vv = v;
+  if (valid_keys >= 0 && valid_keys < k.size(1)) {
+    kk = k.narrow(1, 0, valid_keys);
+    vv = v.narrow(1, 0, valid_keys);
+  }
+  if (scale < 0) scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const torch::Tensor vq = vv.to(q.scalar_type());
+  const torch::Tensor kq = kk.to(q.scalar_type());
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  if (q.is_cuda()) {
+    // Fused kernels (flash / memory-efficient) on the GPU. [B, n, L, d] layout.
+    torch::Tensor out = at::scaled_dot_product_attention(q.transpose(1, 2), kq.transpose(1, 2), vq.transpose(1, 2),
+                                                         {}, 0.0, false, scale);
+    return out.transpose(1, 2);
+  }
+#endif
+  return attention_chunked(q, kq, vq, scale);
+}
+
+}  // namespace wan

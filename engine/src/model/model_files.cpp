@@ -1,0 +1,56 @@
+#include "model/model_files.h"
+
+#include <torch/torch.h>
+
+#include "wan/error.h"
+#include "weights/loader.h"
+#include "weights/name_tables.h"
+
+namespace wan {
+
+LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement) {
+  LoadedDit out;
+  out.source = std::make_shared<RenamedSource>(file, dit_official_name);
+  if (config_json.empty()) {
+    out.config = detect_dit_config(*out.source);
+  } else {
+    out.config = dit_config_from_json(config_json, file->path() + " (config.json)");
+    const DitConfig detected = detect_dit_config(*out.source);
+    // The image-embedding width is not in config.json; it is read from the weights.
+    out.config.clip_dim = detected.clip_dim;
+    if (detected.has_image_input() != out.config.has_image_input())
+      throw Error(ErrorCode::kModelMismatch, file->path() + ": config.json says model_type " +
+                                                 dit_kind_name(out.config.kind) + " but the weights are " +
+                                                 dit_kind_name(detected.kind));
+  }
+  out.model = WanModel(out.config, placement);
+  load_strict(*out.model, *out.source, "DiT (" + out.config.label() + ")");
+  out.model->eval();
+  return out;
+}
+
+LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement) {
+  LoadedT5 out;
+  auto renamed = std::make_shared<RenamedSource>(file, t5_official_name);
+  out.config = detect_t5_config(*renamed);
+  if (file->contains("spiece_model")) {
+    torch::Tensor bytes = file->view("spiece_model").contiguous().to(torch::kUInt8);
+    std::string proto(reinterpret_cast<const char*>(bytes.data_ptr()), static_cast<std::size_t>(bytes.numel()));
+    out.embedded_tokenizer = Tokenizer::from_serialized(proto, file->path() + " (spiece_model)");
+  }
+  out.model = T5Encoder(out.config, placement);
+  load_strict(*out.model, *renamed, "umT5 text encoder");
+  out.model->eval();
+  return out;
+}
+
+LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement) {
+  LoadedVae out;
+  out.config = detect_vae_config(*file);
+  out.model = WanVae(out.config, placement);
+  load_strict(*out.model, *file, "Wan VAE");
+  out.model->eval();
+  return out;
+}
+
+}  // namespace wan

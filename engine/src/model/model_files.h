@@ -1,0 +1,38 @@
+// Build a model from a weight file: detect the layout (official / ComfyUI / HF names), read or
+// detect the configuration, construct the module at its placement and load it strictly.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "model/dit.h"
+#include "model/t5.h"
+#include "model/tokenizer.h"
+#include "model/vae.h"
+#include "weights/tensor_source.h"
+
+namespace wan {
+
+struct LoadedDit {
+  WanModel model{nullptr};
+  DitConfig config;
+  TensorSourcePtr source;  // under official names
+};
+// config_json: the contents of an official config.json, or empty to detect from the tensors.
+LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement);
+
+struct LoadedT5 {
+  T5Encoder model{nullptr};
+  T5Config config;
+  std::unique_ptr<Tokenizer> embedded_tokenizer;  // from a ComfyUI `spiece_model` tensor, if present
+};
+LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement);
+
+struct LoadedVae {
+  WanVae model{nullptr};
+  VaeConfig config;
+};
+LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement);
+
+}  // namespace wan

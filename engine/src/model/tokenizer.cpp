@@ -1,0 +1,114 @@
+#include "model/tokenizer.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+#include "model/text_clean.h"
+#include "wan/error.h"
+#include "wan_spm.h"
+#include "weights/file_util.h"
+
+namespace wan {
+namespace {
+
+struct SpmApi {
+  decltype(&wan_spm_load) load = nullptr;
+  decltype(&wan_spm_free) free = nullptr;
+  decltype(&wan_spm_info) info = nullptr;
+  decltype(&wan_spm_encode) encode = nullptr;
+  decltype(&wan_spm_train) train = nullptr;
+};
+
+std::string executable_dir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
+// Finds libwan_spm.so: $WAN_SPM_PLUGIN, <exe>/../lib, <exe>/../lib/wan-studio, then the loader path.
+const SpmApi& spm() {
+  static SpmApi api;
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("WAN_SPM_PLUGIN")) candidates.emplace_back(env);
+    const std::string dir = executable_dir();
+    candidates.push_back(dir + "/../lib/libwan_spm.so");
+    candidates.push_back(dir + "/../lib/wan-studio/libwan_spm.so");
+    candidates.push_back("libwan_spm.so");
+    void* lib = nullptr;
+    for (const std::string& c : candidates) {
+      lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      if (lib != nullptr) break;
+      failure = ::dlerror();
+    }
+    if (lib == nullptr) return;
+    api.load = reinterpret_cast<decltype(api.load)>(::dlsym(lib, "wan_spm_load"));
+    api.free = reinterpret_cast<decltype(api.free)>(::dlsym(lib, "wan_spm_free"));
+    api.info = reinterpret_cast<decltype(api.info)>(::dlsym(lib, "wan_spm_info"));
+    api.encode = reinterpret_cast<decltype(api.encode)>(::dlsym(lib, "wan_spm_encode"));
+    api.train = reinterpret_cast<decltype(api.train)>(::dlsym(lib, "wan_spm_train"));
+  });
+  if (api.load == nullptr || api.encode == nullptr)
+    throw Error(ErrorCode::kInternal, "cannot load the SentencePiece plugin libwan_spm.so (" + failure +
+                                          "); reinstall, or point WAN_SPM_PLUGIN at it");
+  return api;
+}
+
+}  // namespace
+
+Tokenizer::~Tokenizer() {
+  if (handle_ != nullptr) spm().free(handle_);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
+  return from_serialized(read_text_file(path), path);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_serialized(const std::string& model_proto, const std::string& context) {
+  char err[512] = {0};
+  void* handle = spm().load(model_proto.data(), model_proto.size(), err, sizeof err);
+  if (handle == nullptr)
+    throw Error(ErrorCode::kCorruptFile, context + ": not a SentencePiece tokenizer model (" + err + ")");
+  std::unique_ptr<Tokenizer> tok(new Tokenizer());
+  tok->handle_ = handle;
+  int pad = -1, eos = -1, vocab = 0;
+  spm().info(handle, &pad, &eos, &vocab);
+  // umT5: pad 0, eos 1 (the HF tokenizer pads with 0 when the model defines no pad piece).
+  tok->pad_id_ = pad >= 0 ? pad : 0;
+  tok->eos_id_ = eos >= 0 ? eos : 1;
+  tok->vocab_size_ = vocab;
+  return tok;
+}
+
+TokenizedText Tokenizer::encode(const std::string& text, std::int64_t text_len) const {
+  const std::string cleaned = clean_prompt(text);
+  std::vector<int> pieces(cleaned.size() + 16);
+  char err[512] = {0};
+  int n = spm().encode(handle_, cleaned.c_str(), pieces.data(), static_cast<int>(pieces.size()), err, sizeof err);
+  if (n > static_cast<int>(pieces.size())) {
+    pieces.resize(static_cast<std::size_t>(n));
+    n = spm().encode(handle_, cleaned.c_str(), pieces.data(), n, err, sizeof err);
+  }
+  if (n < 0) throw Error(ErrorCode::kInvalidArgument, std::string("cannot tokenize the prompt: ") + err);
+  TokenizedText out;
+  out.ids.assign(pieces.begin(), pieces.begin() + n);
+  if (static_cast<std::int64_t>(out.ids.size()) > text_len - 1) out.ids.resize(static_cast<std::size_t>(text_len - 1));
+  out.ids.push_back(eos_id_);
+  out.valid_tokens = static_cast<std::int64_t>(out.ids.size());
+  out.ids.resize(static_cast<std::size_t>(text_len), pad_id_);
+  return out;
+}
+
+void train_sentencepiece(const std::string& flags) {
+  char err[1024] = {0};
+  if (spm().train == nullptr || spm().train(flags.c_str(), err, sizeof err) != 0)
+    throw Error(ErrorCode::kInternal, std::string("SentencePiece training failed: ") + err);
+}
+
+}  // namespace wan

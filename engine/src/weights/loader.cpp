@@ -1,0 +1,83 @@
+#include "weights/loader.h"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "wan/error.h"
+#include "weights/mapped_file.h"
+#include "weights/pth_file.h"
+#include "weights/safetensors.h"
+#include "weights/zip_archive.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_str(torch::IntArrayRef s) {
+  std::ostringstream os;
+  os << "[";
+  for (std::size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+std::string list_some(const std::vector<std::string>& names) {
+  std::string out;
+  const std::size_t shown = std::min<std::size_t>(names.size(), 6);
+  for (std::size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > shown) out += " (and " + std::to_string(names.size() - shown) + " more)";
+  return out;
+}
+
+}  // namespace
+
+TensorSourcePtr open_weights(const std::string& path) {
+  if (!fs::exists(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
+  if (ends_with(path, ".json")) return ShardedSafetensors::open(path);
+  if (ends_with(path, ".safetensors")) return SafetensorsFile::open(path);
+  if (ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".bin") || ends_with(path, ".ckpt"))
+    return PthFile::open(path);
+  auto probe = MappedFile::open(path);
+  if (looks_like_zip(*probe)) return PthFile::open(path);
+  return SafetensorsFile::open(path);
+}
+
+void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
+  std::vector<std::pair<std::string, torch::Tensor>> targets;
+  for (const auto& item : module.named_parameters(true)) targets.emplace_back(item.key(), item.value());
+  for (const auto& item : module.named_buffers(true)) targets.emplace_back(item.key(), item.value());
+  std::set<std::string> wanted;
+  std::vector<std::string> missing, unexpected;
+  for (const auto& [name, t] : targets) {
+    wanted.insert(name);
+    if (!source.contains(name)) missing.push_back(name);
+  }
+  for (const std::string& name : source.names())
+    if (!wanted.count(name)) unexpected.push_back(name);
+  if (!missing.empty() || !unexpected.empty()) {
+    std::string msg = source.path() + ": does not match the " + what + " model:";
+    if (!missing.empty()) msg += " missing " + std::to_string(missing.size()) + " tensor(s): " + list_some(missing) + ";";
+    if (!unexpected.empty())
+      msg += " unexpected " + std::to_string(unexpected.size()) + " tensor(s): " + list_some(unexpected) + ";";
+    msg += " is this the right file for the " + what + "?";
+    throw Error(ErrorCode::kModelMismatch, msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : targets) {
+    const TensorInfo& ti = source.info(name);
+    if (torch::IntArrayRef(ti.shape) != target.sizes())
+      throw Error(ErrorCode::kModelMismatch, ti.file + ": tensor '" + name + "' has shape " + shape_str(ti.shape) +
+                                                 " but the " + what + " model expects " + shape_str(target.sizes()));
+  }
+  for (auto& [name, target] : targets) target.copy_(source.view(name));
+}
+
+}  // namespace wan

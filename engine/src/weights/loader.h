@@ -1,0 +1,21 @@
+// Opening weight files by kind, and strict loading into a module by name.
+#pragma once
+
+#include <string>
+
+#include <torch/nn/module.h>
+
+#include "weights/tensor_source.h"
+
+namespace wan {
+
+// A .safetensors file, a *.safetensors.index.json, or a torch .pth/.pt/.bin zip archive (sniffed by
+// content when the extension says nothing). Throws wan::Error naming the file.
+TensorSourcePtr open_weights(const std::string& path);
+
+// Copies every parameter and buffer of `module` from `source` (names must match exactly; dtype and
+// device converted to the parameter's). Fails with one line naming the file and the missing,
+// unexpected or mis-shaped tensors.
+void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what);
+
+}  // namespace wan

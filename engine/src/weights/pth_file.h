@@ -1,0 +1,43 @@
+// torch.save zip archives (.pth / .pt) holding a state_dict: read through the restricted unpickler,
+// tensors view the memory-mapped storages (never twice the file in memory); and a writer.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "weights/tensor_source.h"
+#include "weights/zip_archive.h"
+
+namespace wan {
+
+class PthFile final : public TensorSource {
+ public:
+  // Throws wan::Error (kCorruptFile, kUnsupported) with "<path>: <problem>".
+  static std::shared_ptr<PthFile> open(const std::string& path);
+
+  const std::string& path() const override { return zip_->file()->path(); }
+  const std::vector<std::string>& names() const override { return names_; }
+  bool contains(const std::string& name) const override { return entries_.count(name) != 0; }
+  const TensorInfo& info(const std::string& name) const override;
+  torch::Tensor view(const std::string& name) const override;
+
+ private:
+  struct Entry {
+    TensorInfo info;
+    std::vector<std::int64_t> stride;
+    std::uint64_t data_offset = 0;  // absolute offset of the first element
+  };
+  std::unique_ptr<ZipArchive> zip_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+// Writes a state_dict the way torch.save does (zip, pickle protocol 2, one storage per tensor,
+// 64-byte aligned), atomically. The archive folder is the file's stem, as torch names it.
+// Limit: archives up to 4 GiB (no zip64 on the writing side).
+void write_pth(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+
+}  // namespace wan

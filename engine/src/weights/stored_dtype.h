@@ -1,0 +1,32 @@
+// Element types as weight files store them, and their LibTorch counterparts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <torch/types.h>
+#include <torch/version.h>
+
+// float8 dtypes exist in LibTorch from 2.1 on.
+#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define WAN_HAVE_FLOAT8 1
+#else
+#define WAN_HAVE_FLOAT8 0
+#endif
+
+namespace wan {
+
+enum class StoredDType { kF64, kF32, kF16, kBF16, kF8E4M3, kF8E5M2, kI64, kI32, kI16, kI8, kU8, kBool };
+
+// Safetensors spelling ("F32", "BF16", "F8_E4M3", ...); nullopt when unknown.
+std::optional<StoredDType> stored_dtype_from_safetensors(const std::string& name);
+const char* safetensors_name(StoredDType dtype);
+std::size_t element_size_bytes(StoredDType dtype);
+
+// Throws wan::Error(kUnsupported) for float8 on a LibTorch without float8.
+torch::ScalarType to_scalar_type(StoredDType dtype, const std::string& context);
+// Throws wan::Error(kUnsupported) for a type no weight file uses.
+StoredDType from_scalar_type(torch::ScalarType type);
+
+}  // namespace wan

@@ -1,0 +1,25 @@
+#include "weights/tensor_source.h"
+
+namespace wan {
+
+torch::Tensor TensorSource::load(const std::string& name, torch::ScalarType dtype,
+                                 torch::Device device) const {
+  torch::Tensor src = view(name);
+  // Always copy: the result must not alias the mapping.
+  return src.to(torch::TensorOptions().dtype(dtype).device(device), /*non_blocking=*/false,
+                /*copy=*/true)
+      .contiguous();
+}
+
+std::int64_t TensorSource::total_bytes() const {
+  std::int64_t total = 0;
+  for (const std::string& name : names()) {
+    const TensorInfo& ti = info(name);
+    std::int64_t n = 1;
+    for (std::int64_t d : ti.shape) n *= d;
+    total += n * static_cast<std::int64_t>(element_size_bytes(ti.dtype));
+  }
+  return total;
+}
+
+}  // namespace wan

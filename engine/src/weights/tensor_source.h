@@ -1,0 +1,43 @@
+// A read-only collection of named tensors backed by a file (safetensors, torch .pth, sharded folder).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "weights/stored_dtype.h"
+
+namespace wan {
+
+struct TensorInfo {
+  StoredDType dtype = StoredDType::kF32;
+  std::vector<std::int64_t> shape;
+  std::string file;  // the file that holds it (for messages)
+};
+
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  // What the user pointed at (file or index), for messages.
+  virtual const std::string& path() const = 0;
+  // Names in file order.
+  virtual const std::vector<std::string>& names() const = 0;
+  virtual bool contains(const std::string& name) const = 0;
+  // Throws wan::Error(kModelMismatch) for an unknown name.
+  virtual const TensorInfo& info(const std::string& name) const = 0;
+  // A CPU tensor in the stored dtype that views the mapped file (no copy); it keeps the mapping alive.
+  virtual torch::Tensor view(const std::string& name) const = 0;
+
+  // view(name) converted to dtype and device (a copy owned by the caller).
+  torch::Tensor load(const std::string& name, torch::ScalarType dtype,
+                     torch::Device device = torch::kCPU) const;
+  // Total bytes of all tensors as stored.
+  std::int64_t total_bytes() const;
+};
+
+using TensorSourcePtr = std::shared_ptr<TensorSource>;
+
+}  // namespace wan
