@@ -32,11 +32,11 @@ struct VaeCache {
     State state = State::kEmpty;
     torch::Tensor frames;
   };
-  std::vector<Slot> slots;
+  std::vector<Slot> entries;
   std::size_t next = 0;
   Slot& take() {
-    if (next >= slots.size()) slots.resize(next + 1);
-    return slots[next++];
+    if (next >= entries.size()) entries.resize(next + 1);
+    return entries[next++];
   }
 };
 

@@ -1,0 +1,36 @@
+// Helpers shared by the engine tests.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <QtTest/QtTest>
+#include <torch/torch.h>
+
+#include "wan/error.h"
+
+namespace wan_test {
+
+inline std::string data_dir() { return WAN_TEST_DATA_DIR; }
+inline std::string golden(const std::string& c) { return data_dir() + "/golden/" + c; }
+
+inline double rel_l2(const torch::Tensor& out, const torch::Tensor& ref) {
+  const torch::Tensor o = out.to(torch::kFloat64), r = ref.to(torch::kFloat64);
+  return (o - r).norm().item<double>() / r.norm().item<double>();
+}
+
+// Runs fn, which must throw wan::Error with `code` and a message containing every needle.
+inline void expect_error(const std::function<void()>& fn, wan::ErrorCode code, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+  } catch (const wan::Error& e) {
+    const std::string msg = e.what();
+    QVERIFY2(e.code() == code, ("unexpected code for: " + msg).c_str());
+    QVERIFY2(msg.find('\n') == std::string::npos, ("message is not one line: " + msg).c_str());
+    for (const std::string& n : needles) QVERIFY2(msg.find(n) != std::string::npos, ("'" + n + "' not in: " + msg).c_str());
+    return;
+  }
+  QFAIL("expected a wan::Error, nothing was thrown");
+}
+
+}  // namespace wan_test
