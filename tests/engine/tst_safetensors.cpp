@@ -85,29 +85,39 @@ class TestSafetensors : public QObject {
     expect_error([&] { SafetensorsFile::open(q); }, ErrorCode::kCorruptFile, {q, "truncated"});
   }
 
-  void offsetsOutOfBounds() {
-    QTemporaryDir dir;
-    const std::string p = write_raw(dir, "o.safetensors", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8);
-    expect_error([&] { SafetensorsFile::open(p); }, ErrorCode::kCorruptFile, {p, "'w'", "out of bounds"});
+  // Each malformed header: (header JSON, data bytes, words the one-line error must contain).
+  void rejectsMalformedHeader_data() {
+    QTest::addColumn<QString>("header");
+    QTest::addColumn<int>("data_bytes");
+    QTest::addColumn<QStringList>("needles");
+    QTest::newRow("offsets out of bounds")
+        << R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})" << 8 << QStringList{"'w'", "out of bounds"};
+    QTest::newRow("overlapping offsets")
+        << R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})"
+        << 24 << QStringList{"overlapping"};
+    QTest::newRow("unknown dtype")
+        << R"({"w":{"dtype":"F42","shape":[1],"data_offsets":[0,4]}})" << 4 << QStringList{"unknown dtype 'F42'"};
+    QTest::newRow("shape x dtype != length")
+        << R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})" << 8 << QStringList{"'w'", "shape x dtype"};
   }
 
-  void overlappingOffsets() {
+  void rejectsMalformedHeader() {
+    QFETCH(QString, header);
+    QFETCH(int, data_bytes);
+    QFETCH(QStringList, needles);
     QTemporaryDir dir;
-    const std::string p = write_raw(dir, "ov.safetensors",
-                                    R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", 24);
-    expect_error([&] { SafetensorsFile::open(p); }, ErrorCode::kCorruptFile, {p, "overlapping"});
-  }
-
-  void unknownDtype() {
-    QTemporaryDir dir;
-    const std::string p = write_raw(dir, "d.safetensors", R"({"w":{"dtype":"F42","shape":[1],"data_offsets":[0,4]}})", 4);
-    expect_error([&] { SafetensorsFile::open(p); }, ErrorCode::kCorruptFile, {p, "unknown dtype 'F42'"});
-  }
-
-  void shapeTimesDtypeMustEqualLength() {
-    QTemporaryDir dir;
-    const std::string p = write_raw(dir, "s.safetensors", R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", 8);
-    expect_error([&] { SafetensorsFile::open(p); }, ErrorCode::kCorruptFile, {p, "'w'", "shape x dtype"});
+    const std::string p = write_raw(dir, "bad.safetensors", header.toStdString(), static_cast<std::size_t>(data_bytes));
+    try {
+      SafetensorsFile::open(p);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      QVERIFY(e.code() == ErrorCode::kCorruptFile);
+      QVERIFY2(msg.find(p) != std::string::npos, msg.c_str());
+      QVERIFY2(msg.find('\n') == std::string::npos, msg.c_str());
+      for (const QString& n : needles) QVERIFY2(msg.find(n.toStdString()) != std::string::npos, msg.c_str());
+      return;
+    }
+    QFAIL("expected a wan::Error");
   }
 
   void notJsonOrMissingFile() {
