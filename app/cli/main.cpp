@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/runtime.h"
+#include "generate_command.h"
 #include "wan/error.h"
 #include "wan/eval_case.h"
 
@@ -33,10 +34,14 @@ int main(int argc, char** argv) {
   eval->add_option("--dtype", eval_options.dtype, "fp32 | bf16 | fp16")->default_val("fp32");
   eval->add_option("--device", eval_options.device, "cpu | cuda | cuda:N")->default_val("cpu");
 
+  wan_cli::GenerateOptions generate_options;
+  CLI::App* generate = wan_cli::add_generate_command(app, generate_options);
+
   CLI11_PARSE(app, argc, argv);
   try {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
+    if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
   } catch (const wan::Error& e) {
     std::fprintf(stderr, "wan: error: %s\n", e.what());
     return static_cast<int>(e.code());

@@ -8,6 +8,8 @@
 
 #include "core/runtime.h"
 #include "model/model_files.h"
+#include "pipeline/text_to_video.h"
+#include "sampling/sampler.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
@@ -75,6 +77,60 @@ Outputs eval_vae(const fs::path& dir, const SafetensorsFile& io, const ModelPlac
   return out;
 }
 
+// Sampler case: from x_init, step i with model_output_i gives x_i.
+Outputs eval_sampler(const nlohmann::json& config, const SafetensorsFile& io) {
+  const int steps = config.at("steps").get<int>();
+  auto sampler = make_sampler(parse_sampler(config.at("solver").get<std::string>()), steps, config.at("shift").get<double>());
+  Outputs out;
+  std::vector<float> t(sampler->schedule().timesteps.begin(), sampler->schedule().timesteps.end());
+  out.emplace_back("timesteps", torch::tensor(t));
+  torch::Tensor x = input(io, "x_init");
+  for (int i = 0; i < steps; ++i) {
+    x = sampler->step(input(io, "model_output_" + std::to_string(i)), x);
+    out.emplace_back("x_" + std::to_string(i), x);
+  }
+  return out;
+}
+
+// Whole-pipeline case: the folder is a model folder and run.json holds the settings.
+Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
+  nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
+  if (run.contains("image") || run.contains("max_area"))
+    throw Error(ErrorCode::kUnsupported, (dir / "run.json").string() + ": image-to-video cases are not supported yet");
+  GenerationRequest r;
+  r.model.model_dir = dir.string();
+  r.prompt = run.at("prompt").get<std::string>();
+  r.negative_prompt = run.value("negative_prompt", std::string());
+  r.width = run.at("width").get<int>();
+  r.height = run.at("height").get<int>();
+  r.frames = run.at("frames").get<int>();
+  r.steps = run.at("steps").get<int>();
+  r.shift = run.at("shift").get<double>();
+  r.guidance = run.at("guide_scale").get<double>();
+  r.seed = run.at("seed").get<std::int64_t>();
+  r.sampler = run.value("solver", std::string("unipc"));
+  r.dtype = options.dtype;
+  r.device = options.device;
+  const RunPlan plan = make_plan(r, /*require_output=*/false);
+  Outputs out;
+  const TextContexts text = encode_prompts(plan);
+  out.emplace_back("ids_prompt", torch::tensor(text.ids_prompt, torch::kInt64));
+  out.emplace_back("ids_negative", torch::tensor(text.ids_negative, torch::kInt64));
+  out.emplace_back("context", text.context.cpu());
+  out.emplace_back("context_null", text.context_null.cpu());
+  const torch::Tensor noise = initial_noise(plan);
+  out.emplace_back("noise", noise.cpu());
+  const SigmaSchedule schedule = make_schedule(plan.sampler, r.steps, r.shift);
+  out.emplace_back("timesteps", torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
+  WanModel dit = load_plan_dit(plan);
+  const torch::Tensor latent = denoise(plan, dit, text, noise, [&](int step, int, const torch::Tensor& x) {
+    out.emplace_back("latent_" + std::to_string(step - 1), x.cpu());
+  });
+  out.emplace_back("final_latent", latent.cpu());
+  out.emplace_back("video", decode_video(plan, latent));
+  return out;
+}
+
 double relative_l2(const torch::Tensor& out, const torch::Tensor& ref) {
   const torch::Tensor o = out.to(torch::kFloat64), r = ref.to(torch::kFloat64);
   if (o.sizes() != r.sizes()) return std::numeric_limits<double>::infinity();
@@ -90,7 +146,8 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
   if (!fs::is_directory(dir)) throw Error(ErrorCode::kFileNotFound, case_dir + ": not a folder");
   nlohmann::json config;
   try {
-    config = nlohmann::json::parse(read_text_file((dir / "config.json").string()));
+    const fs::path config_file = fs::exists(dir / "run.json") ? dir / "run.json" : dir / "config.json";
+    config = nlohmann::json::parse(read_text_file(config_file.string()));
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -103,9 +160,11 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
   const ModelPlacement vae_placement = ModelPlacement::make(dtype, device, /*fp32_compute_on_cpu=*/true);
 
   EvalCaseResult result;
-  result.kind = config.value("_class_name", std::string());
+  result.kind = config.contains("prompt") ? "pipeline" : config.contains("solver") ? "sampler" : config.value("_class_name", std::string());
   Outputs outputs;
-  if (result.kind == "WanModel") outputs = eval_dit(dir, *io, placement);
+  if (result.kind == "pipeline") outputs = eval_pipeline(dir, options);
+  else if (result.kind == "sampler") outputs = eval_sampler(config, *io);
+  else if (result.kind == "WanModel") outputs = eval_dit(dir, *io, placement);
   else if (result.kind == "T5Encoder") outputs = eval_t5(dir, *io, placement);
   else if (result.kind == "WanVAE") outputs = eval_vae(dir, *io, vae_placement);
   else

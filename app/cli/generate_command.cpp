@@ -1,0 +1,84 @@
+#include "generate_command.h"
+
+#include <cstdio>
+
+#include "progress_printer.h"
+#include "wan/error.h"
+
+namespace wan_cli {
+
+CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
+  wan::GenerationRequest& r = o.request;
+  CLI::App* cmd = app.add_subcommand("generate", "Generate a video from a text prompt (text-to-video)");
+  cmd->group("Generation");
+  cmd->add_option("--model", r.model.model_dir, "official Wan2.1 folder, or ComfyUI models folder (diffusion_models/, text_encoders/, vae/)");
+  cmd->add_option("--dit", r.model.dit, "DiT file (or its name inside diffusion_models/)");
+  cmd->add_option("--t5", r.model.t5, "umT5 text encoder file (or its name inside text_encoders/)");
+  cmd->add_option("--vae", r.model.vae, "VAE file (or its name inside vae/)");
+  cmd->add_option("--tokenizer", r.model.tokenizer, "umT5 spiece.model, or a folder holding it");
+  cmd->add_option("--prompt", r.prompt, "what the video shows");
+  cmd->add_option("--negative", r.negative_prompt, "negative prompt (default: Wan2.1's built-in one)");
+  cmd->add_option("--width", r.width, "width in pixels, a multiple of 16")->capture_default_str();
+  cmd->add_option("--height", r.height, "height in pixels, a multiple of 16")->capture_default_str();
+  cmd->add_option("--size", o.size, "WIDTH*HEIGHT (as generate.py), e.g. 832*480; overrides --width/--height");
+  cmd->add_option("--frames", r.frames, "number of frames, 4n+1")->capture_default_str();
+  cmd->add_option("--steps", r.steps, "sampling steps")->capture_default_str();
+  cmd->add_option("--shift", r.shift, "flow-matching sigma shift")->capture_default_str();
+  cmd->add_option("--guidance", r.guidance, "classifier-free guidance scale")->capture_default_str();
+  cmd->add_option("--seed", r.seed, "random seed; -1 picks one (recorded in the sidecar)")->capture_default_str();
+  cmd->add_option("--sampler", r.sampler, "unipc | dpm++")->capture_default_str();
+  cmd->add_option("--dtype", r.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")->capture_default_str();
+  cmd->add_option("--device", r.device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_flag("--t5-cpu", r.t5_cpu, "run the text encoder on the CPU (saves GPU memory)");
+  cmd->add_option("--output,-o", r.output, "video file (.mp4, .mkv, .mov); a JSON sidecar is written beside it");
+  cmd->add_option("--frames-dir", r.frames_dir, "also write PNG frames into this new folder");
+  cmd->add_option("--save-latent", r.save_latent, "write the final latent (.safetensors) before decoding");
+  cmd->add_option("--decode-latent", r.decode_latent, "skip sampling: decode a latent saved with --save-latent");
+  cmd->add_option("--fps", r.fps, "frames per second of the video")->capture_default_str();
+  cmd->add_option("--crf", r.crf, "H.264 quality: 0 (lossless) .. 51 (worst)")->capture_default_str();
+  return cmd;
+}
+
+namespace {
+
+void apply_size(GenerateOptions& o) {
+  if (o.size.empty()) return;
+  const std::size_t sep = o.size.find_first_of("*x");
+  try {
+    if (sep == std::string::npos) throw std::invalid_argument("no separator");
+    std::size_t end_w = 0, end_h = 0;
+    const int w = std::stoi(o.size.substr(0, sep), &end_w);
+    const int h = std::stoi(o.size.substr(sep + 1), &end_h);
+    if (end_w != sep || end_h != o.size.size() - sep - 1) throw std::invalid_argument("trailing text");
+    o.request.width = w;
+    o.request.height = h;
+  } catch (const std::exception&) {
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size " + o.size + ": expected WIDTH*HEIGHT, e.g. 832*480");
+  }
+}
+
+}  // namespace
+
+int run_generate_command(GenerateOptions& o) {
+  apply_size(o);
+  ProgressPrinter printer(stderr);
+  wan::GenerationResult r;
+  try {
+    r = wan::generate(o.request, [&](const wan::ProgressEvent& e) { printer(e); });
+  } catch (...) {
+    printer.finish();
+    throw;
+  }
+  printer.finish();
+  if (!r.video_path.empty())
+    std::printf("wrote %s (%d frames, %dx%d, %d fps, seed %lld)\n", r.video_path.c_str(), r.frames, r.width, r.height,
+                o.request.fps, static_cast<long long>(r.seed));
+  if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
+  if (!r.latent_path.empty()) std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
+  if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
+  std::printf("time: text %.1f s, DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.text_seconds, r.load_seconds,
+              r.sampling_seconds, r.decode_seconds, r.write_seconds);
+  return 0;
+}
+
+}  // namespace wan_cli

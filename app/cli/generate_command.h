@@ -1,0 +1,17 @@
+// `wan generate`: flags -> GenerationRequest -> wan::generate, with progress on stderr.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "wan/generation.h"
+
+namespace wan_cli {
+
+struct GenerateOptions {
+  wan::GenerationRequest request;
+  std::string size;  // "W*H" or "WxH", as generate.py's --size
+};
+
+CLI::App* add_generate_command(CLI::App& app, GenerateOptions& options);
+int run_generate_command(GenerateOptions& options);
+
+}  // namespace wan_cli

@@ -1,0 +1,82 @@
+// Public API of a single-process generation: request, progress and result types. No torch types, so
+// the CLI and the studio include it without the heavy headers.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace wan {
+
+// Where the weights are. `model_dir` is an official Wan2.1 folder or a ComfyUI models folder
+// (diffusion_models/, text_encoders/, vae/); the single-file fields pick among several files there,
+// or name files anywhere when model_dir is empty.
+struct ModelFiles {
+  std::string model_dir;
+  std::string dit;        // file, *.safetensors.index.json, or a name inside diffusion_models/
+  std::string t5;         // umT5 encoder (official .pth or ComfyUI/HF safetensors)
+  std::string vae;
+  std::string tokenizer;  // spiece.model, or a folder holding it
+};
+
+struct GenerationRequest {
+  std::string prompt;
+  std::string negative_prompt;  // empty: the reference's default negative prompt
+  int width = 832;
+  int height = 480;
+  int frames = 81;              // 4n + 1
+  int steps = 50;
+  double shift = 5.0;
+  double guidance = 5.0;
+  std::int64_t seed = -1;       // < 0: random
+  std::string sampler = "unipc";  // unipc | dpm++
+  std::string dtype = "auto";     // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+  bool t5_cpu = false;            // run the text encoder on the CPU whatever `device` is
+  ModelFiles model;
+
+  // Outputs (at least one of output / frames_dir / save_latent).
+  std::string output;        // video file (.mp4, .mkv, .mov): H.264, yuv420p
+  std::string frames_dir;    // PNG frames (a new folder)
+  std::string save_latent;   // final latent before decoding (.safetensors)
+  std::string decode_latent; // skip sampling: decode this saved latent instead
+  int fps = 16;
+  int crf = 19;              // H.264 constant rate factor, 0 (lossless) .. 51
+};
+
+enum class Phase : int {
+  kNone = 0,  // never a valid running state
+  kStarting,
+  kLoading,
+  kEncodingText,
+  kSampling,
+  kDecoding,
+  kWriting,
+  kDone,
+  kFailed,
+};
+const char* phase_name(Phase phase);
+
+struct ProgressEvent {
+  Phase phase = Phase::kNone;
+  int step = 0;                  // completed units of this phase (sampling steps, decoded frames)
+  int total = 0;
+  double seconds_per_step = 0;   // mean over the phase so far
+  double elapsed_seconds = 0;    // since the start of the run
+  std::string detail;            // e.g. which model is loading
+};
+using ProgressFn = std::function<void(const ProgressEvent&)>;
+
+struct GenerationResult {
+  std::string video_path, sidecar_path, frames_dir, latent_path;
+  std::int64_t seed = 0;
+  int frames = 0, width = 0, height = 0;
+  double load_seconds = 0, text_seconds = 0, sampling_seconds = 0, decode_seconds = 0, write_seconds = 0;
+};
+
+// Validates everything it can before loading (settings, output paths, model files), then runs
+// text encoding, sampling and decoding. Throws wan::Error; on failure no output file is left behind
+// (when sampling finished but decoding or writing failed, the latent is kept beside the output and
+// the message says where).
+GenerationResult generate(const GenerationRequest& request, const ProgressFn& progress = {});
+
+}  // namespace wan

@@ -1,0 +1,13 @@
+// Process memory figures for progress reports, sidecars and benchmarks (Linux /proc).
+#pragma once
+#include <cstdint>
+
+namespace wan {
+
+std::int64_t current_rss_bytes();
+// High-water mark of the resident set (VmHWM) since start or the last reset_peak_rss().
+std::int64_t peak_rss_bytes();
+// Resets VmHWM to the current RSS (writes "5" to /proc/self/clear_refs); false where not allowed.
+bool reset_peak_rss();
+
+}  // namespace wan

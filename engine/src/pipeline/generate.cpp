@@ -1,0 +1,215 @@
+// wan::generate: plan, encode, denoise, decode, write; progress events, timings, the JSON sidecar.
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/memory.h"
+#include "pipeline/text_to_video.h"
+#include "wan/error.h"
+#include "wan/version.h"
+#include "weights/file_util.h"
+#include "weights/safetensors.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+
+const char* phase_name(Phase phase) {
+  switch (phase) {
+    case Phase::kNone: return "none";
+    case Phase::kStarting: return "starting";
+    case Phase::kLoading: return "loading";
+    case Phase::kEncodingText: return "text";
+    case Phase::kSampling: return "sampling";
+    case Phase::kDecoding: return "decoding";
+    case Phase::kWriting: return "writing";
+    case Phase::kDone: return "done";
+    case Phase::kFailed: return "failed";
+  }
+  return "?";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+nlohmann::json file_entry(const std::string& path) {
+  if (path.empty()) return nullptr;
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return {{"path", fs::absolute(path).string()}, {"bytes", ec ? 0 : size}};
+}
+
+// Every setting that made the video, in the sidecar and in a saved latent's metadata.
+nlohmann::json settings_json(const RunPlan& p) {
+  const GenerationRequest& r = p.request;
+  nlohmann::json j;
+  j["prompt"] = r.prompt;
+  j["negative_prompt"] = r.negative_prompt;
+  j["seed"] = r.seed;
+  j["width"] = r.width;
+  j["height"] = r.height;
+  j["frames"] = r.frames;
+  j["steps"] = r.steps;
+  j["sampler"] = r.sampler;
+  j["shift"] = r.shift;
+  j["guidance"] = r.guidance;
+  j["fps"] = r.fps;
+  j["crf"] = r.crf;
+  j["dtype"] = r.dtype;
+  j["device"] = r.device;
+  j["t5_cpu"] = r.t5_cpu;
+  j["model"] = {{"layout", p.files.layout},
+                {"dit", file_entry(p.files.dit)},
+                {"dit_config", file_entry(p.files.dit_config)},
+                {"t5", file_entry(p.files.t5)},
+                {"vae", file_entry(p.files.vae)},
+                {"tokenizer", file_entry(p.files.tokenizer)},
+                {"variant", p.dit.label()}};
+  j["world"] = {{"world_size", 1}, {"backend", "none"}, {"ulysses_size", 1}, {"ring_size", 1}, {"cfg_parallel", false}};
+  return j;
+}
+
+std::string now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string sidecar_path_for(const GenerationRequest& r) {
+  if (!r.output.empty()) return fs::path(r.output).replace_extension(".json").string();
+  if (!r.frames_dir.empty()) return r.frames_dir + ".json";
+  return {};
+}
+
+std::string rescue_latent_path(const GenerationRequest& r) {
+  const std::string base = !r.output.empty() ? fs::path(r.output).replace_extension("").string() : r.frames_dir;
+  return base + ".latent.safetensors";
+}
+
+void save_latent(const std::string& path, const torch::Tensor& latent, const nlohmann::json& settings) {
+  write_safetensors(path, {{"latent", latent.to(torch::kCPU, torch::kFloat32).contiguous()}},
+                    {{"format", "wan-studio-latent/1"}, {"settings", settings.dump()}});
+}
+
+torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann::json* settings) {
+  auto file = SafetensorsFile::open(path);
+  if (!file->contains("latent")) throw Error(ErrorCode::kCorruptFile, path + ": no 'latent' tensor; not a latent saved by --save-latent");
+  torch::Tensor latent = file->view("latent").to(torch::kFloat32).clone();
+  if (latent.dim() != 4 || latent.size(0) != plan.vae.z_dim)
+    throw Error(ErrorCode::kModelMismatch, path + ": latent shape does not fit this VAE (expected [" +
+                                               std::to_string(plan.vae.z_dim) + ", F, h, w])");
+  const auto it = file->metadata().find("settings");
+  if (it != file->metadata().end()) *settings = nlohmann::json::parse(it->second, nullptr, false);
+  if (settings->is_discarded()) *settings = nlohmann::json::object();
+  return latent;
+}
+
+}  // namespace
+
+GenerationResult generate(const GenerationRequest& request, const ProgressFn& progress) {
+  const Clock::time_point t_start = Clock::now();
+  GenerationResult result;
+  auto report = [&](Phase phase, int step, int total, double s_per_step, const std::string& detail) {
+    if (progress) progress({phase, step, total, s_per_step, seconds_since(t_start), detail});
+  };
+  report(Phase::kStarting, 0, 0, 0, "checking settings and model files");
+  const RunPlan plan = make_plan(request);
+  result.seed = plan.request.seed;
+  nlohmann::json settings = settings_json(plan);
+  torch::Tensor latent;
+
+  if (plan.decode_only) {
+    nlohmann::json saved;
+    latent = load_latent(plan.request.decode_latent, plan, &saved);
+    if (saved.is_object() && !saved.empty()) {
+      for (const char* key : {"prompt", "negative_prompt", "seed", "width", "height", "frames", "steps", "sampler", "shift", "guidance", "dtype"})
+        if (saved.contains(key)) settings[key] = saved[key];
+      if (saved.contains("model")) settings["model"]["dit"] = saved["model"].value("dit", nlohmann::json());
+      if (saved.contains("seed")) result.seed = saved["seed"].get<std::int64_t>();
+    }
+    settings["decoded_from"] = file_entry(plan.request.decode_latent);
+  } else {
+    Clock::time_point t0 = Clock::now();
+    report(Phase::kEncodingText, 0, 2, 0, "umT5 on " + plan.t5_device.str());
+    const TextContexts text = encode_prompts(plan);
+    result.text_seconds = seconds_since(t0);
+    t0 = Clock::now();
+    report(Phase::kLoading, 0, 1, 0, "DiT " + plan.dit.label());
+    WanModel dit = load_plan_dit(plan);
+    result.load_seconds = seconds_since(t0);
+    t0 = Clock::now();
+    report(Phase::kSampling, 0, plan.request.steps, 0, "");
+    latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor&) {
+      report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
+    });
+    result.sampling_seconds = seconds_since(t0);
+    dit = WanModel(nullptr);  // free the DiT before the VAE runs
+    if (!plan.request.save_latent.empty()) {
+      save_latent(plan.request.save_latent, latent, settings);
+      result.latent_path = plan.request.save_latent;
+    }
+  }
+  const int frames_out = static_cast<int>((latent.size(1) - 1) * plan.vae.temporal_stride() + 1);
+  result.frames = frames_out;
+  result.height = static_cast<int>(latent.size(2) * plan.vae.spatial_stride());
+  result.width = static_cast<int>(latent.size(3) * plan.vae.spatial_stride());
+  if (plan.request.output.empty() && plan.request.frames_dir.empty()) {
+    report(Phase::kDone, 1, 1, 0, "");
+    return result;
+  }
+
+  try {
+    Clock::time_point t0 = Clock::now();
+    report(Phase::kDecoding, 0, static_cast<int>(latent.size(1)), 0, "");
+    const torch::Tensor video = decode_video(plan, latent, [&](int done, int n) { report(Phase::kDecoding, done, n, seconds_since(t0) / done, ""); });
+    result.decode_seconds = seconds_since(t0);
+    t0 = Clock::now();
+    report(Phase::kWriting, 0, 1, 0, "");
+    const Rgb8Video rgb = to_rgb8(video);
+    if (!plan.request.output.empty()) {
+      encode_video(plan.request.output, rgb, VideoEncodeOptions{plan.request.fps, plan.request.crf});
+      result.video_path = plan.request.output;
+    }
+    if (!plan.request.frames_dir.empty()) {
+      write_png_frames(plan.request.frames_dir, rgb);
+      result.frames_dir = plan.request.frames_dir;
+    }
+    result.write_seconds = seconds_since(t0);
+    settings["timings_seconds"] = {{"text_encoding", result.text_seconds}, {"dit_loading", result.load_seconds},
+                                   {"sampling", result.sampling_seconds}, {"decoding", result.decode_seconds},
+                                   {"writing", result.write_seconds}, {"total", seconds_since(t_start)}};
+    settings["peak_memory_bytes"] = {{"cpu_rss", peak_rss_bytes()}};
+    settings["engine"] = {{"name", "wan-studio"}, {"version", kWanVersion}, {"torch", kWanTorchVersion}};
+    settings["created"] = now_iso8601();
+    settings["outputs"] = {{"video", result.video_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.video_path).string())},
+                           {"frames_dir", result.frames_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.frames_dir).string())},
+                           {"latent", result.latent_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.latent_path).string())}};
+    result.sidecar_path = sidecar_path_for(plan.request);
+    const std::string text = settings.dump(2) + "\n";
+    AtomicFileWriter sidecar(result.sidecar_path);
+    sidecar.write(text.data(), text.size());
+    sidecar.commit();
+  } catch (const Error& e) {
+    // Never lose the sampling: keep the latent and say how to decode it.
+    std::error_code ec;
+    if (!result.video_path.empty()) fs::remove(result.video_path, ec);
+    if (!result.frames_dir.empty()) fs::remove_all(result.frames_dir, ec);
+    if (plan.decode_only) throw;
+    std::string kept = result.latent_path;
+    if (kept.empty()) {
+      kept = rescue_latent_path(plan.request);
+      save_latent(kept, latent, settings);
+    }
+    throw Error(e.code(), std::string(e.what()) + " (the sampled latent is kept in " + kept +
+                              ": decode it with `wan generate --decode-latent " + kept + " --model ... --output ...`)");
+  }
+  report(Phase::kDone, 1, 1, 0, "");
+  return result;
+}
+
+}  // namespace wan

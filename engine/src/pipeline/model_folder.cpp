@@ -1,0 +1,150 @@
+#include "pipeline/model_folder.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <vector>
+
+#include "wan/error.h"
+#include "weights/loader.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+namespace {
+
+const char* kOfficialT5 = "models_t5_umt5-xxl-enc-bf16.pth";
+const char* kOfficialVae = "Wan2.1_VAE.pth";
+
+bool is_weight_file(const fs::path& p) {
+  const std::string ext = p.extension().string();
+  return ext == ".safetensors" || ext == ".pth" || ext == ".pt" || ext == ".ckpt" || ext == ".bin";
+}
+
+// Which model a file holds, from its tensor names (headers only; nothing is loaded).
+enum class Role { kDit, kT5, kVae, kOther };
+
+Role sniff_role(const std::string& path) {
+  const TensorSourcePtr src = open_weights(path);
+  auto has = [&](const char* name) { return src->contains(name); };
+  if (has("head.modulation") || has("model.diffusion_model.head.modulation")) return Role::kDit;
+  if (has("decoder.middle.0.residual.0.gamma")) return Role::kVae;
+  if (has("token_embedding.weight") && has("blocks.0.ffn.gate.0.weight")) return Role::kT5;
+  if (has("shared.weight") && has("encoder.block.0.layer.1.DenseReluDense.wi_0.weight")) return Role::kT5;
+  return Role::kOther;
+}
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::kDit: return "Wan diffusion model";
+    case Role::kT5: return "umT5 text encoder";
+    case Role::kVae: return "Wan VAE";
+    default: return "other";
+  }
+}
+
+// Wan files of `role` under dir (two levels deep, as ComfyUI allows subfolders), sorted.
+std::vector<std::string> find_by_role(const fs::path& dir, Role role, std::string* unreadable) {
+  std::vector<std::string> found;
+  if (!fs::is_directory(dir)) return found;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (it.depth() > 1) it.disable_recursion_pending();
+    if (!it->is_regular_file() || !is_weight_file(it->path())) continue;
+    try {
+      if (sniff_role(it->path().string()) == role) found.push_back(it->path().string());
+    } catch (const Error& e) {
+      if (unreadable->empty()) *unreadable = e.what();
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// A user-given file: as is, or relative to the role's ComfyUI subfolder.
+std::string explicit_file(const std::string& given, const fs::path& model_dir, const char* subdir, const char* flag) {
+  if (fs::exists(given)) return given;
+  if (!model_dir.empty() && fs::exists(model_dir / subdir / given)) return (model_dir / subdir / given).string();
+  throw Error(ErrorCode::kFileNotFound, std::string(flag) + " " + given + ": no such file" +
+                                            (model_dir.empty() ? "" : " (also looked in " + (model_dir / subdir).string() + ")"));
+}
+
+std::string pick_one(const fs::path& model_dir, const char* subdir, Role role, const char* flag) {
+  std::string unreadable;
+  const std::vector<std::string> found = find_by_role(model_dir / subdir, role, &unreadable);
+  if (found.size() == 1) return found[0];
+  if (found.empty()) {
+    std::string msg = (model_dir / subdir).string() + ": no " + role_name(role) + " file found";
+    if (!unreadable.empty()) msg += " (one file could not be read: " + unreadable + ")";
+    throw Error(ErrorCode::kFileNotFound, msg + "; put one there or name it with " + flag);
+  }
+  std::string names;
+  for (const std::string& f : found) names += (names.empty() ? "" : ", ") + fs::path(f).filename().string();
+  throw Error(ErrorCode::kInvalidArgument, (model_dir / subdir).string() + " holds several " + role_name(role) +
+                                               " files (" + names + "): choose one with " + flag);
+}
+
+std::string tokenizer_in(const fs::path& p) {
+  if (fs::is_regular_file(p)) return p.string();
+  if (fs::is_regular_file(p / "spiece.model")) return (p / "spiece.model").string();
+  if (fs::is_regular_file(p / "google" / "umt5-xxl" / "spiece.model")) return (p / "google" / "umt5-xxl" / "spiece.model").string();
+  return {};
+}
+
+std::string official_dit(const fs::path& dir) {
+  for (const char* name : {"diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors"})
+    if (fs::exists(dir / name)) return (dir / name).string();
+  throw Error(ErrorCode::kFileNotFound, dir.string() + ": official Wan2.1 folder without diffusion_pytorch_model.safetensors "
+                                                       "(or its .index.json); the download is incomplete");
+}
+
+std::string required(const fs::path& p, const std::string& what) {
+  if (!fs::exists(p)) throw Error(ErrorCode::kFileNotFound, p.string() + ": missing (" + what + "); the download is incomplete");
+  return p.string();
+}
+
+}  // namespace
+
+ResolvedModel resolve_model_files(const ModelFiles& files) {
+  ResolvedModel out;
+  const fs::path dir = files.model_dir;
+  if (!dir.empty() && !fs::is_directory(dir))
+    throw Error(ErrorCode::kFileNotFound, "--model " + files.model_dir + ": no such folder");
+  const bool official = !dir.empty() && (fs::exists(dir / "config.json") || fs::exists(dir / kOfficialVae) ||
+                                         fs::exists(dir / "diffusion_pytorch_model.safetensors.index.json") ||
+                                         fs::exists(dir / "diffusion_pytorch_model.safetensors"));
+  const bool comfy = !dir.empty() && !official && (fs::is_directory(dir / "diffusion_models") || fs::is_directory(dir / "text_encoders"));
+  if (!dir.empty() && !official && !comfy)
+    throw Error(ErrorCode::kFileNotFound, files.model_dir + ": neither an official Wan2.1 folder (config.json, "
+                                          "diffusion_pytorch_model.safetensors, " + kOfficialT5 + ", " + kOfficialVae +
+                                          ") nor a ComfyUI models folder (diffusion_models/, text_encoders/, vae/)");
+  out.layout = official ? "official" : comfy ? "comfyui" : "files";
+
+  if (!files.dit.empty()) out.dit = explicit_file(files.dit, dir, "diffusion_models", "--dit");
+  else if (official) out.dit = official_dit(dir);
+  else if (comfy) out.dit = pick_one(dir, "diffusion_models", Role::kDit, "--dit");
+  if (official && files.dit.empty() && fs::exists(dir / "config.json")) out.dit_config = (dir / "config.json").string();
+
+  if (!files.t5.empty()) out.t5 = explicit_file(files.t5, dir, "text_encoders", "--t5");
+  else if (official) out.t5 = required(dir / kOfficialT5, "the umT5 text encoder");
+  else if (comfy) out.t5 = pick_one(dir, "text_encoders", Role::kT5, "--t5");
+
+  if (!files.vae.empty()) out.vae = explicit_file(files.vae, dir, "vae", "--vae");
+  else if (official) out.vae = required(dir / kOfficialVae, "the VAE");
+  else if (comfy) out.vae = pick_one(dir, "vae", Role::kVae, "--vae");
+
+  if (!files.tokenizer.empty()) {
+    out.tokenizer = tokenizer_in(files.tokenizer);
+    if (out.tokenizer.empty())
+      throw Error(ErrorCode::kFileNotFound, "--tokenizer " + files.tokenizer + ": no spiece.model there");
+  } else if (official) {
+    out.tokenizer = required(dir / "google" / "umt5-xxl" / "spiece.model", "the umT5 tokenizer");
+  } else if (comfy) {
+    out.tokenizer = tokenizer_in(dir / "text_encoders");  // optional: ComfyUI files may embed it
+  }
+
+  const char* missing = out.dit.empty() ? "--dit" : out.t5.empty() ? "--t5" : out.vae.empty() ? "--vae" : nullptr;
+  if (missing) throw Error(ErrorCode::kInvalidArgument, std::string("no model given: pass --model DIR, or ") + missing + " FILE");
+  return out;
+}
+
+}  // namespace wan

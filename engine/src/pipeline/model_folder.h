@@ -1,0 +1,22 @@
+// Finds the DiT, umT5, VAE and tokenizer files of a model: an official Wan2.1 folder, a ComfyUI
+// models folder (diffusion_models/, text_encoders/, vae/), or files named one by one.
+#pragma once
+#include <string>
+
+#include "wan/generation.h"
+
+namespace wan {
+
+struct ResolvedModel {
+  std::string layout;       // "official" | "comfyui" | "files"
+  std::string dit;          // .safetensors, .index.json or .pth
+  std::string dit_config;   // official config.json, or empty (sizes from the tensors)
+  std::string t5;
+  std::string vae;
+  std::string tokenizer;    // spiece.model, or empty: the text encoder file embeds it
+};
+
+// Throws wan::Error(kFileNotFound / kInvalidArgument) naming what is missing and how to point at it.
+ResolvedModel resolve_model_files(const ModelFiles& files);
+
+}  // namespace wan

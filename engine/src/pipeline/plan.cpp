@@ -1,0 +1,139 @@
+#include "pipeline/plan.h"
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "core/runtime.h"
+#include "video/video_writer.h"
+#include "wan/error.h"
+#include "weights/file_util.h"
+#include "weights/loader.h"
+#include "weights/name_tables.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+
+const char* const kDefaultNegativePrompt =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，"
+    "残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，"
+    "三条腿，背景人很多，倒着走";
+
+namespace {
+
+Error invalid(const std::string& message) { return Error(ErrorCode::kInvalidArgument, message); }
+
+void check_output_parent(const std::string& path, const char* flag) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent))
+    throw invalid(std::string(flag) + " " + path + ": folder " + parent.string() + " does not exist");
+  if (fs::is_directory(path)) throw invalid(std::string(flag) + " " + path + ": is a folder");
+}
+
+void validate_outputs(const GenerationRequest& r, bool require_output) {
+  if (require_output && r.output.empty() && r.frames_dir.empty() && r.save_latent.empty())
+    throw invalid("no output: give --output FILE.mp4, --frames-dir DIR or --save-latent FILE.safetensors");
+  if (!r.output.empty()) {
+    if (!is_supported_video_extension(r.output))
+      throw invalid("--output " + r.output + ": unsupported video file type; use .mp4, .mkv or .mov");
+    check_output_parent(r.output, "--output");
+  }
+  if (!r.frames_dir.empty()) {
+    if (fs::exists(r.frames_dir)) throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
+    check_output_parent(r.frames_dir, "--frames-dir");
+  }
+  if (!r.save_latent.empty()) {
+    if (fs::path(r.save_latent).extension() != ".safetensors")
+      throw invalid("--save-latent " + r.save_latent + ": the file name must end in .safetensors");
+    check_output_parent(r.save_latent, "--save-latent");
+  }
+  if (r.fps < 1 || r.fps > 240) throw invalid("--fps must be between 1 and 240 (got " + std::to_string(r.fps) + ")");
+  if (r.crf < 0 || r.crf > 51) throw invalid("--crf must be between 0 and 51 (got " + std::to_string(r.crf) + ")");
+}
+
+std::int64_t random_seed() {
+  std::random_device rd;
+  const std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  return static_cast<std::int64_t>(v & 0x7fffffffffffffffull);  // [0, sys.maxsize], as the reference
+}
+
+// Cheap header checks that catch a wrong or broken file before any weights are read.
+void check_models(RunPlan& p) {
+  p.dit_source = open_weights(p.files.dit);
+  const RenamedSource dit_named(p.dit_source, dit_official_name);
+  p.dit = p.files.dit_config.empty() ? detect_dit_config(dit_named)
+                                     : dit_config_from_json(read_text_file(p.files.dit_config), p.files.dit_config);
+  p.dit.validate(p.files.dit);
+  if (p.dit.has_image_input())
+    throw Error(ErrorCode::kUnsupported, p.files.dit + ": this is an image-to-video (" + std::string(dit_kind_name(p.dit.kind)) +
+                                             ") model; this version generates text-to-video only (use a T2V model)");
+  p.vae_source = open_weights(p.files.vae);
+  p.vae = detect_vae_config(*p.vae_source);
+  if (p.vae.z_dim != p.dit.in_dim)
+    throw Error(ErrorCode::kModelMismatch, p.files.vae + ": VAE latent has " + std::to_string(p.vae.z_dim) +
+                                               " channels but the DiT expects " + std::to_string(p.dit.in_dim));
+  if (p.decode_only) return;
+  p.t5_source = open_weights(p.files.t5);
+  p.t5 = detect_t5_config(RenamedSource(p.t5_source, t5_official_name));
+  if (p.t5.dim != p.dit.text_dim)
+    throw Error(ErrorCode::kModelMismatch, p.files.t5 + ": text encoder width " + std::to_string(p.t5.dim) +
+                                               " does not match the DiT's text_dim " + std::to_string(p.dit.text_dim));
+  if (p.files.tokenizer.empty() && !p.t5_source->contains("spiece_model"))
+    throw Error(ErrorCode::kFileNotFound, p.files.t5 + " has no embedded tokenizer: pass --tokenizer PATH/spiece.model "
+                                              "(from the google/umt5-xxl folder of the official release)");
+}
+
+}  // namespace
+
+void validate_settings(const GenerationRequest& r, bool require_output) {
+  if (r.decode_latent.empty()) {
+    if (r.prompt.empty()) throw invalid("the prompt is empty: give --prompt TEXT");
+    if (r.frames < 1 || (r.frames - 1) % 4 != 0)
+      throw invalid("--frames must be 4n+1 (1, 5, 9, ..., 81), got " + std::to_string(r.frames));
+    if (r.width < 16 || r.width % 16 != 0)
+      throw invalid("--width must be a positive multiple of 16 (patch 2 x VAE stride 8), got " + std::to_string(r.width));
+    if (r.height < 16 || r.height % 16 != 0)
+      throw invalid("--height must be a positive multiple of 16 (patch 2 x VAE stride 8), got " + std::to_string(r.height));
+    if (r.steps < 1) throw invalid("--steps must be at least 1, got " + std::to_string(r.steps));
+    if (!std::isfinite(r.guidance)) throw invalid("--guidance must be a finite number");
+    if (!std::isfinite(r.shift) || r.shift <= 0) throw invalid("--shift must be a finite number > 0");
+    if (r.seed < -1) throw invalid("--seed must be >= 0, or -1 for a random seed");
+    parse_sampler(r.sampler);
+  }
+  if (r.dtype != "auto") parse_dtype(r.dtype);
+  validate_outputs(r, require_output);
+}
+
+RunPlan make_plan(const GenerationRequest& request, bool require_output) {
+  validate_settings(request, require_output);
+  RunPlan p;
+  p.request = request;
+  p.decode_only = !request.decode_latent.empty();
+  if (p.decode_only && !fs::is_regular_file(request.decode_latent))
+    throw Error(ErrorCode::kFileNotFound, "--decode-latent " + request.decode_latent + ": no such file");
+  if (!p.decode_only) {
+    p.sampler = parse_sampler(request.sampler);
+    if (p.request.negative_prompt.empty()) p.request.negative_prompt = kDefaultNegativePrompt;
+    if (p.request.seed < 0) p.request.seed = random_seed();
+  }
+  p.device = parse_device(request.device);
+  // "auto": bf16 on a GPU (the reference's param_dtype); float32 on the CPU, where LibTorch's bf16
+  // matmuls are slower than float32 ones.
+  if (p.request.dtype == "auto") p.request.dtype = p.device.is_cpu() ? "fp32" : "bf16";
+  p.dtype = parse_dtype(p.request.dtype);
+  p.t5_device = request.t5_cpu ? torch::Device(torch::kCPU) : p.device;
+  p.files = resolve_model_files(request.model);
+  check_models(p);
+  if (!p.decode_only) {
+    const std::int64_t stride = p.vae.spatial_stride();
+    const std::int64_t ph = p.dit.patch_size[1] * stride, pw = p.dit.patch_size[2] * stride;
+    if (request.height % ph || request.width % pw)
+      throw invalid("width and height must be multiples of " + std::to_string(pw) + " x " + std::to_string(ph) + " for this model");
+    const std::int64_t f_lat = (request.frames - 1) / p.vae.temporal_stride() + 1;
+    p.latent_shape = {p.vae.z_dim, f_lat, request.height / stride, request.width / stride};
+    p.seq_len = f_lat / p.dit.patch_size[0] * (p.latent_shape[2] / p.dit.patch_size[1]) * (p.latent_shape[3] / p.dit.patch_size[2]);
+  }
+  return p;
+}
+
+}  // namespace wan

@@ -1,0 +1,48 @@
+// A GenerationRequest validated into an immutable RunPlan: every setting checked, the model files
+// found and their headers read (so a broken checkpoint fails before anything heavy runs), the latent
+// shape, token count and schedule fixed.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include <torch/types.h>
+
+#include "model/dit_config.h"
+#include "model/t5.h"
+#include "model/vae.h"
+#include "pipeline/model_folder.h"
+#include "sampling/schedule.h"
+#include "wan/generation.h"
+#include "weights/tensor_source.h"
+
+namespace wan {
+
+// The reference's default negative prompt (wan/configs/shared_config.py sample_neg_prompt).
+extern const char* const kDefaultNegativePrompt;
+
+struct RunPlan {
+  GenerationRequest request;      // as given, with seed resolved and negative prompt filled in
+  bool decode_only = false;       // request.decode_latent set: no text encoding, no sampling
+  ResolvedModel files;
+  SamplerKind sampler = SamplerKind::kUniPC;
+  torch::ScalarType dtype = torch::kBFloat16;
+  torch::Device device = torch::kCPU;
+  torch::Device t5_device = torch::kCPU;
+  std::array<std::int64_t, 4> latent_shape{};  // [z_dim, F_lat, H/8, W/8]
+  std::int64_t seq_len = 0;                    // DiT tokens per forward
+  DitConfig dit;
+  T5Config t5;
+  VaeConfig vae;
+  TensorSourcePtr dit_source, t5_source, vae_source;  // opened (headers parsed, mmapped)
+};
+
+// Throws wan::Error (kInvalidArgument for settings, kFileNotFound / kCorruptFile / kModelMismatch
+// for model files, kUnsupported for what this version does not do) with a one-line message.
+// require_output false: no output needs to be named (eval-case and the benchmark run the stages).
+RunPlan make_plan(const GenerationRequest& request, bool require_output = true);
+
+// Settings only (no files touched): what the studio validates live.
+void validate_settings(const GenerationRequest& request, bool require_output = true);
+
+}  // namespace wan

@@ -1,0 +1,88 @@
+#include "pipeline/text_to_video.h"
+
+#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "model/model_files.h"
+#include "model/tokenizer.h"
+#include "sampling/sampler.h"
+#include "wan/error.h"
+#include "weights/file_util.h"
+
+namespace wan {
+
+TextContexts encode_prompts(const RunPlan& plan) {
+  torch::NoGradGuard no_grad;
+  LoadedT5 t5 = load_t5(plan.t5_source, ModelPlacement::make(plan.dtype, plan.t5_device));
+  std::unique_ptr<Tokenizer> tokenizer =
+      plan.files.tokenizer.empty() ? std::move(t5.embedded_tokenizer) : Tokenizer::from_file(plan.files.tokenizer);
+  if (!tokenizer) throw Error(ErrorCode::kFileNotFound, plan.files.t5 + " has no embedded tokenizer: pass --tokenizer");
+  const std::int64_t text_len = plan.dit.text_len;
+  auto encode = [&](const std::string& text, std::vector<std::int64_t>* ids) {
+    const TokenizedText tok = tokenizer->encode(text, text_len);
+    *ids = tok.ids;
+    const torch::Tensor valid = torch::tensor(std::vector<std::int64_t>(tok.ids.begin(), tok.ids.begin() + tok.valid_tokens),
+                                              torch::TensorOptions().dtype(torch::kInt64)).to(plan.t5_device);
+    return t5.model->forward(valid).to(plan.device);
+  };
+  TextContexts out;
+  out.context = encode(plan.request.prompt, &out.ids_prompt);
+  out.context_null = encode(plan.request.negative_prompt, &out.ids_negative);
+  return out;
+}
+
+torch::Tensor initial_noise(const RunPlan& plan) {
+  const auto& s = plan.latent_shape;
+  const std::vector<std::int64_t> shape{s[0], s[1], s[2], s[3]};
+  const auto seed = static_cast<std::uint64_t>(plan.request.seed);
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(plan.device);
+  if (plan.device.is_cpu()) return torch::randn(shape, at::detail::createCPUGenerator(seed), options);
+  // A fresh generator of the device's kind seeded like torch.Generator(device).manual_seed(seed).
+  at::Generator gen = at::globalContext().defaultGenerator(plan.device).clone();
+  gen.set_current_seed(seed);
+  return torch::randn(shape, gen, options);
+}
+
+WanModel load_plan_dit(const RunPlan& plan) {
+  const std::string config = plan.files.dit_config.empty() ? std::string() : read_text_file(plan.files.dit_config);
+  return load_dit(plan.dit_source, config, ModelPlacement::make(plan.dtype, plan.device)).model;
+}
+
+torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
+                      const StepObserver& observer) {
+  torch::NoGradGuard no_grad;
+  auto sampler = make_sampler(plan.sampler, plan.request.steps, plan.request.shift);
+  const double g = plan.request.guidance;
+  torch::Tensor latent = std::move(noise);
+  const int total = sampler->schedule().steps();
+  for (int i = 0; i < total; ++i) {
+    const double t = static_cast<double>(sampler->current_timestep());
+    const torch::Tensor cond = dit->forward(latent, t, text.context);
+    const torch::Tensor uncond = dit->forward(latent, t, text.context_null);
+    const torch::Tensor velocity = uncond + g * (cond - uncond);
+    latent = sampler->step(velocity, latent);
+    if (observer) observer(i + 1, total, latent);
+  }
+  return latent;
+}
+
+torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame) {
+  torch::NoGradGuard no_grad;
+  LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
+  return vae.model->decode(latent.to(plan.device, torch::kFloat32), on_frame).cpu();
+}
+
+Rgb8Video to_rgb8(const torch::Tensor& video) {
+  TORCH_CHECK(video.dim() == 4 && video.size(0) == 3, "to_rgb8 expects [3, T, H, W]");
+  // [3, T, H, W] -> [T, H, W, 3]
+  const torch::Tensor u8 = ((video.to(torch::kFloat32).clamp(-1, 1) + 1) / 2 * 255)
+                               .to(torch::kUInt8).permute({1, 2, 3, 0}).contiguous().cpu();
+  Rgb8Video out;
+  out.frames = static_cast<int>(u8.size(0));
+  out.height = static_cast<int>(u8.size(1));
+  out.width = static_cast<int>(u8.size(2));
+  out.data.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
+  return out;
+}
+
+}  // namespace wan

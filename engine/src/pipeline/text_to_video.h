@@ -1,0 +1,44 @@
+// The stages of text-to-video on one process, as WanT2V.generate runs them: encode the prompts,
+// draw the noise, denoise with classifier-free guidance, decode. generate() strings them together;
+// eval-case and the benchmark call them one by one.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "model/dit.h"
+#include "pipeline/plan.h"
+#include "video/video_writer.h"
+
+namespace wan {
+
+struct TextContexts {
+  torch::Tensor context;       // [L_prompt, text_dim] float32 (valid tokens only) on the DiT's device
+  torch::Tensor context_null;  // [L_negative, text_dim]
+  std::vector<std::int64_t> ids_prompt, ids_negative;  // padded to text_len
+};
+
+// Loads the tokenizer and umT5 on plan.t5_device, encodes prompt and negative prompt, frees T5.
+TextContexts encode_prompts(const RunPlan& plan);
+
+// torch.randn(latent_shape, generator=torch.Generator(device).manual_seed(seed)), float32.
+torch::Tensor initial_noise(const RunPlan& plan);
+
+WanModel load_plan_dit(const RunPlan& plan);
+
+// Called after each step with the new latent (step counts from 1).
+using StepObserver = std::function<void(int step, int total, const torch::Tensor& latent)>;
+
+// The sampling loop: per timestep a conditional and an unconditional forward, CFG
+// uncond + g * (cond - uncond), one solver step. Returns the final latent [z, F, h, w] float32.
+torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
+                      const StepObserver& observer = {});
+
+// VAE decode (float32, plan.device) -> video [3, T, H, W] in [-1, 1] on the CPU.
+torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame = {});
+
+// [3, T, H, W] in [-1, 1] -> RGB24 as the reference's cache_video: (x + 1) / 2 * 255, truncated.
+Rgb8Video to_rgb8(const torch::Tensor& video);
+
+}  // namespace wan

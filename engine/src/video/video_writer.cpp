@@ -1,0 +1,234 @@
+#include "video/video_writer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+}
+
+#include "wan/error.h"
+#include "weights/file_util.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+namespace {
+
+std::string av_error(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof(buf));
+  return buf;
+}
+
+void check_av(int ret, const std::string& what) {
+  if (ret < 0) throw Error(ErrorCode::kIo, what + ": " + av_error(ret));
+}
+
+struct CodecContextDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsDeleter {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+// Output container; closes the file and removes the temp file unless committed.
+struct OutputFile {
+  AVFormatContext* ctx = nullptr;
+  std::string temp_path;
+  bool committed = false;
+  ~OutputFile() {
+    if (ctx) {
+      if (ctx->pb) avio_closep(&ctx->pb);
+      avformat_free_context(ctx);
+    }
+    if (!committed && !temp_path.empty()) std::remove(temp_path.c_str());
+  }
+};
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+const char* muxer_for(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".mp4") return "mp4";
+  if (ext == ".mkv") return "matroska";
+  if (ext == ".mov") return "mov";
+  return nullptr;
+}
+
+void check_video(const Rgb8Video& v) {
+  if (v.frames < 1 || v.width < 2 || v.height < 2 ||
+      v.data.size() != static_cast<std::size_t>(v.frames) * v.width * v.height * 3)
+    throw Error(ErrorCode::kInternal, "video buffer does not match its size");
+}
+
+// Sends one frame (or nullptr to flush) and writes every packet the encoder returns.
+void encode_and_write(AVCodecContext* enc, AVFrame* frame, AVFormatContext* fmt, AVStream* st, AVPacket* pkt) {
+  check_av(avcodec_send_frame(enc, frame), "encoding a frame");
+  for (;;) {
+    const int ret = avcodec_receive_packet(enc, pkt);
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
+    check_av(ret, "encoding a frame");
+    av_packet_rescale_ts(pkt, enc->time_base, st->time_base);
+    pkt->stream_index = st->index;
+    check_av(av_interleaved_write_frame(fmt, pkt), "writing " + std::string(fmt->url));
+  }
+}
+
+std::unique_ptr<AVFrame, FrameDeleter> alloc_frame(AVPixelFormat format, int width, int height) {
+  std::unique_ptr<AVFrame, FrameDeleter> f(av_frame_alloc());
+  if (!f) throw Error(ErrorCode::kIo, "out of memory allocating a video frame");
+  f->format = format;
+  f->width = width;
+  f->height = height;
+  check_av(av_frame_get_buffer(f.get(), 0), "allocating a video frame");
+  return f;
+}
+
+// libav logs at INFO by default (x264's statistics on every run); keep errors only.
+void quiet_libav_logs() {
+  static const bool once = [] {
+    av_log_set_level(AV_LOG_ERROR);
+    return true;
+  }();
+  (void)once;
+}
+
+}  // namespace
+
+bool is_supported_video_extension(const std::string& path) { return muxer_for(path) != nullptr; }
+
+void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
+  quiet_libav_logs();
+  check_video(video);
+  const char* muxer = muxer_for(path);
+  if (!muxer) throw Error(ErrorCode::kInvalidArgument, path + ": unsupported video file type; use .mp4, .mkv or .mov");
+  if (video.width % 2 || video.height % 2)
+    throw Error(ErrorCode::kInvalidArgument, path + ": H.264 yuv420p needs an even width and height");
+  if (options.fps < 1 || options.fps > 240) throw Error(ErrorCode::kInvalidArgument, "fps must be 1..240");
+  if (options.crf < 0 || options.crf > 51) throw Error(ErrorCode::kInvalidArgument, "crf must be 0..51");
+  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
+  if (!codec)
+    throw Error(ErrorCode::kUnsupported, "this FFmpeg has no libx264 encoder; install an FFmpeg built with x264 "
+                                         "(Debian: libavcodec59) or write PNG frames instead");
+
+  OutputFile out;
+  out.temp_path = path + ".part-" + std::to_string(getpid());  // same rule as AtomicFileWriter
+  check_av(avformat_alloc_output_context2(&out.ctx, nullptr, muxer, out.temp_path.c_str()), path);
+  AVStream* stream = avformat_new_stream(out.ctx, nullptr);
+  if (!stream) throw Error(ErrorCode::kIo, path + ": cannot add a video stream");
+
+  std::unique_ptr<AVCodecContext, CodecContextDeleter> enc(avcodec_alloc_context3(codec));
+  enc->width = video.width;
+  enc->height = video.height;
+  enc->pix_fmt = AV_PIX_FMT_YUV420P;
+  enc->time_base = AVRational{1, options.fps};
+  enc->framerate = AVRational{options.fps, 1};
+  enc->gop_size = options.fps * 2;
+  enc->color_range = AVCOL_RANGE_MPEG;
+  enc->colorspace = AVCOL_SPC_SMPTE170M;
+  enc->color_primaries = AVCOL_PRI_SMPTE170M;
+  enc->color_trc = AVCOL_TRC_SMPTE170M;
+  if (out.ctx->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  av_opt_set(enc->priv_data, "preset", options.preset.c_str(), 0);
+  av_opt_set(enc->priv_data, "crf", std::to_string(options.crf).c_str(), 0);
+  check_av(avcodec_open2(enc.get(), codec, nullptr), "opening the libx264 encoder");
+  check_av(avcodec_parameters_from_context(stream->codecpar, enc.get()), path);
+  stream->time_base = enc->time_base;
+  stream->avg_frame_rate = enc->framerate;
+
+  check_av(avio_open(&out.ctx->pb, out.temp_path.c_str(), AVIO_FLAG_WRITE), "cannot write " + out.temp_path);
+  AVDictionary* mux_options = nullptr;
+  if (std::string(muxer) == "mp4" || std::string(muxer) == "mov") av_dict_set(&mux_options, "movflags", "+faststart", 0);
+  const int header = avformat_write_header(out.ctx, &mux_options);
+  av_dict_free(&mux_options);
+  check_av(header, "writing the header of " + path);
+
+  std::unique_ptr<SwsContext, SwsDeleter> sws(sws_getContext(video.width, video.height, AV_PIX_FMT_RGB24, video.width, video.height,
+                                                              AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr));
+  if (!sws) throw Error(ErrorCode::kIo, "cannot set up RGB -> YUV conversion");
+  auto frame = alloc_frame(AV_PIX_FMT_YUV420P, video.width, video.height);
+  std::unique_ptr<AVPacket, PacketDeleter> pkt(av_packet_alloc());
+  for (int t = 0; t < video.frames; ++t) {
+    check_av(av_frame_make_writable(frame.get()), "video frame");
+    const std::uint8_t* src[1] = {video.frame(t)};
+    const int src_stride[1] = {video.width * 3};
+    sws_scale(sws.get(), src, src_stride, 0, video.height, frame->data, frame->linesize);
+    frame->pts = t;
+    encode_and_write(enc.get(), frame.get(), out.ctx, stream, pkt.get());
+  }
+  encode_and_write(enc.get(), nullptr, out.ctx, stream, pkt.get());
+  check_av(av_write_trailer(out.ctx), "finishing " + path);
+  check_av(avio_closep(&out.ctx->pb), "closing " + path);
+  std::error_code ec;
+  fs::rename(out.temp_path, path, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot rename " + out.temp_path + " to " + path + ": " + ec.message());
+  out.committed = true;
+}
+
+void write_png(const std::string& path, const Rgb8Video& video, int t) {
+  quiet_libav_logs();
+  check_video(video);
+  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+  if (!codec) throw Error(ErrorCode::kUnsupported, "this FFmpeg has no PNG encoder");
+  std::unique_ptr<AVCodecContext, CodecContextDeleter> enc(avcodec_alloc_context3(codec));
+  enc->width = video.width;
+  enc->height = video.height;
+  enc->pix_fmt = AV_PIX_FMT_RGB24;
+  enc->time_base = AVRational{1, 1};
+  check_av(avcodec_open2(enc.get(), codec, nullptr), "opening the PNG encoder");
+  auto frame = alloc_frame(AV_PIX_FMT_RGB24, video.width, video.height);
+  const std::uint8_t* src = video.frame(t);
+  for (int y = 0; y < video.height; ++y)
+    std::copy(src + static_cast<std::size_t>(y) * video.width * 3, src + static_cast<std::size_t>(y + 1) * video.width * 3,
+              frame->data[0] + static_cast<std::size_t>(y) * frame->linesize[0]);
+  std::unique_ptr<AVPacket, PacketDeleter> pkt(av_packet_alloc());
+  check_av(avcodec_send_frame(enc.get(), frame.get()), "encoding " + path);
+  check_av(avcodec_send_frame(enc.get(), nullptr), "encoding " + path);
+  AtomicFileWriter writer(path);
+  while (avcodec_receive_packet(enc.get(), pkt.get()) == 0) {
+    writer.write(pkt->data, static_cast<std::size_t>(pkt->size));
+    av_packet_unref(pkt.get());
+  }
+  if (writer.bytes_written() == 0) throw Error(ErrorCode::kIo, "PNG encoder produced nothing for " + path);
+  writer.commit();
+}
+
+void write_png_frames(const std::string& dir, const Rgb8Video& video) {
+  const fs::path target(dir);
+  if (fs::exists(target)) throw Error(ErrorCode::kInvalidArgument, dir + ": already exists; PNG frames go into a new folder");
+  const fs::path temp = dir + ".part-" + std::to_string(getpid());
+  std::error_code ec;
+  fs::create_directories(temp, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create " + temp.string() + ": " + ec.message());
+  try {
+    for (int t = 0; t < video.frames; ++t) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "frame_%05d.png", t);
+      write_png((temp / name).string(), video, t);
+    }
+    fs::rename(temp, target, ec);
+    if (ec) throw Error(ErrorCode::kIo, "cannot rename " + temp.string() + " to " + dir + ": " + ec.message());
+  } catch (...) {
+    fs::remove_all(temp, ec);
+    throw;
+  }
+}
+
+}  // namespace wan
