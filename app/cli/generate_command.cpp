@@ -11,6 +11,8 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   wan::GenerationRequest& r = o.request;
   CLI::App* cmd = app.add_subcommand("generate", "Generate a video from a text prompt (text-to-video)");
   cmd->group("Generation");
+  // A flag given twice takes its last value (scripts append overrides).
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", r.model.model_dir, "official Wan2.1 folder, or ComfyUI models folder (diffusion_models/, text_encoders/, vae/)");
   cmd->add_option("--dit", r.model.dit, "DiT file (or its name inside diffusion_models/)");
   cmd->add_option("--t5", r.model.t5, "umT5 text encoder file (or its name inside text_encoders/)");

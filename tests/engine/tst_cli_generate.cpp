@@ -1,0 +1,245 @@
+// `wan generate` end to end, as a user runs it: the t2v pipeline fixture through the CLI (latent,
+// PNG frames and MP4 checked against the reference), --decode-latent, ComfyUI folders, and every
+// invalid setting or broken model folder: a clear message, a non-zero exit code, no output left.
+#include <QImage>
+#include <QProcess>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "weights/file_util.h"
+#include "weights/safetensors.h"
+
+using wan_test::golden;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  QString out, err;
+};
+
+// The error message is the last line on stderr (progress lines come before it).
+QString last_line(const QString& text) { return text.trimmed().section('\n', -1); }
+
+Run run_wan(const QStringList& args) {
+  QProcess p;
+  p.start(WAN_CLI_PATH, args);
+  if (!p.waitForFinished(300000)) {
+    p.kill();
+    return {};
+  }
+  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
+}
+
+QString fixture() { return QString::fromStdString(golden("t2v_pipeline_small")); }
+
+// The settings of run.json as CLI flags.
+QStringList fixture_args(const QString& model_dir) {
+  const nlohmann::json run = nlohmann::json::parse(wan::read_text_file(golden("t2v_pipeline_small") + "/run.json"));
+  auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
+  return {"generate", "--model", model_dir,
+          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
+          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
+          "--width", num("width"), "--height", num("height"), "--frames", num("frames"), "--steps", num("steps"),
+          "--shift", num("shift"), "--guidance", num("guide_scale"), "--seed", num("seed"),
+          "--sampler", QString::fromStdString(run.at("solver").get<std::string>()), "--dtype", "fp32"};
+}
+
+// ffprobe's view of a video: frames, width, height, fps.
+QString probe(const QString& path) {
+  QProcess p;
+  p.start("ffprobe", {"-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                      "stream=nb_read_frames,width,height,r_frame_rate,codec_name,pix_fmt", "-of", "csv=p=0", path});
+  if (!p.waitForFinished(60000) || p.exitCode() != 0) return "ffprobe failed: " + p.readAllStandardError();
+  return QString(p.readAllStandardOutput()).trimmed();
+}
+
+double latent_error(const QString& path) {
+  auto written = wan::SafetensorsFile::open(path.toStdString());
+  auto io = wan::SafetensorsFile::open(golden("t2v_pipeline_small") + "/io.safetensors");
+  return wan_test::rel_l2(written->view("latent"), io->view("final_latent"));
+}
+
+QStringList files_in(const QString& dir) {
+  return QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+}
+
+}  // namespace
+
+class TestCliGenerate : public QObject {
+  Q_OBJECT
+ private slots:
+  void pipelineFixtureMatchesReference() {
+    QTemporaryDir tmp;
+    const QString out = tmp.filePath("fox.mp4"), latent = tmp.filePath("fox.safetensors"), frames = tmp.filePath("frames");
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << out << "--save-latent" << latent << "--frames-dir" << frames);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const double e = latent_error(latent);
+    QVERIFY2(e < 1e-3, qPrintable(QString("final latent relative L2 error %1").arg(e)));
+
+    // PNG frames are the decoded video quantised like the reference's cache_video.
+    auto io = wan::SafetensorsFile::open(golden("t2v_pipeline_small") + "/io.safetensors");
+    const torch::Tensor ref = io->view("video");  // [3, T, H, W]
+    const torch::Tensor ref_u8 = ((ref.clamp(-1, 1) + 1) / 2 * 255).to(torch::kInt32);
+    QCOMPARE(files_in(frames).size(), static_cast<int>(ref.size(1)));
+    int max_diff = 0;
+    for (int t = 0; t < ref.size(1); ++t) {
+      QImage img(frames + QString::asprintf("/frame_%05d.png", t));
+      QVERIFY(!img.isNull());
+      QCOMPARE(img.width(), static_cast<int>(ref.size(3)));
+      QCOMPARE(img.height(), static_cast<int>(ref.size(2)));
+      for (int y = 0; y < img.height(); ++y)
+        for (int x = 0; x < img.width(); ++x) {
+          const QRgb px = img.pixel(x, y);
+          const int got[3] = {qRed(px), qGreen(px), qBlue(px)};
+          for (int c = 0; c < 3; ++c) max_diff = std::max(max_diff, std::abs(got[c] - ref_u8[c][t][y][x].item<int>()));
+        }
+    }
+    QVERIFY2(max_diff <= 1, qPrintable(QString("PNG pixels differ from the reference video by up to %1").arg(max_diff)));
+
+    QCOMPARE(probe(out), QString("h264,64,48,yuv420p,16/1,9"));
+
+    const nlohmann::json side = nlohmann::json::parse(wan::read_text_file(tmp.filePath("fox.json").toStdString()));
+    QCOMPARE(side.at("seed").get<int>(), 42);
+    QCOMPARE(side.at("steps").get<int>(), 6);
+    QCOMPARE(side.at("sampler").get<std::string>(), std::string("unipc"));
+    QCOMPARE(side.at("model").at("layout").get<std::string>(), std::string("official"));
+    QVERIFY(side.at("model").at("dit").at("bytes").get<std::int64_t>() > 0);
+    QVERIFY(side.at("timings_seconds").at("total").get<double>() > 0);
+    QCOMPARE(side.at("world").at("world_size").get<int>(), 1);
+    // Nothing else: no temp files left beside the outputs.
+    QCOMPARE(files_in(tmp.path()), QStringList({"fox.json", "fox.mp4", "fox.safetensors", "frames"}));
+
+    // Decoding the saved latent later gives the same frames count, size and fps.
+    const QString again = tmp.filePath("again.mp4");
+    const Run d = run_wan({"generate", "--decode-latent", latent, "--model", fixture(), "--output", again, "--fps", "8"});
+    QVERIFY2(d.code == 0, qPrintable(d.err));
+    QCOMPARE(probe(again), QString("h264,64,48,yuv420p,8/1,9"));
+    const nlohmann::json side2 = nlohmann::json::parse(wan::read_text_file(tmp.filePath("again.json").toStdString()));
+    QCOMPARE(side2.at("prompt").get<std::string>(), side.at("prompt").get<std::string>());
+  }
+
+  // The same files in a ComfyUI models folder give the same latent as the official layout (ComfyUI
+  // files have no config.json, so text_len is 512 and the heads are dim / 128 (at least 1) as in every
+  // released model: the official copy here says so too); several candidates need a choice.
+  void comfyUiFolder() {
+    QTemporaryDir tmp;
+    const QString official = tmp.filePath("official");
+    QVERIFY(QDir().mkpath(official + "/google/umt5-xxl"));
+    for (const char* f : {"diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth", "google/umt5-xxl/spiece.model"})
+      QVERIFY(QFile::copy(fixture() + "/" + f, official + "/" + f));
+    nlohmann::json config = nlohmann::json::parse(wan::read_text_file(golden("t2v_pipeline_small") + "/config.json"));
+    config["text_len"] = 512;
+    config["num_heads"] = std::max<std::int64_t>(1, config["dim"].get<std::int64_t>() / 128);
+    QFile cf(official + "/config.json");
+    QVERIFY(cf.open(QIODevice::WriteOnly));
+    cf.write(QByteArray::fromStdString(config.dump()));
+    cf.close();
+    const QString reference = tmp.filePath("official.safetensors");
+    Run r = run_wan(fixture_args(official) << "--save-latent" << reference);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+
+    const QString root = tmp.filePath("models");
+    for (const char* sub : {"diffusion_models", "text_encoders", "vae"}) QVERIFY(QDir().mkpath(root + "/" + sub));
+    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors", root + "/diffusion_models/wan_small.safetensors"));
+    QVERIFY(QFile::copy(fixture() + "/models_t5_umt5-xxl-enc-bf16.pth", root + "/text_encoders/umt5_small.pth"));
+    QVERIFY(QFile::copy(fixture() + "/Wan2.1_VAE.pth", root + "/vae/wan_vae.pth"));
+    QVERIFY(QFile::copy(fixture() + "/google/umt5-xxl/spiece.model", root + "/text_encoders/spiece.model"));
+    // A file of another model family is ignored.
+    wan::write_safetensors((root + "/diffusion_models/other.safetensors").toStdString(), {{"unet.conv_in.weight", torch::zeros({2, 2})}});
+    const QString latent = tmp.filePath("c.safetensors");
+    r = run_wan(fixture_args(root) << "--save-latent" << latent);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const double e = wan_test::rel_l2(wan::SafetensorsFile::open(latent.toStdString())->view("latent"),
+                                      wan::SafetensorsFile::open(reference.toStdString())->view("latent"));
+    QVERIFY2(e < 1e-6, qPrintable(QString("ComfyUI layout vs official layout: %1").arg(e)));
+
+    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors", root + "/diffusion_models/wan_copy.safetensors"));
+    r = run_wan(fixture_args(root) << "--save-latent" << tmp.filePath("d.safetensors"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(r.err.contains("wan_copy.safetensors") && r.err.contains("wan_small.safetensors") && r.err.contains("--dit"), qPrintable(r.err));
+    r = run_wan(fixture_args(root) << "--dit" << "wan_copy.safetensors" << "--save-latent" << tmp.filePath("d.safetensors"));
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+  }
+
+  void invalidSettingsLeaveNoOutput_data() {
+    QTest::addColumn<QStringList>("extra");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    const int bad = static_cast<int>(wan::ErrorCode::kInvalidArgument);
+    QTest::newRow("frames not 4n+1") << QStringList{"--frames", "8"} << bad << "4n+1";
+    QTest::newRow("frames zero") << QStringList{"--frames", "0"} << bad << "4n+1";
+    QTest::newRow("width not /16") << QStringList{"--width", "72"} << bad << "--width";
+    QTest::newRow("height not /16") << QStringList{"--height", "40"} << bad << "--height";
+    QTest::newRow("size syntax") << QStringList{"--size", "64by48"} << bad << "--size";
+    QTest::newRow("steps zero") << QStringList{"--steps", "0"} << bad << "--steps";
+    QTest::newRow("guidance nan") << QStringList{"--guidance", "nan"} << bad << "--guidance";
+    QTest::newRow("guidance inf") << QStringList{"--guidance", "inf"} << bad << "--guidance";
+    QTest::newRow("shift nan") << QStringList{"--shift", "nan"} << bad << "--shift";
+    QTest::newRow("shift negative") << QStringList{"--shift", "-1"} << bad << "--shift";
+    QTest::newRow("sampler") << QStringList{"--sampler", "euler"} << bad << "euler";
+    QTest::newRow("dtype") << QStringList{"--dtype", "fp8"} << bad << "fp8";
+    QTest::newRow("empty prompt") << QStringList{"--prompt", ""} << bad << "prompt";
+    QTest::newRow("fps") << QStringList{"--fps", "0"} << bad << "--fps";
+    QTest::newRow("crf") << QStringList{"--crf", "60"} << bad << "--crf";
+    QTest::newRow("output type") << QStringList{"--output", "OUT/clip.gif"} << bad << ".mp4";
+    QTest::newRow("output folder missing") << QStringList{"--output", "OUT/nowhere/clip.mp4"} << bad << "does not exist";
+    QTest::newRow("latent name") << QStringList{"--save-latent", "OUT/lat.bin"} << bad << ".safetensors";
+    QTest::newRow("model folder missing") << QStringList{"--model", "OUT/no-such-model"} << static_cast<int>(wan::ErrorCode::kFileNotFound) << "no such folder";
+    QTest::newRow("model folder empty") << QStringList{"--model", "OUT"} << static_cast<int>(wan::ErrorCode::kFileNotFound) << "neither an official";
+    QTest::newRow("decode-latent missing") << QStringList{"--decode-latent", "OUT/none.safetensors"} << static_cast<int>(wan::ErrorCode::kFileNotFound) << "none.safetensors";
+  }
+
+  void invalidSettingsLeaveNoOutput() {
+    QFETCH(QStringList, extra);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir tmp;
+    QStringList args = fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4") << "--save-latent" << tmp.filePath("lat.safetensors");
+    for (QString a : extra) args << a.replace("OUT", tmp.path());
+    const Run r = run_wan(args);
+    QCOMPARE(r.code, code);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
+  void brokenModelFolderLeavesNoOutput_data() {
+    QTest::addColumn<QString>("damage");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    QTest::newRow("truncated DiT") << "truncate:diffusion_pytorch_model.safetensors" << static_cast<int>(wan::ErrorCode::kCorruptFile)
+                                   << "diffusion_pytorch_model.safetensors";
+    QTest::newRow("truncated VAE") << "truncate:Wan2.1_VAE.pth" << static_cast<int>(wan::ErrorCode::kCorruptFile) << "Wan2.1_VAE.pth";
+    QTest::newRow("no VAE") << "remove:Wan2.1_VAE.pth" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "Wan2.1_VAE.pth";
+    QTest::newRow("no T5") << "remove:models_t5_umt5-xxl-enc-bf16.pth" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "umT5";
+    QTest::newRow("no tokenizer") << "remove:google/umt5-xxl/spiece.model" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "spiece.model";
+    QTest::newRow("no DiT") << "remove:diffusion_pytorch_model.safetensors" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "incomplete";
+    QTest::newRow("bad config.json") << "write:config.json" << static_cast<int>(wan::ErrorCode::kInvalidArgument) << "config.json";
+  }
+
+  void brokenModelFolderLeavesNoOutput() {
+    QFETCH(QString, damage);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir model, out;
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth"})
+      QVERIFY(QFile::copy(fixture() + "/" + f, model.filePath(f)));
+    QVERIFY(QDir().mkpath(model.filePath("google/umt5-xxl")));
+    QVERIFY(QFile::copy(fixture() + "/google/umt5-xxl/spiece.model", model.filePath("google/umt5-xxl/spiece.model")));
+    const QString action = damage.section(':', 0, 0), target = model.filePath(damage.section(':', 1));
+    if (action == "remove") QVERIFY(QFile::remove(target));
+    if (action == "truncate") QVERIFY(QFile(target).resize(QFileInfo(target).size() / 2));
+    if (action == "write") {
+      QFile f(target);
+      QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+      f.write("{\"dim\": 60, \"num_heads\": 7}");
+    }
+    const Run r = run_wan(fixture_args(model.path()) << "--output" << out.filePath("clip.mp4") << "--save-latent" << out.filePath("l.safetensors"));
+    QCOMPARE(r.code, code);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QCOMPARE(files_in(out.path()), QStringList());
+  }
+};
+
+QTEST_APPLESS_MAIN(TestCliGenerate)
+#include "tst_cli_generate.moc"
