@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "pipeline/demo_model.h"
 #include "progress_printer.h"
 #include "wan/error.h"
 
@@ -13,7 +14,9 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   cmd->group("Generation");
   // A flag given twice takes its last value (scripts append overrides).
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--model", r.model.model_dir, "official Wan2.1 folder, or ComfyUI models folder (diffusion_models/, text_encoders/, vae/)");
+  cmd->add_option("--model", r.model.model_dir,
+                  "official Wan2.1 folder, or ComfyUI models folder (diffusion_models/, text_encoders/, vae/); "
+                  "default: the built-in demo model");
   cmd->add_option("--dit", r.model.dit, "DiT file (or its name inside diffusion_models/)");
   cmd->add_option("--t5", r.model.t5, "umT5 text encoder file (or its name inside text_encoders/)");
   cmd->add_option("--vae", r.model.vae, "VAE file (or its name inside vae/)");
@@ -63,6 +66,13 @@ void apply_size(GenerateOptions& o) {
 
 int run_generate_command(GenerateOptions& o) {
   apply_size(o);
+  wan::ModelFiles& m = o.request.model;
+  if (m.model_dir.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
+    bool created = false;
+    m.model_dir = wan::ensure_demo_model(&created);
+    std::fprintf(stderr, "note: no --model given: using the built-in demo model (random weights, noise-like videos)%s at %s\n",
+                 created ? ", just created," : "", m.model_dir.c_str());
+  }
   ProgressPrinter printer(stderr);
   wan::GenerationResult r;
   try {

@@ -6,6 +6,7 @@
 
 #include "core/runtime.h"
 #include "generate_command.h"
+#include "pipeline/demo_model.h"
 #include "wan/error.h"
 #include "wan/eval_case.h"
 
@@ -37,11 +38,21 @@ int main(int argc, char** argv) {
   wan_cli::GenerateOptions generate_options;
   CLI::App* generate = wan_cli::add_generate_command(app, generate_options);
 
+  std::string demo_dir;
+  CLI::App* demo = app.add_subcommand("make-demo-model", "Write the small random-weight demo model in the official folder layout");
+  demo->add_option("DIR", demo_dir, "new folder (default: the demo model location the CLI and studio use)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
     if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
+    if (demo->parsed()) {
+      if (demo_dir.empty()) demo_dir = wan::default_demo_model_dir();
+      wan::make_demo_model(demo_dir);
+      std::printf("wrote the demo model (random weights) to %s\n", demo_dir.c_str());
+      return 0;
+    }
   } catch (const wan::Error& e) {
     std::fprintf(stderr, "wan: error: %s\n", e.what());
     return static_cast<int>(e.code());

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
 
 namespace {
 void set_err(char* err, size_t n, const std::string& msg) {
@@ -47,15 +46,6 @@ int wan_spm_encode(void* handle, const char* text, int* ids, int capacity, char*
   }
   for (int i = 0; i < static_cast<int>(pieces.size()) && i < capacity; ++i) ids[i] = pieces[i];
   return static_cast<int>(pieces.size());
-}
-
-int wan_spm_train(const char* flags, char* err, size_t err_size) {
-  const auto status = sentencepiece::SentencePieceTrainer::Train(flags);
-  if (!status.ok()) {
-    set_err(err, err_size, status.ToString());
-    return 1;
-  }
-  return 0;
 }
 
 }  // extern "C"

@@ -1,9 +1,12 @@
 #include "model/tokenizer.h"
 
 #include <dlfcn.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -11,6 +14,8 @@
 #include "wan/error.h"
 #include "wan_spm.h"
 #include "weights/file_util.h"
+
+extern "C" char** environ;
 
 namespace wan {
 namespace {
@@ -20,7 +25,6 @@ struct SpmApi {
   decltype(&wan_spm_free) free = nullptr;
   decltype(&wan_spm_info) info = nullptr;
   decltype(&wan_spm_encode) encode = nullptr;
-  decltype(&wan_spm_train) train = nullptr;
 };
 
 std::string executable_dir() {
@@ -52,7 +56,6 @@ const SpmApi& spm() {
     api.free = reinterpret_cast<decltype(api.free)>(::dlsym(lib, "wan_spm_free"));
     api.info = reinterpret_cast<decltype(api.info)>(::dlsym(lib, "wan_spm_info"));
     api.encode = reinterpret_cast<decltype(api.encode)>(::dlsym(lib, "wan_spm_encode"));
-    api.train = reinterpret_cast<decltype(api.train)>(::dlsym(lib, "wan_spm_train"));
   });
   if (api.load == nullptr || api.encode == nullptr)
     throw Error(ErrorCode::kInternal, "cannot load the SentencePiece plugin libwan_spm.so (" + failure +
@@ -105,10 +108,52 @@ TokenizedText Tokenizer::encode(const std::string& text, std::int64_t text_len) 
   return out;
 }
 
-void train_sentencepiece(const std::string& flags) {
-  char err[1024] = {0};
-  if (spm().train == nullptr || spm().train(flags.c_str(), err, sizeof err) != 0)
-    throw Error(ErrorCode::kInternal, std::string("SentencePiece training failed: ") + err);
+void train_sentencepiece(const std::map<std::string, std::string>& options) {
+  // The helper sits beside the executables (build/bin) or in the install's lib/wan-studio.
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("WAN_SPM_TRAINER")) candidates.emplace_back(env);
+  const std::string dir = executable_dir();
+  candidates.push_back(dir + "/wan-spm-train");
+  candidates.push_back(dir + "/../lib/wan-studio/wan-spm-train");
+  std::string helper;
+  for (const std::string& c : candidates)
+    if (::access(c.c_str(), X_OK) == 0) {
+      helper = c;
+      break;
+    }
+  if (helper.empty())
+    throw Error(ErrorCode::kInternal, "cannot find the wan-spm-train helper beside " + dir + "; reinstall, or set WAN_SPM_TRAINER");
+  std::vector<std::string> args{helper};
+  for (const auto& [key, value] : options) args.push_back(key + "=" + value);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // Its log goes to a file, shown only when training fails.
+  char log_path[] = "/tmp/wan-spm-train-XXXXXX";
+  const int log_fd = ::mkstemp(log_path);
+  if (log_fd < 0) throw Error(ErrorCode::kIo, "cannot create a temporary file for the SentencePiece log");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, log_fd, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
+  pid_t pid = 0;
+  const int spawn = ::posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(log_fd);
+  int status = 0;
+  if (spawn == 0) ::waitpid(pid, &status, 0);
+  std::string log;
+  try {
+    log = read_text_file(log_path);
+  } catch (const Error&) {
+  }
+  ::unlink(log_path);
+  if (spawn != 0) throw Error(ErrorCode::kInternal, "cannot start " + helper + ": " + std::strerror(spawn));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    while (!log.empty() && (log.back() == '\n' || log.back() == '\r')) log.pop_back();
+    const std::size_t nl = log.rfind('\n');
+    throw Error(ErrorCode::kInternal, "SentencePiece training failed: " + (nl == std::string::npos ? log : log.substr(nl + 1)));
+  }
 }
 
 }  // namespace wan

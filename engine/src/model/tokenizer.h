@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,7 +40,8 @@ class Tokenizer {
   std::int64_t vocab_size_ = 0;
 };
 
-// Trains a SentencePiece model (used to build the demo model's tokenizer). Throws wan::Error.
-void train_sentencepiece(const std::string& flags);
+// Trains a SentencePiece model (the demo model's tokenizer) in the wan-spm-train helper process;
+// options are SentencePieceTrainer's (input, model_prefix, vocab_size, ...). Throws wan::Error.
+void train_sentencepiece(const std::map<std::string, std::string>& options);
 
 }  // namespace wan

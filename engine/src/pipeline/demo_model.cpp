@@ -1,0 +1,182 @@
+#include "pipeline/demo_model.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "model/dit.h"
+#include "model/t5.h"
+#include "model/tokenizer.h"
+#include "model/vae.h"
+#include "wan/error.h"
+#include "weights/file_util.h"
+#include "weights/pth_file.h"
+#include "weights/safetensors.h"
+
+namespace wan {
+namespace fs = std::filesystem;
+namespace {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Fills every parameter so activations keep unit scale: norms' gains 1, biases 0, modulation
+// ~ N(0, 1/dim), matrices and kernels ~ N(0, 1/fan_in), embeddings ~ N(0, 1).
+NamedTensors random_state(torch::nn::Module& module, torch::ScalarType stored, const torch::Generator& gen) {
+  NamedTensors out;
+  torch::NoGradGuard no_grad;
+  for (const auto& item : module.named_parameters(true)) {
+    const std::string& name = item.key();
+    torch::Tensor p = item.value();
+    const bool is_norm = name.find("norm") != std::string::npos || ends_with(name, ".gamma");
+    if (is_norm && !ends_with(name, ".bias")) {
+      p.fill_(1.0);
+    } else if (ends_with(name, ".bias")) {
+      p.zero_();
+    } else if (ends_with(name, "modulation")) {
+      p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32) / std::sqrt(static_cast<double>(p.size(-1))));
+    } else if (name.find("embedding.weight") != std::string::npos && p.dim() == 2 && name.find("token") != std::string::npos) {
+      p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32));
+    } else {
+      const double fan_in = p.dim() > 1 ? static_cast<double>(p.numel() / p.size(0)) : static_cast<double>(p.numel());
+      p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32) / std::sqrt(fan_in));
+    }
+    out.emplace_back(name, p.is_floating_point() ? p.to(stored) : p);
+  }
+  for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::string training_text() {
+  // A few thousand short scene descriptions from word lists: enough for a small unigram vocabulary.
+  const char* subjects[] = {"a red fox", "an old man", "a small boat", "two cats", "a young woman", "a white horse", "the city lights",
+                            "a golden retriever", "a paper kite", "a steam train", "a flock of birds", "a blue car", "a tall lighthouse",
+                            "children", "a dancer", "rain drops", "an astronaut", "a sailing ship", "a waterfall", "a hot air balloon"};
+  const char* verbs[] = {"runs through", "walks across", "floats over", "rests beside", "drives along", "flies above", "glows in",
+                         "jumps into", "moves slowly through", "spins around", "appears in", "crosses", "waits near", "shines over"};
+  const char* places[] = {"the snowy forest", "a quiet street", "the calm sea", "a busy market", "the green hills", "an empty beach",
+                          "a neon city", "the desert at noon", "a misty lake", "the mountain pass", "a sunflower field", "the old harbor",
+                          "a rainy alley", "the night sky"};
+  const char* times[] = {"at dawn", "at sunset", "in the rain", "under the stars", "in slow motion", "on a windy day", "in winter",
+                         "in autumn light", "with soft shadows", "in cinematic style", "close up", "from above"};
+  std::string text;
+  std::size_t i = 0;
+  for (const char* s : subjects)
+    for (const char* v : verbs)
+      for (const char* p : places) {
+        text += std::string(s) + " " + v + " " + p + " " + times[i++ % (sizeof(times) / sizeof(times[0]))] + ".\n";
+      }
+  return text;
+}
+
+void write_json(const fs::path& path, const nlohmann::json& j) {
+  const std::string text = j.dump(2) + "\n";
+  AtomicFileWriter w(path.string());
+  w.write(text.data(), text.size());
+  w.commit();
+}
+
+}  // namespace
+
+void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
+  const fs::path target(dir);
+  if (fs::exists(target) && !(fs::is_directory(target) && fs::is_empty(target)))
+    throw Error(ErrorCode::kInvalidArgument, dir + ": already exists and is not empty; choose a new folder");
+  const fs::path temp = dir + ".part-" + std::to_string(getpid());
+  std::error_code ec;
+  fs::remove_all(temp, ec);
+  fs::create_directories(temp / "google" / "umt5-xxl", ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create " + temp.string() + ": " + ec.message());
+  try {
+    torch::NoGradGuard no_grad;
+    const torch::Generator gen = at::detail::createCPUGenerator(spec.seed);
+    const ModelPlacement fp32 = ModelPlacement::make(torch::kFloat32, torch::kCPU);
+
+    // Tokenizer first: its vocabulary size sizes the T5 embedding.
+    const fs::path corpus = temp / "corpus.txt";
+    {
+      std::ofstream out(corpus);
+      out << training_text();
+      if (!out) throw Error(ErrorCode::kIo, "cannot write " + corpus.string());
+    }
+    const fs::path prefix = temp / "google" / "umt5-xxl" / "spiece";
+    train_sentencepiece({{"input", corpus.string()}, {"model_prefix", prefix.string()}, {"vocab_size", std::to_string(spec.vocab)},
+                         {"model_type", "unigram"}, {"character_coverage", "1.0"}, {"pad_id", "0"}, {"eos_id", "1"},
+                         {"unk_id", "2"}, {"bos_id", "-1"}, {"hard_vocab_limit", "false"}, {"num_threads", "2"}});
+    fs::remove(corpus);
+    fs::remove(prefix.string() + ".vocab");
+
+    DitConfig dit;
+    dit.dim = spec.dit_dim;
+    dit.num_heads = spec.dit_dim / 128;
+    dit.num_layers = spec.dit_layers;
+    dit.ffn_dim = spec.dit_ffn;
+    dit.text_dim = spec.t5_dim;
+    dit.validate("demo model");
+    WanModel model(dit, fp32);
+    write_safetensors((temp / "diffusion_pytorch_model.safetensors").string(), random_state(*model, torch::kFloat32, gen),
+                      {{"format", "pt"}});
+    write_json(temp / "config.json", {{"_class_name", "WanModel"}, {"_diffusers_version", "0.30.0"}, {"model_type", "t2v"},
+                                      {"patch_size", {1, 2, 2}}, {"text_len", dit.text_len}, {"in_dim", dit.in_dim},
+                                      {"dim", dit.dim}, {"ffn_dim", dit.ffn_dim}, {"freq_dim", dit.freq_dim},
+                                      {"text_dim", dit.text_dim}, {"out_dim", dit.out_dim}, {"num_heads", dit.num_heads},
+                                      {"num_layers", dit.num_layers}, {"window_size", {-1, -1}}, {"qk_norm", true},
+                                      {"cross_attn_norm", true}, {"eps", 1e-6}});
+
+    T5Config t5;
+    t5.vocab = spec.vocab;
+    t5.dim = t5.dim_attn = spec.t5_dim;
+    t5.dim_ffn = spec.t5_ffn;
+    t5.num_heads = spec.t5_heads;
+    t5.num_layers = spec.t5_layers;
+    T5Encoder encoder(t5, fp32);
+    write_pth((temp / "models_t5_umt5-xxl-enc-bf16.pth").string(), random_state(*encoder, torch::kBFloat16, gen));
+
+    VaeConfig vae;
+    vae.dim = spec.vae_dim;
+    WanVae vae_model(vae, fp32);
+    write_pth((temp / "Wan2.1_VAE.pth").string(), random_state(*vae_model, torch::kFloat32, gen));
+
+    const std::string readme =
+        "Wan Studio demo model: a small Wan2.1 text-to-video model with RANDOM weights (written by `wan make-demo-model`).\n"
+        "It runs every stage of the pipeline (tokenizer, umT5, DiT sampling, VAE decode, MP4) on any machine;\n"
+        "its videos are structured noise. Use real Wan2.1 weights for real videos (see the README).\n";
+    AtomicFileWriter w((temp / "README.txt").string());
+    w.write(readme.data(), readme.size());
+    w.commit();
+    if (fs::exists(target)) fs::remove(target, ec);  // the empty folder
+    fs::rename(temp, target, ec);
+    if (ec) throw Error(ErrorCode::kIo, "cannot rename " + temp.string() + " to " + dir + ": " + ec.message());
+  } catch (...) {
+    fs::remove_all(temp, ec);
+    throw;
+  }
+}
+
+std::string default_demo_model_dir() {
+  if (const char* d = std::getenv("WAN_DEMO_MODEL_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return (fs::path(x) / "wan-studio" / "demo-model").string();
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : "/tmp") / ".local" / "share" / "wan-studio" / "demo-model").string();
+}
+
+std::string ensure_demo_model(bool* created) {
+  const std::string dir = default_demo_model_dir();
+  if (created) *created = false;
+  if (fs::exists(fs::path(dir) / "config.json")) return dir;
+  std::error_code ec;
+  fs::create_directories(fs::path(dir).parent_path(), ec);
+  make_demo_model(dir);
+  if (created) *created = true;
+  return dir;
+}
+
+}  // namespace wan

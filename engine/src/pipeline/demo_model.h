@@ -1,0 +1,35 @@
+// The built-in demo model: a small Wan2.1 text-to-video model with random weights, written in the
+// official folder layout (config.json, diffusion_pytorch_model.safetensors, the umT5 and VAE .pth
+// files, google/umt5-xxl/spiece.model trained by SentencePiece on a built-in text). It exercises
+// every stage on any machine; its videos are structured noise, not pictures.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace wan {
+
+struct DemoModelSpec {
+  std::int64_t dit_dim = 256;      // 2 heads of 128, as the released models' head width
+  std::int64_t dit_layers = 4;
+  std::int64_t dit_ffn = 768;
+  std::int64_t t5_dim = 256;
+  std::int64_t t5_layers = 2;
+  std::int64_t t5_heads = 4;
+  std::int64_t t5_ffn = 512;
+  std::int64_t vocab = 1000;       // SentencePiece vocabulary
+  std::int64_t vae_dim = 16;
+  std::uint64_t seed = 2025;
+};
+
+// Writes the model into `dir` (created; must not exist or be empty), through a temporary folder
+// renamed at the end. Throws wan::Error.
+void make_demo_model(const std::string& dir, const DemoModelSpec& spec = {});
+
+// Where the CLI and the studio keep the demo model: $WAN_DEMO_MODEL_DIR, else
+// $XDG_DATA_HOME/wan-studio/demo-model, else ~/.local/share/wan-studio/demo-model.
+std::string default_demo_model_dir();
+
+// The demo model folder, created on first use (returns true in *created when it was).
+std::string ensure_demo_model(bool* created = nullptr);
+
+}  // namespace wan

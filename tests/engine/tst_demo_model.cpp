@@ -1,0 +1,68 @@
+// The built-in demo model: written in the official layout, found and loaded like real weights, and
+// runs every stage (tokenizer, umT5, DiT sampling, VAE decode, MP4 and sidecar).
+#include <filesystem>
+
+#include "model/tokenizer.h"
+#include "pipeline/demo_model.h"
+#include "pipeline/plan.h"
+#include "test_util.h"
+#include "wan/generation.h"
+#include "weights/safetensors.h"
+
+class TestDemoModel : public QObject {
+  Q_OBJECT
+ private slots:
+  void writesAnOfficialFolderThatGenerates() {
+    QTemporaryDir tmp;
+    const std::string dir = tmp.filePath("demo").toStdString();
+    wan::make_demo_model(dir);
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth",
+                          "google/umt5-xxl/spiece.model"})
+      QVERIFY2(std::filesystem::exists(dir + "/" + f), f);
+    // Only the model folder was created: no temp folder or training files left.
+    QCOMPARE(QDir(tmp.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden), QStringList{"demo"});
+
+    // The tokenizer was trained on real words: a prompt becomes several known pieces, no unknowns.
+    auto tok = wan::Tokenizer::from_file(dir + "/google/umt5-xxl/spiece.model");
+    const wan::TokenizedText t = tok->encode("a red fox runs through the snowy forest at dawn", 512);
+    QVERIFY(t.valid_tokens > 4);
+    QCOMPARE(t.ids[t.valid_tokens - 1], std::int64_t(1));  // EOS
+    for (std::int64_t i = 0; i < t.valid_tokens; ++i) QVERIFY(t.ids[i] != 2);  // unk
+
+    wan::GenerationRequest r;
+    r.model.model_dir = dir;
+    r.prompt = "a red fox runs through the snowy forest at dawn";
+    r.width = 64;
+    r.height = 48;
+    r.frames = 5;
+    r.steps = 3;
+    r.seed = 3;
+    r.output = tmp.filePath("demo.mp4").toStdString();
+    r.save_latent = tmp.filePath("demo.safetensors").toStdString();
+    const wan::RunPlan plan = wan::make_plan(r);
+    QCOMPARE(plan.files.layout, std::string("official"));
+    QCOMPARE(plan.dit.num_heads, std::int64_t(2));
+    QCOMPARE(plan.dit.text_len, std::int64_t(512));
+    QCOMPARE(plan.dtype, torch::kFloat32);  // "auto" on the CPU
+    const wan::GenerationResult res = wan::generate(r);
+    QCOMPARE(res.frames, 5);
+    QVERIFY(QFileInfo(tmp.filePath("demo.mp4")).size() > 0);
+    QVERIFY(QFileInfo::exists(tmp.filePath("demo.json")));
+    const torch::Tensor latent = wan::SafetensorsFile::open(r.save_latent)->view("latent");
+    QCOMPARE(latent.sizes().vec(), (std::vector<std::int64_t>{16, 2, 6, 8}));
+    QVERIFY(torch::isfinite(latent).all().item<bool>());
+    QVERIFY(latent.std().item<double>() > 0.01);
+  }
+
+  void refusesANonEmptyFolder() {
+    QTemporaryDir tmp;
+    QFile f(tmp.filePath("keep.txt"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.close();
+    wan_test::expect_error([&] { wan::make_demo_model(tmp.path().toStdString()); }, wan::ErrorCode::kInvalidArgument, {"not empty"});
+    QCOMPARE(QDir(tmp.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), QStringList{"keep.txt"});
+  }
+};
+
+QTEST_APPLESS_MAIN(TestDemoModel)
+#include "tst_demo_model.moc"
