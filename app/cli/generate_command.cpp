@@ -44,28 +44,23 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   return cmd;
 }
 
-namespace {
-
-void apply_size(GenerateOptions& o) {
-  if (o.size.empty()) return;
-  const std::size_t sep = o.size.find_first_of("*x");
+void parse_size(const std::string& size, int& width, int& height) {
+  const std::size_t sep = size.find_first_of("*x");
   try {
     if (sep == std::string::npos) throw std::invalid_argument("no separator");
     std::size_t end_w = 0, end_h = 0;
-    const int w = std::stoi(o.size.substr(0, sep), &end_w);
-    const int h = std::stoi(o.size.substr(sep + 1), &end_h);
-    if (end_w != sep || end_h != o.size.size() - sep - 1) throw std::invalid_argument("trailing text");
-    o.request.width = w;
-    o.request.height = h;
+    const int w = std::stoi(size.substr(0, sep), &end_w);
+    const int h = std::stoi(size.substr(sep + 1), &end_h);
+    if (end_w != sep || end_h != size.size() - sep - 1) throw std::invalid_argument("trailing text");
+    width = w;
+    height = h;
   } catch (const std::exception&) {
-    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size " + o.size + ": expected WIDTH*HEIGHT, e.g. 832*480");
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size " + size + ": expected WIDTH*HEIGHT, e.g. 832*480");
   }
 }
 
-}  // namespace
-
 int run_generate_command(GenerateOptions& o) {
-  apply_size(o);
+  if (!o.size.empty()) parse_size(o.size, o.request.width, o.request.height);
   wan::ModelFiles& m = o.request.model;
   if (m.model_dir.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
     bool created = false;

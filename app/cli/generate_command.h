@@ -13,5 +13,7 @@ struct GenerateOptions {
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& options);
 int run_generate_command(GenerateOptions& options);
+// Parses "W*H" (or "WxH") as generate.py's --size; throws wan::Error(kInvalidArgument).
+void parse_size(const std::string& size, int& width, int& height);
 
 }  // namespace wan_cli

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/runtime.h"
+#include "bench_command.h"
 #include "generate_command.h"
 #include "pipeline/demo_model.h"
 #include "wan/error.h"
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
   wan_cli::GenerateOptions generate_options;
   CLI::App* generate = wan_cli::add_generate_command(app, generate_options);
 
+  wan_cli::BenchCommandOptions bench_options;
+  CLI::App* bench = wan_cli::add_bench_command(app, bench_options);
+
   std::string demo_dir;
   CLI::App* demo = app.add_subcommand("make-demo-model", "Write the small random-weight demo model in the official folder layout");
   demo->add_option("DIR", demo_dir, "new folder (default: the demo model location the CLI and studio use)");
@@ -47,6 +51,7 @@ int main(int argc, char** argv) {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
     if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
+    if (bench->parsed()) return wan_cli::run_bench_command(bench_options);
     if (demo->parsed()) {
       if (demo_dir.empty()) demo_dir = wan::default_demo_model_dir();
       wan::make_demo_model(demo_dir);

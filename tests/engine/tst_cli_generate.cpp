@@ -1,6 +1,7 @@
 // `wan generate` end to end, as a user runs it: the t2v pipeline fixture through the CLI (latent,
 // PNG frames and MP4 checked against the reference), --decode-latent, ComfyUI folders, and every
-// invalid setting or broken model folder: a clear message, a non-zero exit code, no output left.
+// invalid setting or broken model folder: a clear message, a non-zero exit code, no output left; and
+// the figures `wan bench` reports.
 #include <QImage>
 #include <QProcess>
 #include <nlohmann/json.hpp>
@@ -238,6 +239,35 @@ class TestCliGenerate : public QObject {
     QCOMPARE(r.code, code);
     QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
     QCOMPARE(files_in(out.path()), QStringList());
+  }
+
+  // `wan bench` on the demo size: one more block adds exactly one block's parameters (fp32) and the
+  // analytic FLOPs of one block; the figures are consistent with each other and the table names the run.
+  void benchReportsFigures() {
+    QTemporaryDir dir;
+    nlohmann::json runs[2];
+    for (int layers : {1, 2}) {
+      const QString json = dir.filePath(QString("bench%1.json").arg(layers));
+      const Run r = run_wan({"bench", "--model", "demo", "--size", "64*48", "--frames", "5", "--layers", QString::number(layers),
+                             "--warmup", "0", "--forwards", "1", "--steps", "1", "--json", json});
+      QVERIFY2(r.code == 0, qPrintable(r.err));
+      QVERIFY2(r.out.contains(QString("demo (%1/4 layers) 64x48x5 fp32 cpu").arg(layers)), qPrintable(r.out));
+      runs[layers - 1] = nlohmann::json::parse(wan::read_text_file(json.toStdString())).at(0);
+    }
+    const double d = 256, f = 768, L = 2 * 3 * 4, T = 512;  // demo DiT; 2 latent frames x 3 x 4 patches
+    const double block_params = 8 * d * d + 2 * d * f + 21 * d + f;
+    const double block_flops = 2 * L * (6 * d * d + 2 * d * f) + 2 * T * 2 * d * d + 4 * L * L * d + 4 * L * T * d;
+    QCOMPARE(runs[1]["parameter_bytes"].get<double>() - runs[0]["parameter_bytes"].get<double>(), 4 * block_params);
+    QCOMPARE(runs[1]["flops_per_forward"].get<double>() - runs[0]["flops_per_forward"].get<double>(), block_flops);
+    for (const auto& run : runs) {
+      QCOMPARE(run["tokens"].get<int>(), 24);
+      QCOMPARE(run["memory_kind"].get<std::string>(), std::string("cpu_rss"));
+      const double s = run["seconds_per_forward"].get<double>();
+      QVERIFY(s > 0 && run["seconds_per_step"].get<double>() > 0);
+      QVERIFY(qAbs(run["tokens_per_second"].get<double>() * s - 24) < 1e-6);
+      QVERIFY(qAbs(run["achieved_tflops"].get<double>() * 1e12 * s - run["flops_per_forward"].get<double>()) < 1);
+      QVERIFY(run["peak_memory_bytes"].get<double>() > run["parameter_bytes"].get<double>());
+    }
   }
 };
 

@@ -3,6 +3,10 @@
 #include <fstream>
 #include <string>
 
+#if WAN_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 namespace wan {
 namespace {
 
@@ -26,5 +30,18 @@ bool reset_peak_rss() {
   out << "5";
   return static_cast<bool>(out.flush());
 }
+
+#if WAN_WITH_CUDA
+std::int64_t device_peak_bytes(int device_index) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
+  return stats.allocated_bytes[static_cast<std::size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak;
+}
+void reset_device_peak_bytes(int device_index) {
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
+}
+#else
+std::int64_t device_peak_bytes(int) { return 0; }
+void reset_device_peak_bytes(int) {}
+#endif
 
 }  // namespace wan

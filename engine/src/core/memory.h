@@ -10,4 +10,8 @@ std::int64_t peak_rss_bytes();
 // Resets VmHWM to the current RSS (writes "5" to /proc/self/clear_refs); false where not allowed.
 bool reset_peak_rss();
 
+// CUDA caching-allocator peak since the last reset (0 in builds without CUDA).
+std::int64_t device_peak_bytes(int device_index);
+void reset_device_peak_bytes(int device_index);
+
 }  // namespace wan

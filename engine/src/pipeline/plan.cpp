@@ -36,6 +36,9 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
   if (!r.output.empty()) {
     if (!is_supported_video_extension(r.output))
       throw invalid("--output " + r.output + ": unsupported video file type; use .mp4, .mkv or .mov");
+    if (!can_encode_video())
+      throw Error(ErrorCode::kUnsupported, "--output " + r.output + ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF); "
+                  "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
     check_output_parent(r.output, "--output");
   }
   if (!r.frames_dir.empty()) {

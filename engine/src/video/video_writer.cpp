@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
+#include <zlib.h>
+
+#if WAN_WITH_FFMPEG
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -14,12 +18,37 @@ extern "C" {
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 }
+#endif
 
 #include "wan/error.h"
 #include "weights/file_util.h"
 
 namespace wan {
 namespace fs = std::filesystem;
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+const char* muxer_for(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".mp4") return "mp4";
+  if (ext == ".mkv") return "matroska";
+  if (ext == ".mov") return "mov";
+  return nullptr;
+}
+
+void check_video(const Rgb8Video& v) {
+  if (v.frames < 1 || v.width < 2 || v.height < 2 ||
+      v.data.size() != static_cast<std::size_t>(v.frames) * v.width * v.height * 3)
+    throw Error(ErrorCode::kInternal, "video buffer does not match its size");
+}
+}  // namespace
+
+#if WAN_WITH_FFMPEG
 namespace {
 
 std::string av_error(int code) {
@@ -58,26 +87,6 @@ struct OutputFile {
   }
 };
 
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
-}
-
-const char* muxer_for(const std::string& path) {
-  const std::string ext = lower_extension(path);
-  if (ext == ".mp4") return "mp4";
-  if (ext == ".mkv") return "matroska";
-  if (ext == ".mov") return "mov";
-  return nullptr;
-}
-
-void check_video(const Rgb8Video& v) {
-  if (v.frames < 1 || v.width < 2 || v.height < 2 ||
-      v.data.size() != static_cast<std::size_t>(v.frames) * v.width * v.height * 3)
-    throw Error(ErrorCode::kInternal, "video buffer does not match its size");
-}
-
 // Sends one frame (or nullptr to flush) and writes every packet the encoder returns.
 void encode_and_write(AVCodecContext* enc, AVFrame* frame, AVFormatContext* fmt, AVStream* st, AVPacket* pkt) {
   check_av(avcodec_send_frame(enc, frame), "encoding a frame");
@@ -111,8 +120,6 @@ void quiet_libav_logs() {
 }
 
 }  // namespace
-
-bool is_supported_video_extension(const std::string& path) { return muxer_for(path) != nullptr; }
 
 void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
   quiet_libav_logs();
@@ -181,32 +188,60 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
   if (ec) throw Error(ErrorCode::kIo, "cannot rename " + out.temp_path + " to " + path + ": " + ec.message());
   out.committed = true;
 }
+#else
+void encode_video(const std::string& path, const Rgb8Video&, const VideoEncodeOptions&) {
+  throw Error(ErrorCode::kUnsupported, "cannot write " + path + ": this build has no FFmpeg (configured with "
+              "-DWAN_WITH_FFMPEG=OFF); write PNG frames with --frames-dir, or rebuild with FFmpeg");
+}
+#endif
 
+bool can_encode_video() { return WAN_WITH_FFMPEG != 0; }
+
+bool is_supported_video_extension(const std::string& path) { return muxer_for(path) != nullptr; }
+
+namespace {
+void put_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+void put_chunk(std::vector<std::uint8_t>& out, const char type[4], const std::vector<std::uint8_t>& data) {
+  put_be32(out, static_cast<std::uint32_t>(data.size()));
+  const std::size_t type_at = out.size();
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), data.begin(), data.end());
+  const uLong crc = crc32(0L, out.data() + type_at, static_cast<uInt>(4 + data.size()));
+  put_be32(out, static_cast<std::uint32_t>(crc));
+}
+}  // namespace
+
+// PNG through zlib (RGB, 8 bit, filter 0, non-interlaced): needs no FFmpeg, so builds without
+// FFmpeg (-DWAN_WITH_FFMPEG=OFF) still write frames.
 void write_png(const std::string& path, const Rgb8Video& video, int t) {
-  quiet_libav_logs();
   check_video(video);
-  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
-  if (!codec) throw Error(ErrorCode::kUnsupported, "this FFmpeg has no PNG encoder");
-  std::unique_ptr<AVCodecContext, CodecContextDeleter> enc(avcodec_alloc_context3(codec));
-  enc->width = video.width;
-  enc->height = video.height;
-  enc->pix_fmt = AV_PIX_FMT_RGB24;
-  enc->time_base = AVRational{1, 1};
-  check_av(avcodec_open2(enc.get(), codec, nullptr), "opening the PNG encoder");
-  auto frame = alloc_frame(AV_PIX_FMT_RGB24, video.width, video.height);
+  if (t < 0 || t >= video.frames) throw Error(ErrorCode::kInvalidArgument, "frame index out of range for " + path);
+  const std::size_t row = static_cast<std::size_t>(video.width) * 3;
+  std::vector<std::uint8_t> raw;
+  raw.reserve((row + 1) * video.height);
   const std::uint8_t* src = video.frame(t);
-  for (int y = 0; y < video.height; ++y)
-    std::copy(src + static_cast<std::size_t>(y) * video.width * 3, src + static_cast<std::size_t>(y + 1) * video.width * 3,
-              frame->data[0] + static_cast<std::size_t>(y) * frame->linesize[0]);
-  std::unique_ptr<AVPacket, PacketDeleter> pkt(av_packet_alloc());
-  check_av(avcodec_send_frame(enc.get(), frame.get()), "encoding " + path);
-  check_av(avcodec_send_frame(enc.get(), nullptr), "encoding " + path);
-  AtomicFileWriter writer(path);
-  while (avcodec_receive_packet(enc.get(), pkt.get()) == 0) {
-    writer.write(pkt->data, static_cast<std::size_t>(pkt->size));
-    av_packet_unref(pkt.get());
+  for (int y = 0; y < video.height; ++y) {
+    raw.push_back(0);  // filter type "None"
+    raw.insert(raw.end(), src + y * row, src + (y + 1) * row);
   }
-  if (writer.bytes_written() == 0) throw Error(ErrorCode::kIo, "PNG encoder produced nothing for " + path);
+  uLongf packed_size = compressBound(static_cast<uLong>(raw.size()));
+  std::vector<std::uint8_t> packed(packed_size);
+  if (compress2(packed.data(), &packed_size, raw.data(), static_cast<uLong>(raw.size()), 6) != Z_OK)
+    throw Error(ErrorCode::kInternal, "zlib failed to compress " + path);
+  packed.resize(packed_size);
+
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::vector<std::uint8_t> ihdr;
+  put_be32(ihdr, static_cast<std::uint32_t>(video.width));
+  put_be32(ihdr, static_cast<std::uint32_t>(video.height));
+  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // 8 bit, truecolour, deflate, filter 0, no interlace
+  put_chunk(png, "IHDR", ihdr);
+  put_chunk(png, "IDAT", packed);
+  put_chunk(png, "IEND", {});
+  AtomicFileWriter writer(path);
+  writer.write(png.data(), png.size());
   writer.commit();
 }
 

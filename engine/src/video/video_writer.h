@@ -1,5 +1,5 @@
-// Video and image output through FFmpeg's libraries (libavformat/libavcodec/libswscale). No torch
-// types: the studio's export uses it too.
+// Video output through FFmpeg's libraries (libavformat/libavcodec/libswscale), PNG through zlib. No
+// torch types: the studio's export uses it too.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,6 +19,9 @@ struct VideoEncodeOptions {
   int crf = 19;                 // libx264 constant rate factor, 0..51
   std::string preset = "medium";
 };
+
+// False where the engine was built without FFmpeg (then encode_video throws kUnsupported).
+bool can_encode_video();
 
 // True for the container extensions encode_video accepts (.mp4, .mkv, .mov).
 bool is_supported_video_extension(const std::string& path);

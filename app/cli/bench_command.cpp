@@ -1,0 +1,65 @@
+#include "bench_command.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "generate_command.h"
+#include "wan/error.h"
+#include "weights/file_util.h"
+
+namespace wan_cli {
+
+CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
+  CLI::App* cmd = app.add_subcommand("bench", "Time DiT forwards and sampling steps on random-weight 1.3B/14B/demo models");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo")->delimiter(',')->capture_default_str();
+  cmd->add_option("--size", o.size, "WIDTH*HEIGHT (default 832*480)");
+  cmd->add_option("--frames", o.base.frames, "frames, 4n+1")->capture_default_str();
+  cmd->add_option("--dtype", o.base.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
+  cmd->add_option("--device", o.base.device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--layers", o.base.layers, "build only this many DiT blocks (0: all); figures scale with depth")->capture_default_str();
+  cmd->add_option("--warmup", o.base.warmup, "untimed forwards")->capture_default_str();
+  cmd->add_option("--forwards", o.base.forwards, "timed forwards")->capture_default_str();
+  cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")->capture_default_str();
+  cmd->add_option("--peak-tflops", o.base.peak_tflops, "device peak TFLOP/s for MFU (default: H100/H200 dense on CUDA)");
+  cmd->add_option("--json", o.json, "also write the results as JSON");
+  return cmd;
+}
+
+int run_bench_command(BenchCommandOptions& o) {
+  if (!o.size.empty()) parse_size(o.size, o.base.width, o.base.height);
+  nlohmann::json all = nlohmann::json::array();
+  std::printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "configuration", "tokens", "s/forward", "s/step", "tokens/s",
+              "TFLOP/s", "MFU", "params GiB", "peak GiB");
+  for (const std::string& model : o.models) {
+    wan::BenchOptions b = o.base;
+    b.model = model;
+    const wan::BenchResult r = wan::run_dit_bench(b);
+    char mfu[16] = "-";
+    if (r.peak_tflops > 0) std::snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * r.mfu);
+    char step[16] = "-";
+    if (b.steps > 0) std::snprintf(step, sizeof step, "%.3f", r.step_seconds);
+    std::printf("%-44s %8lld %10.3f %10s %10.0f %10.3f %8s %12.2f %12.2f\n", r.label.c_str(), static_cast<long long>(r.tokens),
+                r.forward_seconds, step, r.tokens_per_second, r.achieved_tflops, mfu,
+                static_cast<double>(r.parameter_bytes) / (1ull << 30), static_cast<double>(r.peak_memory_bytes) / (1ull << 30));
+    std::fflush(stdout);
+    all.push_back({{"configuration", r.label}, {"tokens", r.tokens}, {"text_len", r.text_len}, {"layers", r.layers},
+                   {"model_layers", r.model_layers}, {"seconds_per_forward", r.forward_seconds},
+                   {"seconds_per_step", r.step_seconds}, {"tokens_per_second", r.tokens_per_second},
+                   {"flops_per_forward", r.flops_per_forward}, {"achieved_tflops", r.achieved_tflops},
+                   {"peak_tflops", r.peak_tflops}, {"mfu", r.mfu}, {"parameter_bytes", r.parameter_bytes},
+                   {"peak_memory_bytes", r.peak_memory_bytes}, {"memory_kind", r.memory_kind}});
+  }
+  std::printf("peak memory: %s\n", o.base.device == "cpu" ? "process RSS high-water mark (includes the model build)"
+                                                         : "CUDA caching-allocator peak");
+  if (!o.json.empty()) {
+    const std::string text = all.dump(2) + "\n";
+    wan::AtomicFileWriter w(o.json);
+    w.write(text.data(), text.size());
+    w.commit();
+  }
+  return 0;
+}
+
+}  // namespace wan_cli

@@ -1,0 +1,19 @@
+// `wan bench`: DiT timings and memory for random-weight models of the released sizes.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "bench/dit_bench.h"
+
+namespace wan_cli {
+
+struct BenchCommandOptions {
+  wan::BenchOptions base;
+  std::vector<std::string> models{"1.3B"};
+  std::string size;   // W*H
+  std::string json;   // write the results here too
+};
+
+CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& options);
+int run_bench_command(BenchCommandOptions& options);
+
+}  // namespace wan_cli

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Run ON THE GPU MACHINE (device tool, `carry: [".deps"]`, after scripts/gpu-deps.sh here): builds the
+# engine and CLI against the LibTorch inside the installed PyTorch (CUDA), checks the CUDA path against
+# the official-code fixtures, and benchmarks the DiT. Everything it prints also goes to $OUT/gpu-check.log.
+#   scripts/gpu-check.sh [quick]     # quick: skip the 14B bench
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-check-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu-check.log") 2>&1
+
+echo "== machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+
+echo "== unpack carried packages"
+ROOT=$PWD/.deps/root
+mkdir -p "$ROOT"
+for f in .deps/debs/*.deb; do dpkg -x "$f" "$ROOT"; done
+TORCH_PREFIX=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+export LD_LIBRARY_PATH="$ROOT/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+
+echo "== build"
+start=$(date +%s)
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DWAN_BUILD_GUI=OFF -DWAN_BUILD_TESTS=OFF \
+  -DWAN_WITH_FFMPEG=OFF -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$ROOT/usr" \
+  -DCMAKE_CUDA_ARCHITECTURES=90 || exit 1
+cmake --build build-gpu -j "$(nproc)" || exit 1
+echo "build seconds: $(( $(date +%s) - start ))"
+WAN=build-gpu/bin/wan
+
+echo "== fixtures on cuda (relative L2 error against the official code's CPU outputs)"
+for dtype in fp32 bf16; do
+  for c in dit_t2v_small dit_t2v_padded t5_small vae_small unipc_10_shift5 dpmpp_8_shift3 t2v_pipeline_small; do
+    echo "-- $c $dtype"
+    $WAN eval-case "tests/data/golden/$c" "/tmp/$c-$dtype.safetensors" --device cuda --dtype $dtype || echo "FAILED: $c $dtype"
+  done
+done
+
+echo "== generate on cuda (pipeline fixture folder, PNG frames + latent)"
+rm -rf /tmp/gen-frames
+$WAN generate --model tests/data/golden/t2v_pipeline_small --prompt "a red fox runs through the snowy forest at dawn" \
+  --negative "static, blurry, low quality" --size 64*48 --frames 9 --steps 6 --seed 42 --device cuda \
+  --frames-dir /tmp/gen-frames --save-latent /tmp/gen-latent.safetensors && ls /tmp/gen-frames | wc -l
+
+echo "== bench"
+$WAN bench --device cuda --dtype bf16 --model 1.3B --size 832*480 --frames 81 --warmup 1 --forwards 3 --steps 2 \
+  --json "$OUT/bench-1.3B.json"
+if [ "${1:-}" != quick ]; then
+  $WAN bench --device cuda --dtype bf16 --model 14B --size 832*480 --frames 81 --warmup 1 --forwards 2 --steps 1 \
+    --json "$OUT/bench-14B.json"
+fi
