@@ -1,0 +1,77 @@
+// The distributed settings of a run: every field of the Wan2.1 distributed config that users of the
+// Python extension know (world_size, backend, FSDP, context parallel, dtypes, ...), plus cfg_parallel.
+// Plain data, JSON in and out, and validation that reports each problem next to its field, so the CLI
+// and the studio (which must not see torch) share one set of rules and messages.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace wan {
+
+enum class ShardingStrategy { kFullShard, kShardGradOp, kNoShard };
+
+struct DistConfig {
+  int world_size = 1;
+  int rank = 0;                       // informational in files; the launcher assigns ranks
+  std::string backend = "nccl";       // nccl | gloo
+  bool use_fsdp = false;              // shorthand: sets dit_fsdp and t5_fsdp when those are not given
+  bool dit_fsdp = false;
+  bool t5_fsdp = false;
+  ShardingStrategy sharding_strategy = ShardingStrategy::kFullShard;
+  bool use_context_parallel = false;  // sequence parallel (Ulysses x Ring)
+  int ulysses_size = 1;
+  int ring_size = 1;
+  bool use_usp = false;               // xDiT's name for the same context parallel; either enables it
+  bool cfg_parallel = false;          // cond and uncond on the two halves of the world
+  bool t5_cpu = false;
+  std::string param_dtype = "bfloat16";  // bfloat16 | float16 | float32
+  std::string reduce_dtype = "float32";
+  std::string buffer_dtype = "float32";
+  bool sync_module_states = true;     // rank 0 reads the checkpoint and broadcasts
+  std::string attention_mode = "sdpa";  // sdpa | math
+
+  bool context_parallel() const { return use_context_parallel || use_usp; }
+  int sequence_parallel_size() const { return context_parallel() ? ulysses_size * ring_size : 1; }
+  int cfg_size() const { return cfg_parallel ? 2 : 1; }
+};
+
+const char* sharding_strategy_name(ShardingStrategy s);  // "FULL_SHARD", ...
+
+// Reads the fields present in `json_text` on top of `base` (a preset may set only some fields). Accepts
+// the dtype short forms bf16/fp16/fp32. Unknown fields, wrong types and unknown values throw
+// wan::Error(kInvalidArgument) naming the field and what is allowed.
+DistConfig dist_config_from_json(const std::string& json_text, const DistConfig& base = DistConfig{});
+DistConfig load_dist_config(const std::string& path, const DistConfig& base = DistConfig{});
+std::string dist_config_to_json(const DistConfig& config);  // every field, pretty-printed
+
+// What the machine and model offer; unknown values are not checked.
+struct DistEnvironment {
+  int cuda_devices = -1;  // -1: unknown
+  int num_heads = 0;      // DiT heads; 0: unknown
+};
+
+struct ConfigProblem {
+  std::string field;    // the JSON field the message belongs next to
+  std::string message;  // complete sentence: the problem and what to do
+};
+
+// Every problem of the configuration (empty when it is valid).
+std::vector<ConfigProblem> validate_dist_config(const DistConfig& config, const DistEnvironment& env);
+// Throws wan::Error(kInvalidArgument) with the first problem (or kUnsupported for missing hardware).
+void check_dist_config(const DistConfig& config, const DistEnvironment& env);
+
+// Where a rank sits in the world. Ranks are laid out as cfg half (slowest), then ring, then ulysses
+// (fastest): consecutive ranks form a ulysses group, ring groups are strided by ulysses_size, and the
+// sequence chunk a rank holds is ring_index * ulysses_size + ulysses_index, so rank order within a cfg
+// half is global token order. Without context parallel every rank of a half holds the whole sequence.
+struct RankLayout {
+  int rank = 0;
+  int cfg_index = 0;       // 0: conditional, 1: unconditional (cfg_parallel only)
+  int ring_index = 0;
+  int ulysses_index = 0;
+  int sequence_chunk = 0;  // 0 .. sequence_parallel_size - 1
+  int replica_index = 0;   // ranks that compute the same thing without context parallel
+};
+RankLayout rank_layout(const DistConfig& config, int rank);
+
+}  // namespace wan
