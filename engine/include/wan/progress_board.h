@@ -1,0 +1,77 @@
+// The progress board: one POSIX shared-memory segment per run through which every rank reports its
+// phase, step, speed, memory, heartbeat and errors, and through which the supervisor (CLI or studio)
+// asks for cancellation. Header-only types and no torch: the studio reads it from ui/.
+//
+// Layout (kBoardLayoutVersion): a header (magic, layout version, world size, run id, supervisor pid,
+// cancel flag) followed by one fixed-size slot per rank. A slot is written by its rank alone under a
+// seqlock (even sequence = stable); the heartbeat is a separate atomic so beating never blocks readers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace wan {
+
+constexpr std::uint32_t kBoardMagic = 0x424e4157;  // "WANB"
+constexpr std::uint32_t kBoardLayoutVersion = 1;
+constexpr int kBoardErrorBytes = 512;
+
+enum class RankState : std::int32_t { kStarting = 0, kRunning = 1, kDone = 2, kFailed = 3, kCancelled = 4 };
+
+struct RankStatus {
+  RankState state = RankState::kStarting;
+  std::int32_t phase = 0;  // wan::Phase (generation.h)
+  std::int32_t step = 0, total = 0;
+  double seconds_per_step = 0;
+  std::uint64_t memory_bytes = 0, peak_memory_bytes = 0;
+  std::int32_t pid = 0;
+  std::int32_t exit_code = 0;  // wan::ErrorCode of a failure
+  std::string error;           // last error text (truncated to kBoardErrorBytes - 1)
+  std::uint64_t heartbeat_ms = 0;  // CLOCK_MONOTONIC milliseconds of the last beat (0: never)
+};
+
+class ProgressBoard {
+ public:
+  // Shared-memory object name for a run id ("/wan-studio-<run id>"). Run ids: letters, digits, '-', '_'.
+  static std::string segment_name(const std::string& run_id);
+
+  // Supervisor: creates the segment (a stale one of the same name, whose supervisor is gone, is
+  // removed first; a live one is an error). The creator unlinks it on destruction.
+  static ProgressBoard create(const std::string& run_id, int world_size);
+  // Worker or viewer: maps an existing segment, checking magic, layout version and size.
+  static ProgressBoard open(const std::string& run_id);
+  // Removes every board whose supervisor process no longer exists; returns how many.
+  static int remove_stale();
+
+  ProgressBoard(ProgressBoard&& other) noexcept;
+  ProgressBoard& operator=(ProgressBoard&& other) noexcept;
+  ProgressBoard(const ProgressBoard&) = delete;
+  ProgressBoard& operator=(const ProgressBoard&) = delete;
+  ~ProgressBoard();
+
+  int world_size() const;
+  std::string run_id() const;
+  std::int32_t supervisor_pid() const;
+
+  void publish(int rank, const RankStatus& status);  // by that rank only
+  RankStatus read(int rank) const;                    // consistent snapshot
+  void beat(int rank);                                // heartbeat now
+
+  void request_cancel();
+  bool cancel_requested() const;
+
+  // Unlinks the segment now (the mapping stays valid). Idempotent.
+  void unlink();
+
+  static std::uint64_t monotonic_ms();
+
+ private:
+  ProgressBoard() = default;
+  void release();
+  void* base_ = nullptr;
+  std::size_t bytes_ = 0;
+  std::string name_;
+  bool owner_ = false;
+};
+
+}  // namespace wan

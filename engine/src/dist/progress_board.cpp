@@ -1,0 +1,301 @@
+#include "wan/progress_board.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "wan/error.h"
+
+namespace wan {
+namespace {
+
+constexpr const char* kPrefix = "wan-studio-";
+constexpr std::size_t kRunIdBytes = 64;
+
+struct Header {
+  std::uint32_t magic;
+  std::uint32_t version;
+  std::uint32_t world_size;
+  std::uint32_t slot_bytes;
+  std::int32_t supervisor_pid;
+  std::uint32_t reserved;
+  char run_id[kRunIdBytes];
+  std::atomic<std::uint32_t> cancel;
+};
+
+// The part of a slot guarded by the seqlock.
+struct SlotData {
+  std::int32_t state, phase, step, total;
+  double seconds_per_step;
+  std::uint64_t memory_bytes, peak_memory_bytes;
+  std::int32_t pid, exit_code;
+  char error[kBoardErrorBytes];
+};
+
+struct alignas(64) Slot {
+  std::atomic<std::uint32_t> sequence;
+  std::atomic<std::uint64_t> heartbeat_ms;
+  SlotData data;
+};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free,
+              "the board needs lock-free atomics in shared memory");
+
+std::size_t header_bytes() { return (sizeof(Header) + 63) / 64 * 64; }
+std::size_t board_bytes(int world) { return header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world); }
+
+Header* header_of(void* base) { return static_cast<Header*>(base); }
+Slot* slot_of(void* base, int rank) {
+  return reinterpret_cast<Slot*>(static_cast<char*>(base) + header_bytes()) + rank;
+}
+
+Error sys_error(const std::string& what) { return Error(ErrorCode::kIo, what + ": " + std::strerror(errno)); }
+
+bool process_alive(std::int32_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+constexpr std::int32_t kBeingCreated = -2;
+
+// Reads the supervisor pid of an existing segment; -1 when it is not a board we understand, and
+// kBeingCreated for a segment less than 10 s old whose header is not complete yet (its creator may be
+// between shm_open and writing the magic).
+std::int32_t segment_supervisor(const std::string& name) {
+  const int fd = shm_open(name.c_str(), O_RDONLY, 0);
+  if (fd < 0) return -1;
+  struct stat st {};
+  std::int32_t pid = -1;
+  if (fstat(fd, &st) == 0 && st.st_ctime + 10 > time(nullptr)) pid = kBeingCreated;
+  if (fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= sizeof(Header)) {
+    void* p = mmap(nullptr, sizeof(Header), PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED) {
+      const Header* h = static_cast<const Header*>(p);
+      if (reinterpret_cast<const std::atomic<std::uint32_t>*>(&h->magic)->load(std::memory_order_acquire) == kBoardMagic)
+        pid = h->supervisor_pid;
+      munmap(p, sizeof(Header));
+    }
+  }
+  close(fd);
+  return pid;
+}
+
+void check_rank(const ProgressBoard& b, int rank) {
+  if (rank < 0 || rank >= b.world_size())
+    throw Error(ErrorCode::kInvalidArgument, "progress board: rank " + std::to_string(rank) + " out of range for world size " +
+                                                 std::to_string(b.world_size()));
+}
+
+}  // namespace
+
+std::string ProgressBoard::segment_name(const std::string& run_id) {
+  if (run_id.empty() || run_id.size() >= kRunIdBytes)
+    throw Error(ErrorCode::kInvalidArgument, "run id must have 1 to " + std::to_string(kRunIdBytes - 1) + " characters");
+  for (char c : run_id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
+      throw Error(ErrorCode::kInvalidArgument, "run id '" + run_id + "': use letters, digits, '-' and '_' only");
+  return std::string("/") + kPrefix + run_id;
+}
+
+std::uint64_t ProgressBoard::monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
+ProgressBoard ProgressBoard::create(const std::string& run_id, int world_size) {
+  const std::string name = segment_name(run_id);
+  if (world_size < 1 || world_size > 4096)
+    throw Error(ErrorCode::kInvalidArgument, "progress board: world size " + std::to_string(world_size) + " out of range");
+  int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    const std::int32_t pid = segment_supervisor(name);
+    if (pid == kBeingCreated || process_alive(pid))
+      throw Error(ErrorCode::kInvalidArgument, "a run with id " + run_id + " is still going (" +
+                                                   (pid > 0 ? "supervisor pid " + std::to_string(pid) : std::string("being created")) +
+                                                   "); pick another run id or stop that run");
+    shm_unlink(name.c_str());  // stale: its supervisor is gone
+    fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  }
+  if (fd < 0) throw sys_error("cannot create shared memory " + name);
+  const std::size_t bytes = board_bytes(world_size);
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    const Error e = sys_error("cannot size shared memory " + name);
+    close(fd);
+    shm_unlink(name.c_str());
+    throw e;
+  }
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) {
+    shm_unlink(name.c_str());
+    throw sys_error("cannot map shared memory " + name);
+  }
+  std::memset(base, 0, bytes);  // ftruncate zero-fills; explicit for clarity
+  Header* h = header_of(base);
+  h->version = kBoardLayoutVersion;
+  h->world_size = static_cast<std::uint32_t>(world_size);
+  h->slot_bytes = sizeof(Slot);
+  h->supervisor_pid = static_cast<std::int32_t>(getpid());
+  std::strncpy(h->run_id, run_id.c_str(), kRunIdBytes - 1);
+  std::atomic_thread_fence(std::memory_order_release);
+  reinterpret_cast<std::atomic<std::uint32_t>*>(&h->magic)->store(kBoardMagic, std::memory_order_release);
+  ProgressBoard b;
+  b.base_ = base;
+  b.bytes_ = bytes;
+  b.name_ = name;
+  b.owner_ = true;
+  return b;
+}
+
+ProgressBoard ProgressBoard::open(const std::string& run_id) {
+  const std::string name = segment_name(run_id);
+  const int fd = shm_open(name.c_str(), O_RDWR, 0);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      throw Error(ErrorCode::kFileNotFound, "no progress board for run " + run_id + " (shared memory " + name + " does not exist)");
+    throw sys_error("cannot open shared memory " + name);
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < header_bytes()) {
+    close(fd);
+    throw Error(ErrorCode::kCorruptFile, "shared memory " + name + " is too small to be a progress board");
+  }
+  void* base = mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) throw sys_error("cannot map shared memory " + name);
+  ProgressBoard b;
+  b.base_ = base;
+  b.bytes_ = static_cast<std::size_t>(st.st_size);
+  b.name_ = name;
+  const Header* h = header_of(base);
+  if (h->magic != kBoardMagic)
+    throw Error(ErrorCode::kCorruptFile, "shared memory " + name + " is not a Wan Studio progress board");
+  if (h->version != kBoardLayoutVersion)
+    throw Error(ErrorCode::kModelMismatch, "progress board " + name + " has layout version " + std::to_string(h->version) +
+                                               ", this program reads version " + std::to_string(kBoardLayoutVersion) +
+                                               ": use the same Wan Studio build for the studio and the workers");
+  if (h->slot_bytes != sizeof(Slot) || board_bytes(static_cast<int>(h->world_size)) != b.bytes_)
+    throw Error(ErrorCode::kCorruptFile, "progress board " + name + " has an unexpected size");
+  return b;
+}
+
+int ProgressBoard::remove_stale() {
+  int removed = 0;
+  DIR* dir = opendir("/dev/shm");
+  if (!dir) return 0;
+  while (dirent* e = readdir(dir)) {
+    const std::string file = e->d_name;
+    if (file.rfind(kPrefix, 0) != 0) continue;
+    const std::string name = "/" + file;
+    const std::int32_t pid = segment_supervisor(name);
+    if (pid != kBeingCreated && !process_alive(pid) && shm_unlink(name.c_str()) == 0) ++removed;
+  }
+  closedir(dir);
+  return removed;
+}
+
+ProgressBoard::ProgressBoard(ProgressBoard&& o) noexcept
+    : base_(o.base_), bytes_(o.bytes_), name_(std::move(o.name_)), owner_(o.owner_) {
+  o.base_ = nullptr;
+  o.owner_ = false;
+}
+
+ProgressBoard& ProgressBoard::operator=(ProgressBoard&& o) noexcept {
+  if (this != &o) {
+    release();
+    base_ = o.base_;
+    bytes_ = o.bytes_;
+    name_ = std::move(o.name_);
+    owner_ = o.owner_;
+    o.base_ = nullptr;
+    o.owner_ = false;
+  }
+  return *this;
+}
+
+ProgressBoard::~ProgressBoard() { release(); }
+
+void ProgressBoard::release() {
+  if (owner_) unlink();
+  if (base_) munmap(base_, bytes_);
+  base_ = nullptr;
+}
+
+void ProgressBoard::unlink() {
+  if (!owner_) return;
+  shm_unlink(name_.c_str());
+  owner_ = false;
+}
+
+int ProgressBoard::world_size() const { return static_cast<int>(header_of(base_)->world_size); }
+std::string ProgressBoard::run_id() const { return std::string(header_of(base_)->run_id); }
+std::int32_t ProgressBoard::supervisor_pid() const { return header_of(base_)->supervisor_pid; }
+
+void ProgressBoard::publish(int rank, const RankStatus& s) {
+  check_rank(*this, rank);
+  Slot* slot = slot_of(base_, rank);
+  SlotData d{};
+  d.state = static_cast<std::int32_t>(s.state);
+  d.phase = s.phase;
+  d.step = s.step;
+  d.total = s.total;
+  d.seconds_per_step = s.seconds_per_step;
+  d.memory_bytes = s.memory_bytes;
+  d.peak_memory_bytes = s.peak_memory_bytes;
+  d.pid = s.pid;
+  d.exit_code = s.exit_code;
+  std::strncpy(d.error, s.error.c_str(), kBoardErrorBytes - 1);
+  const std::uint32_t seq = slot->sequence.load(std::memory_order_relaxed);
+  slot->sequence.store(seq + 1, std::memory_order_relaxed);  // odd: writing
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(&slot->data, &d, sizeof d);
+  slot->sequence.store(seq + 2, std::memory_order_release);  // even: stable
+  slot->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
+}
+
+RankStatus ProgressBoard::read(int rank) const {
+  check_rank(*this, rank);
+  const Slot* slot = slot_of(base_, rank);
+  SlotData d{};
+  for (;;) {
+    const std::uint32_t before = slot->sequence.load(std::memory_order_acquire);
+    if (before & 1u) {
+      sched_yield();
+      continue;
+    }
+    std::memcpy(&d, &slot->data, sizeof d);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (slot->sequence.load(std::memory_order_relaxed) == before) break;
+  }
+  RankStatus s;
+  s.state = static_cast<RankState>(d.state);
+  s.phase = d.phase;
+  s.step = d.step;
+  s.total = d.total;
+  s.seconds_per_step = d.seconds_per_step;
+  s.memory_bytes = d.memory_bytes;
+  s.peak_memory_bytes = d.peak_memory_bytes;
+  s.pid = d.pid;
+  s.exit_code = d.exit_code;
+  d.error[kBoardErrorBytes - 1] = '\0';
+  s.error = d.error;
+  s.heartbeat_ms = slot->heartbeat_ms.load(std::memory_order_relaxed);
+  return s;
+}
+
+void ProgressBoard::beat(int rank) {
+  check_rank(*this, rank);
+  slot_of(base_, rank)->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
+}
+
+void ProgressBoard::request_cancel() { header_of(base_)->cancel.store(1, std::memory_order_release); }
+bool ProgressBoard::cancel_requested() const { return header_of(base_)->cancel.load(std::memory_order_acquire) != 0; }
+
+}  // namespace wan

@@ -1,0 +1,150 @@
+// The shared-memory progress board across real processes: consistent snapshots while another process
+// writes, heartbeats and the cancel flag cross process boundaries, stale segments of dead supervisors
+// are found and removed, and the creator unlinks its segment.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <QFile>
+
+#include "test_util.h"
+#include "wan/progress_board.h"
+
+using wan::ProgressBoard;
+using wan::RankState;
+using wan::RankStatus;
+
+namespace {
+QString run_id(const char* what) { return QString("test-%1-%2").arg(what).arg(getpid()); }
+bool segment_exists(const QString& id) { return QFile::exists("/dev/shm/wan-studio-" + id); }
+}  // namespace
+
+class TestProgressBoard : public QObject {
+  Q_OBJECT
+ private slots:
+  void createOpenAndUnlink() {
+    const QString id = run_id("basic");
+    {
+      ProgressBoard board = ProgressBoard::create(id.toStdString(), 4);
+      QVERIFY(segment_exists(id));
+      ProgressBoard viewer = ProgressBoard::open(id.toStdString());
+      QCOMPARE(viewer.world_size(), 4);
+      QCOMPARE(viewer.run_id(), id.toStdString());
+      QCOMPARE(viewer.supervisor_pid(), static_cast<std::int32_t>(getpid()));
+      RankStatus s;
+      s.state = RankState::kFailed;
+      s.phase = 3;
+      s.step = 7;
+      s.total = 50;
+      s.seconds_per_step = 1.25;
+      s.memory_bytes = 123456789;
+      s.peak_memory_bytes = 987654321;
+      s.exit_code = 4;
+      s.error = std::string(600, 'x');  // longer than the slot holds
+      board.publish(2, s);
+      const RankStatus r = viewer.read(2);
+      QCOMPARE(r.state, RankState::kFailed);
+      QCOMPARE(r.step, 7);
+      QCOMPARE(r.total, 50);
+      QCOMPARE(r.seconds_per_step, 1.25);
+      QCOMPARE(r.memory_bytes, std::uint64_t(123456789));
+      QCOMPARE(r.peak_memory_bytes, std::uint64_t(987654321));
+      QCOMPARE(r.exit_code, 4);
+      QCOMPARE(r.error.size(), std::size_t(wan::kBoardErrorBytes - 1));
+      QVERIFY(r.heartbeat_ms > 0);
+      QCOMPARE(viewer.read(0).state, RankState::kStarting);
+      QVERIFY_THROWS_EXCEPTION(wan::Error, viewer.read(4));
+      QVERIFY(!viewer.cancel_requested());
+      board.request_cancel();
+      QVERIFY(viewer.cancel_requested());
+    }
+    QVERIFY(!segment_exists(id));  // the creator unlinked it
+    wan_test::expect_error([&] { ProgressBoard::open(id.toStdString()); }, wan::ErrorCode::kFileNotFound, {"no progress board"});
+  }
+
+  void badRunIds() {
+    wan_test::expect_error([] { ProgressBoard::create("../etc", 1); }, wan::ErrorCode::kInvalidArgument, {"letters, digits"});
+    wan_test::expect_error([] { ProgressBoard::create("", 1); }, wan::ErrorCode::kInvalidArgument, {"run id"});
+    wan_test::expect_error([] { ProgressBoard::create("ok", 0); }, wan::ErrorCode::kInvalidArgument, {"world size 0"});
+  }
+
+  // A child process publishes 20000 updates whose fields all derive from one counter; every snapshot
+  // the parent reads meanwhile must be one of them, never a mix. The child stops on the cancel flag.
+  void snapshotsAreConsistentAcrossProcesses() {
+    const QString id = run_id("seqlock");
+    ProgressBoard board = ProgressBoard::create(id.toStdString(), 2);
+    const pid_t child = fork();
+    if (child == 0) {
+      try {
+        ProgressBoard mine = ProgressBoard::open(id.toStdString());
+        for (int k = 1; k <= 20000; ++k) {
+          RankStatus s;
+          s.state = RankState::kRunning;
+          s.step = k;
+          s.total = 2 * k;
+          s.memory_bytes = 3ull * k;
+          s.seconds_per_step = k / 4.0;
+          s.error = std::to_string(k) + std::string(k % 300, 'e');
+          mine.publish(1, s);
+        }
+        while (!mine.cancel_requested()) usleep(1000);
+        mine.publish(1, RankStatus{RankState::kCancelled});
+        _exit(0);
+      } catch (...) {
+        _exit(3);
+      }
+    }
+    QVERIFY(child > 0);
+    int seen = 0, last = 0;
+    for (int i = 0; i < 200000 && last < 20000; ++i) {
+      const RankStatus r = board.read(1);
+      if (r.step == 0) continue;
+      QVERIFY(r.step >= last);
+      last = r.step;
+      ++seen;
+      QCOMPARE(r.total, 2 * r.step);
+      QCOMPARE(r.memory_bytes, 3ull * r.step);
+      QCOMPARE(r.seconds_per_step, r.step / 4.0);
+      QCOMPARE(r.error, std::to_string(r.step) + std::string(r.step % 300, 'e'));
+    }
+    QVERIFY(seen > 0);
+    board.request_cancel();
+    int status = 0;
+    QCOMPARE(waitpid(child, &status, 0), child);
+    QVERIFY(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    QCOMPARE(board.read(1).state, RankState::kCancelled);
+  }
+
+  // A supervisor that dies leaves its segment; remove_stale() finds and removes it, and create() of the
+  // same run id replaces it. A live supervisor's board is refused.
+  void staleSegments() {
+    const QString id = run_id("stale");
+    const pid_t child = fork();
+    if (child == 0) {
+      try {
+        ProgressBoard b = ProgressBoard::create(id.toStdString(), 2);
+        _exit(0);  // dies without unlinking (no destructors run)
+      } catch (...) {
+        _exit(3);
+      }
+    }
+    int status = 0;
+    QCOMPARE(waitpid(child, &status, 0), child);
+    QCOMPARE(WEXITSTATUS(status), 0);
+    QVERIFY(segment_exists(id));
+    QVERIFY(ProgressBoard::remove_stale() >= 1);
+    QVERIFY(!segment_exists(id));
+
+    {
+      ProgressBoard live = ProgressBoard::create(id.toStdString(), 1);
+      ProgressBoard::remove_stale();
+      QVERIFY(segment_exists(id));  // its supervisor (this process) is alive: kept
+      wan_test::expect_error([&] { ProgressBoard::create(id.toStdString(), 1); }, wan::ErrorCode::kInvalidArgument,
+                             {"still going"});
+    }
+    QVERIFY(!segment_exists(id));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestProgressBoard)
+#include "tst_progress_board.moc"
