@@ -4,6 +4,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-openmp          # LibTorch 1.13 (CPU) on OpenBLAS, not the reference BLAS
+  libgloo-dev                                # headers for c10d's ProcessGroupGloo (CPU collectives)
   qt6-base-dev                               # Qt 6 Widgets and Test
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libsentencepiece-dev zlib1g-dev

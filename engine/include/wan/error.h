@@ -15,6 +15,8 @@ enum class ErrorCode : int {
   kUnsupported = 5,       // valid input the engine does not handle (dtype, layout)
   kModelMismatch = 6,     // missing/unexpected tensors, shape mismatch
   kIo = 7,                // read/write failure
+  kCommunication = 8,     // a collective failed or timed out, or a peer rank is gone
+  kCancelled = 9,         // the user cancelled the run
   kInternal = 10,
 };
 

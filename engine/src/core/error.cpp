@@ -11,6 +11,8 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kModelMismatch: return "model mismatch";
     case ErrorCode::kIo: return "i/o error";
+    case ErrorCode::kCommunication: return "communication error";
+    case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal error";
   }
   return "unknown";

@@ -1,0 +1,239 @@
+#include "dist/communicator.h"
+
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+
+#include "wan/error.h"
+
+namespace wan {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string first_line(const std::string& s) {
+  const auto end = s.find('\n');
+  return end == std::string::npos ? s : s.substr(0, end);
+}
+
+std::uint64_t nbytes(const torch::Tensor& x) { return static_cast<std::uint64_t>(x.numel()) * x.element_size(); }
+
+class SingleRankCommunicator : public Communicator {
+ public:
+  SingleRankCommunicator() : Communicator(0, 1) {}
+  std::unique_ptr<Communicator> split(const std::vector<int>& ranks, const std::string&) override {
+    if (ranks != std::vector<int>{0}) throw Error(ErrorCode::kInvalidArgument, "split of a single-rank world must be {0}");
+    return std::make_unique<SingleRankCommunicator>();
+  }
+
+ protected:
+  torch::Tensor do_all_gather(const torch::Tensor& x) override { return x.unsqueeze(0).clone(); }
+  torch::Tensor do_all_to_all(const torch::Tensor& x) override { return x.clone(); }
+  void do_broadcast(torch::Tensor&, int) override {}
+  void do_all_reduce_sum(torch::Tensor&) override {}
+  torch::Tensor do_send_recv(const torch::Tensor& x, int, int) override { return x.clone(); }
+  void do_barrier() override {}
+};
+
+class GlooCommunicator : public Communicator {
+ public:
+  GlooCommunicator(c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)
+      : Communicator(rank, size), store_(std::move(store)), timeout_(timeout) {
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (const char* host = std::getenv("WAN_GLOO_HOST"))
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+    else
+      options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    options->threads = 2;
+    pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank, size, options);
+  }
+
+  std::unique_ptr<Communicator> split(const std::vector<int>& ranks, const std::string& name) override {
+    int index = -1;
+    for (std::size_t i = 0; i < ranks.size(); ++i)
+      if (ranks[i] == rank()) index = static_cast<int>(i);
+    if (index < 0) throw Error(ErrorCode::kInternal, "split " + name + ": rank " + std::to_string(rank()) + " is not a member");
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("split/" + name, store_);
+    return std::make_unique<GlooCommunicator>(prefixed, index, static_cast<int>(ranks.size()), timeout_);
+  }
+
+ protected:
+  torch::Tensor do_all_gather(const torch::Tensor& x) override {
+    std::vector<at::Tensor> inputs{x};
+    std::vector<std::vector<at::Tensor>> outputs(1);
+    for (int i = 0; i < size(); ++i) outputs[0].push_back(torch::empty_like(x));
+    wait(pg_->allgather(outputs, inputs));
+    return torch::stack(outputs[0]);
+  }
+  torch::Tensor do_all_to_all(const torch::Tensor& x) override {
+    at::Tensor input = x;
+    at::Tensor output = torch::empty_like(x);
+    std::vector<std::int64_t> counts;  // empty: equal splits
+    wait(pg_->alltoall_base(output, input, counts, counts));
+    return output;
+  }
+  void do_broadcast(torch::Tensor& x, int root) override {
+    std::vector<at::Tensor> tensors{x};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = root;
+    wait(pg_->broadcast(tensors, opts));
+  }
+  void do_all_reduce_sum(torch::Tensor& x) override {
+    std::vector<at::Tensor> tensors{x};
+    wait(pg_->allreduce(tensors));
+  }
+  torch::Tensor do_send_recv(const torch::Tensor& x, int dst, int src) override {
+    std::vector<at::Tensor> out{x};
+    std::vector<at::Tensor> in{torch::empty_like(x)};
+    auto send = pg_->send(out, dst, kTag);
+    auto recv = pg_->recv(in, src, kTag);
+    wait(send);
+    wait(recv);
+    return in[0];
+  }
+  void do_barrier() override { wait(pg_->barrier()); }
+
+ private:
+  static constexpr int kTag = 7;
+  void wait(const c10::intrusive_ptr<c10d::Work>& work) {
+    if (!work->wait(timeout_)) throw std::runtime_error("timed out after " + std::to_string(timeout_.count() / 1000) + " s");
+  }
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::chrono::milliseconds timeout_;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+};
+
+}  // namespace
+
+const char* collective_name(CollectiveKind kind) {
+  switch (kind) {
+    case CollectiveKind::kAllGather: return "all_gather";
+    case CollectiveKind::kAllToAll: return "all_to_all";
+    case CollectiveKind::kBroadcast: return "broadcast";
+    case CollectiveKind::kAllReduce: return "all_reduce";
+    case CollectiveKind::kSendRecv: return "send_recv";
+    case CollectiveKind::kBarrier: return "barrier";
+    case CollectiveKind::kCount: break;
+  }
+  return "?";
+}
+
+double CommStats::total_seconds() const {
+  double s = 0;
+  for (double v : seconds) s += v;
+  return s;
+}
+
+template <typename Fn>
+auto Communicator::timed(CollectiveKind kind, std::uint64_t bytes, Fn&& fn) -> decltype(fn()) {
+  const auto t0 = Clock::now();
+  struct Account {
+    CommStats& stats;
+    int k;
+    std::uint64_t bytes;
+    Clock::time_point t0;
+    ~Account() {
+      stats.calls[k] += 1;
+      stats.bytes_sent[k] += bytes;
+      stats.seconds[k] += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+  } account{stats_, static_cast<int>(kind), bytes, t0};
+  try {
+    return fn();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCommunication, std::string(collective_name(kind)) + " failed on rank " + std::to_string(rank_) +
+                                               " of " + std::to_string(size_) + ": " + first_line(e.what()));
+  }
+}
+
+torch::Tensor Communicator::all_gather(const torch::Tensor& x, std::int64_t dim) {
+  const torch::Tensor c = x.contiguous();
+  const torch::Tensor stacked =
+      timed(CollectiveKind::kAllGather, nbytes(c) * (size_ - 1), [&] { return do_all_gather(c); });
+  // [size, ...] -> concatenation along dim.
+  return torch::cat(stacked.unbind(0), dim);
+}
+
+torch::Tensor Communicator::all_to_all(const torch::Tensor& x) {
+  if (x.dim() == 0 || x.size(0) % size_ != 0)
+    throw Error(ErrorCode::kInternal, "all_to_all: dim 0 of size " + std::to_string(x.dim() ? x.size(0) : 0) +
+                                          " does not split into " + std::to_string(size_) + " ranks");
+  const torch::Tensor c = x.contiguous();
+  return timed(CollectiveKind::kAllToAll, nbytes(c) / size_ * (size_ - 1), [&] { return do_all_to_all(c); });
+}
+
+void Communicator::broadcast(torch::Tensor& x, int root) {
+  if (!x.is_contiguous()) throw Error(ErrorCode::kInternal, "broadcast needs a contiguous tensor");
+  timed(CollectiveKind::kBroadcast, rank_ == root ? nbytes(x) : 0, [&] { do_broadcast(x, root); });
+}
+
+void Communicator::all_reduce_sum(torch::Tensor& x) {
+  if (!x.is_contiguous()) throw Error(ErrorCode::kInternal, "all_reduce needs a contiguous tensor");
+  timed(CollectiveKind::kAllReduce, nbytes(x) * 2 * (size_ - 1) / size_, [&] { do_all_reduce_sum(x); });
+}
+
+torch::Tensor Communicator::send_recv(const torch::Tensor& x, int dst, int src) {
+  const torch::Tensor c = x.contiguous();
+  return timed(CollectiveKind::kSendRecv, dst == rank_ ? 0 : nbytes(c), [&] { return do_send_recv(c, dst, src); });
+}
+
+void Communicator::barrier() {
+  timed(CollectiveKind::kBarrier, 0, [&] { do_barrier(); });
+}
+
+std::unique_ptr<Communicator> make_single_rank_communicator() { return std::make_unique<SingleRankCommunicator>(); }
+
+std::unique_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                                     std::chrono::milliseconds timeout) {
+  try {
+    return std::make_unique<GlooCommunicator>(store, rank, size, timeout);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCommunication, "gloo set-up failed on rank " + std::to_string(rank) + " of " + std::to_string(size) +
+                                               ": " + first_line(e.what()));
+  }
+}
+
+c10::intrusive_ptr<c10d::Store> host_tcp_store(int& port, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.isServer = true;
+  o.waitWorkers = false;
+  o.timeout = timeout;
+  try {
+    auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
+    port = store->getPort();
+    return store;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCommunication, "cannot start the rendezvous store on port " + std::to_string(port) + ": " +
+                                               first_line(e.what()) + (port ? "; is the port in use? pick another MASTER_PORT" : ""));
+  }
+}
+
+std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& r) {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<std::uint16_t>(r.master_port);
+  o.isServer = r.host_store;
+  o.waitWorkers = false;
+  o.timeout = r.timeout;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, o);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCommunication, std::string(r.host_store ? "rank 0 cannot host" : "rank " + std::to_string(r.rank) +
+                                                                        " cannot reach") +
+                                               " the rendezvous store at " + r.master_addr + ":" + std::to_string(r.master_port) +
+                                               ": " + first_line(e.what()));
+  }
+  return make_gloo_communicator(store, r.rank, r.world_size, r.timeout);
+}
+
+}  // namespace wan
