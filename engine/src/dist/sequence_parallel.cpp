@@ -1,0 +1,117 @@
+#include "dist/sequence_parallel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "wan/error.h"
+
+namespace wan {
+
+std::pair<torch::Tensor, torch::Tensor> attention_block_lse(const torch::Tensor& q, const torch::Tensor& k,
+                                                            const torch::Tensor& v, std::int64_t valid_keys) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  // [h, L, d]; padded keys sit at the end of the block, so masking them is narrowing them away.
+  const torch::Tensor qh = q.permute({1, 0, 2});
+  const torch::Tensor kh = k.narrow(0, 0, valid_keys).permute({1, 0, 2});
+  const torch::Tensor vh = v.narrow(0, 0, valid_keys).permute({1, 0, 2});
+  const std::int64_t h = qh.size(0), Lq = qh.size(1), Lk = kh.size(1);
+  const std::int64_t budget = std::int64_t(64) << 20;  // 256 MB of float32 scores per chunk
+  const std::int64_t chunk = std::min(Lq, std::max<std::int64_t>(1, budget / std::max<std::int64_t>(1, h * Lk)));
+  std::vector<torch::Tensor> outs, lses;
+  for (std::int64_t s = 0; s < Lq; s += chunk) {
+    const torch::Tensor qc = qh.narrow(1, s, std::min(chunk, Lq - s));
+    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32) * scale;  // [h, c, Lk]
+    torch::Tensor lse = torch::logsumexp(scores, -1);                                              // [h, c]
+    torch::Tensor probs = torch::exp(scores - lse.unsqueeze(-1)).to(vh.scalar_type());
+    outs.push_back(torch::matmul(probs, vh).to(torch::kFloat32));
+    lses.push_back(lse);
+  }
+  torch::Tensor out = outs.size() == 1 ? outs[0] : torch::cat(outs, 1);
+  torch::Tensor lse = lses.size() == 1 ? lses[0] : torch::cat(lses, 1);
+  return {out.permute({1, 0, 2}), lse};  // [Lq, h, d], [h, Lq]
+}
+
+SequenceParallel::SequenceParallel(Communicator& sp, int ulysses_size, int ring_size)
+    : sp_(sp), ulysses_size_(ulysses_size), ring_size_(ring_size) {
+  if (ulysses_size < 1 || ring_size < 1 || ulysses_size * ring_size != sp.size())
+    throw Error(ErrorCode::kInvalidArgument, "sequence parallel: ulysses_size x ring_size must equal the group size " +
+                                                 std::to_string(sp.size()));
+  const int c = sp.rank(), U = ulysses_size, R = ring_size;
+  std::vector<int> uly, ring;
+  for (int i = 0; i < U; ++i) uly.push_back(c / U * U + i);
+  for (int j = 0; j < R; ++j) ring.push_back(c % U + j * U);
+  ulysses_ = sp.split(uly, "ulysses" + std::to_string(c / U));
+  ring_ = sp.split(ring, "ring" + std::to_string(c % U));
+}
+
+torch::Tensor SequenceParallel::ring_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                               std::int64_t valid_tokens) {
+  // q, k, v: [Ls, h, d], the tokens of this ulysses group (Ls = U * s), a head subset.
+  const std::int64_t Ls = q.size(0);
+  const int R = ring_size_, ri = ring_->rank();
+  torch::Tensor out = torch::zeros(q.sizes(), q.options().dtype(torch::kFloat32));
+  torch::Tensor lse = torch::full({q.size(1), Ls}, -std::numeric_limits<float>::infinity(), q.options().dtype(torch::kFloat32));
+  torch::Tensor kv = torch::stack({k, v});  // [2, Ls, h, d] travels around the ring
+  for (int step = 0; step < R; ++step) {
+    const int src = (ri - step + R) % R;  // the ring rank whose keys this rank holds now
+    torch::Tensor next;
+    if (step + 1 < R) next = ring_->send_recv(kv, (ri + 1) % R, (ri - 1 + R) % R);
+    const std::int64_t valid = std::clamp<std::int64_t>(valid_tokens - static_cast<std::int64_t>(src) * Ls, 0, Ls);
+    if (valid > 0) {
+      auto [o, l] = attention_block_lse(q, kv[0], kv[1], valid);
+      const torch::Tensor merged = torch::logaddexp(lse, l);                           // [h, Ls]
+      const torch::Tensor w_old = torch::exp(lse - merged).transpose(0, 1).unsqueeze(-1);  // [Ls, h, 1]
+      const torch::Tensor w_new = torch::exp(l - merged).transpose(0, 1).unsqueeze(-1);
+      out = out * w_old + o * w_new;
+      lse = merged;
+    }
+    if (next.defined()) kv = next;
+  }
+  return out.to(q.scalar_type());
+}
+
+torch::Tensor SequenceParallel::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       std::int64_t valid_tokens) {
+  const std::int64_t s = q.size(1), n = q.size(2), d = q.size(3);
+  const int U = ulysses_size_;
+  if (n % U != 0)
+    throw Error(ErrorCode::kInvalidArgument, "ulysses_size " + std::to_string(U) + " does not divide the " + std::to_string(n) +
+                                                 " attention heads");
+  // Ulysses: scatter heads, gather the group's tokens: [1, s, n, d] -> [U*s, n/U, d].
+  auto gather_tokens = [&](const torch::Tensor& t) {
+    if (U == 1) return t[0];
+    torch::Tensor parts = t[0].reshape({s, U, n / U, d}).permute({1, 0, 2, 3}).contiguous();  // part i -> rank i
+    return ulysses_->all_to_all(parts).reshape({U * s, n / U, d});
+  };
+  torch::Tensor out = ring_attention(gather_tokens(q), gather_tokens(k), gather_tokens(v), valid_tokens);
+  if (U == 1) return out.unsqueeze(0);
+  // Inverse: scatter tokens back, gather heads: [U*s, n/U, d] -> [1, s, n, d].
+  torch::Tensor back = ulysses_->all_to_all(out.reshape({U, s, n / U, d}).contiguous());  // part i: my tokens, heads i
+  return back.permute({1, 0, 2, 3}).reshape({1, s, n, d});
+}
+
+torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Tensor& x, double t, const torch::Tensor& context,
+                                            const torch::Tensor& clip_fea, const torch::Tensor& y) {
+  torch::NoGradGuard no_grad;
+  const torch::Device device = model.placement().device;
+  TokenGrid grid;
+  torch::Tensor tokens = model.embed(x, y, &grid);  // [1, L, dim], every rank
+  const DitConditioning cond = model.condition(t, context.to(device), clip_fea);
+  const std::int64_t L = grid.count(), P = size();
+  const std::int64_t s = (L + P - 1) / P;  // chunk length; the last chunks may hold padding
+  torch::Tensor h = tokens.to(torch::kFloat32);
+  if (s * P > L) h = torch::cat({h, torch::zeros({1, s * P - L, h.size(2)}, h.options())}, 1);
+  const std::int64_t begin = static_cast<std::int64_t>(chunk()) * s;
+  torch::Tensor local = h.narrow(1, begin, s).contiguous();
+  auto [cos, sin] = model.rope().for_tokens(grid, begin, s, device);
+  const SelfAttentionFn attend_fn = [this, L](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+    return attend(q, k, v, L);
+  };
+  for (const auto& block : *model.blocks) local = block->as<DitBlockImpl>()->forward(local, cond, cos, sin, attend_fn);
+  const torch::Tensor out = model.head_forward(local, cond);  // [1, s, patch * out_dim]
+  const torch::Tensor full = sp_.all_gather(out, 1);          // [1, s * P, ...] in token order
+  return model.unpatchify(full.squeeze(0), grid);
+}
+
+}  // namespace wan
