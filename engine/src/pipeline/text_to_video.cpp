@@ -49,7 +49,7 @@ WanModel load_plan_dit(const RunPlan& plan) {
 }
 
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
-                      const StepObserver& observer) {
+                      const StepObserver& observer, const VelocityFn& velocity_fn) {
   torch::NoGradGuard no_grad;
   auto sampler = make_sampler(plan.sampler, plan.request.steps, plan.request.shift);
   const double g = plan.request.guidance;
@@ -57,9 +57,14 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   const int total = sampler->schedule().steps();
   for (int i = 0; i < total; ++i) {
     const double t = static_cast<double>(sampler->current_timestep());
-    const torch::Tensor cond = dit->forward(latent, t, text.context);
-    const torch::Tensor uncond = dit->forward(latent, t, text.context_null);
-    const torch::Tensor velocity = uncond + g * (cond - uncond);
+    torch::Tensor velocity;
+    if (velocity_fn) {
+      velocity = velocity_fn(latent, t);
+    } else {
+      const torch::Tensor cond = dit->forward(latent, t, text.context);
+      const torch::Tensor uncond = dit->forward(latent, t, text.context_null);
+      velocity = uncond + g * (cond - uncond);
+    }
     latent = sampler->step(velocity, latent);
     if (observer) observer(i + 1, total, latent);
   }

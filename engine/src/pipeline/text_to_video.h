@@ -30,10 +30,14 @@ WanModel load_plan_dit(const RunPlan& plan);
 // Called after each step with the new latent (step counts from 1).
 using StepObserver = std::function<void(int step, int total, const torch::Tensor& latent)>;
 
+// The guided velocity uncond + g * (cond - uncond) at (latent, t); the distributed runtime supplies
+// its own (ParallelDit), the default runs both forwards here.
+using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, double t)>;
+
 // The sampling loop: per timestep a conditional and an unconditional forward, CFG
 // uncond + g * (cond - uncond), one solver step. Returns the final latent [z, F, h, w] float32.
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
-                      const StepObserver& observer = {});
+                      const StepObserver& observer = {}, const VelocityFn& velocity_fn = {});
 
 // VAE decode (float32, plan.device) -> video [3, T, H, W] in [-1, 1] on the CPU.
 torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame = {});

@@ -1,0 +1,54 @@
+#include "dist/parallel_dit.h"
+
+#include "wan/error.h"
+
+namespace wan {
+
+ParallelDit::ParallelDit(Communicator& world, const DistConfig& config) : cfg_parallel_(config.cfg_parallel) {
+  if (config.world_size != world.size())
+    throw Error(ErrorCode::kInternal, "ParallelDit: config world_size " + std::to_string(config.world_size) +
+                                          " but the communicator has " + std::to_string(world.size()) + " ranks");
+  layout_ = rank_layout(config, world.rank());
+  const int sp = config.sequence_parallel_size();
+  const int group = sp * config.cfg_size();
+  const int group_base = layout_.replica_index * group;
+  // Ranks of this rank's cfg half, in chunk order.
+  std::vector<int> half;
+  for (int c = 0; c < sp; ++c) half.push_back(group_base + layout_.cfg_index * sp + c);
+  sp_comm_ = world.split(half, "sp" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.cfg_index));
+  sp_ = std::make_unique<SequenceParallel>(*sp_comm_, config.context_parallel() ? config.ulysses_size : 1,
+                                           config.context_parallel() ? config.ring_size : 1);
+  if (cfg_parallel_) {
+    // The rank holding the same chunk in the other half: cond is cfg index 0, uncond 1.
+    const std::vector<int> pair = {group_base + layout_.sequence_chunk, group_base + sp + layout_.sequence_chunk};
+    cfg_comm_ = world.split(pair, "cfg" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.sequence_chunk));
+  }
+}
+
+std::vector<Communicator*> ParallelDit::communicators() {
+  std::vector<Communicator*> out = {sp_comm_.get(), &sp_->ulysses(), &sp_->ring()};
+  if (cfg_comm_) out.push_back(cfg_comm_.get());
+  return out;
+}
+
+torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context) {
+  if (sp_->size() == 1) return model.forward(latent, t, context);
+  return sp_->dit_forward(model, latent, t, context);
+}
+
+torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t,
+                                           const torch::Tensor& context, const torch::Tensor& context_null, double guidance) {
+  torch::Tensor cond, uncond;
+  if (cfg_parallel_) {
+    const torch::Tensor mine = forward(model, latent, t, layout_.cfg_index == 0 ? context : context_null);
+    const torch::Tensor both = cfg_comm_->all_gather(mine.unsqueeze(0), 0);  // [2, ...]: cond, uncond
+    cond = both[0];
+    uncond = both[1];
+  } else {
+    cond = forward(model, latent, t, context);
+    uncond = forward(model, latent, t, context_null);
+  }
+  return uncond + guidance * (cond - uncond);
+}
+
+}  // namespace wan
