@@ -59,7 +59,7 @@ void parse_size(const std::string& size, int& width, int& height) {
   }
 }
 
-int run_generate_command(GenerateOptions& o) {
+void prepare_generate_request(GenerateOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.request.width, o.request.height);
   wan::ModelFiles& m = o.request.model;
   if (m.model_dir.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
@@ -68,6 +68,21 @@ int run_generate_command(GenerateOptions& o) {
     std::fprintf(stderr, "note: no --model given: using the built-in demo model (random weights, noise-like videos)%s at %s\n",
                  created ? ", just created," : "", m.model_dir.c_str());
   }
+}
+
+void print_generation_result(const wan::GenerationResult& r, const wan::GenerationRequest& request) {
+  if (!r.video_path.empty())
+    std::printf("wrote %s (%d frames, %dx%d, %d fps, seed %lld)\n", r.video_path.c_str(), r.frames, r.width, r.height,
+                request.fps, static_cast<long long>(r.seed));
+  if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
+  if (!r.latent_path.empty()) std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
+  if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
+  std::printf("time: text %.1f s, DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.text_seconds, r.load_seconds,
+              r.sampling_seconds, r.decode_seconds, r.write_seconds);
+}
+
+int run_generate_command(GenerateOptions& o) {
+  prepare_generate_request(o);
   ProgressPrinter printer(stderr);
   wan::GenerationResult r;
   try {
@@ -77,14 +92,7 @@ int run_generate_command(GenerateOptions& o) {
     throw;
   }
   printer.finish();
-  if (!r.video_path.empty())
-    std::printf("wrote %s (%d frames, %dx%d, %d fps, seed %lld)\n", r.video_path.c_str(), r.frames, r.width, r.height,
-                o.request.fps, static_cast<long long>(r.seed));
-  if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
-  if (!r.latent_path.empty()) std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
-  if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
-  std::printf("time: text %.1f s, DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.text_seconds, r.load_seconds,
-              r.sampling_seconds, r.decode_seconds, r.write_seconds);
+  print_generation_result(r, o.request);
   return 0;
 }
 

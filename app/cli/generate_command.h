@@ -13,6 +13,9 @@ struct GenerateOptions {
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& options);
 int run_generate_command(GenerateOptions& options);
+// Applies --size and falls back to the demo model (creating it) when no model is named.
+void prepare_generate_request(GenerateOptions& options);
+void print_generation_result(const wan::GenerationResult& result, const wan::GenerationRequest& request);
 // Parses "W*H" (or "WxH") as generate.py's --size; throws wan::Error(kInvalidArgument).
 void parse_size(const std::string& size, int& width, int& height);
 

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "core/memory.h"
+#include "pipeline/rank_hooks.h"
 #include "pipeline/text_to_video.h"
 #include "wan/error.h"
 #include "wan/version.h"
@@ -112,6 +113,10 @@ torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann
 }  // namespace
 
 GenerationResult generate(const GenerationRequest& request, const ProgressFn& progress) {
+  return generate_with_hooks(request, progress, RankHooks{});
+}
+
+GenerationResult generate_with_hooks(const GenerationRequest& request, const ProgressFn& progress, const RankHooks& hooks) {
   const Clock::time_point t_start = Clock::now();
   GenerationResult result;
   auto report = [&](Phase phase, int step, int total, double s_per_step, const std::string& detail) {
@@ -121,6 +126,7 @@ GenerationResult generate(const GenerationRequest& request, const ProgressFn& pr
   const RunPlan plan = make_plan(request);
   result.seed = plan.request.seed;
   nlohmann::json settings = settings_json(plan);
+  if (!hooks.world_json.empty()) settings["world"] = nlohmann::json::parse(hooks.world_json);
   torch::Tensor latent;
 
   if (plan.decode_only) {
@@ -144,11 +150,16 @@ GenerationResult generate(const GenerationRequest& request, const ProgressFn& pr
     result.load_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps, 0, "");
+    const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text) : VelocityFn{};
     latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor&) {
       report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
-    });
+    }, velocity);
     result.sampling_seconds = seconds_since(t0);
     dit = WanModel(nullptr);  // free the DiT before the VAE runs
+    if (!hooks.output_rank) {
+      report(Phase::kDone, 1, 1, 0, "");
+      return result;
+    }
     if (!plan.request.save_latent.empty()) {
       save_latent(plan.request.save_latent, latent, settings);
       result.latent_path = plan.request.save_latent;

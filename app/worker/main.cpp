@@ -1,0 +1,104 @@
+// `wan-worker`: one rank of a distributed generation. Started by Wan Studio's launcher, or directly by
+// torchrun / srun / mpirun (the rank and the rendezvous come from the environment, see launch_env.h):
+//   torchrun --nproc_per_node=2 build/bin/wan-worker --dist-config resources/presets/2-gpu.json \
+//     generate --model DIR --prompt "..." --output out.mp4
+// Every rank samples; rank 0 saves the latent, decodes and writes the outputs.
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include <CLI/CLI.hpp>
+
+#include "core/runtime.h"
+#include "dist/communicator.h"
+#include "dist/launch_env.h"
+#include "dist/parallel_dit.h"
+#include "generate_command.h"
+#include "pipeline/demo_model.h"
+#include "pipeline/rank_hooks.h"
+#include "progress_printer.h"
+#include "wan/dist_config.h"
+#include "wan/error.h"
+
+namespace {
+
+int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g) {
+  const wan::WorkerEnv env = wan::worker_env_from_process();
+  wan::DistConfig config;
+  if (!dist_config_file.empty()) config = wan::load_dist_config(dist_config_file);
+  if (!dist_config_file.empty() && config.world_size != env.world_size)
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, dist_config_file + " says world_size " + std::to_string(config.world_size) +
+                                                           " but the launcher started " + std::to_string(env.world_size) + " ranks");
+  config.world_size = env.world_size;
+  config.rank = env.rank;
+  if (g.request.device == "cpu") config.backend = "gloo";
+  if (config.backend == "nccl")
+    throw wan::Error(wan::ErrorCode::kUnsupported, "backend nccl is not available in this build yet; use backend gloo "
+                                                   "(set \"backend\": \"gloo\" in the config, and --device cpu)");
+  wan::check_dist_config(config, wan::DistEnvironment{});
+
+  if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") setenv("WAN_GLOO_HOST", "127.0.0.1", 0);
+  wan::RendezvousOptions r;
+  r.master_addr = env.master_addr;
+  r.master_port = env.master_port;
+  r.rank = env.rank;
+  r.world_size = env.world_size;
+  r.host_store = env.rank == 0 && !env.store_hosted;
+  auto world = env.world_size == 1 ? wan::make_single_rank_communicator() : wan::connect_gloo(r);
+
+  // Rank 0 prepares (demo model, random seed) and the others follow, so every rank runs the same request.
+  if (env.rank == 0) wan_cli::prepare_generate_request(g);
+  world->barrier();
+  if (env.rank != 0) wan_cli::prepare_generate_request(g);
+  torch::Tensor seed = torch::tensor({static_cast<std::int64_t>(g.request.seed)}, torch::kInt64);
+  if (env.rank == 0 && g.request.seed < 0) seed[0] = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+  world->broadcast(seed, 0);
+  g.request.seed = seed[0].item<std::int64_t>();
+
+  wan::RankHooks hooks;
+  hooks.output_rank = env.rank == 0;
+  hooks.world_json = wan::dist_config_to_json(config);
+  std::unique_ptr<wan::ParallelDit> parallel;
+  const double guidance = g.request.guidance;
+  hooks.make_velocity = [&](wan::WanModel& dit, const wan::TextContexts& text) -> wan::VelocityFn {
+    parallel = std::make_unique<wan::ParallelDit>(*world, config);
+    wan::WanModel model = dit;
+    const torch::Tensor context = text.context, context_null = text.context_null;
+    return [&, model, context, context_null](const torch::Tensor& latent, double t) mutable {
+      return parallel->guided_velocity(*model, latent, t, context, context_null, guidance);
+    };
+  };
+  wan_cli::ProgressPrinter printer(stderr);
+  const wan::GenerationResult result = wan::generate_with_hooks(g.request, [&](const wan::ProgressEvent& e) {
+    if (env.rank == 0) printer(e);
+  }, hooks);
+  printer.finish();
+  if (env.rank == 0) wan_cli::print_generation_result(result, g.request);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wan-worker: one rank of a distributed Wan2.1 generation (torchrun, srun, mpirun or wan's launcher)"};
+  app.require_subcommand(1);
+  int threads = 0;
+  std::string dist_config;
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
+  app.add_option("--dist-config", dist_config, "distributed config JSON (resources/presets/*.json); its world_size must match");
+  wan_cli::GenerateOptions g;
+  wan_cli::add_generate_command(app, g);
+  CLI11_PARSE(app, argc, argv);
+  int rank = 0;
+  try {
+    rank = wan::worker_env_from_process().rank;
+    wan::init_runtime(threads);
+    return run_worker(dist_config, g);
+  } catch (const wan::Error& e) {
+    std::fprintf(stderr, "wan: error: rank %d: %s\n", rank, e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wan: internal error: rank %d: %s\n", rank, e.what());
+    return static_cast<int>(wan::ErrorCode::kInternal);
+  }
+}

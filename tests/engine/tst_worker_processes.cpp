@@ -1,0 +1,133 @@
+// `wan-worker` as cluster launchers start it: the rank and rendezvous come from the environment
+// (torchrun, Slurm, Open MPI variables), one process per rank talking over gloo. The pipeline fixture
+// run this way gives the reference final latent, and rank 0 alone writes the outputs.
+#include <QProcess>
+#include <QTcpServer>
+#include <nlohmann/json.hpp>
+
+#include "dist/launch_env.h"
+#include "test_util.h"
+#include "weights/file_util.h"
+#include "weights/safetensors.h"
+
+namespace {
+
+int free_port() {
+  QTcpServer s;
+  s.listen(QHostAddress::LocalHost, 0);
+  return s.serverPort();
+}
+
+QStringList fixture_generate_args(const QString& out_dir) {
+  const std::string dir = wan_test::golden("t2v_pipeline_small");
+  const auto run = nlohmann::json::parse(wan::read_text_file(dir + "/run.json"));
+  auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
+  return {"generate", "--model", QString::fromStdString(dir),
+          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
+          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
+          "--width", num("width"), "--height", num("height"), "--frames", num("frames"), "--steps", num("steps"),
+          "--shift", num("shift"), "--guidance", num("guide_scale"), "--seed", num("seed"), "--dtype", "fp32",
+          "--save-latent", out_dir + "/latent.safetensors", "--output", out_dir + "/clip.mp4"};
+}
+
+}  // namespace
+
+class TestWorkerProcesses : public QObject {
+  Q_OBJECT
+ private slots:
+  void environmentOfEachLauncher() {
+    using Env = std::map<std::string, std::string>;
+    wan::WorkerEnv w = wan::worker_env_from(Env{{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"},
+                                                {"MASTER_ADDR", "10.0.0.5"}, {"MASTER_PORT", "29600"}});
+    QCOMPARE(w.launcher, std::string("torchrun"));
+    QCOMPARE(w.rank, 3);
+    QCOMPARE(w.local_rank, 1);
+    QCOMPARE(w.master_addr, std::string("10.0.0.5"));
+    QCOMPARE(w.master_port, 29600);
+    w = wan::worker_env_from(Env{{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}, {"MASTER_ADDR", "node1"}});
+    QCOMPARE(w.launcher, std::string("slurm"));
+    QCOMPARE(w.rank, 5);
+    QCOMPARE(w.world_size, 8);
+    QCOMPARE(w.master_port, 29500);
+    w = wan::worker_env_from(Env{{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+                                 {"MASTER_ADDR", "a"}});
+    QCOMPARE(w.launcher, std::string("mpirun"));
+    QCOMPARE(w.world_size, 2);
+    w = wan::worker_env_from(Env{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"WAN_RUN_ID", "r1"}, {"WAN_STORE_HOSTED", "1"}});
+    QVERIFY(w.launcher == "wan" && w.store_hosted && w.run_id == "r1");
+    QCOMPARE(wan::worker_env_from(Env{}).world_size, 1);
+    wan_test::expect_error([] { wan::worker_env_from(Env{{"RANK", "2"}, {"WORLD_SIZE", "2"}}); }, wan::ErrorCode::kInvalidArgument,
+                           {"RANK=2 is out of range for WORLD_SIZE=2"});
+    wan_test::expect_error([] { wan::worker_env_from(Env{{"RANK", "x"}}); }, wan::ErrorCode::kInvalidArgument, {"RANK='x'"});
+    wan_test::expect_error([] { wan::worker_env_from(Env{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}); },
+                           wan::ErrorCode::kInvalidArgument, {"MASTER_ADDR is not set"});
+    wan_test::expect_error([] { wan::worker_env_from(Env{{"RANK", "0"}, {"MASTER_PORT", "70000"}}); },
+                           wan::ErrorCode::kInvalidArgument, {"not a TCP port"});
+  }
+
+  void torchrunStyleWorld_data() {
+    QTest::addColumn<QString>("config");
+    QTest::newRow("2: cfg parallel") << R"({"world_size": 2, "backend": "gloo", "cfg_parallel": true})";
+    QTest::newRow("4: cfg x ulysses 2") << R"({"world_size": 4, "backend": "gloo", "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 2})";
+    QTest::newRow("4: ulysses 2 x ring 2") << R"({"world_size": 4, "backend": "gloo", "use_usp": true, "ulysses_size": 2, "ring_size": 2})";
+  }
+  void torchrunStyleWorld() {
+    QFETCH(QString, config);
+    const int world = static_cast<int>(nlohmann::json::parse(config.toStdString()).at("world_size").get<int>());
+    QTemporaryDir dir;
+    QFile f(dir.filePath("dist.json"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(config.toUtf8());
+    f.close();
+    const QString out = dir.filePath("out");
+    QVERIFY(QDir().mkpath(out));
+    const int port = free_port();
+    std::vector<std::unique_ptr<QProcess>> procs;
+    for (int r = 0; r < world; ++r) {
+      auto p = std::make_unique<QProcess>();
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert("RANK", QString::number(r));
+      env.insert("WORLD_SIZE", QString::number(world));
+      env.insert("LOCAL_RANK", QString::number(r));
+      env.insert("MASTER_ADDR", "127.0.0.1");
+      env.insert("MASTER_PORT", QString::number(port));
+      p->setProcessEnvironment(env);
+      p->start(WAN_WORKER_PATH, QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
+      procs.push_back(std::move(p));
+    }
+    for (int r = 0; r < world; ++r) {
+      QVERIFY(procs[r]->waitForFinished(240000));
+      QVERIFY2(procs[r]->exitCode() == 0, procs[r]->readAllStandardError().constData());
+    }
+    const std::string d = wan_test::golden("t2v_pipeline_small");
+    auto latent = wan::SafetensorsFile::open((out + "/latent.safetensors").toStdString());
+    const double err = wan_test::rel_l2(latent->view("latent"), wan::SafetensorsFile::open(d + "/io.safetensors")->view("final_latent"));
+    QVERIFY2(err < 1e-5, std::to_string(err).c_str());
+    // Rank 0 wrote the video, the sidecar (with the world layout) and the latent; nothing else is there.
+    QCOMPARE(QDir(out).entryList(QDir::Files | QDir::Hidden, QDir::Name), QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
+    const auto sidecar = nlohmann::json::parse(wan::read_text_file((out + "/clip.json").toStdString()));
+    QCOMPARE(sidecar.at("world").at("world_size").get<int>(), world);
+  }
+
+  void configWorldMismatch() {
+    QTemporaryDir dir;
+    QFile f(dir.filePath("dist.json"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"world_size": 4, "backend": "gloo"})");
+    f.close();
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("RANK", "0");
+    env.insert("WORLD_SIZE", "2");
+    env.insert("MASTER_PORT", QString::number(free_port()));
+    p.setProcessEnvironment(env);
+    p.start(WAN_WORKER_PATH, QStringList{"--dist-config", dir.filePath("dist.json")} + fixture_generate_args(dir.path()));
+    QVERIFY(p.waitForFinished(60000));
+    QCOMPARE(p.exitCode(), 2);
+    QVERIFY(QString(p.readAllStandardError()).contains("says world_size 4 but the launcher started 2 ranks"));
+    QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList({"dist.json"}));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestWorkerProcesses)
+#include "tst_worker_processes.moc"
