@@ -7,6 +7,7 @@
 #include "core/runtime.h"
 #include "bench_command.h"
 #include "generate_command.h"
+#include "launch_command.h"
 #include "pipeline/demo_model.h"
 #include "wan/error.h"
 #include "wan/eval_case.h"
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
 
   wan_cli::GenerateOptions generate_options;
   CLI::App* generate = wan_cli::add_generate_command(app, generate_options);
+  wan_cli::DistOptions dist_options;
+  wan_cli::add_distributed_options(generate, dist_options);
 
   wan_cli::BenchCommandOptions bench_options;
   CLI::App* bench = wan_cli::add_bench_command(app, bench_options);
@@ -50,6 +53,8 @@ int main(int argc, char** argv) {
   try {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
+    if (generate->parsed() && dist_options.any() && !(dist_options.world_size == 1 && dist_options.config_file.empty()))
+      return wan_cli::run_distributed_generate(generate_options, dist_options);
     if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
     if (bench->parsed()) return wan_cli::run_bench_command(bench_options);
     if (demo->parsed()) {

@@ -5,10 +5,13 @@
 // Every rank samples; rank 0 saves the latent, decodes and writes the outputs.
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "core/memory.h"
 #include "core/runtime.h"
 #include "dist/communicator.h"
 #include "dist/launch_env.h"
@@ -19,10 +22,59 @@
 #include "progress_printer.h"
 #include "wan/dist_config.h"
 #include "wan/error.h"
+#include "wan/progress_board.h"
 
 namespace {
 
-int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g) {
+// This rank's slot on the run's progress board (when started by wan's launcher): phase, step, speed,
+// memory, errors, and a heartbeat from a thread so a stopped process is told from a busy one.
+class BoardReporter {
+ public:
+  BoardReporter(const std::string& run_id, int rank) : rank_(rank) {
+    if (run_id.empty()) return;
+    board_ = std::make_unique<wan::ProgressBoard>(wan::ProgressBoard::open(run_id));
+    status_.pid = static_cast<std::int32_t>(getpid());
+    status_.state = wan::RankState::kRunning;
+    board_->publish(rank_, status_);
+    beat_ = std::thread([this] {
+      while (!stop_) {
+        board_->beat(rank_);
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    });
+  }
+  ~BoardReporter() {
+    stop_ = true;
+    if (beat_.joinable()) beat_.join();
+  }
+  void progress(const wan::ProgressEvent& e) {
+    if (!board_) return;
+    status_.phase = static_cast<std::int32_t>(e.phase);
+    status_.step = e.step;
+    status_.total = e.total;
+    status_.seconds_per_step = e.seconds_per_step;
+    status_.memory_bytes = wan::current_rss_bytes();
+    status_.peak_memory_bytes = wan::peak_rss_bytes();
+    board_->publish(rank_, status_);
+    if (board_->cancel_requested()) throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
+  }
+  void finish(wan::RankState state, int code, const std::string& error) {
+    if (!board_) return;
+    status_.state = state;
+    status_.exit_code = code;
+    status_.error = error;
+    board_->publish(rank_, status_);
+  }
+
+ private:
+  int rank_;
+  std::unique_ptr<wan::ProgressBoard> board_;
+  wan::RankStatus status_;
+  std::atomic<bool> stop_{false};
+  std::thread beat_;
+};
+
+int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g, BoardReporter& board) {
   const wan::WorkerEnv env = wan::worker_env_from_process();
   wan::DistConfig config;
   if (!dist_config_file.empty()) config = wan::load_dist_config(dist_config_file);
@@ -57,6 +109,7 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g)
 
   wan::RankHooks hooks;
   hooks.output_rank = env.rank == 0;
+  hooks.save_latent_before_decode = true;
   hooks.world_json = wan::dist_config_to_json(config);
   std::unique_ptr<wan::ParallelDit> parallel;
   const double guidance = g.request.guidance;
@@ -70,7 +123,8 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g)
   };
   wan_cli::ProgressPrinter printer(stderr);
   const wan::GenerationResult result = wan::generate_with_hooks(g.request, [&](const wan::ProgressEvent& e) {
-    if (env.rank == 0) printer(e);
+    if (env.rank == 0 && env.run_id.empty()) printer(e);
+    board.progress(e);
   }, hooks);
   printer.finish();
   if (env.rank == 0) wan_cli::print_generation_result(result, g.request);
@@ -90,14 +144,22 @@ int main(int argc, char** argv) {
   wan_cli::add_generate_command(app, g);
   CLI11_PARSE(app, argc, argv);
   int rank = 0;
+  std::unique_ptr<BoardReporter> board;
   try {
-    rank = wan::worker_env_from_process().rank;
+    const wan::WorkerEnv env = wan::worker_env_from_process();
+    rank = env.rank;
+    board = std::make_unique<BoardReporter>(env.run_id, rank);
     wan::init_runtime(threads);
-    return run_worker(dist_config, g);
+    const int code = run_worker(dist_config, g, *board);
+    board->finish(wan::RankState::kDone, 0, "");
+    return code;
   } catch (const wan::Error& e) {
+    if (board) board->finish(e.code() == wan::ErrorCode::kCancelled ? wan::RankState::kCancelled : wan::RankState::kFailed,
+                             static_cast<int>(e.code()), e.what());
     std::fprintf(stderr, "wan: error: rank %d: %s\n", rank, e.what());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
+    if (board) board->finish(wan::RankState::kFailed, static_cast<int>(wan::ErrorCode::kInternal), e.what());
     std::fprintf(stderr, "wan: internal error: rank %d: %s\n", rank, e.what());
     return static_cast<int>(wan::ErrorCode::kInternal);
   }

@@ -87,11 +87,6 @@ std::string sidecar_path_for(const GenerationRequest& r) {
   return {};
 }
 
-std::string rescue_latent_path(const GenerationRequest& r) {
-  const std::string base = !r.output.empty() ? fs::path(r.output).replace_extension("").string() : r.frames_dir;
-  return base + ".latent.safetensors";
-}
-
 void save_latent(const std::string& path, const torch::Tensor& latent, const nlohmann::json& settings) {
   write_safetensors(path, {{"latent", latent.to(torch::kCPU, torch::kFloat32).contiguous()}},
                     {{"format", "wan-studio-latent/1"}, {"settings", settings.dump()}});
@@ -112,6 +107,11 @@ torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann
 
 }  // namespace
 
+std::string rescue_latent_path(const GenerationRequest& r) {
+  const std::string base = !r.output.empty() ? fs::path(r.output).replace_extension("").string() : r.frames_dir;
+  return base + ".latent.safetensors";
+}
+
 GenerationResult generate(const GenerationRequest& request, const ProgressFn& progress) {
   return generate_with_hooks(request, progress, RankHooks{});
 }
@@ -126,6 +126,7 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
   const RunPlan plan = make_plan(request);
   result.seed = plan.request.seed;
   nlohmann::json settings = settings_json(plan);
+  std::string rescue_copy;  // latent saved before decoding (save_latent_before_decode)
   if (!hooks.world_json.empty()) settings["world"] = nlohmann::json::parse(hooks.world_json);
   torch::Tensor latent;
 
@@ -163,6 +164,9 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     if (!plan.request.save_latent.empty()) {
       save_latent(plan.request.save_latent, latent, settings);
       result.latent_path = plan.request.save_latent;
+    } else if (hooks.save_latent_before_decode && (!plan.request.output.empty() || !plan.request.frames_dir.empty())) {
+      rescue_copy = rescue_latent_path(plan.request);
+      save_latent(rescue_copy, latent, settings);
     }
   }
   const int frames_out = static_cast<int>((latent.size(1) - 1) * plan.vae.temporal_stride() + 1);
@@ -205,13 +209,14 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     AtomicFileWriter sidecar(result.sidecar_path);
     sidecar.write(text.data(), text.size());
     sidecar.commit();
+    if (!rescue_copy.empty()) fs::remove(rescue_copy);
   } catch (const Error& e) {
     // Never lose the sampling: keep the latent and say how to decode it.
     std::error_code ec;
     if (!result.video_path.empty()) fs::remove(result.video_path, ec);
     if (!result.frames_dir.empty()) fs::remove_all(result.frames_dir, ec);
     if (plan.decode_only) throw;
-    std::string kept = result.latent_path;
+    std::string kept = !result.latent_path.empty() ? result.latent_path : rescue_copy;
     if (kept.empty()) {
       kept = rescue_latent_path(plan.request);
       save_latent(kept, latent, settings);

@@ -13,8 +13,14 @@ struct RankHooks {
   // Called once the DiT is loaded; returns the step velocity for this run.
   std::function<VelocityFn(WanModel& dit, const TextContexts& text)> make_velocity;
   bool output_rank = true;  // saves the latent, decodes and writes the outputs
+  // Without --save-latent, write the latent to the rescue path before decoding and remove it once the
+  // outputs are written, so a decode that dies (even killed) never loses the sampling.
+  bool save_latent_before_decode = false;
   std::string world_json;   // the distributed config recorded in the sidecar (empty: one process)
 };
+
+// Where a sampled latent is kept when decoding or writing fails: "<output stem>.latent.safetensors".
+std::string rescue_latent_path(const GenerationRequest& request);
 
 GenerationResult generate_with_hooks(const GenerationRequest& request, const ProgressFn& progress, const RankHooks& hooks);
 

@@ -1,0 +1,159 @@
+// `wan generate --world-size 2` under faults, as a user meets them: a worker killed while sampling or
+// decoding, a hung worker, Ctrl-C, a taken port. Each run must end promptly with a message naming the
+// rank, the phase and the cause, leave no worker process, no shared-memory segment and no output.
+#include <signal.h>
+
+#include <QElapsedTimer>
+#include <QProcess>
+#include <QTcpServer>
+#include <thread>
+
+#include "test_util.h"
+#include "wan/generation.h"
+#include "wan/progress_board.h"
+#include "weights/safetensors.h"
+
+namespace {
+
+bool process_exists(int pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+QString last_line(const QString& text) { return text.trimmed().section('\n', -1); }
+
+struct Run {
+  QProcess process;
+  QString run_id;
+  QTemporaryDir out;
+  std::vector<int> pids;
+};
+
+}  // namespace
+
+class TestLauncherFaults : public QObject {
+  Q_OBJECT
+  QTemporaryDir demo_;
+
+  // Starts a 2-rank CPU run on the demo model that samples for several seconds.
+  void start(Run& run, const QStringList& extra = {}, bool save_latent = true) {
+    run.run_id = QString("fault-%1-%2").arg(getpid()).arg(QRandomGenerator::global()->generate() % 100000);
+    QStringList args = {"generate", "--world-size", "2", "--run-id", run.run_id, "--model", demo_.filePath("demo"),
+                        "--prompt", "a fox", "--size", "256*160", "--frames", "17", "--steps", "60", "--seed", "1",
+                        "--output", run.out.filePath("clip.mp4")};
+    if (save_latent) args << "--save-latent" << run.out.filePath("latent.safetensors");
+    run.process.start(WAN_CLI_PATH, args + extra);
+    QVERIFY(run.process.waitForStarted());
+  }
+
+  // Waits until `rank` reports `phase` (and at least `step`); records both worker pids.
+  bool wait_for(Run& run, int rank, wan::Phase phase, int step = 0) {
+    QElapsedTimer timer;
+    timer.start();
+    while (timer.elapsed() < 120000) {
+      try {
+        wan::ProgressBoard board = wan::ProgressBoard::open(run.run_id.toStdString());
+        const wan::RankStatus s = board.read(rank);
+        run.pids = {board.read(0).pid, board.read(1).pid};
+        if (s.phase == static_cast<int>(phase) && s.step >= step) return true;
+      } catch (const wan::Error&) {
+      }
+      if (run.process.state() == QProcess::NotRunning) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // The run ends within `seconds` with `code` and a message containing `needle`, and leaves nothing.
+  void expect_clean_end(Run& run, int code, const QString& needle, int seconds = 10, const QStringList& kept = {}) {
+    QElapsedTimer timer;
+    timer.start();
+    QVERIFY2(run.process.waitForFinished(seconds * 1000), "the run did not stop in time");
+    const QString err = run.process.readAllStandardError();
+    QCOMPARE(run.process.exitCode(), code);
+    QVERIFY2(last_line(err).startsWith("wan: error: ") && last_line(err).contains(needle), qPrintable(err));
+    for (int pid : run.pids) QVERIFY2(!process_exists(pid), qPrintable(QString("worker %1 left running").arg(pid)));
+    QVERIFY(!QFile::exists("/dev/shm/wan-studio-" + run.run_id));
+    QCOMPARE(QDir(run.out.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden), kept);
+  }
+
+ private slots:
+  void initTestCase() {
+    QProcess make;
+    make.start(WAN_CLI_PATH, {"make-demo-model", demo_.filePath("demo")});
+    QVERIFY(make.waitForFinished(120000) && make.exitCode() == 0);
+  }
+
+  // The pipeline fixture through `wan generate --world-size 2 --cfg-parallel`: the reference latent,
+  // the video and its sidecar, no leftover latent copy, no segment.
+  void successfulRun() {
+    QTemporaryDir out;
+    const QString run_id = QString("ok-%1").arg(getpid());
+    const std::string dir = wan_test::golden("t2v_pipeline_small");
+    QProcess p;
+    p.start(WAN_CLI_PATH, {"generate", "--world-size", "2", "--cfg-parallel", "--run-id", run_id, "--model", QString::fromStdString(dir),
+                           "--prompt", "a red fox runs through the snowy forest at dawn", "--negative", "static, blurry, low quality",
+                           "--size", "64*48", "--frames", "9", "--steps", "6", "--seed", "42", "--dtype", "fp32",
+                           "--output", out.filePath("clip.mp4"), "--save-latent", out.filePath("latent.safetensors")});
+    QVERIFY(p.waitForFinished(120000));
+    const QString log = p.readAllStandardError();
+    QVERIFY2(p.exitCode() == 0, qPrintable(log));
+    QVERIFY2(log.contains("[rank 1] done"), qPrintable(log));
+    const double err = wan_test::rel_l2(wan::SafetensorsFile::open(out.filePath("latent.safetensors").toStdString())->view("latent"),
+                                        wan::SafetensorsFile::open(dir + "/io.safetensors")->view("final_latent"));
+    QVERIFY2(err < 1e-5, std::to_string(err).c_str());
+    QCOMPARE(QDir(out.path()).entryList(QDir::Files, QDir::Name), QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
+    QVERIFY(!QFile::exists("/dev/shm/wan-studio-" + run_id));
+  }
+
+  void workerKilledWhileSampling() {
+    Run run;
+    start(run);
+    QVERIFY(wait_for(run, 1, wan::Phase::kSampling, 1));
+    kill(run.pids[1], SIGKILL);
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication), "rank 1 failed while sampling: killed by signal 9");
+  }
+
+  // The latent was saved before decoding: it stays (complete), and the message says how to decode it.
+  void workerKilledWhileDecoding_data() {
+    QTest::addColumn<bool>("saveLatent");
+    QTest::newRow("--save-latent") << true;
+    QTest::newRow("no --save-latent") << false;
+  }
+  void workerKilledWhileDecoding() {
+    QFETCH(bool, saveLatent);
+    Run run;
+    start(run, {"--steps", "2"}, saveLatent);
+    QVERIFY(wait_for(run, 0, wan::Phase::kDecoding));
+    kill(run.pids[0], SIGKILL);
+    const QString latent = saveLatent ? "latent.safetensors" : "clip.latent.safetensors";
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
+                     "rank 0 failed while decoding: killed by signal 9 (Killed); the other ranks were stopped; the sampled latent is kept in " +
+                         run.out.filePath(latent),
+                     10, {latent});
+    QVERIFY(QFile::exists(run.out.filePath(latent)));
+  }
+
+  void hungWorker() {
+    Run run;
+    start(run);
+    QVERIFY(wait_for(run, 1, wan::Phase::kSampling, 1));
+    kill(run.pids[1], SIGSTOP);
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication), "rank 1 failed while sampling: stopped responding", 20);
+  }
+
+  void ctrlC() {
+    Run run;
+    start(run);
+    QVERIFY(wait_for(run, 0, wan::Phase::kSampling, 1));
+    kill(static_cast<pid_t>(run.process.processId()), SIGINT);
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCancelled), "cancelled");
+  }
+
+  void portInUse() {
+    QTcpServer taken;
+    QVERIFY(taken.listen(QHostAddress::Any, 0));
+    Run run;
+    start(run, {"--master-port", QString::number(taken.serverPort())});
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication), "in use");
+  }
+};
+
+QTEST_APPLESS_MAIN(TestLauncherFaults)
+#include "tst_launcher_faults.moc"
