@@ -3,36 +3,16 @@
 // sub-communicators, the single-rank communicator, and a timeout that names the operation and the rank.
 #include <thread>
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "dist/communicator.h"
+#include "dist_test_util.h"
 #include "test_util.h"
 
 namespace {
 
-// Runs fn(rank, communicator) on `world` threads; returns the error text of each rank ("" if none).
 std::vector<std::string> run_world(int world, std::chrono::milliseconds timeout,
                                    const std::function<void(int, wan::Communicator&)>& fn) {
-  int port = 0;
-  auto server = wan::host_tcp_store(port, timeout);
-  std::vector<std::string> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        c10d::TCPStoreOptions o;
-        o.port = static_cast<std::uint16_t>(port);
-        o.isServer = false;
-        o.timeout = timeout;
-        auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
-        auto comm = wan::make_gloo_communicator(store, r, world, timeout);
-        fn(r, *comm);
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  return errors;
+  return wan_test::run_world(world, timeout, [&](wan::Communicator& c) { fn(c.rank(), c); });
 }
 
 void expect_no_errors(const std::vector<std::string>& errors) {

@@ -4,38 +4,19 @@
 // reference final latent (< 1e-5 relative), the same as the single-process run.
 #include <thread>
 
-#include <nlohmann/json.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "dist/parallel_dit.h"
 #include "pipeline/text_to_video.h"
+#include "dist_test_util.h"
 #include "test_util.h"
+#include "wan/eval_case.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
 
 namespace {
 
 std::vector<std::string> run_world(int world, const std::function<void(wan::Communicator&)>& fn) {
-  int port = 0;
-  const auto timeout = std::chrono::seconds(120);
-  auto server = wan::host_tcp_store(port, timeout);
-  std::vector<std::string> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        c10d::TCPStoreOptions o;
-        o.port = static_cast<std::uint16_t>(port);
-        o.timeout = timeout;
-        auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
-        auto comm = wan::make_gloo_communicator(store, r, world, timeout);
-        fn(*comm);
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  return errors;
+  return wan_test::run_world(world, std::chrono::seconds(120), fn);
 }
 
 }  // namespace
@@ -75,21 +56,8 @@ class TestParallelPipeline : public QObject {
     wan::DistConfig dist = wan::dist_config_from_json(config.toStdString());
     dist.backend = "gloo";
     const std::string dir = wan_test::golden("t2v_pipeline_small");
-    const auto run = nlohmann::json::parse(wan::read_text_file(dir + "/run.json"));
     QVERIFY(wan::validate_dist_config(dist, wan::DistEnvironment{0, 4}).empty());
-
-    wan::GenerationRequest r;
-    r.model.model_dir = dir;
-    r.prompt = run.at("prompt").get<std::string>();
-    r.negative_prompt = run.at("negative_prompt").get<std::string>();
-    r.width = run.at("width").get<int>();
-    r.height = run.at("height").get<int>();
-    r.frames = run.at("frames").get<int>();
-    r.steps = run.at("steps").get<int>();
-    r.shift = run.at("shift").get<double>();
-    r.guidance = run.at("guide_scale").get<double>();
-    r.seed = run.at("seed").get<std::int64_t>();
-    r.dtype = "fp32";
+    const wan::GenerationRequest r = wan::pipeline_case_request(dir);
     const wan::RunPlan plan = wan::make_plan(r, false);
     const wan::TextContexts text = wan::encode_prompts(plan);
     const torch::Tensor noise = wan::initial_noise(plan);

@@ -3,10 +3,10 @@
 // 2, 4 and 8 with every valid ulysses x ring split, for token counts that do not divide by the world.
 #include <thread>
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "dist/sequence_parallel.h"
 #include "model/model_files.h"
+#include "dist_test_util.h"
 #include "test_util.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
@@ -14,28 +14,8 @@
 
 namespace {
 
-// Runs fn(communicator) on `world` threads over a TCPStore rendezvous; returns each rank's error text.
 std::vector<std::string> run_world(int world, const std::function<void(wan::Communicator&)>& fn) {
-  int port = 0;
-  const auto timeout = std::chrono::seconds(120);
-  auto server = wan::host_tcp_store(port, timeout);
-  std::vector<std::string> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        c10d::TCPStoreOptions o;
-        o.port = static_cast<std::uint16_t>(port);
-        o.timeout = timeout;
-        auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
-        auto comm = wan::make_gloo_communicator(store, r, world, timeout);
-        fn(*comm);
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  return errors;
+  return wan_test::run_world(world, std::chrono::seconds(120), fn);
 }
 
 struct Split {

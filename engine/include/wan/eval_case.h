@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "wan/generation.h"
+
 namespace wan {
 
 struct EvalCaseOptions {
@@ -21,5 +23,9 @@ struct EvalCaseResult {
 
 // Throws wan::Error naming the case folder and the problem.
 EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out_path, const EvalCaseOptions& options);
+
+// The generation request of a whole-pipeline case folder (its run.json; the folder is the model).
+GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype = "fp32",
+                                        const std::string& device = "cpu");
 
 }  // namespace wan

@@ -94,23 +94,7 @@ Outputs eval_sampler(const nlohmann::json& config, const SafetensorsFile& io) {
 
 // Whole-pipeline case: the folder is a model folder and run.json holds the settings.
 Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
-  nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
-  if (run.contains("image") || run.contains("max_area"))
-    throw Error(ErrorCode::kUnsupported, (dir / "run.json").string() + ": image-to-video cases are not supported yet");
-  GenerationRequest r;
-  r.model.model_dir = dir.string();
-  r.prompt = run.at("prompt").get<std::string>();
-  r.negative_prompt = run.value("negative_prompt", std::string());
-  r.width = run.at("width").get<int>();
-  r.height = run.at("height").get<int>();
-  r.frames = run.at("frames").get<int>();
-  r.steps = run.at("steps").get<int>();
-  r.shift = run.at("shift").get<double>();
-  r.guidance = run.at("guide_scale").get<double>();
-  r.seed = run.at("seed").get<std::int64_t>();
-  r.sampler = run.value("solver", std::string("unipc"));
-  r.dtype = options.dtype;
-  r.device = options.device;
+  const GenerationRequest r = pipeline_case_request(dir.string(), options.dtype, options.device);
   const RunPlan plan = make_plan(r, /*require_output=*/false);
   Outputs out;
   const TextContexts text = encode_prompts(plan);
@@ -174,6 +158,28 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
     if (io->contains(name)) result.relative_errors.emplace_back(name, relative_l2(t, io->view(name)));
   write_safetensors(out_path, outputs, {{"case", dir.filename().string()}, {"dtype", options.dtype}});
   return result;
+}
+
+GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype, const std::string& device) {
+  const fs::path dir(case_dir);
+  nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
+  if (run.contains("image") || run.contains("max_area"))
+    throw Error(ErrorCode::kUnsupported, (dir / "run.json").string() + ": image-to-video cases are not supported yet");
+  GenerationRequest r;
+  r.model.model_dir = dir.string();
+  r.prompt = run.at("prompt").get<std::string>();
+  r.negative_prompt = run.value("negative_prompt", std::string());
+  r.width = run.at("width").get<int>();
+  r.height = run.at("height").get<int>();
+  r.frames = run.at("frames").get<int>();
+  r.steps = run.at("steps").get<int>();
+  r.shift = run.at("shift").get<double>();
+  r.guidance = run.at("guide_scale").get<double>();
+  r.seed = run.at("seed").get<std::int64_t>();
+  r.sampler = run.value("solver", std::string("unipc"));
+  r.dtype = dtype;
+  r.device = device;
+  return r;
 }
 
 }  // namespace wan
