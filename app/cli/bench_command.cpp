@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/dist_bench.h"
 #include "generate_command.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
@@ -21,14 +22,52 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   cmd->add_option("--layers", o.base.layers, "build only this many DiT blocks (0: all); figures scale with depth")->capture_default_str();
   cmd->add_option("--warmup", o.base.warmup, "untimed forwards")->capture_default_str();
   cmd->add_option("--forwards", o.base.forwards, "timed forwards")->capture_default_str();
+  cmd->add_option("--world-size", o.world_size, "ranks (threads over gloo, CPU): report compute, communication and bytes per step");
+  cmd->add_option("--ulysses", o.ulysses, "with --world-size: Ulysses size");
+  cmd->add_option("--ring", o.ring, "with --world-size: ring size");
+  cmd->add_flag("--cfg-parallel", o.cfg_parallel, "with --world-size: CFG parallel");
   cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")->capture_default_str();
   cmd->add_option("--peak-tflops", o.base.peak_tflops, "device peak TFLOP/s for MFU (default: H100/H200 dense on CUDA)");
   cmd->add_option("--json", o.json, "also write the results as JSON");
   return cmd;
 }
 
+namespace {
+int run_dist_bench_command(BenchCommandOptions& o) {
+  wan::DistConfig c;
+  c.world_size = o.world_size;
+  c.backend = "gloo";
+  c.cfg_parallel = o.cfg_parallel;
+  c.ulysses_size = std::max(1, o.ulysses);
+  c.ring_size = std::max(1, o.ring);
+  c.use_context_parallel = o.ulysses > 0 || o.ring > 0;
+  for (const std::string& model : o.models) {
+    wan::BenchOptions b = o.base;
+    b.model = model;
+    const wan::DistBenchResult r = wan::run_dist_bench(b, c);
+    std::printf("%s (per sampling step, per rank)\n", r.label.c_str());
+    std::printf("%-6s %10s %10s %10s", "rank", "step s", "compute s", "comm s");
+    for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
+      if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14s", (r.kind_names[k] + " MB").c_str());
+    std::printf("\n");
+    for (const auto& rank : r.ranks) {
+      std::printf("%-6d %10.3f %10.3f %10.3f", rank.rank, rank.step_seconds, rank.step_seconds - rank.comm_seconds, rank.comm_seconds);
+      for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
+        if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14.3f", rank.bytes_per_step[k] / 1e6);
+      std::printf("\n");
+    }
+    std::printf("%-6s %32s", "min", "analytic for the layout:");
+    for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
+      if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14.3f", r.analytic_bytes_per_step[k] / 1e6);
+    std::printf("\n");
+  }
+  return 0;
+}
+}  // namespace
+
 int run_bench_command(BenchCommandOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.base.width, o.base.height);
+  if (o.world_size > 0) return run_dist_bench_command(o);
   nlohmann::json all = nlohmann::json::array();
   std::printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "configuration", "tokens", "s/forward", "s/step", "tokens/s",
               "TFLOP/s", "MFU", "params GiB", "peak GiB");

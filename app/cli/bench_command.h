@@ -11,6 +11,8 @@ struct BenchCommandOptions {
   std::vector<std::string> models{"1.3B"};
   std::string size;   // W*H
   std::string json;   // write the results here too
+  int world_size = 0, ulysses = 0, ring = 0;  // --world-size: communication accounting of a layout
+  bool cfg_parallel = false;
 };
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& options);

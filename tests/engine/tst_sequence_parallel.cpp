@@ -4,6 +4,7 @@
 #include <thread>
 
 
+#include "bench/dist_bench.h"
 #include "dist/sequence_parallel.h"
 #include "model/model_files.h"
 #include "dist_test_util.h"
@@ -98,6 +99,31 @@ class TestSequenceParallel : public QObject {
     const torch::Tensor context = torch::randn({11, 32});
     const torch::Tensor expected = model->forward(x, 917.0, context);
     check_against(*model, x, 917.0, context, expected);
+  }
+
+  // `wan bench --world-size`: the bytes each rank sends per step equal the analytic count of the layout
+  // (no redundant traffic), for a hybrid split and for CFG parallel x ring.
+  void benchAccountingMatchesAnalytic() {
+    wan::BenchOptions o;
+    o.model = "demo";
+    o.width = 64;
+    o.height = 48;
+    o.frames = 5;
+    o.layers = 1;
+    o.steps = 1;
+    for (const char* json : {R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
+                             R"({"world_size": 4, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})"}) {
+      const wan::DistBenchResult r = wan::run_dist_bench(o, wan::dist_config_from_json(json));
+      QCOMPARE(static_cast<int>(r.ranks.size()), 4);
+      for (const auto& rank : r.ranks) {
+        for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
+          QVERIFY2(rank.bytes_per_step[k] == r.analytic_bytes_per_step[k],
+                   (r.label + " rank " + std::to_string(rank.rank) + " " + r.kind_names[k] + ": " + std::to_string(rank.bytes_per_step[k]) +
+                    " vs " + std::to_string(r.analytic_bytes_per_step[k])).c_str());
+        QVERIFY(rank.comm_seconds > 0 && rank.comm_seconds < rank.step_seconds);
+      }
+      QVERIFY(r.analytic_bytes_per_step[static_cast<int>(wan::CollectiveKind::kSendRecv)] > 0);
+    }
   }
 };
 

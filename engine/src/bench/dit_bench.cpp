@@ -14,7 +14,25 @@
 namespace wan {
 namespace {
 
-DitConfig preset(const std::string& name) {
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+
+void reset_peak(const torch::Device& device) {
+  if (device.is_cuda()) reset_device_peak_bytes(device.index() < 0 ? 0 : device.index());
+  else reset_peak_rss();
+}
+
+std::int64_t read_peak(const torch::Device& device) {
+  return device.is_cuda() ? device_peak_bytes(device.index() < 0 ? 0 : device.index()) : peak_rss_bytes();
+}
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+DitConfig bench_dit_config(const std::string& name) {
   DitConfig c;  // constructor defaults are the 1.3B model (dim 1536, 30 layers, 12 heads)
   if (name == "1.3B") return c;
   if (name == "14B") {
@@ -36,23 +54,6 @@ DitConfig preset(const std::string& name) {
   throw Error(ErrorCode::kInvalidArgument, "unknown bench model '" + name + "': use 1.3B, 14B or demo");
 }
 
-void synchronize(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
-}
-
-void reset_peak(const torch::Device& device) {
-  if (device.is_cuda()) reset_device_peak_bytes(device.index() < 0 ? 0 : device.index());
-  else reset_peak_rss();
-}
-
-std::int64_t read_peak(const torch::Device& device) {
-  return device.is_cuda() ? device_peak_bytes(device.index() < 0 ? 0 : device.index()) : peak_rss_bytes();
-}
-
-using Clock = std::chrono::steady_clock;
-
-}  // namespace
-
 double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens, std::int64_t text_len,
                          std::int64_t text_dim, std::int64_t freq_dim, std::int64_t patch_out) {
   const double L = static_cast<double>(tokens), T = static_cast<double>(text_len), d = static_cast<double>(dim);
@@ -68,7 +69,7 @@ double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t la
 
 BenchResult run_dit_bench(const BenchOptions& o) {
   torch::NoGradGuard no_grad;
-  DitConfig config = preset(o.model);
+  DitConfig config = bench_dit_config(o.model);
   BenchResult r;
   r.model_layers = static_cast<int>(config.num_layers);
   if (o.layers > 0) config.num_layers = std::min<std::int64_t>(o.layers, config.num_layers);

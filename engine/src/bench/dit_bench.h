@@ -37,6 +37,10 @@ struct BenchResult {
 
 BenchResult run_dit_bench(const BenchOptions& options);
 
+// The DiT configuration of a bench model size ("1.3B", "14B", "demo"); throws for others.
+struct DitConfig;
+DitConfig bench_dit_config(const std::string& name);
+
 // Analytic FLOPs of one DiT forward (2 per multiply-add): linear layers, self-attention (QK^T and PV
 // over `tokens` keys) and cross-attention (over text_len keys).
 double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens, std::int64_t text_len,
