@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -29,31 +30,24 @@ std::string worker_path() {
   return (self.parent_path() / "wan-worker").string();
 }
 
-std::vector<std::string> request_args(const wan::GenerationRequest& r) {
-  std::vector<std::string> a = {"generate"};
-  auto add = [&](const char* flag, const std::string& value) {
-    if (!value.empty()) a.insert(a.end(), {flag, value});
-  };
-  add("--model", r.model.model_dir);
-  add("--dit", r.model.dit);
-  add("--t5", r.model.t5);
-  add("--vae", r.model.vae);
-  add("--tokenizer", r.model.tokenizer);
-  a.insert(a.end(), {"--prompt", r.prompt, "--negative", r.negative_prompt});
-  for (auto [flag, v] : {std::pair{"--width", r.width}, {"--height", r.height}, {"--frames", r.frames}, {"--steps", r.steps},
-                         {"--fps", r.fps}, {"--crf", r.crf}})
-    a.insert(a.end(), {flag, std::to_string(v)});
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", r.shift);
-  a.insert(a.end(), {"--shift", buf});
-  std::snprintf(buf, sizeof buf, "%.17g", r.guidance);
-  a.insert(a.end(), {"--guidance", buf, "--seed", std::to_string(r.seed), "--sampler", r.sampler, "--dtype", r.dtype,
-                     "--device", r.device});
-  if (r.t5_cpu) a.push_back("--t5-cpu");
-  add("--output", r.output);
-  add("--frames-dir", r.frames_dir);
-  add("--save-latent", r.save_latent);
-  return a;
+// The generate flags the workers get: the user's own, minus the launcher's (the single list of
+// generate flags stays in add_generate_command).
+std::vector<std::string> worker_generate_args(const std::vector<std::string>& args) {
+  static const std::vector<std::string> with_value = {"--world-size", "--dist-config", "--ulysses", "--ring",
+                                                      "--sharding",   "--backend",     "--master-port", "--run-id"};
+  static const std::vector<std::string> switches = {"--cfg-parallel", "--dit-fsdp", "--t5-fsdp"};
+  std::vector<std::string> out = {"generate"};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string name = args[i].substr(0, args[i].find('='));
+    const bool inline_value = name.size() != args[i].size();
+    if (std::find(switches.begin(), switches.end(), name) != switches.end()) continue;
+    if (std::find(with_value.begin(), with_value.end(), name) != with_value.end()) {
+      if (!inline_value) ++i;  // skip its value too
+      continue;
+    }
+    out.push_back(args[i]);
+  }
+  return out;
 }
 
 // One line per rank whenever its phase or step changes.
@@ -91,7 +85,7 @@ void add_distributed_options(CLI::App* g, DistOptions& o) {
   g->add_option("--run-id", o.run_id, "name of the run's progress board (default: generated)")->group(group);
 }
 
-int run_distributed_generate(GenerateOptions& g, const DistOptions& o) {
+int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std::vector<std::string>& generate_args) {
   if (!g.request.decode_latent.empty())
     throw wan::Error(wan::ErrorCode::kInvalidArgument, "--decode-latent runs in one process; drop --world-size and the distributed flags");
   wan::DistConfig c;
@@ -138,7 +132,7 @@ int run_distributed_generate(GenerateOptions& g, const DistOptions& o) {
   l.worker_path = worker_path();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   l.worker_args = {"--threads", std::to_string(std::max(1u, cores / static_cast<unsigned>(c.world_size))), "--dist-config", config_path};
-  for (auto& a : request_args(g.request)) l.worker_args.push_back(a);
+  for (auto& a : worker_generate_args(generate_args)) l.worker_args.push_back(a);
   l.world_size = c.world_size;
   l.master_port = o.master_port;
   l.run_id = o.run_id;

@@ -19,6 +19,7 @@ struct DistOptions {
 };
 
 void add_distributed_options(CLI::App* generate, DistOptions& options);
-int run_distributed_generate(GenerateOptions& generate, const DistOptions& options);
+// generate_args: the command line after `generate`, as the user gave it (forwarded to the workers).
+int run_distributed_generate(GenerateOptions& generate, const DistOptions& options, const std::vector<std::string>& generate_args);
 
 }  // namespace wan_cli

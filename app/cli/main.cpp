@@ -21,6 +21,17 @@ int run_eval_case_command(const std::string& case_dir, const std::string& out, c
   return 0;
 }
 
+// The arguments after the first `word` (the subcommand's own flags).
+std::vector<std::string> args_after(int argc, char** argv, const std::string& word) {
+  std::vector<std::string> out;
+  bool found = false;
+  for (int i = 1; i < argc; ++i) {
+    if (found) out.emplace_back(argv[i]);
+    else if (argv[i] == word) found = true;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,7 +65,7 @@ int main(int argc, char** argv) {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
     if (generate->parsed() && dist_options.any() && !(dist_options.world_size == 1 && dist_options.config_file.empty()))
-      return wan_cli::run_distributed_generate(generate_options, dist_options);
+      return wan_cli::run_distributed_generate(generate_options, dist_options, args_after(argc, argv, "generate"));
     if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
     if (bench->parsed()) return wan_cli::run_bench_command(bench_options);
     if (demo->parsed()) {
