@@ -26,6 +26,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   cmd->add_option("--ulysses", o.ulysses, "with --world-size: Ulysses size");
   cmd->add_option("--ring", o.ring, "with --world-size: ring size");
   cmd->add_flag("--cfg-parallel", o.cfg_parallel, "with --world-size: CFG parallel");
+  cmd->add_flag("--dit-fsdp", o.dit_fsdp, "with --world-size: shard the DiT's weights across the ranks (FSDP-style)");
+  cmd->add_option("--sharding", o.sharding, "with --dit-fsdp: FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")->capture_default_str();
   cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")->capture_default_str();
   cmd->add_option("--peak-tflops", o.base.peak_tflops, "device peak TFLOP/s for MFU (default: H100/H200 dense on CUDA)");
   cmd->add_option("--json", o.json, "also write the results as JSON");
@@ -41,6 +43,10 @@ int run_dist_bench_command(BenchCommandOptions& o) {
   c.ulysses_size = std::max(1, o.ulysses);
   c.ring_size = std::max(1, o.ring);
   c.use_context_parallel = o.ulysses > 0 || o.ring > 0;
+  if (o.dit_fsdp) {
+    nlohmann::json j = {{"dit_fsdp", true}, {"sharding_strategy", o.sharding}};
+    c = wan::dist_config_from_json(j.dump(), c);
+  }
   for (const std::string& model : o.models) {
     wan::BenchOptions b = o.base;
     b.model = model;
@@ -49,17 +55,19 @@ int run_dist_bench_command(BenchCommandOptions& o) {
     std::printf("%-6s %10s %10s %10s", "rank", "step s", "compute s", "comm s");
     for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
       if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14s", (r.kind_names[k] + " MB").c_str());
-    std::printf("\n");
+    std::printf(" %14s %14s\n", "params MB", "params peak MB");
     for (const auto& rank : r.ranks) {
       std::printf("%-6d %10.3f %10.3f %10.3f", rank.rank, rank.step_seconds, rank.step_seconds - rank.comm_seconds, rank.comm_seconds);
       for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
         if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14.3f", rank.bytes_per_step[k] / 1e6);
-      std::printf("\n");
+      std::printf(" %14.3f %14.3f\n", rank.param_bytes_at_rest / 1e6, rank.param_bytes_peak / 1e6);
     }
     std::printf("%-6s %32s", "min", "analytic for the layout:");
     for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
       if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14.3f", r.analytic_bytes_per_step[k] / 1e6);
     std::printf("\n");
+    std::printf("DiT parameters: %.3f MB unsharded; params MB = held by the rank between steps, peak = the most "
+                "held at once during the steps (measured from its tensors)\n", r.model_param_bytes / 1e6);
   }
   return 0;
 }

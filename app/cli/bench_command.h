@@ -13,6 +13,8 @@ struct BenchCommandOptions {
   std::string json;   // write the results here too
   int world_size = 0, ulysses = 0, ring = 0;  // --world-size: communication accounting of a layout
   bool cfg_parallel = false;
+  bool dit_fsdp = false;
+  std::string sharding = "FULL_SHARD";
 };
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& options);

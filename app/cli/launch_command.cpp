@@ -103,9 +103,6 @@ int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std
   else if (g.request.device == "cpu") c.backend = "gloo";
   c.rank = 0;
   wan::check_dist_config(c, wan::DistEnvironment{g.request.device == "cpu" ? -1 : 0, 0});
-  if (c.use_fsdp)
-    std::fprintf(stderr, "note: FSDP weight sharding is not implemented yet: every rank holds the full weights "
-                         "(results are the same; memory per rank is not reduced)\n");
   prepare_generate_request(g);
   if (!g.request.output.empty() || !g.request.frames_dir.empty() || !g.request.save_latent.empty()) {
     // Settings and folders are checked by every worker too; checking here fails before any process starts.

@@ -18,6 +18,7 @@
 #include "dist/parallel_dit.h"
 #include "generate_command.h"
 #include "pipeline/demo_model.h"
+#include "dist/rank_runtime.h"
 #include "pipeline/rank_hooks.h"
 #include "progress_printer.h"
 #include "wan/dist_config.h"
@@ -99,6 +100,7 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   auto world = env.world_size == 1 ? wan::make_single_rank_communicator() : wan::connect_gloo(r);
 
   // Rank 0 prepares (demo model, random seed) and the others follow, so every rank runs the same request.
+  g.request.dtype = wan::effective_dtype(config, g.request.dtype, g.request.device == "cpu");
   if (env.rank == 0) wan_cli::prepare_generate_request(g);
   world->barrier();
   if (env.rank != 0) wan_cli::prepare_generate_request(g);
@@ -107,20 +109,9 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   world->broadcast(seed, 0);
   g.request.seed = seed[0].item<std::int64_t>();
 
-  wan::RankHooks hooks;
-  hooks.output_rank = env.rank == 0;
+  wan::RankRuntime runtime(*world, config);
+  wan::RankHooks hooks = runtime.hooks(g.request.guidance, env.rank == 0);
   hooks.save_latent_before_decode = true;
-  hooks.world_json = wan::dist_config_to_json(config);
-  std::unique_ptr<wan::ParallelDit> parallel;
-  const double guidance = g.request.guidance;
-  hooks.make_velocity = [&](wan::WanModel& dit, const wan::TextContexts& text) -> wan::VelocityFn {
-    parallel = std::make_unique<wan::ParallelDit>(*world, config);
-    wan::WanModel model = dit;
-    const torch::Tensor context = text.context, context_null = text.context_null;
-    return [&, model, context, context_null](const torch::Tensor& latent, double t) mutable {
-      return parallel->guided_velocity(*model, latent, t, context, context_null, guidance);
-    };
-  };
   wan_cli::ProgressPrinter printer(stderr);
   const wan::GenerationResult result = wan::generate_with_hooks(g.request, [&](const wan::ProgressEvent& e) {
     if (env.rank == 0 && env.run_id.empty()) printer(e);

@@ -86,6 +86,43 @@ class TestCommunicator : public QObject {
     }
   }
 
+  // Half-precision weights and activations travel bit-exactly (gloo in LibTorch 1.13 has no bfloat16;
+  // the communicator moves the bits), sums are rounded once, and the async flat gather fills its output.
+  void halfPrecision() {
+    for (auto dtype : {torch::kBFloat16, torch::kFloat16}) {
+      std::vector<std::vector<torch::Tensor>> results(2);
+      auto errors = run_world(2, std::chrono::seconds(60), [&](int r, wan::Communicator& c) {
+        auto& out = results[r];
+        const torch::Tensor mine = (torch::arange(6, torch::kFloat32) * 0.37 + r).to(dtype);
+        out.push_back(c.all_gather(mine, 0));
+        out.push_back(c.all_to_all(mine.reshape({2, 3})));
+        torch::Tensor b = r == 1 ? mine.clone() : torch::zeros({6}, dtype);
+        c.broadcast(b, 1);
+        out.push_back(b);
+        torch::Tensor s = torch::full({3}, 1.5 + r, torch::TensorOptions().dtype(dtype));
+        c.all_reduce_sum(s);
+        out.push_back(s);
+        out.push_back(c.send_recv(mine, 1 - r, 1 - r));
+        torch::Tensor flat = torch::empty({12}, dtype);
+        c.all_gather_flat_async(mine, flat)->wait();
+        out.push_back(flat);
+      });
+      expect_no_errors(errors);
+      auto value = [&](int r) { return (torch::arange(6, torch::kFloat32) * 0.37 + r).to(dtype); };
+      const torch::Tensor both = torch::cat({value(0), value(1)});
+      for (int r = 0; r < 2; ++r) {
+        const auto& out = results[r];
+        QCOMPARE(out[0].scalar_type(), dtype);
+        QVERIFY(torch::equal(out[0], both));
+        QVERIFY(torch::equal(out[1], torch::cat({value(0).reshape({2, 3})[r].unsqueeze(0), value(1).reshape({2, 3})[r].unsqueeze(0)})));
+        QVERIFY(torch::equal(out[2], value(1)));
+        QVERIFY(torch::equal(out[3], torch::full({3}, 4.0, torch::TensorOptions().dtype(dtype))));
+        QVERIFY(torch::equal(out[4], value(1 - r)));
+        QVERIFY(torch::equal(out[5], both));
+      }
+    }
+  }
+
   void singleRank() {
     auto c = wan::make_single_rank_communicator();
     const torch::Tensor x = torch::randn({2, 3});

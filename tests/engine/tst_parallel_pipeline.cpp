@@ -1,11 +1,12 @@
 // The whole text-to-video sampling loop of the official-code pipeline fixture across a world of gloo
 // ranks (one thread per rank): with and without CFG parallel, every ulysses x ring split the fixture's
 // 4 heads allow, and replicated ranks, for world sizes 2, 4 and 8. Every rank must end with the
-// reference final latent (< 1e-5 relative), the same as the single-process run.
+// reference final latent (< 1e-5 relative), the same as the single-process run; also with the DiT and
+// umT5 sharded FSDP-style (each strategy), alone and combined with USP and CFG parallel.
 #include <thread>
 
 
-#include "dist/parallel_dit.h"
+#include "dist/rank_runtime.h"
 #include "pipeline/text_to_video.h"
 #include "dist_test_util.h"
 #include "test_util.h"
@@ -47,6 +48,14 @@ class TestParallelPipeline : public QObject {
         R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 4, "ring_size": 2})",
         R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 4})",
         R"({"world_size": 8, "use_usp": true, "ring_size": 8})",
+        // FSDP-style sharding of the DiT and umT5 (each strategy), alone and with USP / CFG parallel.
+        R"({"world_size": 2, "use_fsdp": true, "sharding_strategy": "FULL_SHARD"})",
+        R"({"world_size": 3, "use_fsdp": true, "sharding_strategy": "FULL_SHARD", "sync_module_states": false})",
+        R"({"world_size": 2, "use_fsdp": true, "sharding_strategy": "SHARD_GRAD_OP"})",
+        R"({"world_size": 2, "use_fsdp": true, "sharding_strategy": "NO_SHARD"})",
+        R"({"world_size": 4, "dit_fsdp": true, "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 2})",
+        R"({"world_size": 4, "use_fsdp": true, "sharding_strategy": "SHARD_GRAD_OP", "use_usp": true, "ulysses_size": 2, "ring_size": 2})",
+        R"({"world_size": 8, "dit_fsdp": true, "t5_fsdp": true, "cfg_parallel": true, "use_usp": true, "ring_size": 4})",
     };
     for (const char* r : rows) QTest::newRow(r) << QString(r);
   }
@@ -59,18 +68,18 @@ class TestParallelPipeline : public QObject {
     QVERIFY(wan::validate_dist_config(dist, wan::DistEnvironment{0, 4}).empty());
     const wan::GenerationRequest r = wan::pipeline_case_request(dir);
     const wan::RunPlan plan = wan::make_plan(r, false);
-    const wan::TextContexts text = wan::encode_prompts(plan);
     const torch::Tensor noise = wan::initial_noise(plan);
-    wan::WanModel dit = wan::load_plan_dit(plan);
     const torch::Tensor reference = wan::SafetensorsFile::open(dir + "/io.safetensors")->view("final_latent");
 
+    // Each rank as the worker runs it: its own (possibly sharded) umT5 and DiT, the parallel velocity.
     std::vector<torch::Tensor> finals(dist.world_size);
     auto errors = run_world(dist.world_size, [&](wan::Communicator& world) {
-      wan::ParallelDit parallel(world, dist);
-      wan::WanModel model = dit;  // shared weights, read-only
-      finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {}, [&](const torch::Tensor& latent, double t) {
-        return parallel.guided_velocity(*model, latent, t, text.context, text.context_null, r.guidance);
-      });
+      wan::RankRuntime runtime(world, dist);
+      const wan::RankHooks hooks = runtime.hooks(r.guidance, world.rank() == 0);
+      const wan::TextContexts text = wan::encode_prompts(plan, hooks.t5_sharding);
+      wan::WanModel model = wan::load_plan_dit(plan, hooks.dit_sharding);
+      if (dist.dit_fsdp != (runtime.dit_shards() != nullptr)) throw std::runtime_error("DiT sharding not as configured");
+      finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text));
     });
     for (int rank = 0; rank < dist.world_size; ++rank) {
       QVERIFY2(errors[rank].empty(), ("rank " + std::to_string(rank) + ": " + errors[rank]).c_str());

@@ -112,7 +112,9 @@ class TestSequenceParallel : public QObject {
     o.layers = 1;
     o.steps = 1;
     for (const char* json : {R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
-                             R"({"world_size": 4, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})"}) {
+                             R"({"world_size": 4, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})",
+                             R"({"world_size": 4, "dit_fsdp": true, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
+                             R"({"world_size": 4, "dit_fsdp": true, "sharding_strategy": "SHARD_GRAD_OP", "cfg_parallel": true, "ring_size": 2, "use_usp": true})"}) {
       const wan::DistBenchResult r = wan::run_dist_bench(o, wan::dist_config_from_json(json));
       QCOMPARE(static_cast<int>(r.ranks.size()), 4);
       for (const auto& rank : r.ranks) {
@@ -121,6 +123,13 @@ class TestSequenceParallel : public QObject {
                    (r.label + " rank " + std::to_string(rank.rank) + " " + r.kind_names[k] + ": " + std::to_string(rank.bytes_per_step[k]) +
                     " vs " + std::to_string(r.analytic_bytes_per_step[k])).c_str());
         QVERIFY(rank.comm_seconds > 0 && rank.comm_seconds < rank.step_seconds);
+        if (std::string(json).find("dit_fsdp") != std::string::npos) {
+          // 1/4 of the parameters between steps (plus padding), more while running.
+          QVERIFY(rank.param_bytes_at_rest >= r.model_param_bytes / 4 && rank.param_bytes_at_rest < r.model_param_bytes / 4 + 4096);
+          QVERIFY(rank.param_bytes_peak > rank.param_bytes_at_rest);
+        } else {
+          QCOMPARE(rank.param_bytes_at_rest, r.model_param_bytes);
+        }
       }
       QVERIFY(r.analytic_bytes_per_step[static_cast<int>(wan::CollectiveKind::kSendRecv)] > 0);
     }

@@ -6,6 +6,9 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#include <map>
+
+#include "dist/fsdp.h"
 #include "dist/parallel_dit.h"
 #include "model/dit.h"
 #include "sampling/sampler.h"
@@ -31,6 +34,33 @@ std::array<double, kBenchCollectiveKinds> analytic_bytes(const DitConfig& m, con
   b[static_cast<int>(CollectiveKind::kAllGather)] = gather;
   return b;
 }
+
+// The parameters of an existing module as a tensor source, so a sharded copy can load from it.
+class ModuleSource : public TensorSource {
+ public:
+  explicit ModuleSource(torch::nn::Module& m) : path_("random " + m.name() + " weights") {
+    for (const auto& item : m.named_parameters()) {
+      names_.push_back(item.key());
+      tensors_.emplace(item.key(), item.value());
+      TensorInfo info;
+      info.dtype = from_scalar_type(item.value().scalar_type());
+      info.shape = item.value().sizes().vec();
+      info.file = path_;
+      infos_.emplace(item.key(), std::move(info));
+    }
+  }
+  const std::string& path() const override { return path_; }
+  const std::vector<std::string>& names() const override { return names_; }
+  bool contains(const std::string& n) const override { return tensors_.count(n) > 0; }
+  const TensorInfo& info(const std::string& n) const override { return infos_.at(n); }
+  torch::Tensor view(const std::string& n) const override { return tensors_.at(n); }
+
+ private:
+  std::string path_;
+  std::vector<std::string> names_;
+  std::map<std::string, torch::Tensor> tensors_;
+  std::map<std::string, TensorInfo> infos_;
+};
 
 }  // namespace
 
@@ -65,6 +95,28 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
   for (int k = 0; k < kBenchCollectiveKinds; ++k) result.kind_names.push_back(collective_name(static_cast<CollectiveKind>(k)));
   const double elt = static_cast<double>(torch::elementSize(ModelPlacement::make(st, torch::kCPU).compute_dtype));
   result.analytic_bytes_per_step = analytic_bytes(config, dist, f_lat * (h / 2) * (w / 2), latent.numel(), elt);
+  for (const auto& p : dit->parameters()) result.model_param_bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
+  if (dist.dit_fsdp) {
+    result.label += ", DiT " + std::string(sharding_strategy_name(dist.sharding_strategy));
+    if (dist.sharding_strategy != ShardingStrategy::kNoShard) {
+      // Each unit is gathered once per forward (FULL_SHARD) or once per step (SHARD_GRAD_OP): every
+      // rank sends its shard of every unit to the N - 1 others. Shards are padded to N elements.
+      const double n = dist.world_size;
+      double shard_bytes = 0;
+      std::map<std::string, std::map<torch::ScalarType, std::int64_t>> units;
+      for (const auto& item : dit->named_parameters()) {
+        const std::string& k = item.key();
+        const std::string unit = k.rfind("blocks.", 0) == 0 ? k.substr(0, k.find('.', 7)) : "root";
+        units[unit][item.value().scalar_type()] += item.value().numel();
+      }
+      for (const auto& [unit, groups] : units)
+        for (const auto& [type, numel] : groups)
+          shard_bytes += static_cast<double>((numel + dist.world_size - 1) / dist.world_size) * torch::elementSize(type);
+      const double passes = dist.sharding_strategy == ShardingStrategy::kShardGradOp ? 1 : (dist.cfg_parallel ? 1 : 2);
+      result.analytic_bytes_per_step[static_cast<int>(CollectiveKind::kAllGather)] += passes * shard_bytes * (n - 1);
+    }
+  }
+  const ModuleSource source(*dit);
   result.ranks.resize(dist.world_size);
 
   int port = 0;
@@ -84,23 +136,46 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
         auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
         auto world = make_gloo_communicator(store, r, dist.world_size, timeout);
         ParallelDit parallel(*world, dist);
+        // With dit_fsdp each rank builds its own sharded copy from the shared random weights.
+        WanModel model = dit;
+        std::unique_ptr<Communicator> fsdp_comm;
+        std::shared_ptr<ShardedParameters> shards;
+        if (dist.dit_fsdp) {
+          std::vector<int> all(dist.world_size);
+          for (int i = 0; i < dist.world_size; ++i) all[i] = i;
+          fsdp_comm = world->split(all, "fsdp_dit");
+          {
+            DeferredParameters deferred;
+            model = WanModel(config, ModelPlacement::make(st, torch::kCPU));
+          }
+          ShardOptions so;
+          so.strategy = dist.sharding_strategy;
+          so.sync_module_states = dist.sync_module_states;
+          shards = std::make_shared<ShardedParameters>(*model, config.num_layers, *fsdp_comm, so, &source, "bench DiT", torch::kCPU);
+          model->residency = shards;
+        }
         auto run_steps = [&](int n) {
           auto sampler = make_sampler(SamplerKind::kUniPC, n, 5.0);
           torch::Tensor x = latent;
           for (int i = 0; i < n; ++i) {
             const double t = static_cast<double>(sampler->current_timestep());
-            x = sampler->step(parallel.guided_velocity(*dit, x, t, context, context_null, 5.0), x);
+            x = sampler->step(parallel.guided_velocity(*model, x, t, context, context_null, 5.0), x);
           }
         };
         if (o.warmup > 0) run_steps(1);
-        for (Communicator* comm : parallel.communicators()) comm->reset_stats();
+        std::vector<Communicator*> comms = parallel.communicators();
+        if (fsdp_comm) comms.push_back(fsdp_comm.get());
+        for (Communicator* comm : comms) comm->reset_stats();
+        if (shards) shards->reset_peak();
         world->barrier();
         const auto t0 = Clock::now();
         run_steps(steps);
         DistBenchRank& out = result.ranks[r];
         out.rank = r;
         out.step_seconds = std::chrono::duration<double>(Clock::now() - t0).count() / steps;
-        for (Communicator* comm : parallel.communicators()) {
+        out.param_bytes_at_rest = shards ? shards->memory().resident_bytes : result.model_param_bytes;
+        out.param_bytes_peak = shards ? shards->memory().peak_bytes : result.model_param_bytes;
+        for (Communicator* comm : comms) {
           out.comm_seconds += comm->stats().total_seconds() / steps;
           for (int k = 0; k < kBenchCollectiveKinds; ++k)
             out.bytes_per_step[k] += static_cast<double>(comm->stats().bytes_sent[k]) / steps;

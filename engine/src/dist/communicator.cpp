@@ -40,6 +40,10 @@ class SingleRankCommunicator : public Communicator {
   void do_barrier() override {}
 };
 
+// Gloo in LibTorch 1.13 has no bfloat16; data movement (everything but reductions) is bit-exact on
+// the same bits viewed as float16 (gloo only copies them; int16 is not among its types either).
+torch::Tensor wire(const torch::Tensor& x) { return x.scalar_type() == torch::kBFloat16 ? x.view(torch::kHalf) : x; }
+
 class GlooCommunicator : public Communicator {
  public:
   GlooCommunicator(c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)
@@ -66,39 +70,53 @@ class GlooCommunicator : public Communicator {
 
  protected:
   torch::Tensor do_all_gather(const torch::Tensor& x) override {
-    std::vector<at::Tensor> inputs{x};
+    std::vector<at::Tensor> inputs{wire(x)};
     std::vector<std::vector<at::Tensor>> outputs(1);
-    for (int i = 0; i < size(); ++i) outputs[0].push_back(torch::empty_like(x));
+    for (int i = 0; i < size(); ++i) outputs[0].push_back(torch::empty_like(inputs[0]));
     wait(pg_->allgather(outputs, inputs));
-    return torch::stack(outputs[0]);
+    return torch::stack(outputs[0]).view(x.scalar_type());
   }
   torch::Tensor do_all_to_all(const torch::Tensor& x) override {
-    at::Tensor input = x;
-    at::Tensor output = torch::empty_like(x);
+    at::Tensor input = wire(x);
+    at::Tensor output = torch::empty_like(input);
     std::vector<std::int64_t> counts;  // empty: equal splits
     wait(pg_->alltoall_base(output, input, counts, counts));
-    return output;
+    return output.view(x.scalar_type());
   }
   void do_broadcast(torch::Tensor& x, int root) override {
-    std::vector<at::Tensor> tensors{x};
+    std::vector<at::Tensor> tensors{wire(x)};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
     wait(pg_->broadcast(tensors, opts));
   }
   void do_all_reduce_sum(torch::Tensor& x) override {
+    if (x.scalar_type() == torch::kBFloat16) {  // summed in float32, rounded once
+      torch::Tensor f = x.to(torch::kFloat32);
+      do_all_reduce_sum(f);
+      x.copy_(f);
+      return;
+    }
     std::vector<at::Tensor> tensors{x};
     wait(pg_->allreduce(tensors));
   }
   torch::Tensor do_send_recv(const torch::Tensor& x, int dst, int src) override {
-    std::vector<at::Tensor> out{x};
-    std::vector<at::Tensor> in{torch::empty_like(x)};
+    std::vector<at::Tensor> out{wire(x)};
+    std::vector<at::Tensor> in{torch::empty_like(out[0])};
     auto send = pg_->send(out, dst, kTag);
     auto recv = pg_->recv(in, src, kTag);
     wait(send);
     wait(recv);
-    return in[0];
+    return in[0].view(x.scalar_type());
   }
   void do_barrier() override { wait(pg_->barrier()); }
+  std::function<void()> do_all_gather_flat_async(const torch::Tensor& shard, torch::Tensor& out) override {
+    std::vector<at::Tensor> inputs{wire(shard)};
+    std::vector<std::vector<at::Tensor>> outputs(1);
+    const torch::Tensor w = wire(out);
+    for (int i = 0; i < size(); ++i) outputs[0].push_back(w.narrow(0, i * shard.numel(), shard.numel()));
+    c10::intrusive_ptr<c10d::Work> work = pg_->allgather(outputs, inputs);
+    return [this, work] { wait(work); };
+  }
 
  private:
   static constexpr int kTag = 7;
@@ -161,6 +179,42 @@ torch::Tensor Communicator::all_gather(const torch::Tensor& x, std::int64_t dim)
       timed(CollectiveKind::kAllGather, nbytes(c) * (size_ - 1), [&] { return do_all_gather(c); });
   // [size, ...] -> concatenation along dim.
   return torch::cat(stacked.unbind(0), dim);
+}
+
+std::function<void()> Communicator::do_all_gather_flat_async(const torch::Tensor& shard, torch::Tensor& out) {
+  const torch::Tensor stacked = do_all_gather(shard);
+  out.copy_(stacked.reshape({-1}));
+  return [] {};
+}
+
+class PendingGather : public PendingCollective {
+ public:
+  PendingGather(Communicator& comm, std::function<void()> complete) : comm_(comm), complete_(std::move(complete)) {}
+  ~PendingGather() override {
+    // A gather abandoned by an exception must still finish before its buffers go away.
+    if (complete_) try { complete_(); } catch (...) {}
+  }
+  void wait() override {
+    if (!complete_) return;
+    auto complete = std::move(complete_);
+    complete_ = nullptr;
+    comm_.timed(CollectiveKind::kAllGather, 0, [&] { complete(); });
+    comm_.stats_.calls[static_cast<int>(CollectiveKind::kAllGather)] -= 1;  // counted when started
+  }
+
+ private:
+  Communicator& comm_;
+  std::function<void()> complete_;
+};
+
+std::unique_ptr<PendingCollective> Communicator::all_gather_flat_async(const torch::Tensor& shard, torch::Tensor out) {
+  if (shard.dim() != 1 || out.dim() != 1 || out.numel() != shard.numel() * size_ || !out.is_contiguous() ||
+      out.scalar_type() != shard.scalar_type())
+    throw Error(ErrorCode::kInternal, "all_gather_flat_async: out must be a contiguous 1-D tensor of size() x the shard");
+  const torch::Tensor c = shard.contiguous();
+  std::function<void()> complete =
+      timed(CollectiveKind::kAllGather, nbytes(c) * (size_ - 1), [&] { return do_all_gather_flat_async(c, out); });
+  return std::make_unique<PendingGather>(*this, std::move(complete));
 }
 
 torch::Tensor Communicator::all_to_all(const torch::Tensor& x) {

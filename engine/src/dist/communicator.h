@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +29,13 @@ struct CommStats {
   double total_seconds() const;
 };
 
+// A collective in flight; wait() completes it (throws wan::Error(kCommunication) on failure or timeout).
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   Communicator(int rank, int size) : rank_(rank), size_(size) {}
@@ -47,6 +55,10 @@ class Communicator {
   // Sends x to rank `dst` and returns the tensor of the same shape and dtype received from rank `src`.
   torch::Tensor send_recv(const torch::Tensor& x, int dst, int src);
   void barrier();
+  // Starts gathering every rank's 1-D `shard` (same numel everywhere) into `out` (numel size() *
+  // shard.numel(), rank r's shard at offset r * shard.numel()); `out` is valid after wait(). The time
+  // accounted is the time spent waiting, so prefetching that overlaps compute shows as less.
+  std::unique_ptr<PendingCollective> all_gather_flat_async(const torch::Tensor& shard, torch::Tensor out);
 
   // The members of `ranks` (ranks of this communicator, in the new order) call this together; the
   // others must not. `name` must be unique among the splits of this communicator.
@@ -62,8 +74,11 @@ class Communicator {
   virtual void do_all_reduce_sum(torch::Tensor& x) = 0;
   virtual torch::Tensor do_send_recv(const torch::Tensor& x, int dst, int src) = 0;
   virtual void do_barrier() = 0;
+  // Returns a function that completes the gather (default: done synchronously, the function is a no-op).
+  virtual std::function<void()> do_all_gather_flat_async(const torch::Tensor& shard, torch::Tensor& out);
 
  private:
+  friend class PendingGather;
   template <typename Fn>
   auto timed(CollectiveKind kind, std::uint64_t bytes, Fn&& fn) -> decltype(fn());
   int rank_, size_;

@@ -48,6 +48,7 @@ torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Ten
     cond = forward(model, latent, t, context);
     uncond = forward(model, latent, t, context_null);
   }
+  if (model.residency) model.residency->end_step();
   return uncond + guidance * (cond - uncond);
 }
 

@@ -94,6 +94,7 @@ torch::Tensor SequenceParallel::attend(const torch::Tensor& q, const torch::Tens
 torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Tensor& x, double t, const torch::Tensor& context,
                                             const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
+  ForwardScope scope(model.residency.get());
   const torch::Device device = model.placement().device;
   TokenGrid grid;
   torch::Tensor tokens = model.embed(x, y, &grid);  // [1, L, dim], every rank
@@ -108,7 +109,7 @@ torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Te
   const SelfAttentionFn attend_fn = [this, L](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
     return attend(q, k, v, L);
   };
-  for (const auto& block : *model.blocks) local = block->as<DitBlockImpl>()->forward(local, cond, cos, sin, attend_fn);
+  local = model.run_blocks(local, cond, cos, sin, attend_fn);
   const torch::Tensor out = model.head_forward(local, cond);  // [1, s, patch * out_dim]
   const torch::Tensor full = sp_.all_gather(out, 1);          // [1, s * P, ...] in token order
   return model.unpatchify(full.squeeze(0), grid);

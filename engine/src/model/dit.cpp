@@ -197,9 +197,20 @@ torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const TokenG
   return u.reshape({c, g.frames * ps[0], g.height * ps[1], g.width * ps[2]}).to(torch::kFloat32);
 }
 
+torch::Tensor WanModelImpl::run_blocks(torch::Tensor x, const DitConditioning& cond, const torch::Tensor& cos,
+                                       const torch::Tensor& sin, const SelfAttentionFn& attend) {
+  for (std::size_t i = 0; i < blocks->size(); ++i) {
+    if (residency) residency->before_block(static_cast<int>(i));
+    x = blocks[i]->as<DitBlockImpl>()->forward(x, cond, cos, sin, attend);
+    if (residency) residency->after_block(static_cast<int>(i));
+  }
+  return x;
+}
+
 torch::Tensor WanModelImpl::forward(const torch::Tensor& x, double t, const torch::Tensor& context,
                                     const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
+  ForwardScope scope(residency.get());
   TokenGrid grid;
   torch::Tensor tokens = embed(x, y, &grid);
   const DitConditioning cond = condition(t, context.to(placement_.device), clip_fea);
@@ -208,7 +219,7 @@ torch::Tensor WanModelImpl::forward(const torch::Tensor& x, double t, const torc
     return attention(q, k, v);
   };
   torch::Tensor h = tokens.to(torch::kFloat32);
-  for (const auto& block : *blocks) h = block->as<DitBlockImpl>()->forward(h, cond, cos, sin, attend);
+  h = run_blocks(h, cond, cos, sin, attend);
   return unpatchify(head_forward(h, cond).squeeze(0), grid);
 }
 

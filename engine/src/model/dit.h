@@ -11,6 +11,7 @@
 
 #include "model/dit_config.h"
 #include "model/layers.h"
+#include "model/residency.h"
 #include "model/rope.h"
 
 namespace wan {
@@ -77,6 +78,11 @@ struct WanModelImpl : torch::nn::Module {
   // tokens [L >= grid.count(), prod(patch) * out_dim] -> [out_dim, F, H, W]
   torch::Tensor unpatchify(const torch::Tensor& tokens, const TokenGrid& grid) const;
 
+  // The blocks on x [1, L_local, dim] float32, each made present by the residency (if any) just
+  // before it runs.
+  torch::Tensor run_blocks(torch::Tensor x, const DitConditioning& cond, const torch::Tensor& cos, const torch::Tensor& sin,
+                           const SelfAttentionFn& attend);
+
   // Single-process forward: every stage on all tokens. Returns [out_dim, F, H, W] float32.
   torch::Tensor forward(const torch::Tensor& x, double t, const torch::Tensor& context,
                         const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
@@ -98,6 +104,9 @@ struct WanModelImpl : torch::nn::Module {
   Affine img_emb0{nullptr}, img_emb4{nullptr};
   Linear img_emb1{nullptr}, img_emb3{nullptr};
   torch::Tensor img_emb_pos;  // flf2v
+  // Sharded weights (FSDP-style); null when every parameter is fully loaded. Callers of embed,
+  // condition and head_forward hold a ForwardScope on it.
+  std::shared_ptr<ParameterResidency> residency;
 };
 TORCH_MODULE(WanModel);
 

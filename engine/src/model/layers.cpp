@@ -1,4 +1,5 @@
 #include "model/layers.h"
+#include "model/residency.h"
 
 #include <cmath>
 
@@ -7,7 +8,18 @@
 
 namespace wan {
 
+namespace {
+thread_local bool g_deferred = false;
+}  // namespace
+
+DeferredParameters::DeferredParameters() : previous_(g_deferred) { g_deferred = true; }
+DeferredParameters::~DeferredParameters() { g_deferred = previous_; }
+bool DeferredParameters::active() { return g_deferred; }
+
 torch::Tensor uninitialized(torch::IntArrayRef shape, const torch::TensorOptions& options) {
+  // Deferred: an untouched CPU allocation (virtual memory only) with the right shape and dtype; the
+  // loader replaces its data (set_data), possibly with a tensor on another device.
+  if (g_deferred) return torch::empty(shape, options.device(torch::kCPU).requires_grad(false));
   return torch::empty(shape, options.requires_grad(false));
 }
 

@@ -8,7 +8,8 @@
 
 namespace wan {
 
-LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement) {
+LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement,
+                   const ShardingLoader& sharding) {
   LoadedDit out;
   out.source = std::make_shared<RenamedSource>(file, dit_official_name);
   if (config_json.empty()) {
@@ -23,13 +24,22 @@ LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, 
                                                  dit_kind_name(out.config.kind) + " but the weights are " +
                                                  dit_kind_name(detected.kind));
   }
-  out.model = WanModel(out.config, placement);
-  load_strict(*out.model, *out.source, "DiT (" + out.config.label() + ")");
+  const std::string what = "DiT (" + out.config.label() + ")";
+  if (sharding) {
+    {
+      DeferredParameters deferred;
+      out.model = WanModel(out.config, placement);
+    }
+    out.model->residency = sharding(*out.model, out.config.num_layers, *out.source, what, placement.device);
+  } else {
+    out.model = WanModel(out.config, placement);
+    load_strict(*out.model, *out.source, what);
+  }
   out.model->eval();
   return out;
 }
 
-LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement) {
+LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, const ShardingLoader& sharding) {
   LoadedT5 out;
   auto renamed = std::make_shared<RenamedSource>(file, t5_official_name);
   out.config = detect_t5_config(*renamed);
@@ -38,8 +48,17 @@ LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement) {
     std::string proto(reinterpret_cast<const char*>(bytes.data_ptr()), static_cast<std::size_t>(bytes.numel()));
     out.embedded_tokenizer = Tokenizer::from_serialized(proto, file->path() + " (spiece_model)");
   }
-  out.model = T5Encoder(out.config, placement);
-  load_strict(*out.model, *renamed, "umT5 text encoder");
+  const std::string what = "umT5 text encoder";
+  if (sharding) {
+    {
+      DeferredParameters deferred;
+      out.model = T5Encoder(out.config, placement);
+    }
+    out.model->residency = sharding(*out.model, out.config.num_layers, *renamed, what, placement.device);
+  } else {
+    out.model = T5Encoder(out.config, placement);
+    load_strict(*out.model, *renamed, what);
+  }
   out.model->eval();
   return out;
 }

@@ -2,6 +2,7 @@
 // detect the configuration, construct the module at its placement and load it strictly.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,20 +15,27 @@
 
 namespace wan {
 
+// How a model gets its weights when they are sharded across ranks: the model is constructed with
+// placeholder parameters (DeferredParameters) and this fills them (checking names and shapes as
+// load_strict does) and returns the residency that manages them. Empty: the ordinary full load.
+using ShardingLoader = std::function<std::shared_ptr<ParameterResidency>(
+    torch::nn::Module& module, std::int64_t num_blocks, const TensorSource& source, const std::string& what, torch::Device device)>;
+
 struct LoadedDit {
   WanModel model{nullptr};
   DitConfig config;
   TensorSourcePtr source;  // under official names
 };
 // config_json: the contents of an official config.json, or empty to detect from the tensors.
-LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement);
+LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement,
+                   const ShardingLoader& sharding = {});
 
 struct LoadedT5 {
   T5Encoder model{nullptr};
   T5Config config;
   std::unique_ptr<Tokenizer> embedded_tokenizer;  // from a ComfyUI `spiece_model` tensor, if present
 };
-LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement);
+LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, const ShardingLoader& sharding = {});
 
 struct LoadedVae {
   WanVae model{nullptr};

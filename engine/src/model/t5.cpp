@@ -113,9 +113,14 @@ torch::Tensor T5EncoderImpl::forward(const torch::Tensor& ids) {
     throw Error(ErrorCode::kInvalidArgument, "token id out of range for a T5 vocabulary of " + std::to_string(config.vocab) +
                                                  ": the tokenizer does not belong to this text encoder");
   const std::int64_t L = ids.size(0);
+  ForwardScope scope(residency.get());
   torch::Tensor x = token_embedding->weight.index_select(0, ids.to(placement.device)).unsqueeze(0).to(placement.compute_dtype);  // [1, L, dim]
   torch::Tensor shared = config.shared_pos ? pos_embedding->forward(L, config.max_distance) : torch::Tensor();
-  for (const auto& block : *blocks) x = block->as<T5BlockImpl>()->forward(x, shared);
+  for (std::size_t i = 0; i < blocks->size(); ++i) {
+    if (residency) residency->before_block(static_cast<int>(i));
+    x = blocks[i]->as<T5BlockImpl>()->forward(x, shared);
+    if (residency) residency->after_block(static_cast<int>(i));
+  }
   return t5_layer_norm(x, norm->weight, config.eps).squeeze(0).to(torch::kFloat32);
 }
 

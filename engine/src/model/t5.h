@@ -6,6 +6,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "model/layers.h"
+#include "model/residency.h"
 #include "weights/tensor_source.h"
 
 namespace wan {
@@ -52,6 +53,7 @@ struct T5EncoderImpl : torch::nn::Module {
   T5RelativeEmbedding pos_embedding{nullptr};  // shared_pos only
   torch::nn::ModuleList blocks{nullptr};
   Gain norm{nullptr};
+  std::shared_ptr<ParameterResidency> residency;  // sharded weights (FSDP-style), else null
 };
 TORCH_MODULE(T5Encoder);
 

@@ -143,11 +143,11 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
   } else {
     Clock::time_point t0 = Clock::now();
     report(Phase::kEncodingText, 0, 2, 0, "umT5 on " + plan.t5_device.str());
-    const TextContexts text = encode_prompts(plan);
+    const TextContexts text = encode_prompts(plan, hooks.t5_sharding);
     result.text_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kLoading, 0, 1, 0, "DiT " + plan.dit.label());
-    WanModel dit = load_plan_dit(plan);
+    WanModel dit = load_plan_dit(plan, hooks.dit_sharding);
     result.load_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps, 0, "");

@@ -12,6 +12,7 @@ namespace wan {
 struct RankHooks {
   // Called once the DiT is loaded; returns the step velocity for this run.
   std::function<VelocityFn(WanModel& dit, const TextContexts& text)> make_velocity;
+  ShardingLoader dit_sharding, t5_sharding;  // dit_fsdp / t5_fsdp (empty: full weights)
   bool output_rank = true;  // saves the latent, decodes and writes the outputs
   // Without --save-latent, write the latent to the rescue path before decoding and remove it once the
   // outputs are written, so a decode that dies (even killed) never loses the sampling.

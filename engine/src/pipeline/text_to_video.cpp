@@ -11,9 +11,9 @@
 
 namespace wan {
 
-TextContexts encode_prompts(const RunPlan& plan) {
+TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding) {
   torch::NoGradGuard no_grad;
-  LoadedT5 t5 = load_t5(plan.t5_source, ModelPlacement::make(plan.dtype, plan.t5_device));
+  LoadedT5 t5 = load_t5(plan.t5_source, ModelPlacement::make(plan.dtype, plan.t5_device), sharding);
   std::unique_ptr<Tokenizer> tokenizer =
       plan.files.tokenizer.empty() ? std::move(t5.embedded_tokenizer) : Tokenizer::from_file(plan.files.tokenizer);
   if (!tokenizer) throw Error(ErrorCode::kFileNotFound, plan.files.t5 + " has no embedded tokenizer: pass --tokenizer");
@@ -43,9 +43,9 @@ torch::Tensor initial_noise(const RunPlan& plan) {
   return torch::randn(shape, gen, options);
 }
 
-WanModel load_plan_dit(const RunPlan& plan) {
+WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding) {
   const std::string config = plan.files.dit_config.empty() ? std::string() : read_text_file(plan.files.dit_config);
-  return load_dit(plan.dit_source, config, ModelPlacement::make(plan.dtype, plan.device)).model;
+  return load_dit(plan.dit_source, config, ModelPlacement::make(plan.dtype, plan.device), sharding).model;
 }
 
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,

@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include "model/dit.h"
+#include "model/model_files.h"
 #include "pipeline/plan.h"
 #include "video/video_writer.h"
 
@@ -20,12 +21,13 @@ struct TextContexts {
 };
 
 // Loads the tokenizer and umT5 on plan.t5_device, encodes prompt and negative prompt, frees T5.
-TextContexts encode_prompts(const RunPlan& plan);
+// With `sharding`, umT5's weights are sharded across ranks (t5_fsdp).
+TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding = {});
 
 // torch.randn(latent_shape, generator=torch.Generator(device).manual_seed(seed)), float32.
 torch::Tensor initial_noise(const RunPlan& plan);
 
-WanModel load_plan_dit(const RunPlan& plan);
+WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding = {});
 
 // Called after each step with the new latent (step counts from 1).
 using StepObserver = std::function<void(int step, int total, const torch::Tensor& latent)>;

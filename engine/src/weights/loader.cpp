@@ -50,7 +50,9 @@ TensorSourcePtr open_weights(const std::string& path) {
   return SafetensorsFile::open(path);
 }
 
-void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
+namespace {
+std::vector<std::pair<std::string, torch::Tensor>> checked_targets(torch::nn::Module& module, const TensorSource& source,
+                                                                   const std::string& what) {
   std::vector<std::pair<std::string, torch::Tensor>> targets;
   for (const auto& item : module.named_parameters(true)) targets.emplace_back(item.key(), item.value());
   for (const auto& item : module.named_buffers(true)) targets.emplace_back(item.key(), item.value());
@@ -70,13 +72,23 @@ void load_strict(torch::nn::Module& module, const TensorSource& source, const st
     msg += " is this the right file for the " + what + "?";
     throw Error(ErrorCode::kModelMismatch, msg);
   }
-  torch::NoGradGuard no_grad;
   for (auto& [name, target] : targets) {
     const TensorInfo& ti = source.info(name);
     if (torch::IntArrayRef(ti.shape) != target.sizes())
       throw Error(ErrorCode::kModelMismatch, ti.file + ": tensor '" + name + "' has shape " + shape_str(ti.shape) +
                                                  " but the " + what + " model expects " + shape_str(target.sizes()));
   }
+  return targets;
+}
+}  // namespace
+
+void check_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
+  checked_targets(module, source, what);
+}
+
+void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
+  auto targets = checked_targets(module, source, what);
+  torch::NoGradGuard no_grad;
   for (auto& [name, target] : targets) target.copy_(source.view(name));
 }
 

@@ -18,4 +18,7 @@ TensorSourcePtr open_weights(const std::string& path);
 // unexpected or mis-shaped tensors.
 void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what);
 
+// The checks of load_strict without the copy (for loaders that place the tensors themselves).
+void check_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what);
+
 }  // namespace wan

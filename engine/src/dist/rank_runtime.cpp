@@ -1,0 +1,55 @@
+#include "dist/rank_runtime.h"
+
+#include "wan/error.h"
+
+namespace wan {
+
+ShardOptions shard_options(const DistConfig& config) {
+  ShardOptions o;
+  o.strategy = config.sharding_strategy;
+  o.sync_module_states = config.sync_module_states;
+  o.source_rank = 0;
+  o.prefetch = true;
+  return o;
+}
+
+std::string effective_dtype(const DistConfig& config, const std::string& requested, bool cpu) {
+  if (requested != "auto" || cpu || !(config.dit_fsdp || config.t5_fsdp)) return requested;
+  if (config.param_dtype == "float32") return "fp32";
+  if (config.param_dtype == "float16") return "fp16";
+  return "bf16";
+}
+
+RankRuntime::RankRuntime(Communicator& world, const DistConfig& config) : config_(config) {
+  std::vector<int> all(world.size());
+  for (int r = 0; r < world.size(); ++r) all[r] = r;
+  if (config.dit_fsdp) dit_comm_ = world.split(all, "fsdp_dit");
+  if (config.t5_fsdp) t5_comm_ = world.split(all, "fsdp_t5");
+  parallel_ = std::make_unique<ParallelDit>(world, config);
+}
+
+RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
+  RankHooks h;
+  h.output_rank = output_rank;
+  h.world_json = dist_config_to_json(config_);
+  const ShardOptions options = shard_options(config_);
+  if (dit_comm_) {
+    Communicator* comm = dit_comm_.get();
+    h.dit_sharding = [this, comm, options](torch::nn::Module& module, std::int64_t blocks, const TensorSource& source,
+                                           const std::string& what, torch::Device device) -> std::shared_ptr<ParameterResidency> {
+      dit_shards_ = std::make_shared<ShardedParameters>(module, blocks, *comm, options, &source, what, device);
+      return dit_shards_;
+    };
+  }
+  if (t5_comm_) h.t5_sharding = make_sharding_loader(*t5_comm_, options);
+  h.make_velocity = [this, guidance](WanModel& dit, const TextContexts& text) -> VelocityFn {
+    WanModel model = dit;
+    const torch::Tensor context = text.context, context_null = text.context_null;
+    return [this, guidance, model, context, context_null](const torch::Tensor& latent, double t) mutable {
+      return parallel_->guided_velocity(*model, latent, t, context, context_null, guidance);
+    };
+  };
+  return h;
+}
+
+}  // namespace wan
