@@ -1,7 +1,11 @@
 // `wan generate --world-size 2` under faults, as a user meets them: a worker killed while sampling or
-// decoding, a hung worker, Ctrl-C, a taken port. Each run must end promptly with a message naming the
+// decoding, loading or text encoding, a hung worker, Ctrl-C, a taken port, a stale segment. Each run must end promptly with a message naming the
 // rank, the phase and the cause, leave no worker process, no shared-memory segment and no output.
 #include <signal.h>
+
+#include <sys/wait.h>
+
+#include <optional>
 
 #include <QElapsedTimer>
 #include <QProcess>
@@ -58,6 +62,56 @@ class TestLauncherFaults : public QObject {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+  }
+
+  // Catches `rank` in `phase` (polling the board every millisecond), freezes it with SIGSTOP and
+  // checks it is still there. The demo model loads and encodes in tens of milliseconds, so a worker
+  // may have moved on by the time the signal lands: then it is thawed and false returned (the caller
+  // starts another run).
+  bool freeze_in(Run& run, int rank, wan::Phase phase) {
+    QElapsedTimer timer;
+    timer.start();
+    std::optional<wan::ProgressBoard> board;
+    while (timer.elapsed() < 60000 && run.process.state() != QProcess::NotRunning) {
+      if (!board) {
+        try {
+          board.emplace(wan::ProgressBoard::open(run.run_id.toStdString()));
+        } catch (const wan::Error&) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+      }
+      const wan::RankStatus s = board->read(rank);
+      if (s.phase >= static_cast<int>(wan::Phase::kSampling)) return false;  // text and loading come before
+      if (s.phase == static_cast<int>(phase) && s.pid > 0) {
+        kill(s.pid, SIGSTOP);
+        run.pids = {board->read(0).pid, board->read(1).pid};
+        if (board->read(rank).phase == static_cast<int>(phase)) return true;
+        kill(s.pid, SIGCONT);
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    return false;
+  }
+
+  // A rank killed in an early phase (loading, text encoding) with the DiT and umT5 sharded, so the
+  // other rank waits for it in a collective.
+  void killIn(wan::Phase phase, const char* name) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      Run run;
+      start(run, {"--dit-fsdp", "--t5-fsdp", "--steps", "2"});
+      if (!freeze_in(run, 1, phase)) {
+        kill(static_cast<pid_t>(run.process.processId()), SIGINT);
+        run.process.waitForFinished(20000);
+        continue;
+      }
+      kill(run.pids[1], SIGKILL);
+      expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
+                       QString("rank 1 failed while %1: killed by signal 9").arg(name));
+      return;
+    }
+    QFAIL("never caught rank 1 in that phase in 8 runs");
   }
 
   // The run ends within `seconds` with `code` and a message containing `needle`, and leaves nothing.
@@ -128,6 +182,36 @@ class TestLauncherFaults : public QObject {
                          run.out.filePath(latent),
                      10, {latent});
     QVERIFY(QFile::exists(run.out.filePath(latent)));
+  }
+
+  void workerKilledWhileEncodingText() { killIn(wan::Phase::kEncodingText, "text"); }
+  void workerKilledWhileLoading() { killIn(wan::Phase::kLoading, "loading"); }
+
+  // A supervisor that crashed left its segment under the run id a new run asks for: the launcher
+  // finds it stale, removes it and runs; nothing is left afterwards.
+  void staleSegmentOfACrashedRun() {
+    const QString run_id = QString("stale-%1").arg(getpid());
+    const pid_t child = fork();
+    if (child == 0) {
+      try {
+        wan::ProgressBoard b = wan::ProgressBoard::create(run_id.toStdString(), 2);
+        _exit(0);  // dies without unlinking
+      } catch (...) {
+        _exit(3);
+      }
+    }
+    int status = 0;
+    QCOMPARE(waitpid(child, &status, 0), child);
+    QCOMPARE(WEXITSTATUS(status), 0);
+    QVERIFY(QFile::exists("/dev/shm/wan-studio-" + run_id));
+    QTemporaryDir out;
+    QProcess p;
+    p.start(WAN_CLI_PATH, {"generate", "--world-size", "2", "--run-id", run_id, "--model", demo_.filePath("demo"), "--prompt", "a fox",
+                           "--size", "64*48", "--frames", "5", "--steps", "2", "--output", out.filePath("clip.mp4")});
+    QVERIFY(p.waitForFinished(120000));
+    QVERIFY2(p.exitCode() == 0, qPrintable(p.readAllStandardError()));
+    QVERIFY(QFile::exists(out.filePath("clip.mp4")));
+    QVERIFY(!QFile::exists("/dev/shm/wan-studio-" + run_id));
   }
 
   void hungWorker() {
