@@ -50,3 +50,29 @@ if [ "${1:-}" != quick ]; then
   $WAN bench --device cuda --dtype bf16 --model 14B --size 832*480 --frames 81 --warmup 1 --forwards 2 --steps 1 \
     --json "$OUT/bench-14B.json"
 fi
+
+echo "== NCCL backend, one rank (the distributed path: launcher, worker, ProcessGroupNCCL, board)"
+for dtype in fp32 bf16; do
+  rm -f /tmp/nccl-$dtype.safetensors
+  $WAN generate --world-size 1 --backend nccl --device cuda --dtype $dtype --model tests/data/golden/t2v_pipeline_small \
+    --prompt "a red fox runs through the snowy forest at dawn" --negative "static, blurry, low quality" \
+    --size 64*48 --frames 9 --steps 6 --seed 42 --frames-dir /tmp/nccl-frames-$dtype \
+    --save-latent /tmp/nccl-$dtype.safetensors || echo "FAILED: nccl world 1 $dtype"
+  python3 - "$dtype" <<'PY'
+import json, struct, sys
+import numpy as np
+def read(path, name):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        info = header[name]
+        f.seek(8 + n + info["data_offsets"][0])
+        data = f.read(info["data_offsets"][1] - info["data_offsets"][0])
+    assert info["dtype"] == "F32"
+    return np.frombuffer(data, dtype=np.float32).reshape(info["shape"])
+got = read(f"/tmp/nccl-{sys.argv[1]}.safetensors", "latent")
+ref = read("tests/data/golden/t2v_pipeline_small/io.safetensors", "final_latent")
+err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+print(f"nccl world 1 {sys.argv[1]}: final latent relative L2 error vs the official CPU reference: {err:.3e}")
+PY
+done

@@ -1,5 +1,7 @@
 #include "launch_command.h"
 
+#include "core/runtime.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -102,7 +104,8 @@ int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std
   if (!o.backend.empty()) c = wan::dist_config_from_json("{\"backend\": \"" + o.backend + "\"}", c);
   else if (g.request.device == "cpu") c.backend = "gloo";
   c.rank = 0;
-  wan::check_dist_config(c, wan::DistEnvironment{g.request.device == "cpu" ? -1 : 0, 0});
+  // GPU runs: as many GPUs as ranks on this machine (the launcher puts every rank here).
+  wan::check_dist_config(c, wan::DistEnvironment{g.request.device == "cpu" ? -1 : wan::cuda_device_count(), 0});
   prepare_generate_request(g);
   if (!g.request.output.empty() || !g.request.frames_dir.empty() || !g.request.save_latent.empty()) {
     // Settings and folders are checked by every worker too; checking here fails before any process starts.

@@ -85,9 +85,12 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   config.world_size = env.world_size;
   config.rank = env.rank;
   if (g.request.device == "cpu") config.backend = "gloo";
-  if (config.backend == "nccl")
-    throw wan::Error(wan::ErrorCode::kUnsupported, "backend nccl is not available in this build yet; use backend gloo "
-                                                   "(set \"backend\": \"gloo\" in the config, and --device cpu)");
+  if (config.backend == "nccl" && !wan::nccl_available())
+    throw wan::Error(wan::ErrorCode::kUnsupported, "backend nccl is not available in this build (no CUDA LibTorch with NCCL); "
+                                                   "use backend gloo (set \"backend\": \"gloo\" in the config, and --device cpu)");
+  // NCCL: each rank works on the GPU of its local rank.
+  if (config.backend == "nccl" && (g.request.device == "auto" || g.request.device == "cuda"))
+    g.request.device = "cuda:" + std::to_string(env.local_rank);
   wan::check_dist_config(config, wan::DistEnvironment{});
 
   if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") setenv("WAN_GLOO_HOST", "127.0.0.1", 0);
@@ -97,7 +100,10 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   r.rank = env.rank;
   r.world_size = env.world_size;
   r.host_store = env.rank == 0 && !env.store_hosted;
-  auto world = env.world_size == 1 ? wan::make_single_rank_communicator() : wan::connect_gloo(r);
+  std::unique_ptr<wan::Communicator> world;
+  if (config.backend == "nccl") world = wan::connect_nccl(r, env.local_rank);  // also for one rank: the same path
+  else if (env.world_size == 1) world = wan::make_single_rank_communicator();
+  else world = wan::connect_gloo(r);
 
   // Rank 0 prepares (demo model, random seed) and the others follow, so every rank runs the same request.
   g.request.dtype = wan::effective_dtype(config, g.request.dtype, g.request.device == "cpu");

@@ -5,6 +5,7 @@
 
 
 #include "dist/communicator.h"
+#include "core/runtime.h"
 #include "dist_test_util.h"
 #include "test_util.h"
 
@@ -121,6 +122,30 @@ class TestCommunicator : public QObject {
         QVERIFY(torch::equal(out[5], both));
       }
     }
+  }
+
+  // NCCL: one rank on the GPU runs the same collectives (CPU tensors are carried to the GPU and back);
+  // a build without NCCL says so.
+  void ncclBackend() {
+    wan::RendezvousOptions r;
+    r.master_port = 0;
+    r.host_store = true;
+    r.timeout = std::chrono::seconds(30);
+    if (!wan::nccl_available() || wan::cuda_device_count() == 0) {
+      if (!wan::nccl_available())
+        wan_test::expect_error([&] { wan::connect_nccl(r, 0); }, wan::ErrorCode::kUnsupported, {"no NCCL", "gloo"});
+      return;
+    }
+    auto c = wan::connect_nccl(r, 0);
+    const torch::Tensor x = torch::arange(6, torch::kFloat32).to(torch::kBFloat16);
+    QVERIFY(torch::equal(c->all_gather(x, 0), x));
+    torch::Tensor b = x.clone();
+    c->broadcast(b, 0);
+    QVERIFY(torch::equal(b, x));
+    QCOMPARE(b.device().type(), torch::kCPU);
+    torch::Tensor flat = torch::empty({6}, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+    c->all_gather_flat_async(x.cuda(), flat)->wait();
+    QVERIFY(torch::equal(flat.cpu(), x));
   }
 
   void singleRank() {

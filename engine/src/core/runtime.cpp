@@ -57,4 +57,6 @@ torch::Device parse_device(const std::string& name) {
   throw Error(ErrorCode::kInvalidArgument, "unknown device '" + name + "': use cpu, cuda or cuda:N");
 }
 
+int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
+
 }  // namespace wan

@@ -18,4 +18,7 @@ const char* dtype_name(torch::ScalarType dtype);
 // "cpu" | "cuda" | "cuda:N"; throws kInvalidArgument, or kUnsupported when CUDA is missing.
 torch::Device parse_device(const std::string& name);
 
+// CUDA GPUs this process can use (0 in CPU builds).
+int cuda_device_count();
+
 }  // namespace wan

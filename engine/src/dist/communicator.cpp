@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 
+#include "dist/c10d_communicator.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -42,12 +43,11 @@ class SingleRankCommunicator : public Communicator {
 
 // Gloo in LibTorch 1.13 has no bfloat16; data movement (everything but reductions) is bit-exact on
 // the same bits viewed as float16 (gloo only copies them; int16 is not among its types either).
-torch::Tensor wire(const torch::Tensor& x) { return x.scalar_type() == torch::kBFloat16 ? x.view(torch::kHalf) : x; }
-
-class GlooCommunicator : public Communicator {
- public:
-  GlooCommunicator(c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)
-      : Communicator(rank, size), store_(std::move(store)), timeout_(timeout) {
+struct GlooTraits {
+  using PG = c10d::ProcessGroupGloo;
+  static constexpr const char* kName = "gloo";
+  static c10::intrusive_ptr<PG> make(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                     std::chrono::milliseconds timeout) {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -56,76 +56,10 @@ class GlooCommunicator : public Communicator {
     else
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     options->threads = 2;
-    pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank, size, options);
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
   }
-
-  std::unique_ptr<Communicator> split(const std::vector<int>& ranks, const std::string& name) override {
-    int index = -1;
-    for (std::size_t i = 0; i < ranks.size(); ++i)
-      if (ranks[i] == rank()) index = static_cast<int>(i);
-    if (index < 0) throw Error(ErrorCode::kInternal, "split " + name + ": rank " + std::to_string(rank()) + " is not a member");
-    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("split/" + name, store_);
-    return std::make_unique<GlooCommunicator>(prefixed, index, static_cast<int>(ranks.size()), timeout_);
-  }
-
- protected:
-  torch::Tensor do_all_gather(const torch::Tensor& x) override {
-    std::vector<at::Tensor> inputs{wire(x)};
-    std::vector<std::vector<at::Tensor>> outputs(1);
-    for (int i = 0; i < size(); ++i) outputs[0].push_back(torch::empty_like(inputs[0]));
-    wait(pg_->allgather(outputs, inputs));
-    return torch::stack(outputs[0]).view(x.scalar_type());
-  }
-  torch::Tensor do_all_to_all(const torch::Tensor& x) override {
-    at::Tensor input = wire(x);
-    at::Tensor output = torch::empty_like(input);
-    std::vector<std::int64_t> counts;  // empty: equal splits
-    wait(pg_->alltoall_base(output, input, counts, counts));
-    return output.view(x.scalar_type());
-  }
-  void do_broadcast(torch::Tensor& x, int root) override {
-    std::vector<at::Tensor> tensors{wire(x)};
-    c10d::BroadcastOptions opts;
-    opts.rootRank = root;
-    wait(pg_->broadcast(tensors, opts));
-  }
-  void do_all_reduce_sum(torch::Tensor& x) override {
-    if (x.scalar_type() == torch::kBFloat16) {  // summed in float32, rounded once
-      torch::Tensor f = x.to(torch::kFloat32);
-      do_all_reduce_sum(f);
-      x.copy_(f);
-      return;
-    }
-    std::vector<at::Tensor> tensors{x};
-    wait(pg_->allreduce(tensors));
-  }
-  torch::Tensor do_send_recv(const torch::Tensor& x, int dst, int src) override {
-    std::vector<at::Tensor> out{wire(x)};
-    std::vector<at::Tensor> in{torch::empty_like(out[0])};
-    auto send = pg_->send(out, dst, kTag);
-    auto recv = pg_->recv(in, src, kTag);
-    wait(send);
-    wait(recv);
-    return in[0].view(x.scalar_type());
-  }
-  void do_barrier() override { wait(pg_->barrier()); }
-  std::function<void()> do_all_gather_flat_async(const torch::Tensor& shard, torch::Tensor& out) override {
-    std::vector<at::Tensor> inputs{wire(shard)};
-    std::vector<std::vector<at::Tensor>> outputs(1);
-    const torch::Tensor w = wire(out);
-    for (int i = 0; i < size(); ++i) outputs[0].push_back(w.narrow(0, i * shard.numel(), shard.numel()));
-    c10::intrusive_ptr<c10d::Work> work = pg_->allgather(outputs, inputs);
-    return [this, work] { wait(work); };
-  }
-
- private:
-  static constexpr int kTag = 7;
-  void wait(const c10::intrusive_ptr<c10d::Work>& work) {
-    if (!work->wait(timeout_)) throw std::runtime_error("timed out after " + std::to_string(timeout_.count() / 1000) + " s");
-  }
-  c10::intrusive_ptr<c10d::Store> store_;
-  std::chrono::milliseconds timeout_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+  static torch::Tensor wire(const torch::Tensor& x) { return x.scalar_type() == torch::kBFloat16 ? x.view(torch::kHalf) : x; }
+  static bool sums_bf16() { return false; }
 };
 
 }  // namespace
@@ -249,7 +183,7 @@ std::unique_ptr<Communicator> make_single_rank_communicator() { return std::make
 std::unique_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                                                      std::chrono::milliseconds timeout) {
   try {
-    return std::make_unique<GlooCommunicator>(store, rank, size, timeout);
+    return std::make_unique<ProcessGroupCommunicator<GlooTraits>>(store, rank, size, timeout, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kCommunication, "gloo set-up failed on rank " + std::to_string(rank) + " of " + std::to_string(size) +
                                                ": " + first_line(e.what()));
@@ -272,22 +206,32 @@ c10::intrusive_ptr<c10d::Store> host_tcp_store(int& port, std::chrono::milliseco
   }
 }
 
-std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& r) {
-  c10::intrusive_ptr<c10d::Store> store;
+c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& r) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<std::uint16_t>(r.master_port);
   o.isServer = r.host_store;
   o.waitWorkers = false;
   o.timeout = r.timeout;
   try {
-    store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, o);
+    return c10::make_intrusive<c10d::TCPStore>(r.master_addr, o);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kCommunication, std::string(r.host_store ? "rank 0 cannot host" : "rank " + std::to_string(r.rank) +
                                                                         " cannot reach") +
                                                " the rendezvous store at " + r.master_addr + ":" + std::to_string(r.master_port) +
                                                ": " + first_line(e.what()));
   }
-  return make_gloo_communicator(store, r.rank, r.world_size, r.timeout);
 }
+
+std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& r) {
+  return make_gloo_communicator(connect_store(r), r.rank, r.world_size, r.timeout);
+}
+
+#if !WAN_WITH_NCCL
+bool nccl_available() { return false; }
+std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions&, int) {
+  throw Error(ErrorCode::kUnsupported, "this build has no NCCL (it needs a CUDA LibTorch with c10d NCCL and nccl.h at build "
+                                       "time); use backend gloo with --device cpu, or a GPU build");
+}
+#endif
 
 }  // namespace wan

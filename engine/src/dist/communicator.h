@@ -97,8 +97,17 @@ struct RendezvousOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
 };
 
+// Connects to (or, with host_store, runs) the TCPStore at master_addr:master_port.
+c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& options);
+
 // Connects to the TCPStore at master_addr:master_port and builds a gloo process group over it.
 std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& options);
+
+// Whether this build has NCCL (c10d's ProcessGroupNCCL of a CUDA LibTorch).
+bool nccl_available();
+// An NCCL process group over the TCPStore for the GPU `cuda_device` of this process; tensors on other
+// devices are copied to it for each collective. Throws kUnsupported in builds without NCCL.
+std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions& options, int cuda_device);
 
 // Gloo over an existing store (tests, and the launcher that hosts the store itself).
 std::unique_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
