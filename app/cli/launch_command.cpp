@@ -25,12 +25,6 @@ namespace fs = std::filesystem;
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
 
-std::string worker_path() {
-  if (const char* p = std::getenv("WAN_WORKER")) return p;
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "wan-worker").string();
-}
 
 // The generate flags the workers get: the user's own, minus the launcher's (the single list of
 // generate flags stays in add_generate_command).
@@ -57,8 +51,10 @@ class BoardPrinter {
  public:
   void operator()(const wan::ProgressBoard& board) {
     if (last_.size() != static_cast<std::size_t>(board.world_size())) last_.assign(board.world_size(), {-1, -1});
+    if (peaks_.size() != static_cast<std::size_t>(board.world_size())) peaks_.assign(board.world_size(), 0);
     for (int r = 0; r < board.world_size(); ++r) {
       const wan::RankStatus s = board.read(r);
+      peaks_[r] = std::max<std::uint64_t>(peaks_[r], s.peak_memory_bytes);
       if (s.phase == 0 || (last_[r].first == s.phase && last_[r].second == s.step)) continue;
       last_[r] = {s.phase, s.step};
       std::fprintf(stderr, "[rank %d] %s %d/%d  %.2f s/step  %.2f GiB\n", r, wan::phase_name(static_cast<wan::Phase>(s.phase)),
@@ -66,8 +62,15 @@ class BoardPrinter {
     }
   }
 
+  // Peak memory each rank reported (resident set on the CPU, allocator peak on a GPU).
+  void print_peaks() const {
+    for (std::size_t r = 0; r < peaks_.size(); ++r)
+      std::fprintf(stderr, "[rank %zu] peak memory %.1f MiB\n", r, static_cast<double>(peaks_[r]) / (1 << 20));
+  }
+
  private:
   std::vector<std::pair<int, int>> last_;
+  std::vector<std::uint64_t> peaks_;
 };
 
 }  // namespace
@@ -87,9 +90,7 @@ void add_distributed_options(CLI::App* g, DistOptions& o) {
   g->add_option("--run-id", o.run_id, "name of the run's progress board (default: generated)")->group(group);
 }
 
-int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std::vector<std::string>& generate_args) {
-  if (!g.request.decode_latent.empty())
-    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--decode-latent runs in one process; drop --world-size and the distributed flags");
+wan::DistConfig dist_config_from_options(const DistOptions& o, const std::string& device) {
   wan::DistConfig c;
   if (!o.config_file.empty()) c = wan::load_dist_config(o.config_file);
   if (o.world_size > 0) c.world_size = o.world_size;
@@ -102,7 +103,14 @@ int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std
   c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
   if (!o.sharding.empty()) c = wan::dist_config_from_json("{\"sharding_strategy\": \"" + o.sharding + "\"}", c);
   if (!o.backend.empty()) c = wan::dist_config_from_json("{\"backend\": \"" + o.backend + "\"}", c);
-  else if (g.request.device == "cpu") c.backend = "gloo";
+  else if (device == "cpu") c.backend = "gloo";
+  return c;
+}
+
+int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std::vector<std::string>& generate_args) {
+  if (!g.request.decode_latent.empty())
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--decode-latent runs in one process; drop --world-size and the distributed flags");
+  wan::DistConfig c = dist_config_from_options(o, g.request.device);
   c.rank = 0;
   // GPU runs: as many GPUs as ranks on this machine (the launcher puts every rank here).
   wan::check_dist_config(c, wan::DistEnvironment{g.request.device == "cpu" ? -1 : wan::cuda_device_count(), 0});
@@ -129,7 +137,7 @@ int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std
     w.commit();
   }
   wan::LaunchOptions l;
-  l.worker_path = worker_path();
+  l.worker_path = wan::default_worker_path();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   l.worker_args = {"--threads", std::to_string(std::max(1u, cores / static_cast<unsigned>(c.world_size))), "--dist-config", config_path};
   for (auto& a : worker_generate_args(generate_args)) l.worker_args.push_back(a);
@@ -149,6 +157,7 @@ int run_distributed_generate(GenerateOptions& g, const DistOptions& o, const std
   const wan::LaunchResult r = wan::launch_local(l);
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
+  if (r.exit_code == 0) printer.print_peaks();
   if (r.exit_code != 0) {
     // The sampling is never lost: rank 0 saved the latent before decoding.
     const std::string latent = !g.request.save_latent.empty() ? g.request.save_latent : wan::rescue_latent_path(g.request);

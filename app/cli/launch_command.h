@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "generate_command.h"
+#include "wan/dist_config.h"
 
 namespace wan_cli {
 
@@ -19,6 +20,8 @@ struct DistOptions {
 };
 
 void add_distributed_options(CLI::App* generate, DistOptions& options);
+// --dist-config, then the flags over it; backend gloo by default on the CPU.
+wan::DistConfig dist_config_from_options(const DistOptions& options, const std::string& device);
 // generate_args: the command line after `generate`, as the user gave it (forwarded to the workers).
 int run_distributed_generate(GenerateOptions& generate, const DistOptions& options, const std::vector<std::string>& generate_args);
 

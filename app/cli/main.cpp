@@ -6,6 +6,7 @@
 
 #include "core/runtime.h"
 #include "bench_command.h"
+#include "estimate_command.h"
 #include "generate_command.h"
 #include "launch_command.h"
 #include "pipeline/demo_model.h"
@@ -56,9 +57,19 @@ int main(int argc, char** argv) {
   wan_cli::BenchCommandOptions bench_options;
   CLI::App* bench = wan_cli::add_bench_command(app, bench_options);
 
+  wan_cli::EstimateOptions estimate_options;
+  CLI::App* estimate = wan_cli::add_estimate_command(app, estimate_options);
   std::string demo_dir;
   CLI::App* demo = app.add_subcommand("make-demo-model", "Write the small random-weight demo model in the official folder layout");
   demo->add_option("DIR", demo_dir, "new folder (default: the demo model location the CLI and studio use)");
+  wan::DemoModelSpec demo_spec;
+  demo->add_option("--dim", demo_spec.dit_dim, "DiT width (heads of 128)")->capture_default_str();
+  demo->add_option("--layers", demo_spec.dit_layers, "DiT blocks")->capture_default_str();
+  demo->add_option("--ffn", demo_spec.dit_ffn, "DiT FFN width")->capture_default_str();
+  demo->add_option("--t5-dim", demo_spec.t5_dim, "umT5 width")->capture_default_str();
+  demo->add_option("--t5-layers", demo_spec.t5_layers, "umT5 blocks")->capture_default_str();
+  demo->add_option("--t5-ffn", demo_spec.t5_ffn, "umT5 FFN width")->capture_default_str();
+  demo->add_option("--vae-dim", demo_spec.vae_dim, "VAE base width (96 in Wan2.1)")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -67,10 +78,11 @@ int main(int argc, char** argv) {
     if (generate->parsed() && dist_options.any() && !(dist_options.world_size == 1 && dist_options.config_file.empty()))
       return wan_cli::run_distributed_generate(generate_options, dist_options, args_after(argc, argv, "generate"));
     if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
+    if (estimate->parsed()) return wan_cli::run_estimate_command(estimate_options);
     if (bench->parsed()) return wan_cli::run_bench_command(bench_options);
     if (demo->parsed()) {
       if (demo_dir.empty()) demo_dir = wan::default_demo_model_dir();
-      wan::make_demo_model(demo_dir);
+      wan::make_demo_model(demo_dir, demo_spec);
       std::printf("wrote the demo model (random weights) to %s\n", demo_dir.c_str());
       return 0;
     }

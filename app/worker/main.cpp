@@ -19,6 +19,7 @@
 #include "generate_command.h"
 #include "pipeline/demo_model.h"
 #include "dist/rank_runtime.h"
+#include "pipeline/latent_preview.h"
 #include "pipeline/rank_hooks.h"
 #include "progress_printer.h"
 #include "wan/dist_config.h"
@@ -58,6 +59,9 @@ class BoardReporter {
     status_.peak_memory_bytes = wan::peak_rss_bytes();
     board_->publish(rank_, status_);
     if (board_->cancel_requested()) throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
+  }
+  void preview(const wan::PreviewImage& image) {
+    if (board_) board_->publish_preview(image);
   }
   void finish(wan::RankState state, int code, const std::string& error) {
     if (!board_) return;
@@ -118,6 +122,7 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   wan::RankRuntime runtime(*world, config);
   wan::RankHooks hooks = runtime.hooks(g.request.guidance, env.rank == 0);
   hooks.save_latent_before_decode = true;
+  if (env.rank == 0) hooks.on_step = [&](int step, int total, const torch::Tensor& latent) { board.preview(wan::latent_preview(latent, step, total)); };
   wan_cli::ProgressPrinter printer(stderr);
   const wan::GenerationResult result = wan::generate_with_hooks(g.request, [&](const wan::ProgressEvent& e) {
     if (env.rank == 0 && env.run_id.empty()) printer(e);

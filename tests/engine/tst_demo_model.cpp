@@ -4,6 +4,7 @@
 
 #include "model/tokenizer.h"
 #include "pipeline/demo_model.h"
+#include "pipeline/latent_preview.h"
 #include "pipeline/plan.h"
 #include "test_util.h"
 #include "wan/generation.h"
@@ -12,6 +13,27 @@
 class TestDemoModel : public QObject {
   Q_OBJECT
  private slots:
+  void latentPreviewProjectsTheMiddleFrame() {
+    // [16, F=3, h=60, w=104]; only the middle frame (index 1) is shown.
+    torch::Tensor latent = torch::zeros({16, 3, 60, 104});
+    latent.select(1, 1).select(0, 2).fill_(1.0);  // channel 2: weights (0.3568, 0.2548, 0.1747)
+    latent.select(1, 0).fill_(100.0);             // other frames must not leak in
+    const wan::PreviewImage p = wan::latent_preview(latent, 5, 20);
+    QCOMPARE(p.width, 104);
+    QCOMPARE(p.height, 60);
+    QCOMPARE(p.step, 5);
+    QCOMPARE(static_cast<int>(p.rgb.size()), 104 * 60 * 3);
+    // (w + bias + 1) * 127.5: R = (0.3568 - 0.1835 + 1) * 127.5 = 149.6
+    QCOMPARE(int(p.rgb[0]), 150);
+    QCOMPARE(int(p.rgb[1]), int(std::lround((0.2548 - 0.0868 + 1) * 127.5)));
+    QCOMPARE(int(p.rgb[2]), int(std::lround((0.1747 - 0.3360 + 1) * 127.5)));
+    // Larger latents are averaged down to fit the board.
+    const wan::PreviewImage big = wan::latent_preview(torch::zeros({16, 1, 90, 600}), 1, 1);
+    QVERIFY(big.width <= wan::kPreviewMaxSide && big.height <= wan::kPreviewMaxSide);
+    QCOMPARE(big.width, 200);
+    QCOMPARE(big.height, 30);
+  }
+
   void writesAnOfficialFolderThatGenerates() {
     QTemporaryDir tmp;
     const std::string dir = tmp.filePath("demo").toStdString();

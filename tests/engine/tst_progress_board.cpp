@@ -62,6 +62,40 @@ class TestProgressBoard : public QObject {
     wan_test::expect_error([&] { ProgressBoard::open(id.toStdString()); }, wan::ErrorCode::kFileNotFound, {"no progress board"});
   }
 
+  void livePreview() {
+    const QString id = run_id("preview");
+    wan::ProgressBoard owner = wan::ProgressBoard::create(id.toStdString(), 2);
+    wan::ProgressBoard viewer = wan::ProgressBoard::open(id.toStdString());
+    wan::PreviewImage got;
+    QVERIFY(!viewer.read_preview(&got));  // none yet
+    wan::PreviewImage img;
+    img.step = 3;
+    img.total = 10;
+    img.width = 104;
+    img.height = 60;
+    img.rgb.resize(104 * 60 * 3);
+    for (std::size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = static_cast<std::uint8_t>(i * 7);
+    owner.publish_preview(img);
+    QVERIFY(viewer.read_preview(&got));
+    QCOMPARE(got.step, 3);
+    QCOMPARE(got.total, 10);
+    QCOMPARE(got.width, 104);
+    QCOMPARE(got.height, 60);
+    QVERIFY(got.rgb == img.rgb);
+    const std::uint32_t first = got.sequence;
+    img.step = 4;
+    owner.publish_preview(img);
+    QVERIFY(viewer.read_preview(&got));
+    QVERIFY(got.sequence != first);
+    QCOMPARE(got.step, 4);
+    // Too large, or bytes that do not match the size: refused.
+    img.width = wan::kPreviewMaxSide + 1;
+    img.rgb.resize(static_cast<std::size_t>(img.width) * img.height * 3);
+    QVERIFY_THROWS_EXCEPTION(wan::Error, owner.publish_preview(img));
+    img.width = 10;
+    QVERIFY_THROWS_EXCEPTION(wan::Error, owner.publish_preview(img));
+  }
+
   void badRunIds() {
     wan_test::expect_error([] { ProgressBoard::create("../etc", 1); }, wan::ErrorCode::kInvalidArgument, {"letters, digits"});
     wan_test::expect_error([] { ProgressBoard::create("", 1); }, wan::ErrorCode::kInvalidArgument, {"run id"});

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "wan/generation.h"
 #include "wan/progress_board.h"
 
 namespace wan {
@@ -21,6 +22,7 @@ struct LaunchOptions {
   std::string run_id;                    // empty: "run-<pid>-<time>"
   double heartbeat_timeout_seconds = 8;  // a running rank silent this long counts as hung
   std::vector<std::string> output_paths; // outputs whose "<path>.part-<pid>" leftovers to remove on failure
+  std::string log_dir;                   // non-empty: rank r's stdout and stderr go to <log_dir>/rank-<r>.log
   const std::atomic<bool>* cancel = nullptr;                  // set (e.g. by SIGINT) to cancel the run
   std::function<void(const ProgressBoard&)> on_poll;          // called every poll (progress display)
   std::function<void(int rank, int pid)> on_spawn;            // tests and logs
@@ -33,5 +35,11 @@ struct LaunchResult {
 };
 
 LaunchResult launch_local(const LaunchOptions& options);
+
+// The worker's `generate` arguments for a request (flags of `wan generate`), e.g. for LaunchOptions.
+std::vector<std::string> generate_arguments(const GenerationRequest& request);
+
+// wan-worker beside the running executable (or $WAN_WORKER).
+std::string default_worker_path();
 
 }  // namespace wan

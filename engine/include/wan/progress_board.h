@@ -3,18 +3,20 @@
 // asks for cancellation. Header-only types and no torch: the studio reads it from ui/.
 //
 // Layout (kBoardLayoutVersion): a header (magic, layout version, world size, run id, supervisor pid,
-// cancel flag) followed by one fixed-size slot per rank. A slot is written by its rank alone under a
+// cancel flag) followed by one fixed-size slot per rank, then the live preview region. A slot is written by its rank alone under a
 // seqlock (even sequence = stable); the heartbeat is a separate atomic so beating never blocks readers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace wan {
 
 constexpr std::uint32_t kBoardMagic = 0x424e4157;  // "WANB"
-constexpr std::uint32_t kBoardLayoutVersion = 1;
+constexpr std::uint32_t kBoardLayoutVersion = 2;  // 2: live preview region
 constexpr int kBoardErrorBytes = 512;
+constexpr int kPreviewMaxSide = 256;  // live preview images are at most this wide and high
 
 enum class RankState : std::int32_t { kStarting = 0, kRunning = 1, kDone = 2, kFailed = 3, kCancelled = 4 };
 
@@ -28,6 +30,14 @@ struct RankStatus {
   std::int32_t exit_code = 0;  // wan::ErrorCode of a failure
   std::string error;           // last error text (truncated to kBoardErrorBytes - 1)
   std::uint64_t heartbeat_ms = 0;  // CLOCK_MONOTONIC milliseconds of the last beat (0: never)
+};
+
+// The live preview of the sampling: an RGB image (rows of width * 3 bytes) of the current latent.
+struct PreviewImage {
+  std::int32_t step = 0, total = 0;
+  std::int32_t width = 0, height = 0;
+  std::vector<std::uint8_t> rgb;
+  std::uint32_t sequence = 0;  // changes with every publish (0: none yet)
 };
 
 class ProgressBoard {
@@ -56,6 +66,10 @@ class ProgressBoard {
   void publish(int rank, const RankStatus& status);  // by that rank only
   RankStatus read(int rank) const;                    // consistent snapshot
   void beat(int rank);                                // heartbeat now
+
+  // The preview: written by the output rank (at most kPreviewMaxSide per side), read by the studio.
+  void publish_preview(const PreviewImage& image);
+  bool read_preview(PreviewImage* image) const;  // false while none was published
 
   void request_cancel();
   bool cancel_requested() const;

@@ -1,5 +1,6 @@
 #include "wan/launcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "dist/communicator.h"
@@ -46,6 +48,14 @@ pid_t spawn(const LaunchOptions& o, int rank, int port, const std::string& run_i
     setenv("WAN_STORE_HOSTED", "1", 1);
     setenv("WAN_RUN_ID", run_id.c_str(), 1);
     setenv("WAN_GLOO_HOST", "127.0.0.1", 1);
+    if (!o.log_dir.empty()) {
+      const std::string log = o.log_dir + "/rank-" + std::to_string(rank) + ".log";
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+      }
+    }
     execv(o.worker_path.c_str(), argv.data());
     std::fprintf(stderr, "wan: error: cannot run %s: %s\n", o.worker_path.c_str(), std::strerror(errno));
     _exit(127);
@@ -188,6 +198,55 @@ LaunchResult launch_local(const LaunchOptions& o) {
   result.message = message + "; the other ranks were stopped";
   result.exit_code = s.exit_code > 0 ? s.exit_code : static_cast<int>(ErrorCode::kCommunication);
   return result;
+}
+
+}  // namespace wan
+
+namespace wan {
+
+std::vector<std::string> generate_arguments(const GenerationRequest& r) {
+  std::vector<std::string> a = {"generate"};
+  auto add = [&](const char* flag, const std::string& value) {
+    if (!value.empty()) a.insert(a.end(), {flag, value});
+  };
+  auto num = [](double v) {
+    std::ostringstream s;
+    s.precision(17);
+    s << v;
+    return s.str();
+  };
+  add("--model", r.model.model_dir);
+  add("--dit", r.model.dit);
+  add("--t5", r.model.t5);
+  add("--vae", r.model.vae);
+  add("--tokenizer", r.model.tokenizer);
+  add("--prompt", r.prompt);
+  add("--negative", r.negative_prompt);
+  add("--width", std::to_string(r.width));
+  add("--height", std::to_string(r.height));
+  add("--frames", std::to_string(r.frames));
+  add("--steps", std::to_string(r.steps));
+  add("--shift", num(r.shift));
+  add("--guidance", num(r.guidance));
+  add("--seed", std::to_string(r.seed));
+  add("--sampler", r.sampler);
+  add("--dtype", r.dtype);
+  add("--device", r.device);
+  if (r.t5_cpu) a.push_back("--t5-cpu");
+  add("--output", r.output);
+  add("--frames-dir", r.frames_dir);
+  add("--save-latent", r.save_latent);
+  add("--decode-latent", r.decode_latent);
+  add("--fps", std::to_string(r.fps));
+  add("--crf", std::to_string(r.crf));
+  return a;
+}
+
+std::string default_worker_path() {
+  if (const char* p = std::getenv("WAN_WORKER")) return p;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "wan-worker").string();
 }
 
 }  // namespace wan

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -47,15 +48,26 @@ struct alignas(64) Slot {
   SlotData data;
 };
 
+// The live preview, under its own seqlock.
+struct alignas(64) Preview {
+  std::atomic<std::uint32_t> sequence;
+  std::int32_t step, total, width, height;
+  std::uint8_t rgb[kPreviewMaxSide * kPreviewMaxSide * 3];
+};
+
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free,
               "the board needs lock-free atomics in shared memory");
 
 std::size_t header_bytes() { return (sizeof(Header) + 63) / 64 * 64; }
-std::size_t board_bytes(int world) { return header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world); }
+std::size_t board_bytes(int world) { return header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world) + sizeof(Preview); }
 
 Header* header_of(void* base) { return static_cast<Header*>(base); }
 Slot* slot_of(void* base, int rank) {
   return reinterpret_cast<Slot*>(static_cast<char*>(base) + header_bytes()) + rank;
+}
+
+Preview* preview_of(void* base, int world) {
+  return reinterpret_cast<Preview*>(static_cast<char*>(base) + header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world));
 }
 
 Error sys_error(const std::string& what) { return Error(ErrorCode::kIo, what + ": " + std::strerror(errno)); }
@@ -293,6 +305,45 @@ RankStatus ProgressBoard::read(int rank) const {
 void ProgressBoard::beat(int rank) {
   check_rank(*this, rank);
   slot_of(base_, rank)->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
+}
+
+void ProgressBoard::publish_preview(const PreviewImage& image) {
+  if (image.width < 1 || image.height < 1 || image.width > kPreviewMaxSide || image.height > kPreviewMaxSide ||
+      image.rgb.size() != static_cast<std::size_t>(image.width) * image.height * 3)
+    throw Error(ErrorCode::kInvalidArgument, "progress board: preview must be 1 to " + std::to_string(kPreviewMaxSide) +
+                                                 " pixels a side with width * height * 3 bytes");
+  Preview* p = preview_of(base_, world_size());
+  const std::uint32_t seq = p->sequence.load(std::memory_order_relaxed);
+  p->sequence.store(seq + 1, std::memory_order_relaxed);  // odd: writing
+  std::atomic_thread_fence(std::memory_order_release);
+  p->step = image.step;
+  p->total = image.total;
+  p->width = image.width;
+  p->height = image.height;
+  std::memcpy(p->rgb, image.rgb.data(), image.rgb.size());
+  p->sequence.store(seq + 2, std::memory_order_release);
+}
+
+bool ProgressBoard::read_preview(PreviewImage* image) const {
+  const Preview* p = preview_of(base_, world_size());
+  for (;;) {
+    const std::uint32_t before = p->sequence.load(std::memory_order_acquire);
+    if (before == 0) return false;
+    if (before & 1u) {
+      sched_yield();
+      continue;
+    }
+    image->step = p->step;
+    image->total = p->total;
+    image->width = std::clamp(p->width, 0, kPreviewMaxSide);
+    image->height = std::clamp(p->height, 0, kPreviewMaxSide);
+    image->rgb.assign(p->rgb, p->rgb + static_cast<std::size_t>(image->width) * image->height * 3);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (p->sequence.load(std::memory_order_relaxed) == before) {
+      image->sequence = before;
+      return true;
+    }
+  }
 }
 
 void ProgressBoard::request_cancel() { header_of(base_)->cancel.store(1, std::memory_order_release); }

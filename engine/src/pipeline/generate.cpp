@@ -152,7 +152,8 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps, 0, "");
     const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text) : VelocityFn{};
-    latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor&) {
+    latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor& current) {
+      if (hooks.on_step) hooks.on_step(step, total, current);
       report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
     }, velocity);
     result.sampling_seconds = seconds_since(t0);

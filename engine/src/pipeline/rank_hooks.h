@@ -17,6 +17,7 @@ struct RankHooks {
   // Without --save-latent, write the latent to the rescue path before decoding and remove it once the
   // outputs are written, so a decode that dies (even killed) never loses the sampling.
   bool save_latent_before_decode = false;
+  StepObserver on_step;     // after each sampling step, with the current latent (live preview)
   std::string world_json;   // the distributed config recorded in the sidecar (empty: one process)
 };
 

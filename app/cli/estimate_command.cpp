@@ -1,0 +1,105 @@
+#include "estimate_command.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "wan/error.h"
+#include "wan/estimate.h"
+#include "wan/model_info.h"
+
+namespace wan_cli {
+namespace {
+
+constexpr int kColumns[] = {1, 2, 4, 8};
+
+nlohmann::json to_json(const wan::MemoryEstimate& e) {
+  return {{"weights_bytes", e.weights},           {"activations_bytes", e.activations}, {"text_encoder_bytes", e.text_encoder},
+          {"vae_decode_bytes", e.vae_decode},     {"runtime_bytes", e.runtime},         {"peak_bytes", e.peak},
+          {"peak_phase", e.peak_phase}};
+}
+
+double gib(std::int64_t bytes) { return static_cast<double>(bytes) / (1ull << 30); }
+
+}  // namespace
+
+CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
+  CLI::App* cmd = app.add_subcommand("estimate", "Estimate peak memory per GPU (or CPU process) for models x 1/2/4/8 GPUs");
+  cmd->add_option("--model", o.model.model_dir, "also estimate this model (official or ComfyUI folder): exact sizes from its files");
+  cmd->add_option("--dit", o.model.dit, "DiT file (with --t5 and --vae instead of --model)");
+  cmd->add_option("--t5", o.model.t5, "umT5 text encoder file");
+  cmd->add_option("--vae", o.model.vae, "VAE file");
+  cmd->add_option("--size", o.size, "WIDTH*HEIGHT, e.g. 832*480 (default)");
+  cmd->add_option("--frames", o.frames, "number of frames, 4n+1")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
+  cmd->add_option("--device", o.device, "cuda (GPU memory per rank) | cpu (resident memory per process)")->capture_default_str();
+  cmd->add_flag("--json", o.json, "print JSON instead of a table");
+  add_distributed_options(cmd, o.dist);
+  return cmd;
+}
+
+int run_estimate_command(EstimateOptions& o) {
+  if (!o.size.empty()) parse_size(o.size, o.width, o.height);
+  if (o.width < 16 || o.width % 16 || o.height < 16 || o.height % 16)
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size: width and height must be positive multiples of 16");
+  if (o.frames < 1 || (o.frames - 1) % 4)
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--frames must be 4n+1 (1, 5, ..., 81), got " + std::to_string(o.frames));
+  if (o.device != "cpu" && o.device.rfind("cuda", 0) != 0)
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got " + o.device);
+  wan::EstimateSettings s;
+  s.width = o.width;
+  s.height = o.height;
+  s.frames = o.frames;
+  s.dtype = o.dtype;
+  s.gpu = o.device != "cpu";
+  const wan::DistConfig current = dist_config_from_options(o.dist, o.device);
+
+  std::vector<wan::ModelDims> models = {wan::wan21_t2v_1_3b(), wan::wan21_t2v_14b()};
+  if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
+    wan::ModelInfo info = wan::inspect_model(o.model);
+    info.dims.name = "loaded " + info.label;
+    models.push_back(info.dims);
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const wan::ModelDims& m : models) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (int world : kColumns) {
+      s.config = wan::layout_for_world(current, world, m.num_heads);
+      const auto problems = wan::validate_dist_config(s.config, wan::DistEnvironment{-1, m.num_heads});
+      nlohmann::json cell = {{"world_size", world}, {"current", world == current.world_size}, {"config", nlohmann::json::parse(wan::dist_config_to_json(s.config))}};
+      if (!problems.empty()) cell["invalid"] = problems.front().message;
+      else cell["estimate"] = to_json(wan::estimate_memory(m, s));
+      cells.push_back(cell);
+    }
+    rows.push_back({{"model", m.name},
+                    {"dit_params", m.dit_params > 0 ? m.dit_params : wan::dit_param_count(m)},
+                    {"t5_params", m.t5_params > 0 ? m.t5_params : wan::t5_param_count(m)},
+                    {"vae_params", m.vae_params > 0 ? m.vae_params : wan::vae_param_count(m)},
+                    {"cells", cells}});
+  }
+  if (o.json) {
+    nlohmann::json out = {{"width", s.width}, {"height", s.height}, {"frames", s.frames}, {"dtype", s.dtype},
+                          {"device", s.gpu ? "cuda" : "cpu"}, {"rows", rows}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("Estimated peak memory per %s (rank 0, which also decodes), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process",
+              s.width, s.height, s.frames, s.dtype.c_str());
+  std::printf("%-22s", "model");
+  for (int world : kColumns) std::printf("  %8d %-4s", world, s.gpu ? (world == 1 ? "GPU" : "GPUs") : "proc");
+  std::printf("\n");
+  for (const auto& row : rows) {
+    std::printf("%-22s", row["model"].get<std::string>().c_str());
+    for (const auto& cell : row["cells"]) {
+      const char mark = cell["current"].get<bool>() ? '*' : ' ';
+      if (cell.contains("invalid")) std::printf("  %9s%c   ", "invalid", mark);
+      else std::printf("  %8.2f GiB%c", gib(cell["estimate"]["peak_bytes"].get<std::int64_t>()), mark);
+    }
+    std::printf("\n");
+  }
+  std::printf("* the current layout (world size %d); other columns keep its dtypes and sharding and spread context parallel\n",
+              current.world_size);
+  return 0;
+}
+
+}  // namespace wan_cli

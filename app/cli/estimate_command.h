@@ -1,0 +1,22 @@
+// `wan estimate`: the memory estimator's table (models x 1/2/4/8 GPUs) for a video size, dtypes and
+// distributed settings, as text or JSON (--json). Same numbers as the studio's estimator table.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "launch_command.h"
+
+namespace wan_cli {
+
+struct EstimateOptions {
+  wan::ModelFiles model;   // optional: adds the model's own row (exact sizes from its files)
+  std::string size;
+  int width = 832, height = 480, frames = 81;
+  std::string dtype = "auto", device = "cuda";
+  DistOptions dist;
+  bool json = false;
+};
+
+CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& options);
+int run_estimate_command(EstimateOptions& options);
+
+}  // namespace wan_cli

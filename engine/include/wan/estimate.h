@@ -1,0 +1,71 @@
+// Memory estimator: peak memory per rank (per GPU, or per CPU process) of a generation, from the model's
+// sizes, the video size and the distributed settings, split into weights / activations / text encoder /
+// VAE decode. Plain arithmetic, no torch: the studio's estimator table, `wan estimate` and the "Auto"
+// preset use it. docs/MEMORY.md states the formulas and compares them with measured peaks.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wan/dist_config.h"
+
+namespace wan {
+
+// What the estimate needs to know about a model. The defaults are Wan2.1-T2V-1.3B with umT5-XXL and
+// the Wan2.1 VAE. Parameter counts: exact when read from the files (model_info.h), else computed.
+struct ModelDims {
+  std::string name = "Wan2.1-T2V-1.3B";
+  bool i2v = false;
+  int dim = 1536, ffn_dim = 8960, num_heads = 12, num_layers = 30;
+  int in_dim = 16, out_dim = 16, text_dim = 4096, freq_dim = 256, text_len = 512;
+  int t5_dim = 4096, t5_ffn = 10240, t5_heads = 64, t5_layers = 24, t5_vocab = 256384, t5_buckets = 32;
+  int vae_dim = 96, z_dim = 16;
+  std::int64_t dit_params = 0, t5_params = 0, vae_params = 0;  // 0: computed from the sizes
+};
+ModelDims wan21_t2v_1_3b();
+ModelDims wan21_t2v_14b();
+
+std::int64_t dit_param_count(const ModelDims& m);  // exact for the Wan2.1 DiT layout
+std::int64_t t5_param_count(const ModelDims& m);   // exact for the umT5 encoder layout
+std::int64_t vae_param_count(const ModelDims& m);  // the 127 M of the Wan2.1 VAE, scaled by (vae_dim / 96)^2
+
+struct EstimateSettings {
+  int width = 832, height = 480, frames = 81;
+  std::string dtype = "auto";  // the request's --dtype: auto | fp32 | bf16 | fp16
+  bool gpu = true;             // false: CPU ranks (gloo); the figure is then the process's resident set
+  DistConfig config;
+};
+
+// Bytes on one rank. `peak` is the largest phase plus `runtime`; the other fields are what that rank
+// holds in each phase, so the tooltip can show where the memory goes.
+struct MemoryEstimate {
+  std::int64_t weights = 0;       // DiT parameters resident while sampling (shards + gathered units)
+  std::int64_t activations = 0;   // DiT forward working set (tokens of this rank, attention, FFN)
+  std::int64_t text_encoder = 0;  // umT5 phase (weights + activations); 0 on a GPU with t5_cpu
+  std::int64_t vae_decode = 0;    // VAE weights + decode working set + the decoded video (output rank)
+  std::int64_t runtime = 0;       // fixed cost: CUDA context and allocator slack, or the process baseline
+  std::int64_t peak = 0;
+  std::string peak_phase;         // "text" | "sampling" | "decoding"
+};
+
+// Call with rank 0 for the figure users care about (rank 0 also decodes).
+MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& settings, int rank = 0);
+
+// The layout shown in the estimator's column for `gpus` GPUs under the user's current settings: the
+// dtypes, FSDP flags and strategy are kept; context parallel (ulysses as large as the heads allow, then
+// ring) spans the GPUs that CFG parallel leaves. Valid for `num_heads` (see validate_dist_config).
+DistConfig layout_for_world(const DistConfig& current, int world_size, int num_heads);
+
+// "Auto": the fastest layout for `gpus` GPUs of `gpu_memory_bytes` each that fits (estimated peak under
+// 92 % of the memory). Candidates from fastest: CFG parallel + Ulysses, no sharding; then DiT FULL_SHARD;
+// then also T5 sharded; then T5 on the CPU. `reason` says what was chosen and why; when nothing fits, the
+// most frugal layout is returned and `fits` is false.
+struct AutoLayout {
+  DistConfig config;
+  MemoryEstimate estimate;
+  bool fits = false;
+  std::string reason;
+};
+AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus, std::int64_t gpu_memory_bytes);
+
+}  // namespace wan

@@ -1,0 +1,28 @@
+// What a model is, read from its files' headers only (no weights loaded): for the studio's model panel,
+// `wan estimate --model` and the estimator's "loaded model" row. No torch types.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "wan/estimate.h"
+#include "wan/generation.h"
+
+namespace wan {
+
+struct ModelInfo {
+  std::string layout;     // "official" | "comfyui" | "files"
+  std::string kind;       // "t2v" | "i2v" | "flf2v"
+  std::string label;      // e.g. "t2v-1.3B"
+  std::string dit_dtype;  // stored dtype of most DiT bytes: "F32", "BF16", "F16", "F8_E4M3", ...
+  std::string dit_path, t5_path, vae_path, tokenizer_path;
+  std::int64_t dit_file_bytes = 0, t5_file_bytes = 0, vae_file_bytes = 0;  // tensor bytes as stored
+  ModelDims dims;         // sizes and exact parameter counts
+};
+
+// Throws wan::Error (kFileNotFound, kCorruptFile, kModelMismatch) like `wan generate` would.
+ModelInfo inspect_model(const ModelFiles& files);
+
+// The built-in demo model's folder, created on first use (see `wan generate` without --model).
+std::string demo_model_dir();
+
+}  // namespace wan

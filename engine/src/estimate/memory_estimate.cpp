@@ -1,0 +1,200 @@
+// The memory estimator: per-phase working sets of the engine's own pipeline (text encoding, then the
+// DiT's sampling, then the VAE decode on the output rank; each model is freed before the next loads).
+// docs/MEMORY.md derives each term and compares the sums with measured peaks.
+#include "wan/estimate.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace wan {
+namespace {
+
+constexpr std::int64_t kMiB = std::int64_t(1) << 20;
+
+int dtype_bytes(const std::string& dtype) {
+  if (dtype == "fp32" || dtype == "float32") return 4;
+  return 2;  // bf16, fp16
+}
+
+// The engine's rule (rank_runtime.cpp effective_dtype): --dtype auto is fp32 on the CPU, and on a GPU
+// the FSDP param_dtype when the DiT is sharded, else bf16.
+int param_bytes(const EstimateSettings& s) {
+  if (s.dtype != "auto") return dtype_bytes(s.dtype);
+  if (!s.gpu) return 4;
+  return s.config.dit_fsdp ? dtype_bytes(s.config.param_dtype) : 2;
+}
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// One FSDP-style sharded model: `root` parameters outside the blocks, `blocks` equal blocks.
+struct Units {
+  std::int64_t root = 0, block = 0;
+  int blocks = 0;
+  std::int64_t total() const { return root + block * blocks; }
+};
+
+// Parameters one rank holds while the model runs (bytes), as engine/src/dist/fsdp.cpp keeps them:
+// FULL_SHARD: its shards, the root unit (gathered for the whole forward), the running block and the
+// prefetched next one; SHARD_GRAD_OP: shards plus every gathered unit; NO_SHARD: the whole model.
+std::int64_t sharded_peak_bytes(const Units& u, bool sharded, ShardingStrategy strategy, int world, int bytes) {
+  if (!sharded || world <= 1 || strategy == ShardingStrategy::kNoShard) return u.total() * bytes;
+  const std::int64_t shards = ceil_div(u.root, world) + ceil_div(u.block, world) * u.blocks;
+  if (strategy == ShardingStrategy::kShardGradOp) return (shards + u.total()) * bytes;
+  return (shards + u.root + std::min(u.blocks, 2) * u.block) * bytes;
+}
+
+Units dit_units(const ModelDims& m) {
+  const std::int64_t d = m.dim, f = m.ffn_dim;
+  Units u;
+  u.blocks = m.num_layers;
+  // Per block: self and cross attention (q, k, v, o with bias, RMSNorm on q and k), norm3 (affine),
+  // the FFN and the modulation table; i2v adds k_img, v_img and norm_k_img.
+  u.block = 8 * (d * d + d) + 4 * d + 2 * d + (d * f + f + f * d + d) + 6 * d;
+  if (m.i2v) u.block += 2 * (d * d + d) + d;
+  const std::int64_t patch = 4 * m.in_dim * d + d;  // Conv3d k=(1,2,2)
+  const std::int64_t text = std::int64_t(m.text_dim) * d + d + d * d + d;
+  const std::int64_t time = std::int64_t(m.freq_dim) * d + d + d * d + d + 6 * d * d + 6 * d;
+  const std::int64_t head = d * 4 * m.out_dim + 4 * m.out_dim + 2 * d;
+  // i2v CLIP projection: LayerNorm(1280), Linear(1280,1280), Linear(1280,dim), LayerNorm(dim).
+  const std::int64_t img = m.i2v ? 2 * 1280 + 1280 * 1280 + 1280 + 1280 * d + d + 2 * d : 0;
+  u.root = patch + text + time + head + img;
+  return u;
+}
+
+Units t5_units(const ModelDims& m) {
+  const std::int64_t d = m.t5_dim, f = m.t5_ffn;
+  Units u;
+  u.blocks = m.t5_layers;
+  // Per block: two RMSNorms, q/k/v/o without bias, gated FFN (gate, fc1, fc2), relative position table.
+  u.block = 2 * d + 4 * d * d + 3 * d * f + std::int64_t(m.t5_buckets) * m.t5_heads;
+  u.root = std::int64_t(m.t5_vocab) * d + d;  // token embedding, final norm
+  return u;
+}
+
+// A model's units rescaled so that they add up to an exact count read from its files.
+Units with_total(Units u, std::int64_t exact) {
+  if (exact <= 0 || u.total() == exact) return u;
+  const double k = static_cast<double>(exact) / static_cast<double>(u.total());
+  u.root = static_cast<std::int64_t>(std::llround(u.root * k));
+  u.block = (exact - u.root) / std::max(1, u.blocks);
+  u.root = exact - u.block * u.blocks;
+  return u;
+}
+
+struct VideoShape {
+  std::int64_t latent_frames, tokens, pixels_per_frame, frames;
+};
+VideoShape video_shape(const EstimateSettings& s) {
+  VideoShape v;
+  v.latent_frames = (s.frames - 1) / 4 + 1;
+  v.tokens = v.latent_frames * (s.height / 16) * (s.width / 16);  // VAE 8x, patch 2x2
+  v.pixels_per_frame = std::int64_t(s.width) * s.height;
+  v.frames = s.frames;
+  return v;
+}
+
+// DiT forward working set of one rank (one of cond/uncond at a time: they run one after the other).
+std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s, const VideoShape& v) {
+  const DistConfig& c = s.config;
+  const int sp = c.sequence_parallel_size();
+  const int u = c.context_parallel() ? c.ulysses_size : 1;
+  const std::int64_t local = ceil_div(v.tokens, sp);  // padded to a multiple of sp
+  const int act = s.gpu ? 2 : 4;                      // block tensors: bf16 on a GPU, fp32 on the CPU
+  const std::int64_t d = m.dim;
+  // The residual stream and the block's input/output (fp32), the modulated input.
+  const std::int64_t stream = local * d * (4 * 3 + act);
+  // Self-attention: q, k, v, attention output, projection; Ulysses all-to-all send/receive copies;
+  // ring: the K/V block in flight and the partial output with its log-sum-exp.
+  std::int64_t attn = local * d * act * 5;
+  if (u > 1) attn += local * d * act * 3;
+  if (c.context_parallel() && c.ring_size > 1) attn += local * d * act * 4;
+  // Scores: fused kernels on a GPU keep none; the CPU path bounds them by query chunks of at most
+  // 64 M elements (layers.cpp), scores and probabilities in fp32.
+  if (!s.gpu) {
+    const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
+    attn += std::min(queries * keys * heads, std::int64_t(64) << 20) * 4 * 2;
+  }
+  const std::int64_t ffn = local * (std::int64_t(m.ffn_dim) * act * 2 + d * act);
+  const std::int64_t context = std::int64_t(m.text_len) * (m.text_dim * 4 + d * act * 4);
+  const std::int64_t latents = 16 * std::int64_t(v.latent_frames) * (s.height / 8) * (s.width / 8) * 4 * 8;  // sampler state
+  return stream + std::max(attn, ffn) + context + latents;
+}
+
+std::int64_t t5_activation_bytes(const ModelDims& m, bool gpu) {
+  const std::int64_t l = m.text_len, act = gpu ? 2 : 4;
+  return l * (std::int64_t(m.t5_dim) * 8 + std::int64_t(m.t5_ffn) * 3) * act + std::int64_t(m.t5_heads) * l * l * 4 * 3;
+}
+
+// The VAE decodes one latent frame (4 video frames) at a time; the largest working set is at full
+// resolution with vae_dim channels. On a GPU (cuDNN, no column buffers) that is about six such tensors
+// (input with its 2 cached frames, residual, normalised and convolution outputs). On the CPU LibTorch's
+// convolutions allocate large scratch buffers: measured 19 to 31 tensor-equivalents over vae_dim 16-64
+// and 256x256-512x256 (docs/MEMORY.md), so 26. The decoded video is kept in float32 (chunks, then
+// concatenated and clamped) and converted to 8-bit RGB.
+std::int64_t vae_decode_bytes(const ModelDims& m, const VideoShape& v, std::int64_t vae_params, bool gpu) {
+  const std::int64_t full_res = std::int64_t(m.vae_dim) * 4 * v.pixels_per_frame * 4;  // [C, 4, H, W] fp32
+  const std::int64_t video = 3 * v.frames * v.pixels_per_frame * 4;
+  const std::int64_t working = full_res * (gpu ? 6 : 26) + video;
+  const std::int64_t finish = video * 3 + v.frames * v.pixels_per_frame * 3;  // + uint8 RGB frames
+  return vae_params * 4 + std::max(working, finish);
+}
+
+}  // namespace
+
+ModelDims wan21_t2v_1_3b() { return ModelDims{}; }
+
+ModelDims wan21_t2v_14b() {
+  ModelDims m;
+  m.name = "Wan2.1-T2V-14B";
+  m.dim = 5120;
+  m.ffn_dim = 13824;
+  m.num_heads = 40;
+  m.num_layers = 40;
+  return m;
+}
+
+std::int64_t dit_param_count(const ModelDims& m) { return dit_units(m).total(); }
+std::int64_t t5_param_count(const ModelDims& m) { return t5_units(m).total(); }
+std::int64_t vae_param_count(const ModelDims& m) {
+  const double k = static_cast<double>(m.vae_dim) / 96.0;
+  return static_cast<std::int64_t>(126.9e6 * k * k);
+}
+
+MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s, int rank) {
+  const DistConfig& c = s.config;
+  const int world = std::max(1, c.world_size);
+  const int pb = param_bytes(s);
+  const VideoShape v = video_shape(s);
+  MemoryEstimate e;
+
+  const Units dit = with_total(dit_units(model), model.dit_params);
+  e.weights = sharded_peak_bytes(dit, c.dit_fsdp, c.sharding_strategy, world, pb);
+  e.activations = dit_activation_bytes(model, s, v);
+
+  const bool t5_here = !(s.gpu && c.t5_cpu);
+  if (t5_here) {
+    const Units t5 = with_total(t5_units(model), model.t5_params);
+    e.text_encoder = sharded_peak_bytes(t5, c.t5_fsdp, c.sharding_strategy, world, pb) + t5_activation_bytes(model, s.gpu);
+  }
+  if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, model.vae_params > 0 ? model.vae_params : vae_param_count(model), s.gpu);
+
+  // Fixed costs: CUDA context and caching-allocator slack on a GPU; on the CPU the resident code and
+  // buffers of a LibTorch process (measured, docs/MEMORY.md).
+  e.runtime = s.gpu ? 600 * kMiB : 220 * kMiB;
+
+  const std::int64_t sampling = e.weights + e.activations;
+  e.peak_phase = "sampling";
+  std::int64_t top = sampling;
+  if (e.text_encoder > top) {
+    top = e.text_encoder;
+    e.peak_phase = "text";
+  }
+  if (e.vae_decode > top) {
+    top = e.vae_decode;
+    e.peak_phase = "decoding";
+  }
+  e.peak = top + e.runtime;
+  return e;
+}
+
+}  // namespace wan

@@ -1,0 +1,101 @@
+// inspect_model: the model panel's facts, from headers and shapes only.
+#include "wan/model_info.h"
+
+#include <map>
+
+#include "model/dit_config.h"
+#include "model/t5.h"
+#include "model/vae.h"
+#include "pipeline/demo_model.h"
+#include "pipeline/model_folder.h"
+#include "weights/file_util.h"
+#include "weights/loader.h"
+#include "weights/name_tables.h"
+
+namespace wan {
+namespace {
+
+std::int64_t parameter_count(const TensorSource& source) {
+  std::int64_t n = 0;
+  for (const std::string& name : source.names()) {
+    if (name == "spiece_model") continue;  // a tokenizer embedded as bytes, not a parameter
+    std::int64_t numel = 1;
+    for (std::int64_t d : source.info(name).shape) numel *= d;
+    n += numel;
+  }
+  return n;
+}
+
+std::string dominant_dtype(const TensorSource& source) {
+  std::map<std::string, std::int64_t> bytes;
+  for (const std::string& name : source.names()) {
+    const TensorInfo& info = source.info(name);
+    std::int64_t numel = 1;
+    for (std::int64_t d : info.shape) numel *= d;
+    bytes[safetensors_name(info.dtype)] += numel * static_cast<std::int64_t>(element_size_bytes(info.dtype));
+  }
+  std::string best;
+  std::int64_t most = -1;
+  for (const auto& [dtype, n] : bytes)
+    if (n > most) most = n, best = dtype;
+  return best;
+}
+
+}  // namespace
+
+ModelInfo inspect_model(const ModelFiles& files) {
+  const ResolvedModel r = resolve_model_files(files);
+  ModelInfo info;
+  info.layout = r.layout;
+  info.dit_path = r.dit;
+  info.t5_path = r.t5;
+  info.vae_path = r.vae;
+  info.tokenizer_path = r.tokenizer;
+
+  const TensorSourcePtr dit_source = open_weights(r.dit);
+  const RenamedSource dit_named(dit_source, dit_official_name);
+  DitConfig dit = r.dit_config.empty() ? detect_dit_config(dit_named) : dit_config_from_json(read_text_file(r.dit_config), r.dit_config);
+  dit.validate(r.dit);
+  info.kind = dit_kind_name(dit.kind);
+  info.label = dit.label();
+  info.dit_dtype = dominant_dtype(*dit_source);
+  info.dit_file_bytes = dit_source->total_bytes();
+
+  ModelDims& m = info.dims;
+  m.name = info.label;
+  m.i2v = dit.has_image_input();
+  m.dim = static_cast<int>(dit.dim);
+  m.ffn_dim = static_cast<int>(dit.ffn_dim);
+  m.num_heads = static_cast<int>(dit.num_heads);
+  m.num_layers = static_cast<int>(dit.num_layers);
+  m.in_dim = static_cast<int>(dit.in_dim);
+  m.out_dim = static_cast<int>(dit.out_dim);
+  m.text_dim = static_cast<int>(dit.text_dim);
+  m.freq_dim = static_cast<int>(dit.freq_dim);
+  m.text_len = static_cast<int>(dit.text_len);
+  m.dit_params = parameter_count(dit_named);
+
+  const TensorSourcePtr t5_source = open_weights(r.t5);
+  const RenamedSource t5_named(t5_source, t5_official_name);
+  const T5Config t5 = detect_t5_config(t5_named);
+  m.t5_dim = static_cast<int>(t5.dim);
+  m.t5_ffn = static_cast<int>(t5.dim_ffn);
+  m.t5_heads = static_cast<int>(t5.num_heads);
+  m.t5_layers = static_cast<int>(t5.num_layers);
+  m.t5_vocab = static_cast<int>(t5.vocab);
+  m.t5_buckets = static_cast<int>(t5.num_buckets);
+  m.t5_params = parameter_count(t5_named);
+  info.t5_file_bytes = t5_source->total_bytes();
+
+  const TensorSourcePtr vae_source = open_weights(r.vae);
+  const VaeConfig vae = detect_vae_config(*vae_source);
+  m.vae_dim = static_cast<int>(vae.dim);
+  m.z_dim = static_cast<int>(vae.z_dim);
+  m.vae_params = parameter_count(*vae_source);
+  info.vae_file_bytes = vae_source->total_bytes();
+  return info;
+}
+
+std::string demo_model_dir() { return ensure_demo_model(); }
+
+}  // namespace wan

@@ -1,0 +1,122 @@
+// The memory estimator: exact parameter counts, sharding arithmetic, layouts for the table's columns,
+// the Auto preset's choice.
+#include <QtTest/QtTest>
+
+#include "wan/estimate.h"
+
+class TestEstimate : public QObject {
+  Q_OBJECT
+ private slots:
+  void parameterCountsMatchTheReleasedModels() {
+    // wan21-reference.md §1.1 (derived from the official module tree).
+    QCOMPARE(wan::dit_param_count(wan::wan21_t2v_1_3b()), std::int64_t(1418996800));
+    QCOMPARE(wan::dit_param_count(wan::wan21_t2v_14b()), std::int64_t(14288491584));
+    wan::ModelDims i2v = wan::wan21_t2v_14b();
+    i2v.i2v = true;
+    i2v.in_dim = 36;
+    QCOMPARE(wan::dit_param_count(i2v), std::int64_t(16394878784));
+    QCOMPARE(wan::t5_param_count(wan::wan21_t2v_1_3b()), std::int64_t(5680910336));
+  }
+
+  void shardingDividesWeights() {
+    wan::EstimateSettings s;
+    s.config.world_size = 4;
+    const wan::ModelDims m = wan::wan21_t2v_14b();
+    const auto full = wan::estimate_memory(m, s);
+    s.config.dit_fsdp = s.config.use_fsdp = true;
+    const auto sharded = wan::estimate_memory(m, s);
+    const double block = 2.0 * (wan::dit_param_count(m) - 0) / m.num_layers;  // bf16 bytes per block (root is small)
+    // FULL_SHARD: a quarter of the model plus the root and two gathered blocks.
+    QVERIFY(sharded.weights < full.weights / 4 + 3 * block);
+    QVERIFY(sharded.weights > full.weights / 4);
+    s.config.sharding_strategy = wan::ShardingStrategy::kShardGradOp;
+    QVERIFY(wan::estimate_memory(m, s).weights > full.weights);  // gathered model + shards
+    s.config.sharding_strategy = wan::ShardingStrategy::kNoShard;
+    QCOMPARE(wan::estimate_memory(m, s).weights, full.weights);
+  }
+
+  void contextParallelDividesActivations() {
+    wan::EstimateSettings s;
+    const wan::ModelDims m = wan::wan21_t2v_1_3b();
+    const auto one = wan::estimate_memory(m, s);
+    s.config.world_size = 4;
+    s.config.use_context_parallel = true;
+    s.config.ulysses_size = 4;
+    const auto four = wan::estimate_memory(m, s);
+    QVERIFY(four.activations < one.activations / 2);
+    QCOMPARE(four.weights, one.weights);
+  }
+
+  void t5OnCpuLeavesTheGpu() {
+    wan::EstimateSettings s;
+    s.config.t5_cpu = true;
+    const auto e = wan::estimate_memory(wan::wan21_t2v_1_3b(), s);
+    QCOMPARE(e.text_encoder, std::int64_t(0));
+    QVERIFY(e.peak_phase != "text");
+    s.gpu = false;  // on the CPU the encoder is in the process wherever it runs
+    QVERIFY(wan::estimate_memory(wan::wan21_t2v_1_3b(), s).text_encoder > 0);
+  }
+
+  void onlyRankZeroDecodes() {
+    wan::EstimateSettings s;
+    s.config.world_size = 2;
+    s.config.cfg_parallel = true;
+    QVERIFY(wan::estimate_memory(wan::wan21_t2v_1_3b(), s, 0).vae_decode > 0);
+    QCOMPARE(wan::estimate_memory(wan::wan21_t2v_1_3b(), s, 1).vae_decode, std::int64_t(0));
+  }
+
+  void layoutsForTheColumnsAreValid() {
+    wan::DistConfig current;
+    current.world_size = 4;
+    current.use_context_parallel = true;
+    current.ulysses_size = 2;
+    current.ring_size = 2;
+    current.dit_fsdp = current.use_fsdp = true;
+    for (int heads : {12, 40}) {
+      for (int world : {1, 2, 4, 8}) {
+        const wan::DistConfig c = wan::layout_for_world(current, world, heads);
+        QCOMPARE(c.world_size, world);
+        const auto problems = wan::validate_dist_config(c, wan::DistEnvironment{-1, heads});
+        QVERIFY2(problems.empty(), problems.empty() ? "" : problems.front().message.c_str());
+      }
+    }
+    // The current column is the user's own layout, untouched.
+    const wan::DistConfig same = wan::layout_for_world(current, 4, 12);
+    QCOMPARE(same.ulysses_size, 2);
+    QCOMPARE(same.ring_size, 2);
+    // 12 heads over 8 ranks: ulysses must divide 12.
+    const wan::DistConfig eight = wan::layout_for_world(current, 8, 12);
+    QCOMPARE(12 % eight.ulysses_size, 0);
+    QCOMPARE(eight.ulysses_size * eight.ring_size, 8);
+  }
+
+  void autoPicksTheFastestLayoutThatFits() {
+    wan::EstimateSettings s;
+    const wan::ModelDims m = wan::wan21_t2v_14b();
+    // Plenty of memory: no sharding, CFG parallel + Ulysses.
+    wan::AutoLayout big = wan::auto_layout(m, s, 8, std::int64_t(80) << 30);
+    QVERIFY(big.fits);
+    QVERIFY(!big.config.dit_fsdp);
+    QVERIFY(big.config.cfg_parallel);
+    QCOMPARE(big.config.ulysses_size * big.config.ring_size * 2, 8);
+    QVERIFY(big.estimate.peak <= (std::int64_t(80) << 30));
+    // 24 GB cards: the 14B needs sharding.
+    wan::AutoLayout small = wan::auto_layout(m, s, 8, std::int64_t(24) << 30);
+    QVERIFY(small.fits);
+    QVERIFY(small.config.dit_fsdp);
+    QVERIFY(wan::validate_dist_config(small.config, {8, m.num_heads}).empty());
+    // Nothing fits on one 8 GB card at 720p: said so.
+    s.width = 1280;
+    s.height = 720;
+    wan::AutoLayout none = wan::auto_layout(m, s, 1, std::int64_t(8) << 30);
+    QVERIFY(!none.fits);
+    QVERIFY(QString::fromStdString(none.reason).startsWith("nothing fits"));
+    // No GPU: one CPU process.
+    wan::AutoLayout cpu = wan::auto_layout(m, s, 0, 0);
+    QCOMPARE(cpu.config.backend, std::string("gloo"));
+    QCOMPARE(cpu.config.world_size, 1);
+  }
+};
+
+QTEST_GUILESS_MAIN(TestEstimate)
+#include "tst_estimate.moc"

@@ -1,0 +1,176 @@
+#include "config_form.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFormLayout>
+#include <QLabel>
+#include <QSignalBlocker>
+#include <QSpinBox>
+
+namespace wan_ui {
+namespace {
+
+QComboBox* combo(const QStringList& items) {
+  auto* c = new QComboBox;
+  c->addItems(items);
+  return c;
+}
+
+QSpinBox* spin(int lo, int hi) {
+  auto* s = new QSpinBox;
+  s->setRange(lo, hi);
+  return s;
+}
+
+const QStringList kDtypes = {"bfloat16", "float16", "float32"};
+
+}  // namespace
+
+ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
+  form_ = new QFormLayout(this);
+  form_->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  world_size_ = spin(1, 64);
+  backend_ = combo({"nccl", "gloo"});
+  dit_fsdp_ = new QCheckBox("shard the DiT (FSDP)");
+  t5_fsdp_ = new QCheckBox("shard T5 (FSDP)");
+  sharding_ = combo({"FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD"});
+  context_parallel_ = new QCheckBox("context parallel (sequence split)");
+  use_usp_ = new QCheckBox("USP (xDiT name for the same)");
+  ulysses_ = spin(1, 64);
+  ring_ = spin(1, 64);
+  cfg_parallel_ = new QCheckBox("CFG parallel (cond / uncond on two halves)");
+  t5_cpu_ = new QCheckBox("T5 on the CPU");
+  param_dtype_ = combo(kDtypes);
+  reduce_dtype_ = combo(kDtypes);
+  buffer_dtype_ = combo(kDtypes);
+  sync_states_ = new QCheckBox("rank 0 reads, broadcasts (sync_module_states)");
+  attention_ = combo({"sdpa", "math"});
+
+  struct Row {
+    const char* label;
+    QWidget* widget;
+    const char* field;
+  };
+  const Row rows[] = {{"World size", world_size_, "world_size"},
+                      {"Backend", backend_, "backend"},
+                      {"FSDP", dit_fsdp_, "use_fsdp"},
+                      {"", t5_fsdp_, "t5_fsdp"},
+                      {"Sharding", sharding_, "sharding_strategy"},
+                      {"Sequence", context_parallel_, "use_context_parallel"},
+                      {"", use_usp_, "use_usp"},
+                      {"Ulysses size", ulysses_, "ulysses_size"},
+                      {"Ring size", ring_, "ring_size"},
+                      {"CFG", cfg_parallel_, "cfg_parallel"},
+                      {"Text encoder", t5_cpu_, "t5_cpu"},
+                      {"Param dtype", param_dtype_, "param_dtype"},
+                      {"Reduce dtype", reduce_dtype_, "reduce_dtype"},
+                      {"Buffer dtype", buffer_dtype_, "buffer_dtype"},
+                      {"Loading", sync_states_, "sync_module_states"},
+                      {"Attention", attention_, "attention_mode"}};
+  for (const Row& r : rows) {
+    r.widget->setObjectName(r.field);
+    form_->addRow(r.label, r.widget);
+    form_->addRow("", addMessage(r.field));
+  }
+  world_size_->setToolTip("Processes, one per GPU (or CPU processes with gloo).");
+  sharding_->setToolTip("FULL_SHARD: gather each block just before it runs and free it after (least memory).\n"
+                        "SHARD_GRAD_OP: keep gathered weights for the whole step.\nNO_SHARD: every rank holds everything.");
+  param_dtype_->setToolTip("Weights of sharded models (and of every GPU model with dtype auto).");
+  for (QSpinBox* s : {world_size_, ulysses_, ring_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
+  for (QComboBox* c : {backend_, sharding_, param_dtype_, reduce_dtype_, buffer_dtype_, attention_})
+    connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &ConfigForm::onEdited);
+  for (QCheckBox* c : {dit_fsdp_, t5_fsdp_, context_parallel_, use_usp_, cfg_parallel_, t5_cpu_, sync_states_})
+    connect(c, &QCheckBox::toggled, this, &ConfigForm::onEdited);
+  setConfig(wan::DistConfig{});
+}
+
+QLabel* ConfigForm::addMessage(const QString& field) {
+  auto* label = new QLabel;
+  label->setObjectName("message_" + field);
+  label->setWordWrap(true);
+  label->setStyleSheet("color: #c62828;");
+  label->setVisible(false);
+  messages_[field] = label;
+  return label;
+}
+
+wan::DistConfig ConfigForm::config() const {
+  wan::DistConfig c;
+  c.world_size = world_size_->value();
+  c.backend = backend_->currentText().toStdString();
+  c.dit_fsdp = dit_fsdp_->isChecked();
+  c.t5_fsdp = t5_fsdp_->isChecked();
+  c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
+  c.sharding_strategy = static_cast<wan::ShardingStrategy>(sharding_->currentIndex());
+  c.use_context_parallel = context_parallel_->isChecked();
+  c.use_usp = use_usp_->isChecked();
+  c.ulysses_size = ulysses_->value();
+  c.ring_size = ring_->value();
+  c.cfg_parallel = cfg_parallel_->isChecked();
+  c.t5_cpu = t5_cpu_->isChecked();
+  c.param_dtype = param_dtype_->currentText().toStdString();
+  c.reduce_dtype = reduce_dtype_->currentText().toStdString();
+  c.buffer_dtype = buffer_dtype_->currentText().toStdString();
+  c.sync_module_states = sync_states_->isChecked();
+  c.attention_mode = attention_->currentText().toStdString();
+  return c;
+}
+
+void ConfigForm::setConfig(const wan::DistConfig& c) {
+  loading_ = true;
+  world_size_->setValue(c.world_size);
+  backend_->setCurrentText(QString::fromStdString(c.backend));
+  dit_fsdp_->setChecked(c.dit_fsdp);
+  t5_fsdp_->setChecked(c.t5_fsdp);
+  sharding_->setCurrentIndex(static_cast<int>(c.sharding_strategy));
+  context_parallel_->setChecked(c.use_context_parallel);
+  use_usp_->setChecked(c.use_usp);
+  ulysses_->setValue(c.ulysses_size);
+  ring_->setValue(c.ring_size);
+  cfg_parallel_->setChecked(c.cfg_parallel);
+  t5_cpu_->setChecked(c.t5_cpu);
+  param_dtype_->setCurrentText(QString::fromStdString(c.param_dtype));
+  reduce_dtype_->setCurrentText(QString::fromStdString(c.reduce_dtype));
+  buffer_dtype_->setCurrentText(QString::fromStdString(c.buffer_dtype));
+  sync_states_->setChecked(c.sync_module_states);
+  attention_->setCurrentText(QString::fromStdString(c.attention_mode));
+  loading_ = false;
+  onEdited();
+}
+
+void ConfigForm::setEnvironment(const wan::DistEnvironment& env) {
+  env_ = env;
+  revalidate();
+  emit changed();
+}
+
+void ConfigForm::onEdited() {
+  if (loading_) return;
+  const bool cp = context_parallel_->isChecked() || use_usp_->isChecked();
+  ulysses_->setEnabled(cp);
+  ring_->setEnabled(cp);
+  sharding_->setEnabled(dit_fsdp_->isChecked() || t5_fsdp_->isChecked());
+  revalidate();
+  emit changed();
+}
+
+void ConfigForm::revalidate() {
+  problems_ = wan::validate_dist_config(config(), env_);
+  for (QLabel* l : messages_) {
+    l->clear();
+    l->setVisible(false);
+  }
+  for (const wan::ConfigProblem& p : problems_) {
+    QLabel* l = messages_.value(QString::fromStdString(p.field), messages_.value("world_size"));
+    const QString text = QString::fromStdString(p.message);
+    l->setText(l->text().isEmpty() ? text : l->text() + "\n" + text);
+    l->setVisible(true);
+  }
+}
+
+QString ConfigForm::messageFor(const QString& field) const {
+  const QLabel* l = messages_.value(field);
+  return l ? l->text() : QString();
+}
+
+}  // namespace wan_ui

@@ -1,0 +1,161 @@
+#include "generation_form.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalBlocker>
+#include <QSpinBox>
+
+namespace wan_ui {
+namespace {
+
+const QList<QSize> kSizes = {{832, 480}, {480, 832}, {1280, 720}, {720, 1280}};
+
+}  // namespace
+
+GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
+  prompt_ = new QPlainTextEdit;
+  prompt_->setObjectName("prompt");
+  prompt_->setPlaceholderText("What the video shows, e.g. \"A red fox runs through fresh snow at dawn\"");
+  prompt_->setMaximumHeight(80);
+  negative_ = new QPlainTextEdit;
+  negative_->setObjectName("negativePrompt");
+  negative_->setPlaceholderText("Negative prompt (empty: Wan2.1's default)");
+  negative_->setMaximumHeight(50);
+  size_ = new QComboBox;
+  for (const QSize& s : kSizes) size_->addItem(QString("%1 x %2").arg(s.width()).arg(s.height()));
+  size_->addItem("Custom");
+  width_ = new QSpinBox;
+  height_ = new QSpinBox;
+  for (QSpinBox* s : {width_, height_}) {
+    s->setRange(16, 4096);
+    s->setSingleStep(16);
+  }
+  frames_ = new QSpinBox;
+  frames_->setRange(1, 1001);
+  frames_->setSingleStep(4);
+  frames_->setToolTip("4n + 1 frames (81 = 5 s at 16 fps)");
+  steps_ = new QSpinBox;
+  steps_->setRange(1, 200);
+  sampler_ = new QComboBox;
+  sampler_->addItems({"unipc", "dpm++"});
+  shift_ = new QDoubleSpinBox;
+  shift_->setRange(0.1, 50);
+  guidance_ = new QDoubleSpinBox;
+  guidance_->setRange(0, 30);
+  random_seed_ = new QCheckBox("random");
+  seed_ = new QLineEdit;
+  seed_->setValidator(nullptr);
+  output_ = new QLineEdit;
+  output_->setObjectName("outputFolder");
+  auto* browse = new QPushButton("…");
+  connect(browse, &QPushButton::clicked, this, [this] {
+    const QString d = QFileDialog::getExistingDirectory(this, "Output folder", output_->text());
+    if (!d.isEmpty()) output_->setText(d);
+  });
+
+  auto* form = new QFormLayout(this);
+  form->addRow("Prompt", prompt_);
+  form->addRow("Negative", negative_);
+  auto* size_row = new QHBoxLayout;
+  size_row->addWidget(size_);
+  size_row->addWidget(width_);
+  size_row->addWidget(height_);
+  form->addRow("Size", size_row);
+  auto* row2 = new QHBoxLayout;
+  row2->addWidget(frames_);
+  row2->addWidget(steps_);
+  row2->addWidget(sampler_);
+  form->addRow("Frames / steps / sampler", row2);
+  auto* row3 = new QHBoxLayout;
+  row3->addWidget(shift_);
+  row3->addWidget(guidance_);
+  form->addRow("Shift / guidance", row3);
+  auto* seed_row = new QHBoxLayout;
+  seed_row->addWidget(random_seed_);
+  seed_row->addWidget(seed_);
+  form->addRow("Seed", seed_row);
+  auto* out_row = new QHBoxLayout;
+  out_row->addWidget(output_);
+  out_row->addWidget(browse);
+  form->addRow("Output folder", out_row);
+
+  connect(size_, qOverload<int>(&QComboBox::currentIndexChanged), this, &GenerationForm::onSizePreset);
+  connect(random_seed_, &QCheckBox::toggled, seed_, &QLineEdit::setDisabled);
+  for (QSpinBox* s : {width_, height_, frames_, steps_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::changed);
+  connect(prompt_, &QPlainTextEdit::textChanged, this, &GenerationForm::changed);
+  setRequest(wan::GenerationRequest{});
+}
+
+void GenerationForm::onSizePreset(int index) {
+  const bool custom = index >= kSizes.size();
+  width_->setEnabled(custom);
+  height_->setEnabled(custom);
+  if (!custom) {
+    width_->setValue(kSizes[index].width());
+    height_->setValue(kSizes[index].height());
+  }
+}
+
+wan::GenerationRequest GenerationForm::request() const {
+  wan::GenerationRequest r;
+  r.prompt = prompt_->toPlainText().trimmed().toStdString();
+  r.negative_prompt = negative_->toPlainText().trimmed().toStdString();
+  r.width = width_->value();
+  r.height = height_->value();
+  r.frames = frames_->value();
+  r.steps = steps_->value();
+  r.sampler = sampler_->currentText().toStdString();
+  r.shift = shift_->value();
+  r.guidance = guidance_->value();
+  bool ok = false;
+  const qint64 seed = seed_->text().toLongLong(&ok);
+  r.seed = random_seed_->isChecked() || !ok ? -1 : seed;
+  return r;
+}
+
+void GenerationForm::setRequest(const wan::GenerationRequest& r) {
+  prompt_->setPlainText(QString::fromStdString(r.prompt));
+  negative_->setPlainText(QString::fromStdString(r.negative_prompt));
+  int preset = kSizes.size();
+  for (int i = 0; i < kSizes.size(); ++i)
+    if (kSizes[i] == QSize(r.width, r.height)) preset = i;
+  size_->setCurrentIndex(preset);
+  onSizePreset(preset);
+  width_->setValue(r.width);
+  height_->setValue(r.height);
+  frames_->setValue(r.frames);
+  steps_->setValue(r.steps);
+  sampler_->setCurrentText(QString::fromStdString(r.sampler));
+  shift_->setValue(r.shift);
+  guidance_->setValue(r.guidance);
+  random_seed_->setChecked(r.seed < 0);
+  seed_->setText(r.seed < 0 ? QString() : QString::number(r.seed));
+  seed_->setDisabled(r.seed < 0);
+}
+
+void GenerationForm::applySidecar(const QJsonObject& s) {
+  wan::GenerationRequest r = request();
+  r.prompt = s.value("prompt").toString().toStdString();
+  r.negative_prompt = s.value("negative_prompt").toString().toStdString();
+  r.width = s.value("width").toInt(r.width);
+  r.height = s.value("height").toInt(r.height);
+  r.frames = s.value("frames").toInt(r.frames);
+  r.steps = s.value("steps").toInt(r.steps);
+  r.sampler = s.value("sampler").toString(QString::fromStdString(r.sampler)).toStdString();
+  r.shift = s.value("shift").toDouble(r.shift);
+  r.guidance = s.value("guidance").toDouble(r.guidance);
+  r.seed = s.value("seed").toVariant().toLongLong();
+  setRequest(r);
+}
+
+QString GenerationForm::outputFolder() const { return output_->text(); }
+void GenerationForm::setOutputFolder(const QString& folder) { output_->setText(folder); }
+
+}  // namespace wan_ui

@@ -1,0 +1,89 @@
+#include "history_model.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonDocument>
+
+#include "video_reader.h"
+
+namespace wan_ui {
+
+HistoryModel::HistoryModel(QObject* parent) : QAbstractListModel(parent) {}
+
+void HistoryModel::setFolder(const QString& folder) {
+  folder_ = folder;
+  refresh();
+}
+
+void HistoryModel::refresh() {
+  beginResetModel();
+  items_.clear();
+  for (const QFileInfo& f : QDir(folder_).entryInfoList({"*.json"}, QDir::Files)) {
+    QFile file(f.absoluteFilePath());
+    if (!file.open(QIODevice::ReadOnly)) continue;
+    const QJsonObject j = QJsonDocument::fromJson(file.readAll()).object();
+    const QString video = j.value("outputs").toObject().value("video").toString();
+    if (video.isEmpty() || !QFileInfo::exists(video)) continue;  // not a sidecar, or its video is gone
+    Item item;
+    item.video = video;
+    item.sidecar = f.absoluteFilePath();
+    item.prompt = j.value("prompt").toString();
+    item.created = QDateTime::fromString(j.value("created").toString(), Qt::ISODate);
+    if (!item.created.isValid()) item.created = f.lastModified();
+    item.settings = j;
+    items_.push_back(item);
+  }
+  std::sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) { return a.created > b.created; });
+  endResetModel();
+}
+
+QJsonObject HistoryModel::settingsAt(int row) const { return row >= 0 && row < items_.size() ? items_[row].settings : QJsonObject(); }
+QString HistoryModel::videoPathAt(int row) const { return row >= 0 && row < items_.size() ? items_[row].video : QString(); }
+
+QString HistoryModel::remove(int row) {
+  if (row < 0 || row >= items_.size()) return "No such history entry.";
+  const Item item = items_[row];
+  if (QFile::exists(item.video) && !QFile::remove(item.video)) return "Cannot delete " + item.video + ".";
+  if (!QFile::remove(item.sidecar)) return "Cannot delete " + item.sidecar + ".";
+  beginRemoveRows({}, row, row);
+  items_.removeAt(row);
+  endRemoveRows();
+  return {};
+}
+
+int HistoryModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : items_.size(); }
+
+QVariant HistoryModel::data(const QModelIndex& index, int role) const {
+  if (!index.isValid() || index.row() >= items_.size()) return {};
+  const Item& it = items_[index.row()];
+  switch (role) {
+    case Qt::DisplayRole: {
+      const QJsonObject& s = it.settings;
+      return QString("%1\n%2x%3, %4 frames, %5 steps, seed %6 · %7")
+          .arg(it.prompt.left(80))
+          .arg(s.value("width").toInt())
+          .arg(s.value("height").toInt())
+          .arg(s.value("frames").toInt())
+          .arg(s.value("steps").toInt())
+          .arg(s.value("seed").toVariant().toLongLong())
+          .arg(it.created.toLocalTime().toString("yyyy-MM-dd hh:mm"));
+    }
+    case Qt::ToolTipRole: return it.prompt + "\n" + it.video;
+    case Qt::DecorationRole:
+      if (!it.thumbnail_tried) {
+        it.thumbnail_tried = true;
+        const DecodedVideo v = readVideo(it.video, 1);
+        if (!v.frames.isEmpty()) it.thumbnail = v.frames.front().scaled(96, 96, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+      }
+      return it.thumbnail;
+    case kVideoPathRole: return it.video;
+    case kSidecarPathRole: return it.sidecar;
+    case kPromptRole: return it.prompt;
+    case kSettingsRole: return it.settings;
+    case kCreatedRole: return it.created;
+  }
+  return {};
+}
+
+}  // namespace wan_ui

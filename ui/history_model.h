@@ -1,0 +1,42 @@
+// Every generation in the output folder, newest first: thumbnail, prompt and settings, read from the
+// JSON sidecars the engine writes beside each video. Delete removes the video and its sidecar.
+#pragma once
+#include <QAbstractListModel>
+#include <QDateTime>
+#include <QImage>
+#include <QJsonObject>
+#include <QVector>
+
+namespace wan_ui {
+
+class HistoryModel : public QAbstractListModel {
+  Q_OBJECT
+ public:
+  enum Role { kVideoPathRole = Qt::UserRole + 1, kSidecarPathRole, kPromptRole, kSettingsRole, kCreatedRole };
+
+  explicit HistoryModel(QObject* parent = nullptr);
+
+  void setFolder(const QString& folder);  // rescans
+  QString folder() const { return folder_; }
+  void refresh();
+
+  QJsonObject settingsAt(int row) const;  // the whole sidecar
+  QString videoPathAt(int row) const;
+  QString remove(int row);                // error message, empty on success
+
+  int rowCount(const QModelIndex& parent = {}) const override;
+  QVariant data(const QModelIndex& index, int role) const override;
+
+ private:
+  struct Item {
+    QString video, sidecar, prompt;
+    QDateTime created;
+    QJsonObject settings;
+    mutable QImage thumbnail;
+    mutable bool thumbnail_tried = false;
+  };
+  QString folder_;
+  QVector<Item> items_;
+};
+
+}  // namespace wan_ui

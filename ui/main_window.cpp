@@ -1,0 +1,523 @@
+#include "main_window.h"
+
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDir>
+#include <QFileDialog>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListView>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSettings>
+#include <QShortcut>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include "config_form.h"
+#include "estimate_table_model.h"
+#include "generation_form.h"
+#include "history_model.h"
+#include "preset_store.h"
+#include "run_supervisor.h"
+#include "video_player.h"
+#include "wan/error.h"
+#include "wan/estimate.h"
+
+namespace wan_ui {
+namespace {
+
+constexpr const char* kAuto = "Auto";
+
+std::unique_ptr<QSettings> openSettings(const StudioOptions& o) {
+  if (!o.settings_file.isEmpty()) return std::make_unique<QSettings>(o.settings_file, QSettings::IniFormat);
+  return std::make_unique<QSettings>();
+}
+
+QGroupBox* group(const QString& title, QWidget* content) {
+  auto* g = new QGroupBox(title);
+  auto* l = new QVBoxLayout(g);
+  l->addWidget(content);
+  return g;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWindow(parent), options_(options) {
+  setWindowTitle("Wan Studio");
+  system_ = wan::system_info();
+  presets_ = std::make_unique<PresetStore>(options_.builtin_presets,
+                                           options_.user_presets.isEmpty() ? PresetStore::defaultUserDir() : options_.user_presets);
+  config_ = new ConfigForm;
+  generation_ = new GenerationForm;
+  estimate_ = new EstimateTableModel(this);
+  history_ = new HistoryModel(this);
+  supervisor_ = new RunSupervisor(this);
+  player_ = new VideoPlayer;
+
+  auto* left = new QWidget;
+  auto* left_layout = new QVBoxLayout(left);
+  left_layout->addWidget(group("Model", buildModelPanel()));
+  left_layout->addWidget(group("Preset", buildPresetPanel()));
+  left_layout->addWidget(group("Distributed settings", config_));
+  left_layout->addStretch(1);
+  auto* left_scroll = new QScrollArea;
+  left_scroll->setWidget(left);
+  left_scroll->setWidgetResizable(true);
+  left_scroll->setMinimumWidth(430);
+
+  auto* splitter = new QSplitter;
+  splitter->setObjectName("mainSplitter");
+  splitter->addWidget(left_scroll);
+  splitter->addWidget(buildRunPanel());
+  splitter->addWidget(buildSidePanel());
+  splitter->setStretchFactor(1, 2);
+  setCentralWidget(splitter);
+  status_ = new QLabel;
+  statusBar()->addWidget(status_, 1);
+
+  connect(config_, &ConfigForm::changed, this, &MainWindow::refreshEstimate);
+  connect(generation_, &GenerationForm::changed, this, &MainWindow::refreshEstimate);
+  connect(supervisor_, &RunSupervisor::ranksUpdated, this, &MainWindow::onRanksUpdated);
+  connect(supervisor_, &RunSupervisor::previewUpdated, this, [this](const QImage& image, int step, int total) {
+    preview_->setPixmap(QPixmap::fromImage(image).scaled(preview_->size(), Qt::KeepAspectRatio, Qt::FastTransformation));
+    preview_->setToolTip(QString("latent after step %1 of %2").arg(step).arg(total));
+  });
+  connect(supervisor_, &RunSupervisor::logLines, this, [this](const QStringList& lines) {
+    for (const QString& l : lines) log_->appendPlainText(l);
+  });
+  connect(supervisor_, &RunSupervisor::finished, this, &MainWindow::onFinished);
+  new QShortcut(QKeySequence("Ctrl+Return"), this, [this] { generate(); });
+  new QShortcut(QKeySequence("Escape"), this, [this] { cancel(); });
+  new QShortcut(QKeySequence("Ctrl+P"), this, [this] { player_->togglePlay(); });
+
+  config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), 0});
+  estimate_->setGpuMemory(system_.gpus.empty() ? 0 : system_.gpus.front().memory_bytes);
+  restoreSettings();
+  refreshEstimate();
+}
+
+MainWindow::~MainWindow() = default;
+
+QWidget* MainWindow::buildModelPanel() {
+  auto* w = new QWidget;
+  auto* l = new QVBoxLayout(w);
+  model_path_ = new QLineEdit;
+  model_path_->setObjectName("modelPath");
+  model_path_->setPlaceholderText("official Wan2.1 folder or ComfyUI models folder");
+  auto* browse = new QPushButton("Choose folder…");
+  auto* demo = new QPushButton("Demo model");
+  demo->setToolTip("The built-in small model with random weights: runs anywhere, makes structured noise.");
+  auto* row = new QHBoxLayout;
+  row->addWidget(model_path_, 1);
+  row->addWidget(browse);
+  row->addWidget(demo);
+  l->addLayout(row);
+  model_info_ = new QLabel("No model chosen.");
+  model_info_->setObjectName("modelInfo");
+  model_info_->setWordWrap(true);
+  l->addWidget(model_info_);
+  machine_info_ = new QLabel;
+  machine_info_->setWordWrap(true);
+  QString machine;
+  if (system_.gpus.empty())
+    machine = "<b>No GPU found</b> on this machine: runs use CPU processes (gloo). The demo model is the practical choice.";
+  else
+    machine = QString("%1 GPU(s): %2, %3 each").arg(system_.gpus.size()).arg(QString::fromStdString(system_.gpus.front().name),
+                                                                              formatBytes(system_.gpus.front().memory_bytes));
+  machine_info_->setText(machine);
+  l->addWidget(machine_info_);
+  connect(browse, &QPushButton::clicked, this, [this] {
+    const QString d = QFileDialog::getExistingDirectory(this, "Model folder", model_path_->text());
+    if (!d.isEmpty()) loadModel(d);
+  });
+  connect(demo, &QPushButton::clicked, this, [this] { loadModel(QString::fromStdString(wan::demo_model_dir())); });
+  connect(model_path_, &QLineEdit::editingFinished, this, [this] { loadModel(model_path_->text()); });
+  return w;
+}
+
+QWidget* MainWindow::buildPresetPanel() {
+  auto* w = new QWidget;
+  auto* l = new QHBoxLayout(w);
+  presets_box_ = new QComboBox;
+  presets_box_->setObjectName("presets");
+  auto* apply = new QPushButton("Apply");
+  auto* save = new QPushButton("Save as…");
+  auto* rename = new QPushButton("Rename…");
+  auto* remove = new QPushButton("Delete");
+  l->addWidget(presets_box_, 1);
+  for (QPushButton* b : {apply, save, rename, remove}) l->addWidget(b);
+  refreshPresets();
+  connect(apply, &QPushButton::clicked, this, [this] { applyPreset(presets_box_->currentText()); });
+  connect(save, &QPushButton::clicked, this, [this] {
+    const QString name = QInputDialog::getText(this, "Save preset", "Name:");
+    if (name.isEmpty()) return;
+    if (QString e = presets_->save(name, config_->config()); !e.isEmpty()) return void(QMessageBox::warning(this, "Save preset", e));
+    refreshPresets(name);
+  });
+  connect(rename, &QPushButton::clicked, this, [this] {
+    const QString from = presets_box_->currentText();
+    const QString to = QInputDialog::getText(this, "Rename preset", "New name:", QLineEdit::Normal, from);
+    if (to.isEmpty() || to == from) return;
+    if (QString e = presets_->rename(from, to); !e.isEmpty()) return void(QMessageBox::warning(this, "Rename preset", e));
+    refreshPresets(to);
+  });
+  connect(remove, &QPushButton::clicked, this, [this] {
+    if (QString e = presets_->remove(presets_box_->currentText()); !e.isEmpty()) return void(QMessageBox::warning(this, "Delete preset", e));
+    refreshPresets();
+  });
+  return w;
+}
+
+QWidget* MainWindow::buildRunPanel() {
+  auto* w = new QWidget;
+  auto* l = new QVBoxLayout(w);
+  l->addWidget(group("Generation", generation_));
+  generate_ = new QPushButton("Generate  (Ctrl+Enter)");
+  generate_->setObjectName("generateButton");
+  cancel_ = new QPushButton("Cancel  (Esc)");
+  cancel_->setObjectName("cancelButton");
+  cancel_->setEnabled(false);
+  auto* buttons = new QHBoxLayout;
+  buttons->addWidget(generate_, 1);
+  buttons->addWidget(cancel_);
+  l->addLayout(buttons);
+  auto* ranks = new QWidget;
+  ranks_layout_ = new QVBoxLayout(ranks);
+  ranks_layout_->setContentsMargins(0, 0, 0, 0);
+  eta_ = new QLabel;
+  eta_->setObjectName("eta");
+  ranks_layout_->addWidget(eta_);
+  l->addWidget(group("Progress per rank", ranks));
+  tabs_ = new QTabWidget;
+  preview_ = new QLabel("The live preview of the latent appears here while sampling.");
+  preview_->setObjectName("preview");
+  preview_->setAlignment(Qt::AlignCenter);
+  preview_->setMinimumSize(320, 200);
+  preview_->setStyleSheet("background: #111; color: #bbb;");
+  log_ = new QPlainTextEdit;
+  log_->setObjectName("log");
+  log_->setReadOnly(true);
+  log_->setMaximumBlockCount(5000);
+  tabs_->addTab(preview_, "Live preview");
+  tabs_->addTab(player_, "Player");
+  tabs_->addTab(log_, "Log");
+  l->addWidget(tabs_, 1);
+  connect(generate_, &QPushButton::clicked, this, &MainWindow::generate);
+  connect(cancel_, &QPushButton::clicked, this, &MainWindow::cancel);
+  return w;
+}
+
+QWidget* MainWindow::buildSidePanel() {
+  auto* w = new QWidget;
+  auto* l = new QVBoxLayout(w);
+  estimate_view_ = new QTableView;
+  estimate_view_->setObjectName("estimateTable");
+  estimate_view_->setModel(estimate_);
+  estimate_view_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  estimate_view_->setMinimumWidth(420);
+  estimate_view_->setMaximumHeight(150);
+  l->addWidget(group("Estimated peak memory per GPU (hover for the split)", estimate_view_));
+  history_view_ = new QListView;
+  history_view_->setObjectName("history");
+  history_view_->setModel(history_);
+  history_view_->setIconSize(QSize(96, 96));
+  history_view_->setWordWrap(true);
+  auto* rerun = new QPushButton("Re-run");
+  auto* play = new QPushButton("Play");
+  auto* remove = new QPushButton("Delete");
+  auto* buttons = new QHBoxLayout;
+  for (QPushButton* b : {play, rerun, remove}) buttons->addWidget(b);
+  auto* history_box = new QWidget;
+  auto* hl = new QVBoxLayout(history_box);
+  hl->setContentsMargins(0, 0, 0, 0);
+  hl->addWidget(history_view_, 1);
+  hl->addLayout(buttons);
+  l->addWidget(group("History", history_box), 1);
+  auto row = [this] { return history_view_->currentIndex().row(); };
+  connect(play, &QPushButton::clicked, this, [this, row] {
+    if (player_->load(history_->videoPathAt(row()))) tabs_->setCurrentWidget(player_);
+  });
+  connect(history_view_, &QListView::doubleClicked, this, [this](const QModelIndex& i) {
+    if (player_->load(history_->videoPathAt(i.row()))) tabs_->setCurrentWidget(player_);
+  });
+  connect(rerun, &QPushButton::clicked, this, [this, row] {
+    const QJsonObject s = history_->settingsAt(row());
+    if (s.isEmpty()) return;
+    generation_->applySidecar(s);
+    const QJsonObject world = s.value("world").toObject();
+    if (world.value("world_size").toInt() > 1) {
+      try {
+        config_->setConfig(wan::dist_config_from_json(QJsonDocument(world).toJson().toStdString()));
+      } catch (const wan::Error&) {
+      }
+    }
+  });
+  connect(remove, &QPushButton::clicked, this, [this, row] {
+    if (QString e = history_->remove(row()); !e.isEmpty()) QMessageBox::warning(this, "Delete", e);
+  });
+  return w;
+}
+
+QStringList MainWindow::presetNames() const {
+  QStringList out = {kAuto};
+  out << presets_->names();
+  return out;
+}
+
+void MainWindow::refreshPresets(const QString& select) {
+  presets_box_->clear();
+  presets_box_->addItems(presetNames());
+  if (!select.isEmpty()) presets_box_->setCurrentText(select);
+}
+
+bool MainWindow::gpuRun() const { return !system_.gpus.empty(); }
+
+bool MainWindow::applyPreset(const QString& name) {
+  wan::DistConfig c;
+  if (name == kAuto) {
+    wan::EstimateSettings s;
+    const wan::GenerationRequest r = generation_->request();
+    s.width = r.width;
+    s.height = r.height;
+    s.frames = r.frames;
+    s.config = config_->config();
+    const wan::ModelDims dims = model_ ? model_->dims : wan::wan21_t2v_1_3b();
+    const wan::AutoLayout a = wan::auto_layout(dims, s, static_cast<int>(system_.gpus.size()),
+                                               system_.gpus.empty() ? 0 : system_.gpus.front().memory_bytes);
+    c = a.config;
+    last_message_ = "Auto: " + QString::fromStdString(a.reason);
+  } else {
+    try {
+      c = presets_->load(name);
+    } catch (const wan::Error& e) {
+      last_message_ = e.what();
+      status_->setText(last_message_);
+      return false;
+    }
+    if (!gpuRun()) c.backend = "gloo";  // no GPU here: CPU processes
+    last_message_ = "Preset " + name + " applied.";
+  }
+  config_->setConfig(c);
+  status_->setText(last_message_);
+  return true;
+}
+
+bool MainWindow::loadModel(const QString& folder) {
+  model_path_->setText(folder);
+  try {
+    wan::ModelFiles files;
+    files.model_dir = folder.toStdString();
+    model_ = wan::inspect_model(files);
+  } catch (const wan::Error& e) {
+    model_.reset();
+    model_info_->setText("<span style='color:#c62828'>" + QString(e.what()).toHtmlEscaped() + "</span>");
+    estimate_->setLoadedModel(nullptr);
+    last_message_ = e.what();
+    return false;
+  }
+  const wan::ModelInfo& m = *model_;
+  model_info_->setText(QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
+                           .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
+                           .arg(QString::number(m.dims.dit_params / 1e6, 'f', 1) + " M")
+                           .arg(m.dims.num_heads)
+                           .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)));
+  estimate_->setLoadedModel(&m.dims);
+  config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), m.dims.num_heads});
+  return true;
+}
+
+void MainWindow::refreshEstimate() {
+  wan::EstimateSettings s;
+  const wan::GenerationRequest r = generation_->request();
+  s.width = r.width;
+  s.height = r.height;
+  s.frames = r.frames;
+  s.gpu = gpuRun();
+  s.config = config_->config();
+  estimate_->setSettings(s);
+  generate_->setEnabled(!supervisor_->isRunning() && config_->isValid());
+}
+
+void MainWindow::generate() {
+  if (supervisor_->isRunning()) return;
+  wan::GenerationRequest r = generation_->request();
+  if (r.prompt.empty()) {
+    last_message_ = "Write a prompt first.";
+    status_->setText(last_message_);
+    return;
+  }
+  if (!model_ && !loadModel(model_path_->text().isEmpty() ? QString::fromStdString(wan::demo_model_dir()) : model_path_->text())) {
+    status_->setText(last_message_);
+    return;
+  }
+  r.model.model_dir = model_path_->text().toStdString();
+  r.device = gpuRun() ? "cuda" : "cpu";
+  const QString folder = generation_->outputFolder();
+  if (!QDir().mkpath(folder)) {
+    last_message_ = "Cannot create the output folder " + folder;
+    status_->setText(last_message_);
+    return;
+  }
+  if (QDir(history_->folder()) != QDir(folder)) history_->setFolder(folder);
+  r.output = QDir(folder).filePath("wan-" + QDateTime::currentDateTime().toString("yyyyMMdd-hhmmss") + ".mp4").toStdString();
+  wan::DistConfig c = config_->config();
+  if (!gpuRun()) c.backend = "gloo";
+  QString error;
+  log_->clear();
+  if (!supervisor_->start(r, c, &error)) {
+    last_message_ = error;
+    status_->setText(error);
+    return;
+  }
+  run_started_ms_ = QDateTime::currentMSecsSinceEpoch();
+  for (QProgressBar* b : rank_bars_) b->deleteLater();
+  rank_bars_.clear();
+  for (int i = 0; i < c.world_size; ++i) {
+    auto* bar = new QProgressBar;
+    bar->setObjectName(QString("rank%1").arg(i));
+    bar->setFormat(QString("rank %1: starting").arg(i));
+    bar->setValue(0);
+    ranks_layout_->addWidget(bar);
+    rank_bars_ << bar;
+  }
+  tabs_->setCurrentWidget(preview_);
+  setRunning(true);
+  last_message_ = "Running on " + QString::number(c.world_size) + " rank(s)…";
+  status_->setText(last_message_);
+}
+
+void MainWindow::cancel() {
+  if (!supervisor_->isRunning()) return;
+  supervisor_->cancel();
+  status_->setText("Cancelling (stops within a step)…");
+}
+
+void MainWindow::setRunning(bool running) {
+  generate_->setEnabled(!running && config_->isValid());
+  cancel_->setEnabled(running);
+  config_->setEnabled(!running);
+}
+
+void MainWindow::onRanksUpdated() {
+  const auto& ranks = supervisor_->ranks();
+  double eta = -1;
+  for (int r = 0; r < rank_bars_.size() && r < static_cast<int>(ranks.size()); ++r) {
+    const wan::RankStatus& s = ranks[r];
+    const auto phase = static_cast<wan::Phase>(s.phase);
+    QProgressBar* bar = rank_bars_[r];
+    bar->setMaximum(std::max(1, s.total));
+    bar->setValue(std::min(s.step, std::max(1, s.total)));
+    QString text = QString("rank %1: %2 %3/%4").arg(r).arg(wan::phase_name(phase)).arg(s.step).arg(s.total);
+    if (s.seconds_per_step > 0) text += QString(" · %1 s/step").arg(s.seconds_per_step, 0, 'f', 2);
+    text += " · " + formatBytes(static_cast<qint64>(s.memory_bytes));
+    if (s.state == wan::RankState::kFailed && !s.error.empty()) text += " · " + QString::fromStdString(s.error);
+    bar->setFormat(text);
+    if (phase == wan::Phase::kSampling && s.seconds_per_step > 0) eta = std::max(eta, (s.total - s.step) * s.seconds_per_step);
+  }
+  const double elapsed = (QDateTime::currentMSecsSinceEpoch() - run_started_ms_) / 1000.0;
+  eta_->setText(eta >= 0 ? QString("elapsed %1 s · sampling ends in about %2 s (then decoding)").arg(elapsed, 0, 'f', 0).arg(eta, 0, 'f', 0)
+                         : QString("elapsed %1 s").arg(elapsed, 0, 'f', 0));
+}
+
+void MainWindow::onFinished(int exit_code, const QString& message, const QString& video_path) {
+  setRunning(false);
+  if (exit_code == 0) {
+    last_message_ = "Done: " + video_path;
+    QString error;
+    if (player_->load(video_path, &error)) {
+      tabs_->setCurrentWidget(player_);
+      player_->play();
+    } else {
+      last_message_ += " (" + error + ")";
+    }
+  } else {
+    last_message_ = QString("Failed (%1): %2").arg(wan::error_code_name(static_cast<wan::ErrorCode>(exit_code)), message);
+    log_->appendPlainText(last_message_);
+    tabs_->setCurrentWidget(log_);
+  }
+  status_->setText(last_message_);
+  history_->refresh();
+  emit runFinished(exit_code);
+}
+
+bool MainWindow::previewShown() const { return !preview_->pixmap().isNull(); }
+int MainWindow::progressBarCount() const { return rank_bars_.size(); }
+
+void MainWindow::restoreSettings() {
+  auto s = openSettings(options_);
+  restoreGeometry(s->value("window/geometry").toByteArray());
+  restoreState(s->value("window/state").toByteArray());
+  const QString videos = QStandardPaths::writableLocation(QStandardPaths::MoviesLocation);
+  generation_->setOutputFolder(s->value("output/folder", (videos.isEmpty() ? QDir::homePath() : videos) + "/Wan Studio").toString());
+  wan::GenerationRequest r;
+  r.prompt = s->value("generation/prompt", "A red fox runs through fresh snow at dawn, cinematic").toString().toStdString();
+  r.negative_prompt = s->value("generation/negative").toString().toStdString();
+  r.width = s->value("generation/width", r.width).toInt();
+  r.height = s->value("generation/height", r.height).toInt();
+  r.frames = s->value("generation/frames", r.frames).toInt();
+  r.steps = s->value("generation/steps", r.steps).toInt();
+  r.sampler = s->value("generation/sampler", "unipc").toString().toStdString();
+  r.shift = s->value("generation/shift", r.shift).toDouble();
+  r.guidance = s->value("generation/guidance", r.guidance).toDouble();
+  r.seed = s->value("generation/seed", -1).toLongLong();
+  generation_->setRequest(r);
+  wan::DistConfig c;
+  if (!gpuRun()) c.backend = "gloo";
+  const QString config_json = s->value("dist/config").toString();
+  if (!config_json.isEmpty()) {
+    try {
+      c = wan::dist_config_from_json(config_json.toStdString(), c);
+    } catch (const wan::Error&) {
+    }
+  }
+  config_->setConfig(c);
+  history_->setFolder(generation_->outputFolder());
+  const QString model = s->value("model/folder").toString();
+  if (!model.isEmpty()) loadModel(model);
+}
+
+void MainWindow::saveSettings() const {
+  auto s = openSettings(options_);
+  s->setValue("window/geometry", saveGeometry());
+  s->setValue("window/state", saveState());
+  s->setValue("output/folder", generation_->outputFolder());
+  s->setValue("model/folder", model_path_->text());
+  const wan::GenerationRequest r = generation_->request();
+  s->setValue("generation/prompt", QString::fromStdString(r.prompt));
+  s->setValue("generation/negative", QString::fromStdString(r.negative_prompt));
+  s->setValue("generation/width", r.width);
+  s->setValue("generation/height", r.height);
+  s->setValue("generation/frames", r.frames);
+  s->setValue("generation/steps", r.steps);
+  s->setValue("generation/sampler", QString::fromStdString(r.sampler));
+  s->setValue("generation/shift", r.shift);
+  s->setValue("generation/guidance", r.guidance);
+  s->setValue("generation/seed", static_cast<qint64>(r.seed));
+  s->setValue("dist/config", QString::fromStdString(wan::dist_config_to_json(config_->config())));
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  if (supervisor_->isRunning()) {
+    status_->setText("Stopping the run before closing…");
+    supervisor_->cancel();
+    supervisor_->waitForFinished(15000);  // the launcher stops every worker within its grace period
+  }
+  saveSettings();
+  event->accept();
+}
+
+}  // namespace wan_ui
