@@ -93,7 +93,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   connect(generation_, &GenerationForm::changed, this, &MainWindow::refreshEstimate);
   connect(supervisor_, &RunSupervisor::ranksUpdated, this, &MainWindow::onRanksUpdated);
   connect(supervisor_, &RunSupervisor::previewUpdated, this, [this](const QImage& image, int step, int total) {
-    preview_->setPixmap(QPixmap::fromImage(image).scaled(preview_->size(), Qt::KeepAspectRatio, Qt::FastTransformation));
+    preview_->setPixmap(QPixmap::fromImage(image).scaled(preview_->size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
     preview_->setToolTip(QString("latent after step %1 of %2").arg(step).arg(total));
   });
   connect(supervisor_, &RunSupervisor::logLines, this, [this](const QStringList& lines) {
@@ -118,19 +118,24 @@ QWidget* MainWindow::buildModelPanel() {
   model_path_ = new QLineEdit;
   model_path_->setObjectName("modelPath");
   model_path_->setPlaceholderText("official Wan2.1 folder or ComfyUI models folder");
-  auto* browse = new QPushButton("Choose folder…");
+  auto* browse = new QPushButton("Folder…");
+  auto* files = new QPushButton("ComfyUI files…");
+  files->setToolTip("Pick the diffusion model, the text encoder and the VAE files one by one.");
   auto* demo = new QPushButton("Demo model");
   demo->setToolTip("The built-in small model with random weights: runs anywhere, makes structured noise.");
+  l->addWidget(model_path_);
   auto* row = new QHBoxLayout;
-  row->addWidget(model_path_, 1);
   row->addWidget(browse);
+  row->addWidget(files);
   row->addWidget(demo);
+  row->addStretch(1);
   l->addLayout(row);
   model_info_ = new QLabel("No model chosen.");
   model_info_->setObjectName("modelInfo");
   model_info_->setWordWrap(true);
   l->addWidget(model_info_);
   machine_info_ = new QLabel;
+  machine_info_->setObjectName("machineInfo");
   machine_info_->setWordWrap(true);
   QString machine;
   if (system_.gpus.empty())
@@ -144,22 +149,38 @@ QWidget* MainWindow::buildModelPanel() {
     const QString d = QFileDialog::getExistingDirectory(this, "Model folder", model_path_->text());
     if (!d.isEmpty()) loadModel(d);
   });
+  connect(files, &QPushButton::clicked, this, [this] {
+    const QString filter = "Weights (*.safetensors *.pth *.pt *.index.json);;All files (*)";
+    wan::ModelFiles f;
+    f.dit = QFileDialog::getOpenFileName(this, "Diffusion model (diffusion_models/…)", {}, filter).toStdString();
+    if (f.dit.empty()) return;
+    f.t5 = QFileDialog::getOpenFileName(this, "Text encoder (text_encoders/umt5…)", {}, filter).toStdString();
+    if (f.t5.empty()) return;
+    f.vae = QFileDialog::getOpenFileName(this, "VAE (vae/…)", {}, filter).toStdString();
+    if (f.vae.empty()) return;
+    loadModelFiles(f);
+  });
   connect(demo, &QPushButton::clicked, this, [this] { loadModel(QString::fromStdString(wan::demo_model_dir())); });
-  connect(model_path_, &QLineEdit::editingFinished, this, [this] { loadModel(model_path_->text()); });
+  connect(model_path_, &QLineEdit::editingFinished, this, [this] {
+    if (model_path_->isModified()) loadModel(model_path_->text());
+  });
   return w;
 }
 
 QWidget* MainWindow::buildPresetPanel() {
   auto* w = new QWidget;
-  auto* l = new QHBoxLayout(w);
+  auto* l = new QVBoxLayout(w);
   presets_box_ = new QComboBox;
   presets_box_->setObjectName("presets");
+  presets_box_->setToolTip("Auto: the fastest layout that fits in this machine's GPUs (memory estimator).");
   auto* apply = new QPushButton("Apply");
   auto* save = new QPushButton("Save as…");
   auto* rename = new QPushButton("Rename…");
   auto* remove = new QPushButton("Delete");
-  l->addWidget(presets_box_, 1);
-  for (QPushButton* b : {apply, save, rename, remove}) l->addWidget(b);
+  l->addWidget(presets_box_);
+  auto* buttons = new QHBoxLayout;
+  for (QPushButton* b : {apply, save, rename, remove}) buttons->addWidget(b);
+  l->addLayout(buttons);
   refreshPresets();
   connect(apply, &QPushButton::clicked, this, [this] { applyPreset(presets_box_->currentText()); });
   connect(save, &QPushButton::clicked, this, [this] {
@@ -317,10 +338,17 @@ bool MainWindow::applyPreset(const QString& name) {
 }
 
 bool MainWindow::loadModel(const QString& folder) {
-  model_path_->setText(folder);
+  wan::ModelFiles files;
+  files.model_dir = folder.toStdString();
+  return loadModelFiles(files);
+}
+
+bool MainWindow::loadModelFiles(const wan::ModelFiles& files) {
+  model_files_ = files;
+  model_path_->setText(!files.model_dir.empty() ? QString::fromStdString(files.model_dir)
+                                                : QString::fromStdString(files.dit + " | " + files.t5 + " | " + files.vae));
+  model_path_->setModified(false);
   try {
-    wan::ModelFiles files;
-    files.model_dir = folder.toStdString();
     model_ = wan::inspect_model(files);
   } catch (const wan::Error& e) {
     model_.reset();
@@ -360,11 +388,15 @@ void MainWindow::generate() {
     status_->setText(last_message_);
     return;
   }
-  if (!model_ && !loadModel(model_path_->text().isEmpty() ? QString::fromStdString(wan::demo_model_dir()) : model_path_->text())) {
-    status_->setText(last_message_);
-    return;
+  if (!model_) {
+    const bool ok = model_files_.model_dir.empty() && model_files_.dit.empty() ? loadModel(QString::fromStdString(wan::demo_model_dir()))
+                                                                               : loadModelFiles(model_files_);
+    if (!ok) {
+      status_->setText(last_message_);
+      return;
+    }
   }
-  r.model.model_dir = model_path_->text().toStdString();
+  r.model = model_files_;
   r.device = gpuRun() ? "cuda" : "cpu";
   const QString folder = generation_->outputFolder();
   if (!QDir().mkpath(folder)) {
@@ -486,8 +518,13 @@ void MainWindow::restoreSettings() {
   }
   config_->setConfig(c);
   history_->setFolder(generation_->outputFolder());
-  const QString model = s->value("model/folder").toString();
-  if (!model.isEmpty()) loadModel(model);
+  wan::ModelFiles files;
+  files.model_dir = s->value("model/folder").toString().toStdString();
+  files.dit = s->value("model/dit").toString().toStdString();
+  files.t5 = s->value("model/t5").toString().toStdString();
+  files.vae = s->value("model/vae").toString().toStdString();
+  if (!files.model_dir.empty() || !files.dit.empty()) loadModelFiles(files);
+  else if (system_.gpus.empty()) loadModel(QString::fromStdString(wan::demo_model_dir()));  // no GPU: the demo model
 }
 
 void MainWindow::saveSettings() const {
@@ -495,7 +532,10 @@ void MainWindow::saveSettings() const {
   s->setValue("window/geometry", saveGeometry());
   s->setValue("window/state", saveState());
   s->setValue("output/folder", generation_->outputFolder());
-  s->setValue("model/folder", model_path_->text());
+  s->setValue("model/folder", QString::fromStdString(model_files_.model_dir));
+  s->setValue("model/dit", QString::fromStdString(model_files_.dit));
+  s->setValue("model/t5", QString::fromStdString(model_files_.t5));
+  s->setValue("model/vae", QString::fromStdString(model_files_.vae));
   const wan::GenerationRequest r = generation_->request();
   s->setValue("generation/prompt", QString::fromStdString(r.prompt));
   s->setValue("generation/negative", QString::fromStdString(r.negative_prompt));

@@ -57,6 +57,7 @@ class MainWindow : public QMainWindow {
   int progressBarCount() const;
 
   bool loadModel(const QString& folder);  // false: the message is shown next to the model panel
+  bool loadModelFiles(const wan::ModelFiles& files);  // ComfyUI single files (or a folder in model_dir)
   bool applyPreset(const QString& name);  // "Auto" included
   QStringList presetNames() const;
 
@@ -88,6 +89,7 @@ class MainWindow : public QMainWindow {
   wan::SystemInfo system_;
   std::unique_ptr<PresetStore> presets_;
   std::optional<wan::ModelInfo> model_;
+  wan::ModelFiles model_files_;
   ConfigForm* config_;
   GenerationForm* generation_;
   EstimateTableModel* estimate_;

@@ -34,6 +34,7 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
   cmd->add_option("--device", o.device, "cuda (GPU memory per rank) | cpu (resident memory per process)")->capture_default_str();
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
+  cmd->add_option("--rank", o.rank, "estimate this rank (0 also decodes the video; others do not)")->capture_default_str();
   add_distributed_options(cmd, o.dist);
   return cmd;
 }
@@ -68,7 +69,7 @@ int run_estimate_command(EstimateOptions& o) {
       const auto problems = wan::validate_dist_config(s.config, wan::DistEnvironment{-1, m.num_heads});
       nlohmann::json cell = {{"world_size", world}, {"current", world == current.world_size}, {"config", nlohmann::json::parse(wan::dist_config_to_json(s.config))}};
       if (!problems.empty()) cell["invalid"] = problems.front().message;
-      else cell["estimate"] = to_json(wan::estimate_memory(m, s));
+      else cell["estimate"] = to_json(wan::estimate_memory(m, s, std::min(o.rank, world - 1)));
       cells.push_back(cell);
     }
     rows.push_back({{"model", m.name},
@@ -83,8 +84,8 @@ int run_estimate_command(EstimateOptions& o) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("Estimated peak memory per %s (rank 0, which also decodes), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process",
-              s.width, s.height, s.frames, s.dtype.c_str());
+  std::printf("Estimated peak memory per %s (rank %d%s), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process", o.rank,
+              o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, s.dtype.c_str());
   std::printf("%-22s", "model");
   for (int world : kColumns) std::printf("  %8d %-4s", world, s.gpu ? (world == 1 ? "GPU" : "GPUs") : "proc");
   std::printf("\n");

@@ -14,6 +14,7 @@ struct EstimateOptions {
   std::string dtype = "auto", device = "cuda";
   DistOptions dist;
   bool json = false;
+  int rank = 0;             // whose memory: rank 0 also decodes
 };
 
 CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& options);

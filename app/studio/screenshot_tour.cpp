@@ -43,7 +43,9 @@ void startScreenshotTour(wan_ui::MainWindow& w, const QString& dir) {
     r.steps = 16;
     r.seed = 42;
     w.generationForm()->setRequest(r);
-    w.generationForm()->setOutputFolder(QDir::temp().filePath("wan-studio-screenshots"));
+    const QString out = QDir::temp().filePath("wan-studio-screenshots");
+    QDir(out).removeRecursively();  // the history shows this run only
+    w.generationForm()->setOutputFolder(out);
     QApplication::processEvents();
     shoot(w, dir + "/studio-idle.png");
     w.generate();

@@ -55,11 +55,18 @@ class BoardReporter {
     status_.step = e.step;
     status_.total = e.total;
     status_.seconds_per_step = e.seconds_per_step;
-    status_.memory_bytes = wan::current_rss_bytes();
-    status_.peak_memory_bytes = wan::peak_rss_bytes();
+    // GPU ranks report their GPU's allocator (what the estimator predicts); CPU ranks their resident set.
+    if (cuda_device_ >= 0) {
+      status_.memory_bytes = static_cast<std::uint64_t>(wan::device_current_bytes(cuda_device_));
+      status_.peak_memory_bytes = static_cast<std::uint64_t>(wan::device_peak_bytes(cuda_device_));
+    } else {
+      status_.memory_bytes = wan::current_rss_bytes();
+      status_.peak_memory_bytes = wan::peak_rss_bytes();
+    }
     board_->publish(rank_, status_);
     if (board_->cancel_requested()) throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
   }
+  void set_cuda_device(int index) { cuda_device_ = index; }
   void preview(const wan::PreviewImage& image) {
     if (board_) board_->publish_preview(image);
   }
@@ -73,6 +80,7 @@ class BoardReporter {
 
  private:
   int rank_;
+  int cuda_device_ = -1;
   std::unique_ptr<wan::ProgressBoard> board_;
   wan::RankStatus status_;
   std::atomic<bool> stop_{false};
@@ -96,6 +104,8 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   if (config.backend == "nccl" && (g.request.device == "auto" || g.request.device == "cuda"))
     g.request.device = "cuda:" + std::to_string(env.local_rank);
   wan::check_dist_config(config, wan::DistEnvironment{});
+  if (g.request.device.rfind("cuda", 0) == 0)
+    board.set_cuda_device(g.request.device.size() > 5 ? std::atoi(g.request.device.c_str() + 5) : 0);
 
   if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") setenv("WAN_GLOO_HOST", "127.0.0.1", 0);
   wan::RendezvousOptions r;

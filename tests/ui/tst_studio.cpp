@@ -208,6 +208,78 @@ class TestStudio : public QObject {
     QCOMPARE(QDir(out.filePath("frames")).entryList({"*.png"}).size(), 5);
   }
 
+  void closingTheWindowMidRunStopsIt() {
+    QTemporaryDir out, user, settings;
+    wan_ui::StudioOptions o;
+    o.builtin_presets = WAN_PRESETS_DIR;
+    o.user_presets = user.path();
+    o.settings_file = settings.filePath("studio.ini");
+    auto* w = new wan_ui::MainWindow(o);
+    QVERIFY(w->loadModel(QString::fromStdString(wan::demo_model_dir())));
+    w->configForm()->setConfig(world2());
+    wan::GenerationRequest r = smallRequest(out.path());
+    r.steps = 200;
+    w->generationForm()->setRequest(r);
+    w->generationForm()->setOutputFolder(out.path());
+    w->show();
+    w->generate();
+    QTRY_VERIFY_WITH_TIMEOUT(!w->supervisor()->ranks().empty() && w->supervisor()->ranks()[1].phase == static_cast<int>(wan::Phase::kSampling),
+                             120000);
+    const qint64 pid0 = w->supervisor()->pidOf(0), pid1 = w->supervisor()->pidOf(1);
+    QVERIFY(w->close());
+    QVERIFY(!w->supervisor()->isRunning());
+    delete w;
+    QVERIFY(!processAlive(pid0) && !processAlive(pid1));
+    QCOMPARE(studioSegments(), 0);
+    QVERIFY(QDir(out.path()).entryList({"*.mp4"}, QDir::Files).isEmpty());
+  }
+
+  void settingsPersistBetweenSessions() {
+    QTemporaryDir user, settings, out;
+    wan_ui::StudioOptions o;
+    o.builtin_presets = WAN_PRESETS_DIR;
+    o.user_presets = user.path();
+    o.settings_file = settings.filePath("studio.ini");
+    {
+      wan_ui::MainWindow w(o);
+      QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+      wan::DistConfig c = world2();
+      c.sharding_strategy = wan::ShardingStrategy::kShardGradOp;
+      w.configForm()->setConfig(c);
+      wan::GenerationRequest r = smallRequest(out.path());
+      r.prompt = "remember me";
+      r.seed = 1234;
+      w.generationForm()->setRequest(r);
+      w.generationForm()->setOutputFolder(out.path());
+      QVERIFY(w.close());
+    }
+    wan_ui::MainWindow again(o);
+    QCOMPARE(again.generationForm()->request().prompt, std::string("remember me"));
+    QCOMPARE(again.generationForm()->request().seed, std::int64_t(1234));
+    QCOMPARE(again.generationForm()->outputFolder(), out.path());
+    QCOMPARE(again.configForm()->config().world_size, 2);
+    QCOMPARE(again.configForm()->config().ulysses_size, 2);
+    QVERIFY(again.configForm()->config().sharding_strategy == wan::ShardingStrategy::kShardGradOp);
+    QVERIFY(again.estimateModel()->rowCount() == 3);  // the remembered model was inspected again
+  }
+
+  void autoPresetWithoutGpusUsesOneCpuProcess() {
+    QTemporaryDir user, settings;
+    wan_ui::StudioOptions o;
+    o.builtin_presets = WAN_PRESETS_DIR;
+    o.user_presets = user.path();
+    o.settings_file = settings.filePath("studio.ini");
+    wan_ui::MainWindow w(o);
+    QVERIFY(w.presetNames().startsWith("Auto"));
+    QVERIFY(w.applyPreset("Auto"));
+    QCOMPARE(w.configForm()->config().world_size, 1);
+    QCOMPARE(w.configForm()->config().backend, std::string("gloo"));
+    QVERIFY(w.lastMessage().contains("no GPU"));
+    QVERIFY(w.applyPreset("4-gpu"));
+    QCOMPARE(w.configForm()->config().world_size, 4);
+    QCOMPARE(w.configForm()->config().backend, std::string("gloo"));  // no GPU here: CPU processes
+  }
+
   void cancelLeavesNothingBehind() {
     QTemporaryDir out;
     wan_ui::RunSupervisor sup;

@@ -39,9 +39,14 @@ std::int64_t device_peak_bytes(int device_index) {
 void reset_device_peak_bytes(int device_index) {
   c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
 }
+std::int64_t device_current_bytes(int device_index) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
+  return stats.allocated_bytes[static_cast<std::size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].current;
+}
 #else
 std::int64_t device_peak_bytes(int) { return 0; }
 void reset_device_peak_bytes(int) {}
+std::int64_t device_current_bytes(int) { return 0; }
 #endif
 
 }  // namespace wan

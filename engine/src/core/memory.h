@@ -13,5 +13,7 @@ bool reset_peak_rss();
 // CUDA caching-allocator peak since the last reset (0 in builds without CUDA).
 std::int64_t device_peak_bytes(int device_index);
 void reset_device_peak_bytes(int device_index);
+// CUDA caching-allocator bytes in use now (0 in builds without CUDA).
+std::int64_t device_current_bytes(int device_index);
 
 }  // namespace wan
