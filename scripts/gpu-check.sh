@@ -76,3 +76,6 @@ err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
 print(f"nccl world 1 {sys.argv[1]}: final latent relative L2 error vs the official CPU reference: {err:.3e}")
 PY
 done
+
+echo "== memory estimator vs measured GPU peaks (docs/MEMORY.md) =="
+timeout 900 ./scripts/memory-accuracy.sh build-gpu cuda || echo "memory accuracy run failed"

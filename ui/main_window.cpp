@@ -31,6 +31,7 @@
 #include "estimate_table_model.h"
 #include "generation_form.h"
 #include "history_model.h"
+#include "model_panel.h"
 #include "preset_store.h"
 #include "run_supervisor.h"
 #include "video_player.h"
@@ -70,7 +71,9 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
 
   auto* left = new QWidget;
   auto* left_layout = new QVBoxLayout(left);
-  left_layout->addWidget(group("Model", buildModelPanel()));
+  model_panel_ = new ModelPanel(system_);
+  connect(model_panel_, &ModelPanel::modelChanged, this, &MainWindow::onModelChanged);
+  left_layout->addWidget(group("Model", model_panel_));
   left_layout->addWidget(group("Preset", buildPresetPanel()));
   left_layout->addWidget(group("Distributed settings", config_));
   left_layout->addStretch(1);
@@ -111,61 +114,6 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
 }
 
 MainWindow::~MainWindow() = default;
-
-QWidget* MainWindow::buildModelPanel() {
-  auto* w = new QWidget;
-  auto* l = new QVBoxLayout(w);
-  model_path_ = new QLineEdit;
-  model_path_->setObjectName("modelPath");
-  model_path_->setPlaceholderText("official Wan2.1 folder or ComfyUI models folder");
-  auto* browse = new QPushButton("Folder…");
-  auto* files = new QPushButton("ComfyUI files…");
-  files->setToolTip("Pick the diffusion model, the text encoder and the VAE files one by one.");
-  auto* demo = new QPushButton("Demo model");
-  demo->setToolTip("The built-in small model with random weights: runs anywhere, makes structured noise.");
-  l->addWidget(model_path_);
-  auto* row = new QHBoxLayout;
-  row->addWidget(browse);
-  row->addWidget(files);
-  row->addWidget(demo);
-  row->addStretch(1);
-  l->addLayout(row);
-  model_info_ = new QLabel("No model chosen.");
-  model_info_->setObjectName("modelInfo");
-  model_info_->setWordWrap(true);
-  l->addWidget(model_info_);
-  machine_info_ = new QLabel;
-  machine_info_->setObjectName("machineInfo");
-  machine_info_->setWordWrap(true);
-  QString machine;
-  if (system_.gpus.empty())
-    machine = "<b>No GPU found</b> on this machine: runs use CPU processes (gloo). The demo model is the practical choice.";
-  else
-    machine = QString("%1 GPU(s): %2, %3 each").arg(system_.gpus.size()).arg(QString::fromStdString(system_.gpus.front().name),
-                                                                              formatBytes(system_.gpus.front().memory_bytes));
-  machine_info_->setText(machine);
-  l->addWidget(machine_info_);
-  connect(browse, &QPushButton::clicked, this, [this] {
-    const QString d = QFileDialog::getExistingDirectory(this, "Model folder", model_path_->text());
-    if (!d.isEmpty()) loadModel(d);
-  });
-  connect(files, &QPushButton::clicked, this, [this] {
-    const QString filter = "Weights (*.safetensors *.pth *.pt *.index.json);;All files (*)";
-    wan::ModelFiles f;
-    f.dit = QFileDialog::getOpenFileName(this, "Diffusion model (diffusion_models/…)", {}, filter).toStdString();
-    if (f.dit.empty()) return;
-    f.t5 = QFileDialog::getOpenFileName(this, "Text encoder (text_encoders/umt5…)", {}, filter).toStdString();
-    if (f.t5.empty()) return;
-    f.vae = QFileDialog::getOpenFileName(this, "VAE (vae/…)", {}, filter).toStdString();
-    if (f.vae.empty()) return;
-    loadModelFiles(f);
-  });
-  connect(demo, &QPushButton::clicked, this, [this] { loadModel(QString::fromStdString(wan::demo_model_dir())); });
-  connect(model_path_, &QLineEdit::editingFinished, this, [this] {
-    if (model_path_->isModified()) loadModel(model_path_->text());
-  });
-  return w;
-}
 
 QWidget* MainWindow::buildPresetPanel() {
   auto* w = new QWidget;
@@ -251,7 +199,9 @@ QWidget* MainWindow::buildSidePanel() {
   estimate_view_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
   estimate_view_->setMinimumWidth(420);
   estimate_view_->setMaximumHeight(150);
-  l->addWidget(group("Estimated peak memory per GPU (hover for the split)", estimate_view_));
+  l->addWidget(group(gpuRun() ? "Estimated peak memory per GPU (hover for the split)"
+                              : "Estimated peak memory per CPU process (no GPU here; hover for the split)",
+                     estimate_view_));
   history_view_ = new QListView;
   history_view_->setObjectName("history");
   history_view_->setModel(history_);
@@ -316,7 +266,7 @@ bool MainWindow::applyPreset(const QString& name) {
     s.height = r.height;
     s.frames = r.frames;
     s.config = config_->config();
-    const wan::ModelDims dims = model_ ? model_->dims : wan::wan21_t2v_1_3b();
+    const wan::ModelDims dims = model_panel_->info() ? model_panel_->info()->dims : wan::wan21_t2v_1_3b();
     const wan::AutoLayout a = wan::auto_layout(dims, s, static_cast<int>(system_.gpus.size()),
                                                system_.gpus.empty() ? 0 : system_.gpus.front().memory_bytes);
     c = a.config;
@@ -338,34 +288,15 @@ bool MainWindow::applyPreset(const QString& name) {
 }
 
 bool MainWindow::loadModel(const QString& folder) {
-  wan::ModelFiles files;
-  files.model_dir = folder.toStdString();
-  return loadModelFiles(files);
+  const bool ok = model_panel_->loadFolder(folder);
+  if (!ok) last_message_ = model_panel_->lastError();
+  return ok;
 }
 
-bool MainWindow::loadModelFiles(const wan::ModelFiles& files) {
-  model_files_ = files;
-  model_path_->setText(!files.model_dir.empty() ? QString::fromStdString(files.model_dir)
-                                                : QString::fromStdString(files.dit + " | " + files.t5 + " | " + files.vae));
-  model_path_->setModified(false);
-  try {
-    model_ = wan::inspect_model(files);
-  } catch (const wan::Error& e) {
-    model_.reset();
-    model_info_->setText("<span style='color:#c62828'>" + QString(e.what()).toHtmlEscaped() + "</span>");
-    estimate_->setLoadedModel(nullptr);
-    last_message_ = e.what();
-    return false;
-  }
-  const wan::ModelInfo& m = *model_;
-  model_info_->setText(QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
-                           .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
-                           .arg(QString::number(m.dims.dit_params / 1e6, 'f', 1) + " M")
-                           .arg(m.dims.num_heads)
-                           .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)));
-  estimate_->setLoadedModel(&m.dims);
-  config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), m.dims.num_heads});
-  return true;
+void MainWindow::onModelChanged() {
+  const auto& info = model_panel_->info();
+  estimate_->setLoadedModel(info ? &info->dims : nullptr);
+  config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), info ? info->dims.num_heads : 0});
 }
 
 void MainWindow::refreshEstimate() {
@@ -388,15 +319,16 @@ void MainWindow::generate() {
     status_->setText(last_message_);
     return;
   }
-  if (!model_) {
-    const bool ok = model_files_.model_dir.empty() && model_files_.dit.empty() ? loadModel(QString::fromStdString(wan::demo_model_dir()))
-                                                                               : loadModelFiles(model_files_);
+  if (!model_panel_->info()) {
+    const bool ok = model_panel_->hasFiles() ? model_panel_->load(model_panel_->files())
+                                             : model_panel_->loadFolder(QString::fromStdString(wan::demo_model_dir()));
     if (!ok) {
+      last_message_ = model_panel_->lastError();
       status_->setText(last_message_);
       return;
     }
   }
-  r.model = model_files_;
+  r.model = model_panel_->files();
   r.device = gpuRun() ? "cuda" : "cpu";
   const QString folder = generation_->outputFolder();
   if (!QDir().mkpath(folder)) {
@@ -523,8 +455,8 @@ void MainWindow::restoreSettings() {
   files.dit = s->value("model/dit").toString().toStdString();
   files.t5 = s->value("model/t5").toString().toStdString();
   files.vae = s->value("model/vae").toString().toStdString();
-  if (!files.model_dir.empty() || !files.dit.empty()) loadModelFiles(files);
-  else if (system_.gpus.empty()) loadModel(QString::fromStdString(wan::demo_model_dir()));  // no GPU: the demo model
+  if (!files.model_dir.empty() || !files.dit.empty()) model_panel_->load(files);
+  else if (system_.gpus.empty()) model_panel_->loadFolder(QString::fromStdString(wan::demo_model_dir()));  // no GPU: the demo
 }
 
 void MainWindow::saveSettings() const {
@@ -532,10 +464,11 @@ void MainWindow::saveSettings() const {
   s->setValue("window/geometry", saveGeometry());
   s->setValue("window/state", saveState());
   s->setValue("output/folder", generation_->outputFolder());
-  s->setValue("model/folder", QString::fromStdString(model_files_.model_dir));
-  s->setValue("model/dit", QString::fromStdString(model_files_.dit));
-  s->setValue("model/t5", QString::fromStdString(model_files_.t5));
-  s->setValue("model/vae", QString::fromStdString(model_files_.vae));
+  const wan::ModelFiles& files = model_panel_->files();
+  s->setValue("model/folder", QString::fromStdString(files.model_dir));
+  s->setValue("model/dit", QString::fromStdString(files.dit));
+  s->setValue("model/t5", QString::fromStdString(files.t5));
+  s->setValue("model/vae", QString::fromStdString(files.vae));
   const wan::GenerationRequest r = generation_->request();
   s->setValue("generation/prompt", QString::fromStdString(r.prompt));
   s->setValue("generation/negative", QString::fromStdString(r.negative_prompt));

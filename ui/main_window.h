@@ -28,6 +28,7 @@ class ConfigForm;
 class EstimateTableModel;
 class GenerationForm;
 class HistoryModel;
+class ModelPanel;
 class PresetStore;
 class RunSupervisor;
 class VideoPlayer;
@@ -56,8 +57,7 @@ class MainWindow : public QMainWindow {
   bool previewShown() const;
   int progressBarCount() const;
 
-  bool loadModel(const QString& folder);  // false: the message is shown next to the model panel
-  bool loadModelFiles(const wan::ModelFiles& files);  // ComfyUI single files (or a folder in model_dir)
+  bool loadModel(const QString& folder);  // false: the message is shown in the model panel
   bool applyPreset(const QString& name);  // "Auto" included
   QStringList presetNames() const;
 
@@ -72,11 +72,11 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* event) override;
 
  private:
-  QWidget* buildModelPanel();
   QWidget* buildPresetPanel();
   QWidget* buildRunPanel();
   QWidget* buildSidePanel();
   void refreshEstimate();
+  void onModelChanged();
   void refreshPresets(const QString& select = {});
   void onRanksUpdated();
   void onFinished(int exit_code, const QString& message, const QString& video_path);
@@ -88,8 +88,7 @@ class MainWindow : public QMainWindow {
   StudioOptions options_;
   wan::SystemInfo system_;
   std::unique_ptr<PresetStore> presets_;
-  std::optional<wan::ModelInfo> model_;
-  wan::ModelFiles model_files_;
+  ModelPanel* model_panel_;
   ConfigForm* config_;
   GenerationForm* generation_;
   EstimateTableModel* estimate_;
@@ -97,8 +96,7 @@ class MainWindow : public QMainWindow {
   RunSupervisor* supervisor_;
   VideoPlayer* player_;
   QTabWidget* tabs_;
-  QLineEdit* model_path_;
-  QLabel *model_info_, *machine_info_, *preview_, *eta_, *status_;
+  QLabel *preview_, *eta_, *status_;
   QComboBox* presets_box_;
   QPushButton *generate_, *cancel_;
   QVBoxLayout* ranks_layout_;

@@ -111,7 +111,10 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
         torch::Tensor full = torch::empty({size}, opts);
         if (reads_all) {
           full.narrow(0, g.numel, size - g.numel).zero_();
-          for (const Unit::Member& m : g.members) full.narrow(0, m.offset, m.numel).copy_(value(m));
+          for (const Unit::Member& m : g.members) {
+            full.narrow(0, m.offset, m.numel).copy_(value(m));
+            if (source) source->release_pages_of(m.name);
+          }
         }
         if (options.sync_module_states && n > 1) comm.broadcast(full, options.source_rank);
         if (shard) g.shard = full.narrow(0, static_cast<std::int64_t>(r) * g.chunk, g.chunk).clone();
@@ -123,6 +126,7 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
         for (const Unit::Member& m : g.members) {
           const std::int64_t lo = std::max(begin, m.offset), hi = std::min(end, m.offset + m.numel);
           if (lo < hi) g.shard.narrow(0, lo - begin, hi - lo).copy_(value(m).narrow(0, lo - m.offset, hi - lo));
+          if (source) source->release_pages_of(m.name);
         }
       }
       if (shard) unbind(g, device);

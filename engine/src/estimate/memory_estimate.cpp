@@ -93,7 +93,15 @@ VideoShape video_shape(const EstimateSettings& s) {
   return v;
 }
 
-// DiT forward working set of one rank (one of cond/uncond at a time: they run one after the other).
+// DiT forward working set of one rank (cond and uncond run one after the other). U is one float32
+// [tokens, dim] tensor, A one in the compute dtype. The three candidates for a block's peak, counted
+// from the engine's code (dit.cpp, rope.cpp, layers.cpp):
+//  * RoPE: x and the modulated input (fp32), q, k, v, and the float64 (re, im) products of rotating
+//    q and k (about 10 U at once);
+//  * attention: the same plus the Ulysses all-to-all copies, ring K/V in flight with the partial output
+//    and log-sum-exp, the output, and on the CPU the fp32 scores and probabilities of one query chunk
+//    (16 M elements, layers.cpp); fused kernels on a GPU keep no scores;
+//  * FFN: x, the input, the first linear's output, the GELU in place and its 0.5 x.
 std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s, const VideoShape& v) {
   const DistConfig& c = s.config;
   const int sp = c.sequence_parallel_size();
@@ -101,23 +109,20 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   const std::int64_t local = ceil_div(v.tokens, sp);  // padded to a multiple of sp
   const int act = s.gpu ? 2 : 4;                      // block tensors: bf16 on a GPU, fp32 on the CPU
   const std::int64_t d = m.dim;
-  // The residual stream and the block's input/output (fp32), the modulated input.
-  const std::int64_t stream = local * d * (4 * 3 + act);
-  // Self-attention: q, k, v, attention output, projection; Ulysses all-to-all send/receive copies;
-  // ring: the K/V block in flight and the partial output with its log-sum-exp.
-  std::int64_t attn = local * d * act * 5;
-  if (u > 1) attn += local * d * act * 3;
-  if (c.context_parallel() && c.ring_size > 1) attn += local * d * act * 4;
-  // Scores: fused kernels on a GPU keep none; the CPU path bounds them by query chunks of at most
-  // 64 M elements (layers.cpp), scores and probabilities in fp32.
+  const std::int64_t U = local * d * 4, A = local * d * act;
+  const std::int64_t resident = 2 * U + 3 * A;  // x, modulated input, q, k, v
+  const std::int64_t rope = resident + 10 * U;
+  std::int64_t attn = resident + A;
+  if (u > 1) attn += 3 * A;
+  if (c.context_parallel() && c.ring_size > 1) attn += 4 * A;
   if (!s.gpu) {
     const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
-    attn += std::min(queries * keys * heads, std::int64_t(64) << 20) * 4 * 2;
+    attn += std::min(queries * keys * heads, std::int64_t(16) << 20) * 4 * 2;
   }
-  const std::int64_t ffn = local * (std::int64_t(m.ffn_dim) * act * 2 + d * act);
+  const std::int64_t ffn = 2 * U + 3 * local * std::int64_t(m.ffn_dim) * act + A;
   const std::int64_t context = std::int64_t(m.text_len) * (m.text_dim * 4 + d * act * 4);
   const std::int64_t latents = 16 * std::int64_t(v.latent_frames) * (s.height / 8) * (s.width / 8) * 4 * 8;  // sampler state
-  return stream + std::max(attn, ffn) + context + latents;
+  return std::max({rope, attn, ffn}) + context + latents;
 }
 
 std::int64_t t5_activation_bytes(const ModelDims& m, bool gpu) {
@@ -129,12 +134,12 @@ std::int64_t t5_activation_bytes(const ModelDims& m, bool gpu) {
 // resolution with vae_dim channels. On a GPU (cuDNN, no column buffers) that is about six such tensors
 // (input with its 2 cached frames, residual, normalised and convolution outputs). On the CPU LibTorch's
 // convolutions allocate large scratch buffers: measured 19 to 31 tensor-equivalents over vae_dim 16-64
-// and 256x256-512x256 (docs/MEMORY.md), so 26. The decoded video is kept in float32 (chunks, then
+// and 256x256-512x256, 24 once the file pages of the models were no longer counted (docs/MEMORY.md). The decoded video is kept in float32 (chunks, then
 // concatenated and clamped) and converted to 8-bit RGB.
 std::int64_t vae_decode_bytes(const ModelDims& m, const VideoShape& v, std::int64_t vae_params, bool gpu) {
   const std::int64_t full_res = std::int64_t(m.vae_dim) * 4 * v.pixels_per_frame * 4;  // [C, 4, H, W] fp32
   const std::int64_t video = 3 * v.frames * v.pixels_per_frame * 4;
-  const std::int64_t working = full_res * (gpu ? 6 : 26) + video;
+  const std::int64_t working = full_res * (gpu ? 6 : 24) + video;
   const std::int64_t finish = video * 3 + v.frames * v.pixels_per_frame * 3;  // + uint8 RGB frames
   return vae_params * 4 + std::max(working, finish);
 }
@@ -170,6 +175,10 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   const Units dit = with_total(dit_units(model), model.dit_params);
   e.weights = sharded_peak_bytes(dit, c.dit_fsdp, c.sharding_strategy, world, pb);
   e.activations = dit_activation_bytes(model, s, v);
+  // On the CPU the resident set holds more than the live tensors counted above: LibTorch's CPU
+  // temporaries come from glibc's heap, which the engine keeps (runtime.cpp) and which fragments.
+  // Measured 1.6x to 4.4x the count (docs/MEMORY.md); 2x is the compromise over those runs.
+  if (!s.gpu) e.activations *= 2;
 
   const bool t5_here = !(s.gpu && c.t5_cpu);
   if (t5_here) {
@@ -180,7 +189,7 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
 
   // Fixed costs: CUDA context and caching-allocator slack on a GPU; on the CPU the resident code and
   // buffers of a LibTorch process (measured, docs/MEMORY.md).
-  e.runtime = s.gpu ? 600 * kMiB : 220 * kMiB;
+  e.runtime = s.gpu ? 600 * kMiB : 200 * kMiB;
 
   const std::int64_t sampling = e.weights + e.activations;
   e.peak_phase = "sampling";

@@ -14,6 +14,7 @@ namespace wan {
 TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding) {
   torch::NoGradGuard no_grad;
   LoadedT5 t5 = load_t5(plan.t5_source, ModelPlacement::make(plan.dtype, plan.t5_device), sharding);
+  plan.t5_source->release_resident_pages();  // the weights were copied out: do not count the file twice
   std::unique_ptr<Tokenizer> tokenizer =
       plan.files.tokenizer.empty() ? std::move(t5.embedded_tokenizer) : Tokenizer::from_file(plan.files.tokenizer);
   if (!tokenizer) throw Error(ErrorCode::kFileNotFound, plan.files.t5 + " has no embedded tokenizer: pass --tokenizer");
@@ -45,7 +46,9 @@ torch::Tensor initial_noise(const RunPlan& plan) {
 
 WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding) {
   const std::string config = plan.files.dit_config.empty() ? std::string() : read_text_file(plan.files.dit_config);
-  return load_dit(plan.dit_source, config, ModelPlacement::make(plan.dtype, plan.device), sharding).model;
+  WanModel dit = load_dit(plan.dit_source, config, ModelPlacement::make(plan.dtype, plan.device), sharding).model;
+  plan.dit_source->release_resident_pages();
+  return dit;
 }
 
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
@@ -74,6 +77,7 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
 torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame) {
   torch::NoGradGuard no_grad;
   LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
+  plan.vae_source->release_resident_pages();
   return vae.model->decode(latent.to(plan.device, torch::kFloat32), on_frame).cpu();
 }
 

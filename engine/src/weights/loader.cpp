@@ -89,7 +89,10 @@ void check_strict(torch::nn::Module& module, const TensorSource& source, const s
 void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
   auto targets = checked_targets(module, source, what);
   torch::NoGradGuard no_grad;
-  for (auto& [name, target] : targets) target.copy_(source.view(name));
+  for (auto& [name, target] : targets) {
+    target.copy_(source.view(name));
+    source.release_pages_of(name);
+  }
 }
 
 }  // namespace wan

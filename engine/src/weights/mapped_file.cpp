@@ -1,5 +1,6 @@
 #include "weights/mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -38,6 +39,18 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   }
   ::close(fd);
   return file;
+}
+
+void MappedFile::release_resident_pages() const {
+  if (data_ != nullptr && size_bytes_ > 0) ::madvise(data_, size_bytes_, MADV_DONTNEED);
+}
+
+void MappedFile::release_range(std::uint64_t offset, std::uint64_t bytes) const {
+  if (data_ == nullptr || offset >= size_bytes_) return;
+  const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t end = std::min<std::uint64_t>(offset + bytes, size_bytes_);
+  const std::uint64_t first = (offset + page - 1) / page * page, last = end / page * page;  // whole pages inside
+  if (last > first) ::madvise(data_ + first, last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -20,6 +20,11 @@ class MappedFile {
   const std::string& path() const { return path_; }
   std::uint8_t* data() const { return data_; }
   std::size_t size_bytes() const { return size_bytes_; }
+  // Drops the pages read so far from this process's resident set (MADV_DONTNEED): a model copied out
+  // of the file should not count twice. The mapping stays valid; pages are read again when touched.
+  void release_resident_pages() const;
+  // The same for the whole pages inside [offset, offset + bytes) (one tensor, once it was copied out).
+  void release_range(std::uint64_t offset, std::uint64_t bytes) const;
 
  private:
   MappedFile() = default;

@@ -37,6 +37,11 @@ class RenamedSource final : public TensorSource {
   bool contains(const std::string& name) const override { return to_file_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const override;
   torch::Tensor view(const std::string& name) const override;
+  void release_resident_pages() const override { inner_->release_resident_pages(); }
+  void release_pages_of(const std::string& name) const override {
+    const auto it = to_file_.find(name);
+    if (it != to_file_.end()) inner_->release_pages_of(it->second);
+  }
   const std::vector<std::string>& ignored() const { return ignored_; }
   const TensorSourcePtr& inner() const { return inner_; }
 

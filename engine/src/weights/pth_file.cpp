@@ -78,6 +78,16 @@ torch::Tensor PthFile::view(const std::string& name) const {
       torch::TensorOptions().dtype(to_scalar_type(e.info.dtype, path() + ": tensor '" + name + "'")));
 }
 
+void PthFile::release_pages_of(const std::string& name) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return;
+  const Entry& e = it->second;
+  std::uint64_t span = 1;  // elements from the first to the last one the strides reach
+  for (std::size_t i = 0; i < e.info.shape.size(); ++i)
+    if (e.info.shape[i] > 0) span += static_cast<std::uint64_t>((e.info.shape[i] - 1) * e.stride[i]);
+  zip_->file()->release_range(e.data_offset, span * element_size_bytes(e.info.dtype));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Writer
 

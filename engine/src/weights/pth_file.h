@@ -23,6 +23,8 @@ class PthFile final : public TensorSource {
   bool contains(const std::string& name) const override { return entries_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const override;
   torch::Tensor view(const std::string& name) const override;
+  void release_resident_pages() const override { zip_->file()->release_resident_pages(); }
+  void release_pages_of(const std::string& name) const override;
 
  private:
   struct Entry {

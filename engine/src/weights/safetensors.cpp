@@ -130,6 +130,11 @@ torch::Tensor SafetensorsFile::view(const std::string& name) const {
       torch::TensorOptions().dtype(to_scalar_type(e.info.dtype, path() + ": tensor '" + name + "'")));
 }
 
+void SafetensorsFile::release_pages_of(const std::string& name) const {
+  const auto it = entries_.find(name);
+  if (it != entries_.end()) file_->release_range(it->second.begin, it->second.end - it->second.begin);
+}
+
 std::shared_ptr<ShardedSafetensors> ShardedSafetensors::open(const std::string& index_path) {
   auto sh = std::shared_ptr<ShardedSafetensors>(new ShardedSafetensors());
   sh->path_ = index_path;

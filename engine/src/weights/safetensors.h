@@ -27,6 +27,8 @@ class SafetensorsFile final : public TensorSource {
   bool contains(const std::string& name) const override { return entries_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const override;
   torch::Tensor view(const std::string& name) const override;
+  void release_resident_pages() const override { file_->release_resident_pages(); }
+  void release_pages_of(const std::string& name) const override;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
@@ -51,6 +53,13 @@ class ShardedSafetensors final : public TensorSource {
   bool contains(const std::string& name) const override { return owner_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const override;
   torch::Tensor view(const std::string& name) const override;
+  void release_resident_pages() const override {
+    for (const auto& s : shards_) s->release_resident_pages();
+  }
+  void release_pages_of(const std::string& name) const override {
+    const auto it = owner_.find(name);
+    if (it != owner_.end()) shards_[it->second]->release_pages_of(name);
+  }
 
  private:
   std::string path_;

@@ -34,6 +34,11 @@ class TensorSource {
   // view(name) converted to dtype and device (a copy owned by the caller).
   torch::Tensor load(const std::string& name, torch::ScalarType dtype,
                      torch::Device device = torch::kCPU) const;
+  // Drops the file pages read so far from the resident set (after the weights were copied out).
+  virtual void release_resident_pages() const {}
+  // The same for one tensor's bytes, once they were copied out (loading a model then holds the model
+  // plus one tensor of the file, not the model plus the whole file).
+  virtual void release_pages_of(const std::string& name) const {}
   // Total bytes of all tensors as stored.
   std::int64_t total_bytes() const;
 };

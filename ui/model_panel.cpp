@@ -1,0 +1,99 @@
+#include "model_panel.h"
+
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+#include "estimate_table_model.h"
+#include "wan/error.h"
+
+namespace wan_ui {
+
+ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget(parent) {
+  auto* l = new QVBoxLayout(this);
+  path_ = new QLineEdit;
+  path_->setObjectName("modelPath");
+  path_->setPlaceholderText("official Wan2.1 folder or ComfyUI models folder");
+  auto* browse = new QPushButton("Folder…");
+  auto* files = new QPushButton("ComfyUI files…");
+  files->setToolTip("Pick the diffusion model, the text encoder and the VAE files one by one.");
+  auto* demo = new QPushButton("Demo model");
+  demo->setToolTip("The built-in small model with random weights: runs anywhere, makes structured noise.");
+  l->addWidget(path_);
+  auto* row = new QHBoxLayout;
+  row->addWidget(browse);
+  row->addWidget(files);
+  row->addWidget(demo);
+  row->addStretch(1);
+  l->addLayout(row);
+  info_label_ = new QLabel("No model chosen.");
+  info_label_->setObjectName("modelInfo");
+  info_label_->setWordWrap(true);
+  l->addWidget(info_label_);
+  auto* machine = new QLabel;
+  machine->setObjectName("machineInfo");
+  machine->setWordWrap(true);
+  if (system.gpus.empty())
+    machine->setText("<b>No GPU found</b> on this machine: runs use CPU processes (gloo). The demo model is the practical choice.");
+  else
+    machine->setText(QString("%1 GPU(s): %2, %3 each")
+                         .arg(system.gpus.size())
+                         .arg(QString::fromStdString(system.gpus.front().name), formatBytes(system.gpus.front().memory_bytes)));
+  l->addWidget(machine);
+
+  connect(browse, &QPushButton::clicked, this, [this] {
+    const QString d = QFileDialog::getExistingDirectory(this, "Model folder", QString::fromStdString(files_.model_dir));
+    if (!d.isEmpty()) loadFolder(d);
+  });
+  connect(files, &QPushButton::clicked, this, [this] {
+    const QString filter = "Weights (*.safetensors *.pth *.pt *.index.json);;All files (*)";
+    wan::ModelFiles f;
+    f.dit = QFileDialog::getOpenFileName(this, "Diffusion model (diffusion_models/…)", {}, filter).toStdString();
+    if (f.dit.empty()) return;
+    f.t5 = QFileDialog::getOpenFileName(this, "Text encoder (text_encoders/umt5…)", {}, filter).toStdString();
+    if (f.t5.empty()) return;
+    f.vae = QFileDialog::getOpenFileName(this, "VAE (vae/…)", {}, filter).toStdString();
+    if (f.vae.empty()) return;
+    load(f);
+  });
+  connect(demo, &QPushButton::clicked, this, [this] { loadFolder(QString::fromStdString(wan::demo_model_dir())); });
+  connect(path_, &QLineEdit::editingFinished, this, [this] {
+    if (path_->isModified()) loadFolder(path_->text());
+  });
+}
+
+bool ModelPanel::loadFolder(const QString& folder) {
+  wan::ModelFiles files;
+  files.model_dir = folder.toStdString();
+  return load(files);
+}
+
+bool ModelPanel::load(const wan::ModelFiles& files) {
+  files_ = files;
+  path_->setText(!files.model_dir.empty() ? QString::fromStdString(files.model_dir)
+                                          : QString::fromStdString(files.dit + " | " + files.t5 + " | " + files.vae));
+  path_->setModified(false);
+  try {
+    info_ = wan::inspect_model(files);  // headers only: milliseconds
+  } catch (const wan::Error& e) {
+    info_.reset();
+    last_error_ = e.what();
+    info_label_->setText("<span style='color:#c62828'>" + last_error_.toHtmlEscaped() + "</span>");
+    emit modelChanged();
+    return false;
+  }
+  last_error_.clear();
+  const wan::ModelInfo& m = *info_;
+  info_label_->setText(QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
+                           .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
+                           .arg(QString::number(m.dims.dit_params / 1e6, 'f', 1) + " M")
+                           .arg(m.dims.num_heads)
+                           .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)));
+  emit modelChanged();
+  return true;
+}
+
+}  // namespace wan_ui
