@@ -41,6 +41,18 @@ wan::GenerationRequest smallRequest(const QString& out_dir) {
   return r;
 }
 
+// A window of its own: presets, settings file and output folder in temporary folders.
+struct WindowDirs {
+  QTemporaryDir user, settings, out;
+  wan_ui::StudioOptions options() const {
+    wan_ui::StudioOptions o;
+    o.builtin_presets = WAN_PRESETS_DIR;
+    o.user_presets = user.path();
+    o.settings_file = settings.filePath("studio.ini");
+    return o;
+  }
+};
+
 wan::DistConfig world2() {
   wan::DistConfig c;
   c.world_size = 2;
@@ -178,11 +190,9 @@ class TestStudio : public QObject {
   }
 
   void runFromTheWindowCompletesAndPlays() {
-    QTemporaryDir out, user, settings;
-    wan_ui::StudioOptions o;
-    o.builtin_presets = WAN_PRESETS_DIR;
-    o.user_presets = user.path();
-    o.settings_file = settings.filePath("studio.ini");
+    WindowDirs dirs;
+    const wan_ui::StudioOptions o = dirs.options();
+    QTemporaryDir& out = dirs.out;
     wan_ui::MainWindow w(o);
     QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
     w.configForm()->setConfig(world2());
@@ -209,11 +219,9 @@ class TestStudio : public QObject {
   }
 
   void closingTheWindowMidRunStopsIt() {
-    QTemporaryDir out, user, settings;
-    wan_ui::StudioOptions o;
-    o.builtin_presets = WAN_PRESETS_DIR;
-    o.user_presets = user.path();
-    o.settings_file = settings.filePath("studio.ini");
+    WindowDirs dirs;
+    const wan_ui::StudioOptions o = dirs.options();
+    QTemporaryDir& out = dirs.out;
     auto* w = new wan_ui::MainWindow(o);
     QVERIFY(w->loadModel(QString::fromStdString(wan::demo_model_dir())));
     w->configForm()->setConfig(world2());
@@ -235,11 +243,9 @@ class TestStudio : public QObject {
   }
 
   void settingsPersistBetweenSessions() {
-    QTemporaryDir user, settings, out;
-    wan_ui::StudioOptions o;
-    o.builtin_presets = WAN_PRESETS_DIR;
-    o.user_presets = user.path();
-    o.settings_file = settings.filePath("studio.ini");
+    WindowDirs dirs;
+    const wan_ui::StudioOptions o = dirs.options();
+    QTemporaryDir& out = dirs.out;
     {
       wan_ui::MainWindow w(o);
       QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
@@ -264,11 +270,8 @@ class TestStudio : public QObject {
   }
 
   void autoPresetWithoutGpusUsesOneCpuProcess() {
-    QTemporaryDir user, settings;
-    wan_ui::StudioOptions o;
-    o.builtin_presets = WAN_PRESETS_DIR;
-    o.user_presets = user.path();
-    o.settings_file = settings.filePath("studio.ini");
+    WindowDirs dirs;
+    const wan_ui::StudioOptions o = dirs.options();
     wan_ui::MainWindow w(o);
     QVERIFY(w.presetNames().startsWith("Auto"));
     QVERIFY(w.applyPreset("Auto"));
