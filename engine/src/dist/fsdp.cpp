@@ -143,7 +143,7 @@ void ShardedParameters::start_gather(int u) {
   Unit& unit = *units_[u];
   if (unit.present || unit.gathering) return;
   for (Unit::Group& g : unit.groups) {
-    g.full = torch::empty({g.chunk * comm_.size()}, g.shard.options());
+    g.full = take_buffer(g.chunk * comm_.size(), g.shard.options());
     g.pending = comm_.all_gather_flat_async(g.shard, g.full);
   }
   unit.gathering = true;
@@ -169,9 +169,20 @@ void ShardedParameters::release(int u) {
   if (!unit.present) return;
   for (Unit::Group& g : unit.groups) {
     unbind(g, g.shard.device());
+    spare_.push_back(std::move(g.full));
     g.full = torch::Tensor();
   }
   unit.present = false;
+}
+
+torch::Tensor ShardedParameters::take_buffer(std::int64_t numel, const torch::TensorOptions& options) {
+  for (auto it = spare_.begin(); it != spare_.end(); ++it)
+    if (it->numel() == numel && it->scalar_type() == options.dtype().toScalarType() && it->device() == options.device()) {
+      torch::Tensor t = std::move(*it);
+      spare_.erase(it);
+      return t;
+    }
+  return torch::empty({numel}, options);
 }
 
 void ShardedParameters::begin_forward() {
@@ -191,11 +202,13 @@ void ShardedParameters::after_block(int index) {
 
 void ShardedParameters::end_forward() {
   if (options_.strategy == ShardingStrategy::kFullShard) release(0);
+  spare_.clear();  // FULL_SHARD: only the shards stay between forwards
 }
 
 void ShardedParameters::end_step() {
   for (int u = 0; u < num_units(); ++u)
     if (!units_[u]->gathering) release(u);
+  spare_.clear();
 }
 
 ShardMemory ShardedParameters::memory() const {
@@ -207,6 +220,7 @@ ShardMemory ShardedParameters::memory() const {
       m.shard_bytes += bytes_of(g.shard);
       m.resident_bytes += bytes_of(g.shard) + bytes_of(g.full);
     }
+  for (const torch::Tensor& t : spare_) m.resident_bytes += bytes_of(t);
   m.peak_bytes = std::max(peak_bytes_, m.resident_bytes);
   return m;
 }

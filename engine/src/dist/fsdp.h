@@ -73,10 +73,16 @@ class ShardedParameters : public ParameterResidency {
   void make_present(int unit);
   void release(int unit);
   void note_memory();
+  torch::Tensor take_buffer(std::int64_t numel, const torch::TensorOptions& options);
   Communicator& comm_;
   ShardOptions options_;
   std::vector<std::unique_ptr<Unit>> units_;  // [0] = root, [1 + i] = blocks.i
   std::int64_t model_bytes_ = 0, replicated_bytes_ = 0, peak_bytes_ = 0;
+  // Gather buffers released during a forward, reused by the next gather of the same size (every block
+  // has the same size): one allocation per forward instead of one per block, which on the CPU
+  // fragmented the heap. Dropped at end_forward() and end_step(): between forwards a FULL_SHARD rank
+  // holds its shards only.
+  std::vector<torch::Tensor> spare_;
 };
 
 // The loader that shards a model over `comm` as it loads (for load_dit / load_t5). `comm` must outlive
