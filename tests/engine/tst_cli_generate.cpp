@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
+#include "wan/estimate.h"
+#include "wan/model_info.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
 
@@ -268,6 +270,34 @@ class TestCliGenerate : public QObject {
       QVERIFY(qAbs(run["achieved_tflops"].get<double>() * 1e12 * s - run["flops_per_forward"].get<double>()) < 1);
       QVERIFY(run["peak_memory_bytes"].get<double>() > run["parameter_bytes"].get<double>());
     }
+  }
+
+  void estimatePrintsTheEnginesFigures() {
+    const std::string demo = wan::demo_model_dir();
+    const Run r = run_wan({"estimate", "--json", "--device", "cpu", "--model", QString::fromStdString(demo), "--size", "480*272",
+                           "--frames", "17", "--world-size", "4", "--ulysses", "2", "--ring", "2", "--dit-fsdp", "--rank", "1"});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const nlohmann::json j = nlohmann::json::parse(r.out.toStdString());
+    QCOMPARE(j["rows"].size(), std::size_t(3));  // 1.3B, 14B, the loaded demo model
+    QCOMPARE(j["rows"][0]["dit_params"].get<std::int64_t>(), std::int64_t(1418996800));
+    // The current column is the given layout; its figure is the engine's estimate for rank 1.
+    const nlohmann::json& cell = j["rows"][2]["cells"][2];
+    QVERIFY(cell["current"].get<bool>());
+    QCOMPARE(cell["config"]["ulysses_size"].get<int>(), 2);
+    QCOMPARE(cell["config"]["ring_size"].get<int>(), 2);
+    wan::EstimateSettings s;
+    s.width = 480;
+    s.height = 272;
+    s.frames = 17;
+    s.gpu = false;
+    s.config = wan::dist_config_from_json(cell["config"].dump());
+    const wan::MemoryEstimate e = wan::estimate_memory(wan::inspect_model(wan::ModelFiles{demo, "", "", "", ""}).dims, s, 1);
+    QCOMPARE(cell["estimate"]["peak_bytes"].get<std::int64_t>(), e.peak);
+    QCOMPARE(cell["estimate"]["vae_decode_bytes"].get<std::int64_t>(), std::int64_t(0));  // rank 1 does not decode
+    // Bad input: one line naming the problem.
+    const Run bad = run_wan({"estimate", "--frames", "16"});
+    QCOMPARE(bad.code, 2);
+    QVERIFY2(last_line(bad.err).contains("--frames must be 4n+1"), qPrintable(bad.err));
   }
 };
 
