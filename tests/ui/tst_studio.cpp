@@ -53,6 +53,18 @@ struct WindowDirs {
   }
 };
 
+// A run long enough (200 steps) to be interrupted while it samples.
+wan::GenerationRequest longRequest(const QString& out_dir) {
+  wan::GenerationRequest r = smallRequest(out_dir);
+  r.steps = 200;
+  return r;
+}
+
+bool sampling(const std::vector<wan::RankStatus>& ranks, int rank, int min_step = 0) {
+  return static_cast<int>(ranks.size()) > rank && ranks[rank].phase == static_cast<int>(wan::Phase::kSampling) &&
+         ranks[rank].step >= min_step;
+}
+
 wan::DistConfig world2() {
   wan::DistConfig c;
   c.world_size = 2;
@@ -225,14 +237,11 @@ class TestStudio : public QObject {
     auto* w = new wan_ui::MainWindow(o);
     QVERIFY(w->loadModel(QString::fromStdString(wan::demo_model_dir())));
     w->configForm()->setConfig(world2());
-    wan::GenerationRequest r = smallRequest(out.path());
-    r.steps = 200;
-    w->generationForm()->setRequest(r);
+    w->generationForm()->setRequest(longRequest(out.path()));
     w->generationForm()->setOutputFolder(out.path());
     w->show();
     w->generate();
-    QTRY_VERIFY_WITH_TIMEOUT(!w->supervisor()->ranks().empty() && w->supervisor()->ranks()[1].phase == static_cast<int>(wan::Phase::kSampling),
-                             120000);
+    QTRY_VERIFY_WITH_TIMEOUT(sampling(w->supervisor()->ranks(), 1), 120000);
     const qint64 pid0 = w->supervisor()->pidOf(0), pid1 = w->supervisor()->pidOf(1);
     QVERIFY(w->close());
     QVERIFY(!w->supervisor()->isRunning());
@@ -286,13 +295,10 @@ class TestStudio : public QObject {
   void cancelLeavesNothingBehind() {
     QTemporaryDir out;
     wan_ui::RunSupervisor sup;
-    wan::GenerationRequest r = smallRequest(out.path());
-    r.steps = 200;
     QString error;
-    QVERIFY2(sup.start(r, world2(), &error), qPrintable(error));
+    QVERIFY2(sup.start(longRequest(out.path()), world2(), &error), qPrintable(error));
     QSignalSpy finished(&sup, &wan_ui::RunSupervisor::finished);
-    QTRY_VERIFY_WITH_TIMEOUT(!sup.ranks().empty() && sup.ranks()[0].phase == static_cast<int>(wan::Phase::kSampling) &&
-                                 sup.ranks()[0].step >= 1, 120000);
+    QTRY_VERIFY_WITH_TIMEOUT(sampling(sup.ranks(), 0, 1), 120000);
     const qint64 pid0 = sup.pidOf(0), pid1 = sup.pidOf(1);
     sup.cancel();
     QVERIFY(finished.wait(20000));
@@ -305,12 +311,10 @@ class TestStudio : public QObject {
   void killedWorkerFailsTheRunCleanly() {
     QTemporaryDir out;
     wan_ui::RunSupervisor sup;
-    wan::GenerationRequest r = smallRequest(out.path());
-    r.steps = 200;
     QString error;
-    QVERIFY2(sup.start(r, world2(), &error), qPrintable(error));
+    QVERIFY2(sup.start(longRequest(out.path()), world2(), &error), qPrintable(error));
     QSignalSpy finished(&sup, &wan_ui::RunSupervisor::finished);
-    QTRY_VERIFY_WITH_TIMEOUT(!sup.ranks().empty() && sup.ranks()[1].phase == static_cast<int>(wan::Phase::kSampling), 120000);
+    QTRY_VERIFY_WITH_TIMEOUT(sampling(sup.ranks(), 1), 120000);
     const qint64 pid0 = sup.pidOf(0), pid1 = sup.pidOf(1);
     QVERIFY(pid1 > 0);
     kill(static_cast<pid_t>(pid1), SIGKILL);
