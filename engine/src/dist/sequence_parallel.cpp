@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/attention_budget.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -16,14 +17,16 @@ std::pair<torch::Tensor, torch::Tensor> attention_block_lse(const torch::Tensor&
   const torch::Tensor kh = k.narrow(0, 0, valid_keys).permute({1, 0, 2});
   const torch::Tensor vh = v.narrow(0, 0, valid_keys).permute({1, 0, 2});
   const std::int64_t h = qh.size(0), Lq = qh.size(1), Lk = kh.size(1);
-  const std::int64_t budget = std::int64_t(64) << 20;  // 256 MB of float32 scores per chunk
-  const std::int64_t chunk = std::min(Lq, std::max<std::int64_t>(1, budget / std::max<std::int64_t>(1, h * Lk)));
+  // The same score budget as one process's attention (layers.cpp): one chunk's fp32 scores at a time.
+  const std::int64_t chunk = std::min(Lq, std::max<std::int64_t>(1, kAttentionChunkElements / std::max<std::int64_t>(1, h * Lk)));
   std::vector<torch::Tensor> outs, lses;
   for (std::int64_t s = 0; s < Lq; s += chunk) {
     const torch::Tensor qc = qh.narrow(1, s, std::min(chunk, Lq - s));
-    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32) * scale;  // [h, c, Lk]
-    torch::Tensor lse = torch::logsumexp(scores, -1);                                              // [h, c]
-    torch::Tensor probs = torch::exp(scores - lse.unsqueeze(-1)).to(vh.scalar_type());
+    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32);  // [h, c, Lk]
+    scores.mul_(scale);
+    torch::Tensor lse = torch::logsumexp(scores, -1);  // [h, c]
+    // exp(scores - lse) in place: the chunk's scores become its probabilities (one buffer, not three).
+    torch::Tensor probs = scores.sub_(lse.unsqueeze(-1)).exp_().to(vh.scalar_type());
     outs.push_back(torch::matmul(probs, vh).to(torch::kFloat32));
     lses.push_back(lse);
   }

@@ -3,6 +3,8 @@
 // docs/MEMORY.md derives each term and compares the sums with measured peaks.
 #include "wan/estimate.h"
 
+#include "model/attention_budget.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -117,7 +119,7 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   if (c.context_parallel() && c.ring_size > 1) attn += 4 * A;
   if (!s.gpu) {
     const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
-    attn += std::min(queries * keys * heads, std::int64_t(16) << 20) * 4 * 2;
+    attn += std::min(queries * keys * heads, kAttentionChunkElements) * 4 * 2;
   }
   const std::int64_t ffn = 2 * U + 3 * local * std::int64_t(m.ffn_dim) * act + A;
   const std::int64_t context = std::int64_t(m.text_len) * (m.text_dim * 4 + d * act * 4);
