@@ -1,5 +1,7 @@
 #include "core/memory.h"
 
+#include <malloc.h>
+
 #include <fstream>
 #include <string>
 
@@ -23,6 +25,8 @@ std::int64_t status_field_kb(const char* key) {
 
 std::int64_t current_rss_bytes() { return status_field_kb("VmRSS") * 1024; }
 std::int64_t peak_rss_bytes() { return status_field_kb("VmHWM") * 1024; }
+
+void release_free_heap() { malloc_trim(0); }
 
 bool reset_peak_rss() {
   std::ofstream out("/proc/self/clear_refs");

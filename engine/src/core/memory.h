@@ -10,6 +10,11 @@ std::int64_t peak_rss_bytes();
 // Resets VmHWM to the current RSS (writes "5" to /proc/self/clear_refs); false where not allowed.
 bool reset_peak_rss();
 
+// Gives the heap's free pages back to the kernel (glibc malloc_trim). The engine keeps freed memory in
+// the heap while it computes (runtime.cpp: page faults are slow), so between phases and sampling steps
+// it hands back what the last one left, or the resident set would carry every earlier phase's holes.
+void release_free_heap();
+
 // CUDA caching-allocator peak since the last reset (0 in builds without CUDA).
 std::int64_t device_peak_bytes(int device_index);
 void reset_device_peak_bytes(int device_index);

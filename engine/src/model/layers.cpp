@@ -1,4 +1,6 @@
 #include "model/layers.h"
+
+#include "model/attention_budget.h"
 #include "model/residency.h"
 
 #include <cmath>
@@ -17,9 +19,11 @@ DeferredParameters::~DeferredParameters() { g_deferred = previous_; }
 bool DeferredParameters::active() { return g_deferred; }
 
 torch::Tensor uninitialized(torch::IntArrayRef shape, const torch::TensorOptions& options) {
-  // Deferred: an untouched CPU allocation (virtual memory only) with the right shape and dtype; the
-  // loader replaces its data (set_data), possibly with a tensor on another device.
-  if (g_deferred) return torch::empty(shape, options.device(torch::kCPU).requires_grad(false));
+  // Deferred: the right shape and dtype and no storage (one element, broadcast); the sharding loader
+  // replaces its data (set_data), possibly with a tensor on another device. An untouched allocation of
+  // the whole model instead left a model-sized free region in the heap once it was replaced, over
+  // which the sampling's temporaries spread: on the CPU the resident set grew by hundreds of MiB.
+  if (g_deferred) return torch::empty({}, options.device(torch::kCPU).requires_grad(false)).expand(shape);
   return torch::empty(shape, options.requires_grad(false));
 }
 
@@ -112,15 +116,13 @@ torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, 
   const torch::Tensor kh = k.transpose(1, 2);
   const torch::Tensor vh = v.transpose(1, 2);
   const std::int64_t B = qh.size(0), n = qh.size(1), Lq = qh.size(2), Lk = kh.size(2);
-  // 64 MB of float32 scores per chunk: larger chunks are no faster and their freed blocks fragment
-  // the heap (glibc keeps them), which made the resident set grow far beyond the live tensors.
-  const std::int64_t budget_elems = std::int64_t(16) << 20;
-  std::int64_t chunk = std::max<std::int64_t>(1, budget_elems / std::max<std::int64_t>(1, B * n * Lk));
+  std::int64_t chunk = std::max<std::int64_t>(1, kAttentionChunkElements / std::max<std::int64_t>(1, B * n * Lk));
   chunk = std::min(chunk, Lq);
   std::vector<torch::Tensor> outs;
   for (std::int64_t s = 0; s < Lq; s += chunk) {
     const torch::Tensor qc = qh.narrow(2, s, std::min(chunk, Lq - s));
-    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32) * scale;
+    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32);
+    scores.mul_(scale);  // in place: a chunk's scores and probabilities are the only two score buffers
     torch::Tensor probs = torch::softmax(scores, -1).to(vh.scalar_type());
     outs.push_back(torch::matmul(probs, vh));
   }

@@ -144,10 +144,12 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     Clock::time_point t0 = Clock::now();
     report(Phase::kEncodingText, 0, 2, 0, "umT5 on " + plan.t5_device.str());
     const TextContexts text = encode_prompts(plan, hooks.t5_sharding);
+    release_free_heap();  // umT5 is gone
     result.text_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kLoading, 0, 1, 0, "DiT " + plan.dit.label());
     WanModel dit = load_plan_dit(plan, hooks.dit_sharding);
+    release_free_heap();  // the loading's staging buffers
     result.load_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps, 0, "");
@@ -170,6 +172,7 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
       save_latent(rescue_copy, latent, settings);
     }
   }
+  release_free_heap();  // the DiT and the sampling are gone (the velocity function held the DiT until here)
   const int frames_out = static_cast<int>((latent.size(1) - 1) * plan.vae.temporal_stride() + 1);
   result.frames = frames_out;
   result.height = static_cast<int>(latent.size(2) * plan.vae.spatial_stride());

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "core/memory.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"
 #include "sampling/sampler.h"
@@ -69,6 +70,8 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
       velocity = uncond + g * (cond - uncond);
     }
     latent = sampler->step(velocity, latent);
+    velocity = torch::Tensor();
+    release_free_heap();  // the step's temporaries: the next step starts from its live tensors only
     if (observer) observer(i + 1, total, latent);
   }
   return latent;
