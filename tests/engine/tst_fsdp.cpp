@@ -130,6 +130,9 @@ class TestFsdp : public QObject {
           const std::int64_t bound = m.shard_bytes + root_bytes + 2 * block_max + units * 2 * (world - 1) * 4;
           QVERIFY2(after[r].peak_bytes <= bound, (std::to_string(after[r].peak_bytes) + " > " + std::to_string(bound)).c_str());
           QCOMPARE(after[r].resident_bytes, m.shard_bytes);
+          // Kept for the next forward: the root's and two blocks' gather buffers at most.
+          QVERIFY2(after[r].cached_bytes > 0 && after[r].cached_bytes <= root_bytes + 2 * block_max + units * 2 * (world - 1) * 4,
+                   std::to_string(after[r].cached_bytes).c_str());
         }
       }
     }

@@ -80,6 +80,8 @@ class TestParallelPipeline : public QObject {
       wan::WanModel model = wan::load_plan_dit(plan, hooks.dit_sharding);
       if (dist.dit_fsdp != (runtime.dit_shards() != nullptr)) throw std::runtime_error("DiT sharding not as configured");
       finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text));
+      model = wan::WanModel(nullptr);  // the decode needs the memory: nothing else may keep the shards
+      if (runtime.dit_shards()) throw std::runtime_error("the DiT's shards outlived the model");
     });
     for (int rank = 0; rank < dist.world_size; ++rank) {
       QVERIFY2(errors[rank].empty(), ("rank " + std::to_string(rank) + ": " + errors[rank]).c_str());

@@ -76,12 +76,11 @@ class ProcessGroupCommunicator : public Communicator {
   void do_barrier() override { wait(pg_->barrier()); }
   std::function<void()> do_all_gather_flat_async(const torch::Tensor& shard, torch::Tensor& out) override {
     if (shard.device() != device_ || out.device() != device_) return Communicator::do_all_gather_flat_async(shard, out);
-    std::vector<at::Tensor> inputs{Traits::wire(shard)};
-    std::vector<std::vector<at::Tensor>> outputs(1);
-    const torch::Tensor w = Traits::wire(out);
-    for (int i = 0; i < size(); ++i) outputs[0].push_back(w.narrow(0, i * shard.numel(), shard.numel()));
-    c10::intrusive_ptr<c10d::Work> work = pg_->allgather(outputs, inputs);
-    return [this, work, inputs, outputs] { wait(work); };  // the captures keep the buffers alive
+    at::Tensor in = Traits::wire(shard), w = Traits::wire(out);
+    std::vector<c10::intrusive_ptr<c10d::Work>> works = Traits::gather_flat(*pg_, w, in, rank(), size());
+    return [this, works, in, w] {  // the captures keep the buffers alive
+      for (const auto& work : works) wait(work);
+    };
   }
 
  private:

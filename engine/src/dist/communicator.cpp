@@ -60,6 +60,21 @@ struct GlooTraits {
   }
   static torch::Tensor wire(const torch::Tensor& x) { return x.scalar_type() == torch::kBFloat16 ? x.view(torch::kHalf) : x; }
   static bool sums_bf16() { return false; }
+  // All-gather of equal shards into one flat tensor as one in-place broadcast per rank: gloo's
+  // allgather stages the result in a flat buffer of its own and copies it out, one more gathered unit
+  // allocated (and page-faulted in) on every gather.
+  static std::vector<c10::intrusive_ptr<c10d::Work>> gather_flat(PG& pg, at::Tensor& out, at::Tensor& shard, int rank, int size) {
+    const std::int64_t n = shard.numel();
+    out.narrow(0, rank * n, n).copy_(shard);
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (int i = 0; i < size; ++i) {
+      std::vector<at::Tensor> part{out.narrow(0, i * n, n)};
+      c10d::BroadcastOptions opts;
+      opts.rootRank = i;
+      works.push_back(pg.broadcast(part, opts));
+    }
+    return works;
+  }
 };
 
 }  // namespace

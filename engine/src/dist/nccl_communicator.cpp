@@ -20,6 +20,10 @@ struct NcclTraits {
   }
   static torch::Tensor wire(const torch::Tensor& x) { return x; }
   static bool sums_bf16() { return true; }
+  // Straight into the flat output (what torch's FSDP uses); the list allgather stages through a copy.
+  static std::vector<c10::intrusive_ptr<c10d::Work>> gather_flat(PG& pg, at::Tensor& out, at::Tensor& shard, int, int) {
+    return {pg._allgather_base(out, shard)};
+  }
 };
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }

@@ -37,8 +37,9 @@ RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
     Communicator* comm = dit_comm_.get();
     h.dit_sharding = [this, comm, options](torch::nn::Module& module, std::int64_t blocks, const TensorSource& source,
                                            const std::string& what, torch::Device device) -> std::shared_ptr<ParameterResidency> {
-      dit_shards_ = std::make_shared<ShardedParameters>(module, blocks, *comm, options, &source, what, device);
-      return dit_shards_;
+      auto shards = std::make_shared<ShardedParameters>(module, blocks, *comm, options, &source, what, device);
+      dit_shards_ = shards;
+      return shards;
     };
   }
   if (t5_comm_) h.t5_sharding = make_sharding_loader(*t5_comm_, options);

@@ -23,14 +23,15 @@ class RankRuntime {
 
   ParallelDit& parallel() { return *parallel_; }
   const DistConfig& config() const { return config_; }
-  // The sharding of the loaded DiT / umT5 (null when not sharded or not loaded yet).
-  ShardedParameters* dit_shards() const { return dit_shards_.get(); }
+  // The sharding of the loaded DiT (null when not sharded, not loaded yet, or freed with the model: the
+  // runtime does not keep the shards alive).
+  std::shared_ptr<ShardedParameters> dit_shards() const { return dit_shards_.lock(); }
 
  private:
   DistConfig config_;
   std::unique_ptr<Communicator> dit_comm_, t5_comm_;
   std::unique_ptr<ParallelDit> parallel_;
-  std::shared_ptr<ShardedParameters> dit_shards_;
+  std::weak_ptr<ShardedParameters> dit_shards_;
 };
 
 ShardOptions shard_options(const DistConfig& config);
