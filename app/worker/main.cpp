@@ -3,9 +3,13 @@
 //   torchrun --nproc_per_node=2 build/bin/wan-worker --dist-config resources/presets/2-gpu.json \
 //     generate --model DIR --prompt "..." --output out.mp4
 // Every rank samples; rank 0 saves the latent, decodes and writes the outputs.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -27,6 +31,34 @@
 #include "wan/progress_board.h"
 
 namespace {
+
+// WAN_MEMORY_REPORT diagnostics: the bytes malloc has handed out and not taken back (all arenas and
+// mmapped blocks: live tensors plus everything else), sampled every millisecond; its peak per phase,
+// against the resident set's, tells live data from heap that is kept or fragmented.
+class HeapSampler {
+ public:
+  HeapSampler() {
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        const struct mallinfo2 m = mallinfo2();
+        const std::int64_t in_use = static_cast<std::int64_t>(m.uordblks + m.hblkhd);
+        std::int64_t seen = peak_.load();
+        while (in_use > seen && !peak_.compare_exchange_weak(seen, in_use)) {}
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  ~HeapSampler() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::int64_t take_peak() { return peak_.exchange(0); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> peak_{0};
+  std::thread thread_;
+};
 
 // This rank's slot on the run's progress board (when started by wan's launcher): phase, step, speed,
 // memory, errors, and a heartbeat from a thread so a stopped process is told from a busy one.
@@ -50,19 +82,15 @@ class BoardReporter {
     if (beat_.joinable()) beat_.join();
   }
   void progress(const wan::ProgressEvent& e) {
-    if (!board_) return;
+    if (static_cast<std::int32_t>(e.phase) != status_.phase) close_phase(static_cast<std::int32_t>(e.phase));
     status_.phase = static_cast<std::int32_t>(e.phase);
     status_.step = e.step;
     status_.total = e.total;
     status_.seconds_per_step = e.seconds_per_step;
     // GPU ranks report their GPU's allocator (what the estimator predicts); CPU ranks their resident set.
-    if (cuda_device_ >= 0) {
-      status_.memory_bytes = static_cast<std::uint64_t>(wan::device_current_bytes(cuda_device_));
-      status_.peak_memory_bytes = static_cast<std::uint64_t>(wan::device_peak_bytes(cuda_device_));
-    } else {
-      status_.memory_bytes = wan::current_rss_bytes();
-      status_.peak_memory_bytes = wan::peak_rss_bytes();
-    }
+    status_.memory_bytes = static_cast<std::uint64_t>(cuda_device_ >= 0 ? wan::device_current_bytes(cuda_device_) : wan::current_rss_bytes());
+    status_.peak_memory_bytes = std::max(run_peak_, phase_peak());
+    if (!board_) return;
     board_->publish(rank_, status_);
     if (board_->cancel_requested()) throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
   }
@@ -71,6 +99,8 @@ class BoardReporter {
     if (board_) board_->publish_preview(image);
   }
   void finish(wan::RankState state, int code, const std::string& error) {
+    close_phase(status_.phase);
+    if (std::getenv("WAN_MEMORY_REPORT")) print_phase_peaks();
     if (!board_) return;
     status_.state = state;
     status_.exit_code = code;
@@ -79,8 +109,33 @@ class BoardReporter {
   }
 
  private:
+  // The memory high-water mark of the phase now ending (resident set, or the GPU allocator's peak), kept per
+  // phase; the mark is reset for the next one, so each phase's own peak is known (WAN_MEMORY_REPORT=1 prints them).
+  std::int64_t phase_peak() const {
+    return cuda_device_ >= 0 ? wan::device_peak_bytes(cuda_device_) : wan::peak_rss_bytes();
+  }
+  void close_phase(std::int32_t next) {
+    const std::int64_t peak = phase_peak();
+    run_peak_ = std::max(run_peak_, peak);
+    if (status_.phase > 0) phase_peaks_[status_.phase] = std::max(phase_peaks_[status_.phase], peak);
+    if (heap_ && status_.phase > 0) heap_peaks_[status_.phase] = std::max(heap_peaks_[status_.phase], heap_->take_peak());
+    if (next == status_.phase) return;
+    if (cuda_device_ >= 0) wan::reset_device_peak_bytes(cuda_device_);
+    else wan::reset_peak_rss();
+  }
+  void print_phase_peaks() const {
+    std::string line = "[rank " + std::to_string(rank_) + "] memory peak by phase:";
+    for (const auto& [phase, bytes] : phase_peaks_)
+      line += std::string(" ") + wan::phase_name(static_cast<wan::Phase>(phase)) + " " + std::to_string(bytes >> 20) + " MiB" +
+              (heap_ ? " (malloc in use " + std::to_string(heap_peaks_.count(phase) ? heap_peaks_.at(phase) >> 20 : 0) + ")" : "") + ";";
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+
   int rank_;
   int cuda_device_ = -1;
+  std::int64_t run_peak_ = 0;
+  std::map<std::int32_t, std::int64_t> phase_peaks_, heap_peaks_;
+  std::unique_ptr<HeapSampler> heap_{std::getenv("WAN_MEMORY_REPORT") ? new HeapSampler : nullptr};
   std::unique_ptr<wan::ProgressBoard> board_;
   wan::RankStatus status_;
   std::atomic<bool> stop_{false};
