@@ -98,12 +98,13 @@ VideoShape video_shape(const EstimateSettings& s) {
 // DiT forward working set of one rank (cond and uncond run one after the other). U is one float32
 // [tokens, dim] tensor, A one in the compute dtype. The three candidates for a block's peak, counted
 // from the engine's code (dit.cpp, rope.cpp, layers.cpp):
-//  * RoPE: x and the modulated input (fp32), q, k, v, and the float64 (re, im) products of rotating
-//    q and k (about 10 U at once);
+//  * RoPE: x and the modulated input (fp32), q, k, v, the rotated output and the float64 (re, im)
+//    products of rotating one slice of tokens (2 M elements, rope.cpp);
 //  * attention: the same plus the Ulysses all-to-all copies, ring K/V in flight with the partial output
 //    and log-sum-exp, the output, and on the CPU the fp32 scores and probabilities of one query chunk
 //    (16 M elements, layers.cpp); fused kernels on a GPU keep no scores;
-//  * FFN: x, the input, the first linear's output, the GELU in place and its 0.5 x.
+//  * FFN: x, the input, the first linear's output, the GELU in place and its 0.5 x (on the CPU for
+//    one slice of tokens of at most 4 M hidden elements, dit.cpp).
 std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s, const VideoShape& v) {
   const DistConfig& c = s.config;
   const int sp = c.sequence_parallel_size();
@@ -113,7 +114,9 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   const std::int64_t d = m.dim;
   const std::int64_t U = local * d * 4, A = local * d * act;
   const std::int64_t resident = 2 * U + 3 * A;  // x, modulated input, q, k, v
-  const std::int64_t rope = resident + 10 * U;
+  // RoPE rotates a slice of tokens at a time in float64 (rope.cpp): the float32 output plus about ten
+  // float32-sized temporaries of one slice.
+  const std::int64_t rope = resident + U + 10 * std::min(U, kRopeChunkElements * 4);
   std::int64_t attn = resident + A;
   if (u > 1) attn += 3 * A;
   if (c.context_parallel() && c.ring_size > 1) attn += 4 * A;
@@ -121,7 +124,9 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
     const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
     attn += std::min(queries * keys * heads, kAttentionChunkElements) * 4 * 2;
   }
-  const std::int64_t ffn = 2 * U + 3 * local * std::int64_t(m.ffn_dim) * act + A;
+  // FFN: the hidden activations, its GELU and 0.5 x; on the CPU over slices of tokens (dit.cpp).
+  const std::int64_t hidden = s.gpu ? local * std::int64_t(m.ffn_dim) : std::min(local * std::int64_t(m.ffn_dim), kFfnChunkElements);
+  const std::int64_t ffn = 2 * U + 3 * hidden * act + A + (s.gpu ? 0 : U);  // CPU: + the assembled output
   const std::int64_t context = std::int64_t(m.text_len) * (m.text_dim * 4 + d * act * 4);
   const std::int64_t latents = 16 * std::int64_t(v.latent_frames) * (s.height / 8) * (s.width / 8) * 4 * 8;  // sampler state
   return std::max({rope, attn, ffn}) + context + latents;

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "model/attention_budget.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -100,8 +101,21 @@ torch::Tensor DitBlockImpl::forward(const torch::Tensor& x_in, const DitConditio
   x = x + self_attn(h, cos, sin, attend) * e[2];
   x = x + cross_attn(layer_norm_f32(x, norm3->weight, norm3->bias, eps), cond);
   h = layer_norm_f32(x, {}, {}, eps).to(torch::kFloat32) * (1 + e[4]) + e[3];
-  x = x + ffn2(gelu_tanh(ffn0(h))) * e[5];
-  return x;
+  return x + ffn(h) * e[5];
+}
+
+torch::Tensor DitBlockImpl::ffn(const torch::Tensor& h) {
+  const std::int64_t L = h.size(1), width = ffn0->weight.size(0);
+  const std::int64_t chunk = h.is_cuda() ? L : std::max<std::int64_t>(1, kFfnChunkElements / std::max<std::int64_t>(1, width));
+  if (chunk >= L) return ffn2(gelu_tanh(ffn0(h)));
+  // CPU: a slice of tokens at a time (rows are independent), so the hidden activations stay small.
+  torch::Tensor out;
+  for (std::int64_t l0 = 0; l0 < L; l0 += chunk) {
+    const torch::Tensor part = ffn2(gelu_tanh(ffn0(h.narrow(1, l0, std::min(chunk, L - l0)))));
+    if (!out.defined()) out = torch::empty({h.size(0), L, part.size(2)}, part.options());
+    out.narrow(1, l0, part.size(1)).copy_(part);
+  }
+  return out;
 }
 
 WanModelImpl::WanModelImpl(const DitConfig& c, const ModelPlacement& p) : config_(c), placement_(p) {

@@ -56,6 +56,8 @@ struct DitBlockImpl : torch::nn::Module {
   // x: [1, L_local, dim] float32 residual stream -> same shape.
   torch::Tensor forward(const torch::Tensor& x, const DitConditioning& cond, const torch::Tensor& cos,
                         const torch::Tensor& sin, const SelfAttentionFn& attend);
+  // ffn.2(GELU(ffn.0(h))), on the CPU over slices of tokens (attention_budget.h).
+  torch::Tensor ffn(const torch::Tensor& h);
   double eps;
   torch::Tensor modulation;  // [1, 6, dim] float32
   DitSelfAttention self_attn{nullptr};

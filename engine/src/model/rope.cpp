@@ -1,5 +1,9 @@
 #include "model/rope.h"
 
+#include "model/attention_budget.h"
+
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "wan/error.h"
@@ -46,13 +50,22 @@ std::pair<torch::Tensor, torch::Tensor> RopeTable::for_tokens(const TokenGrid& g
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  // [B, L, n, d/2, 2] pairs (re, im)
-  torch::Tensor xd = x.to(torch::kFloat64).reshape({x.size(0), x.size(1), x.size(2), x.size(3) / 2, 2});
-  torch::Tensor re = xd.select(-1, 0), im = xd.select(-1, 1);
-  torch::Tensor c = cos.view({1, cos.size(0), 1, cos.size(1)});
-  torch::Tensor s = sin.view({1, sin.size(0), 1, sin.size(1)});
-  torch::Tensor out = torch::stack({re * c - im * s, re * s + im * c}, -1);
-  return out.flatten(3).to(torch::kFloat32);
+  // In float64 as the reference does, a slice of tokens at a time into the float32 output: the float64
+  // copy, the four products and the stacked pairs of a whole [L, dim] input were ten input-sized
+  // temporaries at once (the largest moment of a CPU block). Elementwise, so the bits are the same.
+  const std::int64_t B = x.size(0), L = x.size(1), n = x.size(2), d = x.size(3);
+  torch::Tensor out = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
+  const std::int64_t chunk = std::max<std::int64_t>(1, kRopeChunkElements / std::max<std::int64_t>(1, B * n * d));
+  for (std::int64_t l0 = 0; l0 < L; l0 += chunk) {
+    const std::int64_t c = std::min(chunk, L - l0);
+    // [B, c, n, d/2, 2] pairs (re, im)
+    torch::Tensor xd = x.narrow(1, l0, c).to(torch::kFloat64).reshape({B, c, n, d / 2, 2});
+    torch::Tensor re = xd.select(-1, 0), im = xd.select(-1, 1);
+    torch::Tensor cc = cos.narrow(0, l0, c).view({1, c, 1, cos.size(1)});
+    torch::Tensor ss = sin.narrow(0, l0, c).view({1, c, 1, sin.size(1)});
+    out.narrow(1, l0, c).copy_(torch::stack({re * cc - im * ss, re * ss + im * cc}, -1).flatten(3));
+  }
+  return out;
 }
 
 }  // namespace wan
