@@ -195,8 +195,8 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, model.vae_params > 0 ? model.vae_params : vae_param_count(model), s.gpu);
 
   // Fixed costs: CUDA context and caching-allocator slack on a GPU; on the CPU the resident code and
-  // buffers of a LibTorch process (measured, docs/MEMORY.md).
-  e.runtime = s.gpu ? 600 * kMiB : 200 * kMiB;
+  // buffers of a LibTorch process (a worker's peak before it loads anything: 157-162 MiB, docs/MEMORY.md).
+  e.runtime = s.gpu ? 600 * kMiB : 160 * kMiB;
 
   const std::int64_t sampling = e.weights + e.activations;
   e.peak_phase = "sampling";
