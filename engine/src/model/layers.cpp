@@ -121,8 +121,9 @@ torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, 
   std::vector<torch::Tensor> outs;
   for (std::int64_t s = 0; s < Lq; s += chunk) {
     const torch::Tensor qc = qh.narrow(2, s, std::min(chunk, Lq - s));
-    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32);
-    scores.mul_(scale);  // in place: a chunk's scores and probabilities are the only two score buffers
+    // Not in place: scaling into a third buffer keeps the heap's blocks in a pattern that reuses them;
+    // mul_ raised the peak of `wan bench` 1.3B/2 blocks 480x272x33 from 1.49 to 1.68 GB (fragmentation).
+    torch::Tensor scores = torch::matmul(qc, kh.transpose(-1, -2)).to(torch::kFloat32) * scale;
     torch::Tensor probs = torch::softmax(scores, -1).to(vh.scalar_type());
     outs.push_back(torch::matmul(probs, vh));
   }
