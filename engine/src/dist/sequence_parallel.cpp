@@ -18,7 +18,7 @@ std::pair<torch::Tensor, torch::Tensor> attention_block_lse(const torch::Tensor&
   const torch::Tensor vh = v.narrow(0, 0, valid_keys).permute({1, 0, 2});
   const std::int64_t h = qh.size(0), Lq = qh.size(1), Lk = kh.size(1);
   // The same score budget as one process's attention (layers.cpp): one chunk's fp32 scores at a time.
-  const std::int64_t chunk = std::min(Lq, std::max<std::int64_t>(1, kAttentionChunkElements / std::max<std::int64_t>(1, h * Lk)));
+  const std::int64_t chunk = std::min(Lq, rows_per_slice(kAttentionChunkElements, h * Lk));
   std::vector<torch::Tensor> outs, lses;
   for (std::int64_t s = 0; s < Lq; s += chunk) {
     const torch::Tensor qc = qh.narrow(1, s, std::min(chunk, Lq - s));

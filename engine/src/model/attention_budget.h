@@ -17,4 +17,10 @@ constexpr std::int64_t kRopeChunkElements = std::int64_t(2) << 20;
 // tensors of a CPU forward, three of them at once.
 constexpr std::int64_t kFfnChunkElements = std::int64_t(4) << 20;
 
+// How many rows (tokens, queries) of `elements_per_row` elements each fit in `budget` (at least one).
+inline std::int64_t rows_per_slice(std::int64_t budget, std::int64_t elements_per_row) {
+  const std::int64_t rows = budget / (elements_per_row > 0 ? elements_per_row : 1);
+  return rows > 0 ? rows : 1;
+}
+
 }  // namespace wan

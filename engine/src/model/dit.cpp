@@ -106,7 +106,7 @@ torch::Tensor DitBlockImpl::forward(const torch::Tensor& x_in, const DitConditio
 
 torch::Tensor DitBlockImpl::ffn(const torch::Tensor& h) {
   const std::int64_t L = h.size(1), width = ffn0->weight.size(0);
-  const std::int64_t chunk = h.is_cuda() ? L : std::max<std::int64_t>(1, kFfnChunkElements / std::max<std::int64_t>(1, width));
+  const std::int64_t chunk = h.is_cuda() ? L : rows_per_slice(kFfnChunkElements, width);
   if (chunk >= L) return ffn2(gelu_tanh(ffn0(h)));
   // CPU: a slice of tokens at a time (rows are independent), so the hidden activations stay small.
   torch::Tensor out;

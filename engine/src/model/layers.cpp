@@ -116,7 +116,7 @@ torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, 
   const torch::Tensor kh = k.transpose(1, 2);
   const torch::Tensor vh = v.transpose(1, 2);
   const std::int64_t B = qh.size(0), n = qh.size(1), Lq = qh.size(2), Lk = kh.size(2);
-  std::int64_t chunk = std::max<std::int64_t>(1, kAttentionChunkElements / std::max<std::int64_t>(1, B * n * Lk));
+  std::int64_t chunk = rows_per_slice(kAttentionChunkElements, B * n * Lk);
   chunk = std::min(chunk, Lq);
   std::vector<torch::Tensor> outs;
   for (std::int64_t s = 0; s < Lq; s += chunk) {

@@ -55,7 +55,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   // temporaries at once (the largest moment of a CPU block). Elementwise, so the bits are the same.
   const std::int64_t B = x.size(0), L = x.size(1), n = x.size(2), d = x.size(3);
   torch::Tensor out = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
-  const std::int64_t chunk = std::max<std::int64_t>(1, kRopeChunkElements / std::max<std::int64_t>(1, B * n * d));
+  const std::int64_t chunk = rows_per_slice(kRopeChunkElements, B * n * d);
   for (std::int64_t l0 = 0; l0 < L; l0 += chunk) {
     const std::int64_t c = std::min(chunk, L - l0);
     // [B, c, n, d/2, 2] pairs (re, im)
