@@ -1,5 +1,5 @@
-// The module fixtures made with the official Wan2.1 code: DiT (t2v, padded), umT5 and the VAE, in
-// float32 (< 1e-4 relative L2) and bfloat16 / float16 (< 3e-2), through `wan eval-case`'s code.
+// The module fixtures made with the official Wan2.1 code: DiT (t2v, padded), umT5, the VAE and the
+// CLIP vision tower, in float32 (< 1e-4 relative L2) and bfloat16 / float16 (< 3e-2), through `wan eval-case`'s code.
 #include "test_util.h"
 #include "wan/eval_case.h"
 #include "weights/safetensors.h"
@@ -15,7 +15,7 @@ class TestGoldenModules : public QObject {
     QTest::addColumn<double>("tolerance");
     QTest::addColumn<int>("outputs");
     const struct { const char* name; int outputs; } cases[] = {
-        {"dit_t2v_small", 2}, {"dit_t2v_padded", 1}, {"t5_small", 2}, {"vae_small", 2}};
+        {"dit_t2v_small", 2}, {"dit_t2v_padded", 1}, {"t5_small", 2}, {"vae_small", 2}, {"clip_vision_small", 1}};
     for (const auto& c : cases) {
       QTest::newRow((std::string(c.name) + "/fp32").c_str()) << c.name << "fp32" << 1e-4 << c.outputs;
       QTest::newRow((std::string(c.name) + "/bf16").c_str()) << c.name << "bf16" << 3e-2 << c.outputs;

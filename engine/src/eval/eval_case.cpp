@@ -77,6 +77,11 @@ Outputs eval_vae(const fs::path& dir, const SafetensorsFile& io, const ModelPlac
   return out;
 }
 
+Outputs eval_clip(const fs::path& dir, const nlohmann::json& config, const SafetensorsFile& io, const ModelPlacement& placement) {
+  LoadedClip clip = load_clip(open_weights(find_weights(dir)), placement, config.value("num_heads", std::int64_t(0)));
+  return {{"clip_fea", clip.model->encode(input(io, "image")).cpu()}};
+}
+
 // Sampler case: from x_init, step i with model_output_i gives x_i.
 Outputs eval_sampler(const nlohmann::json& config, const SafetensorsFile& io) {
   const int steps = config.at("steps").get<int>();
@@ -151,6 +156,7 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
   else if (result.kind == "WanModel") outputs = eval_dit(dir, *io, placement);
   else if (result.kind == "T5Encoder") outputs = eval_t5(dir, *io, placement);
   else if (result.kind == "WanVAE") outputs = eval_vae(dir, *io, vae_placement);
+  else if (result.kind == "CLIPVisionTransformer") outputs = eval_clip(dir, config, *io, placement);
   else
     throw Error(ErrorCode::kUnsupported, (dir / "config.json").string() + ": case kind '" + result.kind +
                                              "' is not supported by this version of eval-case");

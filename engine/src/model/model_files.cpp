@@ -72,4 +72,13 @@ LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement)
   return out;
 }
 
+LoadedClip load_clip(const TensorSourcePtr& file, const ModelPlacement& placement, std::int64_t num_heads) {
+  LoadedClip out;
+  out.config = detect_clip_config(*file, num_heads);
+  out.model = ClipVision(out.config, placement);
+  load_strict(*out.model, *clip_module_source(file, out.config), "CLIP vision");
+  out.model->eval();
+  return out;
+}
+
 }  // namespace wan

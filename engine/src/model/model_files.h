@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "model/clip.h"
 #include "model/dit.h"
 #include "model/t5.h"
 #include "model/tokenizer.h"
@@ -42,5 +43,13 @@ struct LoadedVae {
   VaeConfig config;
 };
 LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement);
+
+struct LoadedClip {
+  ClipVision model{nullptr};
+  ClipVisionConfig config;
+};
+// The CLIP vision tower of an official open-clip .pth or a ComfyUI clip_vision file; num_heads > 0
+// overrides the head count the width implies (clip_default_heads).
+LoadedClip load_clip(const TensorSourcePtr& file, const ModelPlacement& placement, std::int64_t num_heads = 0);
 
 }  // namespace wan
