@@ -10,7 +10,8 @@ namespace wan_cli {
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   wan::GenerationRequest& r = o.request;
-  CLI::App* cmd = app.add_subcommand("generate", "Generate a video from a text prompt (text-to-video)");
+  CLI::App* cmd = app.add_subcommand("generate", "Generate a video from a text prompt (text-to-video), or from a picture "
+                                                 "and a prompt (image-to-video, with an I2V model and --image)");
   cmd->group("Generation");
   // A flag given twice takes its last value (scripts append overrides).
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -21,6 +22,9 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--t5", r.model.t5, "umT5 text encoder file (or its name inside text_encoders/)");
   cmd->add_option("--vae", r.model.vae, "VAE file (or its name inside vae/)");
   cmd->add_option("--tokenizer", r.model.tokenizer, "umT5 spiece.model, or a folder holding it");
+  cmd->add_option("--clip", r.model.clip, "CLIP vision file for image-to-video (or its name inside clip_vision/)");
+  cmd->add_option("--image", r.image, "start picture (PNG, JPEG, ...) for image-to-video; needs an I2V model. "
+                                      "WIDTH*HEIGHT is then the largest area: the video keeps the picture's aspect");
   cmd->add_option("--prompt", r.prompt, "what the video shows");
   cmd->add_option("--negative", r.negative_prompt, "negative prompt (default: Wan2.1's built-in one)");
   cmd->add_option("--width", r.width, "width in pixels, a multiple of 16")->capture_default_str();

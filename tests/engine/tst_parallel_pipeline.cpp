@@ -2,7 +2,8 @@
 // ranks (one thread per rank): with and without CFG parallel, every ulysses x ring split the fixture's
 // 4 heads allow, and replicated ranks, for world sizes 2, 4 and 8. Every rank must end with the
 // reference final latent (< 1e-5 relative), the same as the single-process run; also with the DiT and
-// umT5 sharded FSDP-style (each strategy), alone and combined with USP and CFG parallel.
+// umT5 sharded FSDP-style (each strategy), alone and combined with USP and CFG parallel. The
+// image-to-video fixture (CLIP features and the image latent in both CFG branches) runs a subset.
 #include <thread>
 
 
@@ -32,6 +33,7 @@ class TestParallelPipeline : public QObject {
 
   void finalLatentMatchesReference_data() {
     QTest::addColumn<QString>("config");
+    QTest::addColumn<QString>("fixture");
     const char* rows[] = {
         R"({"world_size": 2, "cfg_parallel": true})",
         R"({"world_size": 2, "use_context_parallel": true, "ulysses_size": 2})",
@@ -57,14 +59,22 @@ class TestParallelPipeline : public QObject {
         R"({"world_size": 4, "use_fsdp": true, "sharding_strategy": "SHARD_GRAD_OP", "use_usp": true, "ulysses_size": 2, "ring_size": 2})",
         R"({"world_size": 8, "dit_fsdp": true, "t5_fsdp": true, "cfg_parallel": true, "use_usp": true, "ring_size": 4})",
     };
-    for (const char* r : rows) QTest::newRow(r) << QString(r);
+    for (const char* r : rows) QTest::newRow(r) << QString(r) << "t2v_pipeline_small";
+    const char* i2v_rows[] = {
+        R"({"world_size": 2, "cfg_parallel": true})",
+        R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
+        R"({"world_size": 4, "dit_fsdp": true, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})",
+        R"({"world_size": 8, "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 4})",
+    };
+    for (const char* r : i2v_rows) QTest::newRow((std::string("i2v ") + r).c_str()) << QString(r) << "i2v_pipeline_small";
   }
 
   void finalLatentMatchesReference() {
     QFETCH(QString, config);
+    QFETCH(QString, fixture);
     wan::DistConfig dist = wan::dist_config_from_json(config.toStdString());
     dist.backend = "gloo";
-    const std::string dir = wan_test::golden("t2v_pipeline_small");
+    const std::string dir = wan_test::golden(fixture.toStdString());
     QVERIFY(wan::validate_dist_config(dist, wan::DistEnvironment{0, 4}).empty());
     const wan::GenerationRequest r = wan::pipeline_case_request(dir);
     const wan::RunPlan plan = wan::make_plan(r, false);
@@ -77,9 +87,11 @@ class TestParallelPipeline : public QObject {
       wan::RankRuntime runtime(world, dist);
       const wan::RankHooks hooks = runtime.hooks(r.guidance, world.rank() == 0);
       const wan::TextContexts text = wan::encode_prompts(plan, hooks.t5_sharding);
+      const wan::ImageContext image = wan::encode_image(plan);
+      if (image.defined() != plan.i2v) throw std::runtime_error("image conditioning not as the fixture");
       wan::WanModel model = wan::load_plan_dit(plan, hooks.dit_sharding);
       if (dist.dit_fsdp != (runtime.dit_shards() != nullptr)) throw std::runtime_error("DiT sharding not as configured");
-      finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text));
+      finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text, image));
       model = wan::WanModel(nullptr);  // the decode needs the memory: nothing else may keep the shards
       if (runtime.dit_shards()) throw std::runtime_error("the DiT's shards outlived the model");
     });

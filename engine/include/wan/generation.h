@@ -16,10 +16,14 @@ struct ModelFiles {
   std::string t5;         // umT5 encoder (official .pth or ComfyUI/HF safetensors)
   std::string vae;
   std::string tokenizer;  // spiece.model, or a folder holding it
+  std::string clip;       // CLIP vision tower (image-to-video): file, or a name inside clip_vision/
 };
 
 struct GenerationRequest {
   std::string prompt;
+  // Image-to-video: the start picture (PNG, JPEG, ...); needs an I2V model. width x height is then the
+  // largest area of the output, whose shape follows the picture's aspect (as the reference's max_area).
+  std::string image;
   std::string negative_prompt;  // empty: the reference's default negative prompt
   int width = 832;
   int height = 480;

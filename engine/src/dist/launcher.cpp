@@ -220,6 +220,8 @@ std::vector<std::string> generate_arguments(const GenerationRequest& r) {
   add("--t5", r.model.t5);
   add("--vae", r.model.vae);
   add("--tokenizer", r.model.tokenizer);
+  add("--clip", r.model.clip);
+  add("--image", r.image);
   add("--prompt", r.prompt);
   add("--negative", r.negative_prompt);
   add("--width", std::to_string(r.width));

@@ -31,22 +31,24 @@ std::vector<Communicator*> ParallelDit::communicators() {
   return out;
 }
 
-torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context) {
-  if (sp_->size() == 1) return model.forward(latent, t, context);
-  return sp_->dit_forward(model, latent, t, context);
+torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context,
+                                   const torch::Tensor& clip_fea, const torch::Tensor& y) {
+  if (sp_->size() == 1) return model.forward(latent, t, context, clip_fea, y);
+  return sp_->dit_forward(model, latent, t, context, clip_fea, y);
 }
 
 torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t,
-                                           const torch::Tensor& context, const torch::Tensor& context_null, double guidance) {
+                                           const torch::Tensor& context, const torch::Tensor& context_null, double guidance,
+                                           const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::Tensor cond, uncond;
   if (cfg_parallel_) {
-    const torch::Tensor mine = forward(model, latent, t, layout_.cfg_index == 0 ? context : context_null);
+    const torch::Tensor mine = forward(model, latent, t, layout_.cfg_index == 0 ? context : context_null, clip_fea, y);
     const torch::Tensor both = cfg_comm_->all_gather(mine.unsqueeze(0), 0);  // [2, ...]: cond, uncond
     cond = both[0];
     uncond = both[1];
   } else {
-    cond = forward(model, latent, t, context);
-    uncond = forward(model, latent, t, context_null);
+    cond = forward(model, latent, t, context, clip_fea, y);
+    uncond = forward(model, latent, t, context_null, clip_fea, y);
   }
   if (model.residency) model.residency->end_step();
   return uncond + guidance * (cond - uncond);

@@ -16,9 +16,11 @@ class ParallelDit {
   // Every rank of `world` calls this together with the same (validated) config.
   ParallelDit(Communicator& world, const DistConfig& config);
 
-  // uncond + g * (cond - uncond) for the latent at timestep t, identical on every rank.
+  // uncond + g * (cond - uncond) for the latent at timestep t, identical on every rank. clip_fea and y:
+  // image-to-video's conditioning (both branches), undefined for text-to-video.
   torch::Tensor guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context,
-                                const torch::Tensor& context_null, double guidance);
+                                const torch::Tensor& context_null, double guidance, const torch::Tensor& clip_fea = {},
+                                const torch::Tensor& y = {});
 
   const RankLayout& layout() const { return layout_; }
   // Communicators in use (for accounting): the sequence-parallel group, its ulysses and ring groups,
@@ -26,7 +28,8 @@ class ParallelDit {
   std::vector<Communicator*> communicators();
 
  private:
-  torch::Tensor forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context);
+  torch::Tensor forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context,
+                        const torch::Tensor& clip_fea, const torch::Tensor& y);
   RankLayout layout_;
   bool cfg_parallel_ = false;
   std::unique_ptr<Communicator> sp_comm_, cfg_comm_;

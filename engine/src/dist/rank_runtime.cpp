@@ -43,11 +43,12 @@ RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
     };
   }
   if (t5_comm_) h.t5_sharding = make_sharding_loader(*t5_comm_, options);
-  h.make_velocity = [this, guidance](WanModel& dit, const TextContexts& text) -> VelocityFn {
+  h.make_velocity = [this, guidance](WanModel& dit, const TextContexts& text, const ImageContext& image) -> VelocityFn {
     WanModel model = dit;
     const torch::Tensor context = text.context, context_null = text.context_null;
-    return [this, guidance, model, context, context_null](const torch::Tensor& latent, double t) mutable {
-      return parallel_->guided_velocity(*model, latent, t, context, context_null, guidance);
+    const torch::Tensor clip_fea = image.clip_fea, y = image.y;
+    return [this, guidance, model, context, context_null, clip_fea, y](const torch::Tensor& latent, double t) mutable {
+      return parallel_->guided_velocity(*model, latent, t, context, context_null, guidance, clip_fea, y);
     };
   };
   return h;

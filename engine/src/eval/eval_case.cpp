@@ -107,6 +107,12 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   out.emplace_back("ids_negative", torch::tensor(text.ids_negative, torch::kInt64));
   out.emplace_back("context", text.context.cpu());
   out.emplace_back("context_null", text.context_null.cpu());
+  const ImageContext image = encode_image(plan);
+  if (image.defined()) {
+    out.emplace_back("image", plan.image);
+    out.emplace_back("clip_fea", image.clip_fea.cpu());
+    out.emplace_back("y", image.y.cpu());
+  }
   const torch::Tensor noise = initial_noise(plan);
   out.emplace_back("noise", noise.cpu());
   const SigmaSchedule schedule = make_schedule(plan.sampler, r.steps, r.shift);
@@ -114,7 +120,7 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   WanModel dit = load_plan_dit(plan);
   const torch::Tensor latent = denoise(plan, dit, text, noise, [&](int step, int, const torch::Tensor& x) {
     out.emplace_back("latent_" + std::to_string(step - 1), x.cpu());
-  });
+  }, {}, image);
   out.emplace_back("final_latent", latent.cpu());
   out.emplace_back("video", decode_video(plan, latent));
   return out;
@@ -169,14 +175,19 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
 GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype, const std::string& device) {
   const fs::path dir(case_dir);
   nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
-  if (run.contains("image") || run.contains("max_area"))
-    throw Error(ErrorCode::kUnsupported, (dir / "run.json").string() + ": image-to-video cases are not supported yet");
   GenerationRequest r;
   r.model.model_dir = dir.string();
   r.prompt = run.at("prompt").get<std::string>();
   r.negative_prompt = run.value("negative_prompt", std::string());
-  r.width = run.at("width").get<int>();
-  r.height = run.at("height").get<int>();
+  if (run.value("task", std::string("t2v")) == "i2v") {
+    // Image-to-video: the picture beside run.json, the output size from max_area [width, height].
+    r.image = (dir / run.value("image", std::string("input.png"))).string();
+    r.width = run.at("max_area").at(0).get<int>();
+    r.height = run.at("max_area").at(1).get<int>();
+  } else {
+    r.width = run.at("width").get<int>();
+    r.height = run.at("height").get<int>();
+  }
   r.frames = run.at("frames").get<int>();
   r.steps = run.at("steps").get<int>();
   r.shift = run.at("shift").get<double>();

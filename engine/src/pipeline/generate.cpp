@@ -63,12 +63,20 @@ nlohmann::json settings_json(const RunPlan& p) {
   j["dtype"] = r.dtype;
   j["device"] = r.device;
   j["t5_cpu"] = r.t5_cpu;
+  if (p.i2v) {
+    j["task"] = "i2v";
+    j["image"] = file_entry(r.image);
+    j["max_area"] = {{"width", p.max_width}, {"height", p.max_height}};
+  } else {
+    j["task"] = "t2v";
+  }
   j["model"] = {{"layout", p.files.layout},
                 {"dit", file_entry(p.files.dit)},
                 {"dit_config", file_entry(p.files.dit_config)},
                 {"t5", file_entry(p.files.t5)},
                 {"vae", file_entry(p.files.vae)},
                 {"tokenizer", file_entry(p.files.tokenizer)},
+                {"clip", file_entry(p.files.clip)},
                 {"variant", p.dit.label()}};
   j["world"] = {{"world_size", 1}, {"backend", "none"}, {"ulysses_size", 1}, {"ring_size", 1}, {"cfg_parallel", false}};
   return j;
@@ -145,6 +153,8 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     report(Phase::kEncodingText, 0, 2, 0, "umT5 on " + plan.t5_device.str());
     const TextContexts text = encode_prompts(plan, hooks.t5_sharding);
     release_free_heap();  // umT5 is gone
+    if (plan.i2v) report(Phase::kEncodingText, 1, 2, 0, "start picture: CLIP and VAE encode");
+    const ImageContext image = encode_image(plan);
     result.text_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kLoading, 0, 1, 0, "DiT " + plan.dit.label());
@@ -153,11 +163,11 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     result.load_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps, 0, "");
-    const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text) : VelocityFn{};
+    const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text, image) : VelocityFn{};
     latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor& current) {
       if (hooks.on_step) hooks.on_step(step, total, current);
       report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
-    }, velocity);
+    }, velocity, image);
     result.sampling_seconds = seconds_since(t0);
     dit = WanModel(nullptr);  // free the DiT before the VAE runs
     if (!hooks.output_rank) {

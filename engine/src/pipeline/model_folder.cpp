@@ -14,6 +14,7 @@ namespace {
 
 const char* kOfficialT5 = "models_t5_umt5-xxl-enc-bf16.pth";
 const char* kOfficialVae = "Wan2.1_VAE.pth";
+const char* kOfficialClip = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth";
 
 bool is_weight_file(const fs::path& p) {
   const std::string ext = p.extension().string();
@@ -21,7 +22,7 @@ bool is_weight_file(const fs::path& p) {
 }
 
 // Which model a file holds, from its tensor names (headers only; nothing is loaded).
-enum class Role { kDit, kT5, kVae, kOther };
+enum class Role { kDit, kT5, kVae, kClip, kOther };
 
 Role sniff_role(const std::string& path) {
   const TensorSourcePtr src = open_weights(path);
@@ -30,6 +31,7 @@ Role sniff_role(const std::string& path) {
   if (has("decoder.middle.0.residual.0.gamma")) return Role::kVae;
   if (has("token_embedding.weight") && has("blocks.0.ffn.gate.0.weight")) return Role::kT5;
   if (has("shared.weight") && has("encoder.block.0.layer.1.DenseReluDense.wi_0.weight")) return Role::kT5;
+  if (has("visual.patch_embedding.weight") || has("vision_model.embeddings.patch_embedding.weight")) return Role::kClip;
   return Role::kOther;
 }
 
@@ -38,6 +40,7 @@ const char* role_name(Role role) {
     case Role::kDit: return "Wan diffusion model";
     case Role::kT5: return "umT5 text encoder";
     case Role::kVae: return "Wan VAE";
+    case Role::kClip: return "CLIP vision";
     default: return "other";
   }
 }
@@ -145,6 +148,15 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
   const char* missing = out.dit.empty() ? "--dit" : out.t5.empty() ? "--t5" : out.vae.empty() ? "--vae" : nullptr;
   if (missing) throw Error(ErrorCode::kInvalidArgument, std::string("no model given: pass --model DIR, or ") + missing + " FILE");
   return out;
+}
+
+std::string resolve_clip_file(const ModelFiles& files, const ResolvedModel& resolved) {
+  const fs::path dir = files.model_dir;
+  if (!files.clip.empty()) return explicit_file(files.clip, dir, "clip_vision", "--clip");
+  if (resolved.layout == "official") return required(dir / kOfficialClip, "the CLIP vision encoder image-to-video needs");
+  if (resolved.layout == "comfyui") return pick_one(dir, "clip_vision", Role::kClip, "--clip");
+  throw Error(ErrorCode::kInvalidArgument, "image-to-video needs the CLIP vision encoder: pass --clip FILE "
+                                           "(models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth or clip_vision_h.safetensors)");
 }
 
 }  // namespace wan

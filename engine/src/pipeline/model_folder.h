@@ -14,9 +14,15 @@ struct ResolvedModel {
   std::string t5;
   std::string vae;
   std::string tokenizer;    // spiece.model, or empty: the text encoder file embeds it
+  std::string clip;         // CLIP vision tower (image-to-video only; see resolve_clip_file)
 };
 
 // Throws wan::Error(kFileNotFound / kInvalidArgument) naming what is missing and how to point at it.
 ResolvedModel resolve_model_files(const ModelFiles& files);
+
+// The CLIP vision file image-to-video needs: files.clip (as is or under clip_vision/), the official
+// folder's models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth, or the one CLIP file in a ComfyUI
+// folder's clip_vision/. Throws wan::Error naming where it looked and how to point at it.
+std::string resolve_clip_file(const ModelFiles& files, const ResolvedModel& resolved);
 
 }  // namespace wan

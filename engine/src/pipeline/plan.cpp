@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/runtime.h"
+#include "video/image_reader.h"
 #include "video/video_writer.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
@@ -18,6 +19,18 @@ const char* const kDefaultNegativePrompt =
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，"
     "残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，"
     "三条腿，背景人很多，倒着走";
+const char* const kImageToVideoNegativePrefix = "镜头晃动，";
+
+std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
+                                                std::int64_t image_height, std::int64_t stride, std::int64_t patch_h,
+                                                std::int64_t patch_w) {
+  // lat_h = round(np.sqrt(max_area * aspect) // vae_stride // patch * patch): float floor divisions.
+  const double area = static_cast<double>(max_width) * static_cast<double>(max_height);
+  const double aspect = static_cast<double>(image_height) / static_cast<double>(image_width);
+  const double lat_h = std::floor(std::floor(std::sqrt(area * aspect) / stride) / patch_h) * patch_h;
+  const double lat_w = std::floor(std::floor(std::sqrt(area / aspect) / stride) / patch_w) * patch_w;
+  return {static_cast<std::int64_t>(std::llround(lat_w)) * stride, static_cast<std::int64_t>(std::llround(lat_h)) * stride};
+}
 
 namespace {
 
@@ -60,21 +73,48 @@ std::int64_t random_seed() {
   return static_cast<std::int64_t>(v & 0x7fffffffffffffffull);  // [0, sys.maxsize], as the reference
 }
 
+// Image-to-video: the model kind fits the request, the picture reads, the CLIP tower matches the DiT.
+void check_image_input(RunPlan& p) {
+  const std::string kind = dit_kind_name(p.dit.kind);
+  if (p.dit.kind == DitKind::kFLF2V)
+    throw Error(ErrorCode::kUnsupported, p.files.dit + ": this is a first-last-frame (flf2v) model; this version runs text-to-video "
+                                                       "and image-to-video models only");
+  if (p.dit.has_image_input() && p.request.image.empty())
+    throw invalid(p.files.dit + " is an image-to-video (" + kind + ") model: give the start picture with --image FILE "
+                                "(or use a text-to-video model)");
+  if (!p.dit.has_image_input() && !p.request.image.empty())
+    throw invalid("--image " + p.request.image + ": " + p.files.dit + " is a text-to-video model; image-to-video needs an I2V model");
+  if (!p.dit.has_image_input()) return;
+  p.i2v = true;
+  p.files.clip = resolve_clip_file(p.request.model, p.files);
+  p.clip_source = open_weights(p.files.clip);
+  p.clip = detect_clip_config(*p.clip_source);
+  if (p.clip.dim != p.dit.clip_dim)
+    throw Error(ErrorCode::kModelMismatch, p.files.clip + ": CLIP features are " + std::to_string(p.clip.dim) +
+                                               " wide but the DiT's image embedding takes " + std::to_string(p.dit.clip_dim));
+  const Rgb8Video picture = read_image(p.request.image);
+  p.image = torch::from_blob(const_cast<std::uint8_t*>(picture.data.data()), {picture.height, picture.width, 3}, torch::kUInt8)
+                .permute({2, 0, 1}).to(torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5).contiguous();
+}
+
 // Cheap header checks that catch a wrong or broken file before any weights are read.
 void check_models(RunPlan& p) {
   p.dit_source = open_weights(p.files.dit);
   const RenamedSource dit_named(p.dit_source, dit_official_name);
   p.dit = p.files.dit_config.empty() ? detect_dit_config(dit_named)
                                      : dit_config_from_json(read_text_file(p.files.dit_config), p.files.dit_config);
+  if (!p.files.dit_config.empty() && p.dit.has_image_input())
+    p.dit.clip_dim = detect_dit_config(dit_named).clip_dim;  // not in config.json: from the weights
   p.dit.validate(p.files.dit);
-  if (p.dit.has_image_input())
-    throw Error(ErrorCode::kUnsupported, p.files.dit + ": this is an image-to-video (" + std::string(dit_kind_name(p.dit.kind)) +
-                                             ") model; this version generates text-to-video only (use a T2V model)");
+  if (!p.decode_only) check_image_input(p);
   p.vae_source = open_weights(p.files.vae);
   p.vae = detect_vae_config(*p.vae_source);
-  if (p.vae.z_dim != p.dit.in_dim)
+  // t2v: in = out = z; i2v: in = z noise + 4 mask + z image latent.
+  const std::int64_t expected_in = p.dit.has_image_input() ? 2 * p.vae.z_dim + 4 : p.vae.z_dim;
+  if (p.vae.z_dim != p.dit.out_dim || p.dit.in_dim != expected_in)
     throw Error(ErrorCode::kModelMismatch, p.files.vae + ": VAE latent has " + std::to_string(p.vae.z_dim) +
-                                               " channels but the DiT expects " + std::to_string(p.dit.in_dim));
+                                               " channels, which does not fit the DiT (in " + std::to_string(p.dit.in_dim) +
+                                               ", out " + std::to_string(p.dit.out_dim) + " channels)");
   if (p.decode_only) return;
   p.t5_source = open_weights(p.files.t5);
   p.t5 = detect_t5_config(RenamedSource(p.t5_source, t5_official_name));
@@ -116,7 +156,8 @@ RunPlan make_plan(const GenerationRequest& request, bool require_output) {
     throw Error(ErrorCode::kFileNotFound, "--decode-latent " + request.decode_latent + ": no such file");
   if (!p.decode_only) {
     p.sampler = parse_sampler(request.sampler);
-    if (p.request.negative_prompt.empty()) p.request.negative_prompt = kDefaultNegativePrompt;
+    if (p.request.negative_prompt.empty())
+      p.request.negative_prompt = std::string(request.image.empty() ? "" : kImageToVideoNegativePrefix) + kDefaultNegativePrompt;
     if (p.request.seed < 0) p.request.seed = random_seed();
   }
   p.device = parse_device(request.device);
@@ -130,10 +171,21 @@ RunPlan make_plan(const GenerationRequest& request, bool require_output) {
   if (!p.decode_only) {
     const std::int64_t stride = p.vae.spatial_stride();
     const std::int64_t ph = p.dit.patch_size[1] * stride, pw = p.dit.patch_size[2] * stride;
-    if (request.height % ph || request.width % pw)
+    if (p.i2v) {
+      p.max_width = request.width;
+      p.max_height = request.height;
+      const auto size = image_to_video_size(request.width, request.height, p.image.size(2), p.image.size(1), stride,
+                                            p.dit.patch_size[1], p.dit.patch_size[2]);
+      if (size[0] < pw || size[1] < ph)
+        throw invalid("--size " + std::to_string(request.width) + "*" + std::to_string(request.height) + " is too small an area for a " +
+                      std::to_string(p.image.size(2)) + "x" + std::to_string(p.image.size(1)) + " picture of this shape");
+      p.request.width = static_cast<int>(size[0]);
+      p.request.height = static_cast<int>(size[1]);
+    }
+    if (p.request.height % ph || p.request.width % pw)
       throw invalid("width and height must be multiples of " + std::to_string(pw) + " x " + std::to_string(ph) + " for this model");
     const std::int64_t f_lat = (request.frames - 1) / p.vae.temporal_stride() + 1;
-    p.latent_shape = {p.vae.z_dim, f_lat, request.height / stride, request.width / stride};
+    p.latent_shape = {p.vae.z_dim, f_lat, p.request.height / stride, p.request.width / stride};
     p.seq_len = f_lat / p.dit.patch_size[0] * (p.latent_shape[2] / p.dit.patch_size[1]) * (p.latent_shape[3] / p.dit.patch_size[2]);
   }
   return p;

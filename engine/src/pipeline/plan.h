@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include "model/clip.h"
 #include "model/dit_config.h"
 #include "model/t5.h"
 #include "model/vae.h"
@@ -20,6 +21,15 @@ namespace wan {
 
 // The reference's default negative prompt (wan/configs/shared_config.py sample_neg_prompt).
 extern const char* const kDefaultNegativePrompt;
+// What image-to-video puts in front of it (wan/configs/wan_i2v_14B.py: "camera shake,").
+extern const char* const kImageToVideoNegativePrefix;
+
+// Image-to-video's output size for a max_area of max_width x max_height and a picture of
+// image_width x image_height, as WanI2V.generate computes it: the picture's aspect kept, each side a
+// multiple of stride * patch. Returns {width, height}; a side is 0 when the area is too small.
+std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
+                                                std::int64_t image_height, std::int64_t stride, std::int64_t patch_h,
+                                                std::int64_t patch_w);
 
 struct RunPlan {
   GenerationRequest request;      // as given, with seed resolved and negative prompt filled in
@@ -35,6 +45,14 @@ struct RunPlan {
   T5Config t5;
   VaeConfig vae;
   TensorSourcePtr dit_source, t5_source, vae_source;  // opened (headers parsed, mmapped)
+
+  // Image-to-video (request.image set): the picture as the reference reads it, [3, h0, w0] float32 in
+  // [-1, 1] on the CPU; request.width/height hold the output size, max_width/max_height the area asked.
+  bool i2v = false;
+  torch::Tensor image;
+  int max_width = 0, max_height = 0;
+  ClipVisionConfig clip;
+  TensorSourcePtr clip_source;
 };
 
 // Throws wan::Error (kInvalidArgument for settings, kFileNotFound / kCorruptFile / kModelMismatch

@@ -33,6 +33,42 @@ TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding)
   return out;
 }
 
+ImageContext encode_image(const RunPlan& plan) {
+  ImageContext out;
+  if (!plan.i2v) return out;
+  torch::NoGradGuard no_grad;
+  namespace F = torch::nn::functional;
+  {
+    // The reference runs CLIP under fp16 autocast on the GPU; float32 on the CPU.
+    const torch::ScalarType dtype = plan.device.is_cpu() || plan.dtype == torch::kFloat32 ? torch::kFloat32 : torch::kFloat16;
+    LoadedClip clip = load_clip(plan.clip_source, ModelPlacement::make(dtype, plan.device), plan.clip.num_heads);
+    plan.clip_source->release_resident_pages();
+    out.clip_fea = clip.model->encode(plan.image);
+  }
+  release_free_heap();  // CLIP is gone
+  const auto& s = plan.latent_shape;  // [z, F_lat, h, w]
+  const std::int64_t h = plan.request.height, w = plan.request.width, frames = plan.request.frames;
+  // [bicubic-resized picture, frames - 1 black frames] -> VAE latent [z, F_lat, h/8, w/8]
+  const torch::Tensor first = F::interpolate(plan.image.unsqueeze(0), F::InterpolateFuncOptions()
+                                                                          .size(std::vector<std::int64_t>{h, w})
+                                                                          .mode(torch::kBicubic)
+                                                                          .align_corners(false))
+                                  .transpose(0, 1);  // [3, 1, h, w]
+  torch::Tensor video = torch::cat({first, torch::zeros({3, frames - 1, h, w}, first.options())}, 1);
+  torch::Tensor latent;
+  {
+    LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
+    plan.vae_source->release_resident_pages();
+    latent = vae.model->encode(video.to(plan.device));
+  }
+  video = torch::Tensor();
+  release_free_heap();  // the VAE and the encode's working set are gone
+  torch::Tensor mask = torch::zeros({4, s[1], s[2], s[3]}, latent.options());
+  mask.narrow(1, 0, 1).fill_(1.0);
+  out.y = torch::cat({mask, latent}, 0);
+  return out;
+}
+
 torch::Tensor initial_noise(const RunPlan& plan) {
   const auto& s = plan.latent_shape;
   const std::vector<std::int64_t> shape{s[0], s[1], s[2], s[3]};
@@ -53,7 +89,7 @@ WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding) {
 }
 
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
-                      const StepObserver& observer, const VelocityFn& velocity_fn) {
+                      const StepObserver& observer, const VelocityFn& velocity_fn, const ImageContext& image) {
   torch::NoGradGuard no_grad;
   auto sampler = make_sampler(plan.sampler, plan.request.steps, plan.request.shift);
   const double g = plan.request.guidance;
@@ -65,8 +101,8 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
     if (velocity_fn) {
       velocity = velocity_fn(latent, t);
     } else {
-      const torch::Tensor cond = dit->forward(latent, t, text.context);
-      const torch::Tensor uncond = dit->forward(latent, t, text.context_null);
+      const torch::Tensor cond = dit->forward(latent, t, text.context, image.clip_fea, image.y);
+      const torch::Tensor uncond = dit->forward(latent, t, text.context_null, image.clip_fea, image.y);
       velocity = uncond + g * (cond - uncond);
     }
     latent = sampler->step(velocity, latent);

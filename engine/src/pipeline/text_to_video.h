@@ -24,6 +24,19 @@ struct TextContexts {
 // With `sharding`, umT5's weights are sharded across ranks (t5_fsdp).
 TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding = {});
 
+// Image-to-video's conditioning (WanI2V.generate): the start picture's CLIP features and
+// y = [mask (4 channels, 1 on the first latent frame) | VAE latent of the picture followed by black
+// frames]; both CFG branches use the same. Undefined tensors for text-to-video.
+struct ImageContext {
+  torch::Tensor clip_fea;  // [1, tokens, clip_dim] float32 on the DiT's device
+  torch::Tensor y;         // [4 + z_dim, F_lat, h, w] float32 on the DiT's device
+  bool defined() const { return clip_fea.defined(); }
+};
+
+// Loads CLIP, encodes the picture, frees CLIP; loads the VAE, encodes the first frame, frees it.
+// Returns an empty context for text-to-video plans.
+ImageContext encode_image(const RunPlan& plan);
+
 // torch.randn(latent_shape, generator=torch.Generator(device).manual_seed(seed)), float32.
 torch::Tensor initial_noise(const RunPlan& plan);
 
@@ -38,8 +51,9 @@ using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, doub
 
 // The sampling loop: per timestep a conditional and an unconditional forward, CFG
 // uncond + g * (cond - uncond), one solver step. Returns the final latent [z, F, h, w] float32.
+// `image` conditions both forwards (image-to-video); velocity_fn, when given, has it already.
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
-                      const StepObserver& observer = {}, const VelocityFn& velocity_fn = {});
+                      const StepObserver& observer = {}, const VelocityFn& velocity_fn = {}, const ImageContext& image = {});
 
 // VAE decode (float32, plan.device) -> video [3, T, H, W] in [-1, 1] on the CPU.
 torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame = {});
