@@ -68,9 +68,10 @@ void prepare_generate_request(GenerateOptions& o) {
   wan::ModelFiles& m = o.request.model;
   if (m.model_dir.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
     bool created = false;
-    m.model_dir = wan::ensure_demo_model(&created);
-    std::fprintf(stderr, "note: no --model given: using the built-in demo model (random weights, noise-like videos)%s at %s\n",
-                 created ? ", just created," : "", m.model_dir.c_str());
+    const bool i2v = !o.request.image.empty();
+    m.model_dir = wan::ensure_demo_model(&created, i2v);
+    std::fprintf(stderr, "note: no --model given: using the built-in %sdemo model (random weights, noise-like videos)%s at %s\n",
+                 i2v ? "image-to-video " : "", created ? ", just created," : "", m.model_dir.c_str());
   }
 }
 
@@ -81,8 +82,10 @@ void print_generation_result(const wan::GenerationResult& r, const wan::Generati
   if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
   if (!r.latent_path.empty()) std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
   if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
-  std::printf("time: text %.1f s, DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.text_seconds, r.load_seconds,
-              r.sampling_seconds, r.decode_seconds, r.write_seconds);
+  std::printf("time: text %.1f s, ", r.text_seconds);
+  if (!request.image.empty()) std::printf("image %.1f s, ", r.image_seconds);
+  std::printf("DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.load_seconds, r.sampling_seconds,
+              r.decode_seconds, r.write_seconds);
 }
 
 int run_generate_command(GenerateOptions& o) {

@@ -8,7 +8,10 @@
 #include "pipeline/plan.h"
 #include "test_util.h"
 #include "wan/generation.h"
+#include "video/video_writer.h"
+#include "weights/file_util.h"
 #include "weights/safetensors.h"
+#include <nlohmann/json.hpp>
 
 class TestDemoModel : public QObject {
   Q_OBJECT
@@ -74,6 +77,56 @@ class TestDemoModel : public QObject {
     QCOMPARE(latent.sizes().vec(), (std::vector<std::int64_t>{16, 2, 6, 8}));
     QVERIFY(torch::isfinite(latent).all().item<bool>());
     QVERIFY(latent.std().item<double>() > 0.01);
+  }
+
+  // The image-to-video demo: an I2V DiT and a CLIP tower in the official .pth form (textual part,
+  // head, post_norm and the last block present and ignored); the picture conditions the sampling.
+  void imageToVideoDemoGenerates() {
+    QTemporaryDir tmp;
+    const std::string dir = tmp.filePath("demo").toStdString();
+    wan::DemoModelSpec spec;
+    spec.i2v = true;
+    wan::make_demo_model(dir, spec);
+    wan::GenerationRequest r;
+    r.model.model_dir = dir;
+    r.prompt = "the sun sets over the sea";
+    r.image = wan_test::golden("i2v_pipeline_small") + "/input.png";  // 56 x 40
+    r.width = 64;
+    r.height = 48;
+    r.frames = 5;
+    r.steps = 2;
+    r.seed = 3;
+    r.output = tmp.filePath("a.mp4").toStdString();
+    r.save_latent = tmp.filePath("a.safetensors").toStdString();
+    const wan::RunPlan plan = wan::make_plan(r);
+    QVERIFY(plan.i2v);
+    QCOMPARE(plan.dit.in_dim, std::int64_t(36));
+    QCOMPARE(plan.clip.num_heads, std::int64_t(8));
+    QCOMPARE(plan.clip.num_layers, std::int64_t(3));
+    QCOMPARE(plan.clip.tokens(), std::int64_t(257));
+    QCOMPARE(plan.request.width, 64);  // the picture's aspect within 64 x 48
+    QCOMPARE(plan.request.height, 32);
+    QVERIFY(plan.request.negative_prompt.rfind(wan::kImageToVideoNegativePrefix, 0) == 0);
+    wan::generate(r);
+    const nlohmann::json side = nlohmann::json::parse(wan::read_text_file(tmp.filePath("a.json").toStdString()));
+    QCOMPARE(side.at("task").get<std::string>(), std::string("i2v"));
+    const torch::Tensor a = wan::SafetensorsFile::open(r.save_latent)->view("latent").clone();
+    QCOMPARE(a.sizes().vec(), (std::vector<std::int64_t>{16, 2, 4, 8}));
+    QVERIFY(torch::isfinite(a).all().item<bool>());
+
+    // Another picture of the same size, same seed: another video.
+    wan::Rgb8Video black;
+    black.frames = 1;
+    black.width = 56;
+    black.height = 40;
+    black.data.assign(56 * 40 * 3, 0);
+    wan::write_png(tmp.filePath("black.png").toStdString(), black, 0);
+    r.image = tmp.filePath("black.png").toStdString();
+    r.output = tmp.filePath("b.mp4").toStdString();
+    r.save_latent = tmp.filePath("b.safetensors").toStdString();
+    wan::generate(r);
+    const torch::Tensor b = wan::SafetensorsFile::open(r.save_latent)->view("latent");
+    QVERIFY2(wan_test::rel_l2(b, a) > 1e-3, std::to_string(wan_test::rel_l2(b, a)).c_str());
   }
 
   void refusesANonEmptyFolder() {

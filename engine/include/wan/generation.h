@@ -75,6 +75,7 @@ struct GenerationResult {
   std::int64_t seed = 0;
   int frames = 0, width = 0, height = 0;
   double load_seconds = 0, text_seconds = 0, sampling_seconds = 0, decode_seconds = 0, write_seconds = 0;
+  double image_seconds = 0;  // image-to-video: CLIP and VAE encode of the start picture
 };
 
 // Validates everything it can before loading (settings, output paths, model files), then runs

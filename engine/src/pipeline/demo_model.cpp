@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "model/clip.h"
 #include "model/dit.h"
 #include "model/t5.h"
 #include "model/tokenizer.h"
@@ -77,6 +78,31 @@ std::string training_text() {
   return text;
 }
 
+// The CLIP tower as the official .pth holds it: visual.* with every block (the last one unused),
+// post_norm and head, beside a textual part and log_scale, which the engine ignores.
+void write_demo_clip(const fs::path& path, const DemoModelSpec& spec, const torch::Generator& gen) {
+  const ModelPlacement fp32 = ModelPlacement::make(torch::kFloat32, torch::kCPU);
+  ClipVisionConfig c;
+  c.dim = spec.clip_dim;
+  c.mlp_dim = 4 * spec.clip_dim;
+  c.num_heads = clip_default_heads(spec.clip_dim);
+  c.num_layers = spec.clip_layers;
+  c.image_size = spec.clip_image_size;
+  c.patch_size = spec.clip_patch;
+  ClipVision used(c, fp32);
+  NamedTensors state;
+  for (auto& [name, t] : random_state(*used, torch::kFloat32, gen)) state.emplace_back("visual." + name, t);
+  ClipBlock last(c, fp32);
+  for (auto& [name, t] : random_state(*last, torch::kFloat32, gen))
+    state.emplace_back("visual.transformer." + std::to_string(c.num_layers - 1) + "." + name, t);
+  state.emplace_back("visual.post_norm.weight", torch::ones({c.dim}));
+  state.emplace_back("visual.post_norm.bias", torch::zeros({c.dim}));
+  state.emplace_back("visual.head", torch::randn({c.dim, c.dim}, gen, torch::kFloat32) / std::sqrt(static_cast<double>(c.dim)));
+  state.emplace_back("textual.token_embedding.weight", torch::randn({16, c.dim}, gen, torch::kFloat32));
+  state.emplace_back("log_scale", torch::tensor(4.6052f));
+  write_pth(path.string(), state);
+}
+
 void write_json(const fs::path& path, const nlohmann::json& j) {
   const std::string text = j.dump(2) + "\n";
   AtomicFileWriter w(path.string());
@@ -120,11 +146,16 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
     dit.num_layers = spec.dit_layers;
     dit.ffn_dim = spec.dit_ffn;
     dit.text_dim = spec.t5_dim;
+    if (spec.i2v) {
+      dit.kind = DitKind::kI2V;
+      dit.in_dim = 2 * dit.out_dim + 4;
+      dit.clip_dim = spec.clip_dim;
+    }
     dit.validate("demo model");
     WanModel model(dit, fp32);
     write_safetensors((temp / "diffusion_pytorch_model.safetensors").string(), random_state(*model, torch::kFloat32, gen),
                       {{"format", "pt"}});
-    write_json(temp / "config.json", {{"_class_name", "WanModel"}, {"_diffusers_version", "0.30.0"}, {"model_type", "t2v"},
+    write_json(temp / "config.json", {{"_class_name", "WanModel"}, {"_diffusers_version", "0.30.0"}, {"model_type", spec.i2v ? "i2v" : "t2v"},
                                       {"patch_size", {1, 2, 2}}, {"text_len", dit.text_len}, {"in_dim", dit.in_dim},
                                       {"dim", dit.dim}, {"ffn_dim", dit.ffn_dim}, {"freq_dim", dit.freq_dim},
                                       {"text_dim", dit.text_dim}, {"out_dim", dit.out_dim}, {"num_heads", dit.num_heads},
@@ -144,9 +175,11 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
     vae.dim = spec.vae_dim;
     WanVae vae_model(vae, fp32);
     write_pth((temp / "Wan2.1_VAE.pth").string(), random_state(*vae_model, torch::kFloat32, gen));
+    if (spec.i2v) write_demo_clip(temp / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", spec, gen);
 
     const std::string readme =
-        "Wan Studio demo model: a small Wan2.1 text-to-video model with RANDOM weights (written by `wan make-demo-model`).\n"
+        std::string("Wan Studio demo model: a small Wan2.1 ") + (spec.i2v ? "image-to-video" : "text-to-video") +
+        " model with RANDOM weights (written by `wan make-demo-model`).\n"
         "It runs every stage of the pipeline (tokenizer, umT5, DiT sampling, VAE decode, MP4) on any machine;\n"
         "its videos are structured noise. Use real Wan2.1 weights for real videos (see the README).\n";
     AtomicFileWriter w((temp / "README.txt").string());
@@ -168,13 +201,15 @@ std::string default_demo_model_dir() {
   return (fs::path(home && *home ? home : "/tmp") / ".local" / "share" / "wan-studio" / "demo-model").string();
 }
 
-std::string ensure_demo_model(bool* created) {
-  const std::string dir = default_demo_model_dir();
+std::string ensure_demo_model(bool* created, bool i2v) {
+  const std::string dir = default_demo_model_dir() + (i2v ? "-i2v" : "");
   if (created) *created = false;
   if (fs::exists(fs::path(dir) / "config.json")) return dir;
   std::error_code ec;
   fs::create_directories(fs::path(dir).parent_path(), ec);
-  make_demo_model(dir);
+  DemoModelSpec spec;
+  spec.i2v = i2v;
+  make_demo_model(dir, spec);
   if (created) *created = true;
   return dir;
 }

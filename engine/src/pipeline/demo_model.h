@@ -1,4 +1,4 @@
-// The built-in demo model: a small Wan2.1 text-to-video model with random weights, written in the
+// The built-in demo model: a small Wan2.1 text-to-video (or image-to-video) model with random weights, written in the
 // official folder layout (config.json, diffusion_pytorch_model.safetensors, the umT5 and VAE .pth
 // files, google/umt5-xxl/spiece.model trained by SentencePiece on a built-in text). It exercises
 // every stage on any machine; its videos are structured noise, not pictures.
@@ -19,6 +19,12 @@ struct DemoModelSpec {
   std::int64_t vocab = 1000;       // SentencePiece vocabulary
   std::int64_t vae_dim = 16;
   std::uint64_t seed = 2025;
+  // Image-to-video: an I2V DiT (36 input channels, image embedding) and a CLIP vision tower in the
+  // official open-clip .pth form (visual.* beside a token textual.* part and log_scale).
+  bool i2v = false;
+  std::int64_t clip_dim = 128;     // 8 heads of 16
+  std::int64_t clip_layers = 3;    // image-to-video uses all but the last
+  std::int64_t clip_image_size = 224, clip_patch = 14;  // as ViT-H/14: 257 tokens
 };
 
 // Writes the model into `dir` (created; must not exist or be empty), through a temporary folder
@@ -29,7 +35,8 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec = {});
 // $XDG_DATA_HOME/wan-studio/demo-model, else ~/.local/share/wan-studio/demo-model.
 std::string default_demo_model_dir();
 
-// The demo model folder, created on first use (returns true in *created when it was).
-std::string ensure_demo_model(bool* created = nullptr);
+// The demo model folder, created on first use (returns true in *created when it was). i2v: the
+// image-to-video demo model, in a folder beside it ("demo-model-i2v").
+std::string ensure_demo_model(bool* created = nullptr, bool i2v = false);
 
 }  // namespace wan

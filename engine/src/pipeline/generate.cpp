@@ -153,9 +153,11 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     report(Phase::kEncodingText, 0, 2, 0, "umT5 on " + plan.t5_device.str());
     const TextContexts text = encode_prompts(plan, hooks.t5_sharding);
     release_free_heap();  // umT5 is gone
+    result.text_seconds = seconds_since(t0);
+    t0 = Clock::now();
     if (plan.i2v) report(Phase::kEncodingText, 1, 2, 0, "start picture: CLIP and VAE encode");
     const ImageContext image = encode_image(plan);
-    result.text_seconds = seconds_since(t0);
+    result.image_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kLoading, 0, 1, 0, "DiT " + plan.dit.label());
     WanModel dit = load_plan_dit(plan, hooks.dit_sharding);
@@ -209,7 +211,8 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
       result.frames_dir = plan.request.frames_dir;
     }
     result.write_seconds = seconds_since(t0);
-    settings["timings_seconds"] = {{"text_encoding", result.text_seconds}, {"dit_loading", result.load_seconds},
+    settings["timings_seconds"] = {{"text_encoding", result.text_seconds}, {"image_encoding", result.image_seconds},
+                                   {"dit_loading", result.load_seconds},
                                    {"sampling", result.sampling_seconds}, {"decoding", result.decode_seconds},
                                    {"writing", result.write_seconds}, {"total", seconds_since(t_start)}};
     settings["peak_memory_bytes"] = {{"cpu_rss", peak_rss_bytes()}};
