@@ -87,7 +87,8 @@ QVariant EstimateTableModel::data(const QModelIndex& index, int role) const {
                         .arg(kWorldSizes[index.column()])
                         .arg(settings_.gpu ? "GPU(s)" : "process(es)", formatBytes(e.peak), QString::fromStdString(e.peak_phase));
       tip += "weights (DiT) " + formatBytes(e.weights) + "<br>activations " + formatBytes(e.activations) + "<br>text encoder " +
-             formatBytes(e.text_encoder) + "<br>VAE decode " + formatBytes(e.vae_decode) + "<br>runtime " + formatBytes(e.runtime);
+             formatBytes(e.text_encoder) + (e.image_encoder > 0 ? "<br>start picture (CLIP / VAE encode) " + formatBytes(e.image_encoder) : QString()) +
+             "<br>VAE decode " + formatBytes(e.vae_decode) + "<br>runtime " + formatBytes(e.runtime);
       if (!fits) tip += "<br><b>more than the " + formatBytes(gpu_memory_) + " each GPU here has</b>";
       return tip;
     }

@@ -15,6 +15,7 @@ constexpr int kColumns[] = {1, 2, 4, 8};
 
 nlohmann::json to_json(const wan::MemoryEstimate& e) {
   return {{"weights_bytes", e.weights},           {"activations_bytes", e.activations}, {"text_encoder_bytes", e.text_encoder},
+          {"image_encoder_bytes", e.image_encoder},
           {"vae_decode_bytes", e.vae_decode},     {"runtime_bytes", e.runtime},         {"peak_bytes", e.peak},
           {"peak_phase", e.peak_phase}};
 }

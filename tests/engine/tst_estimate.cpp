@@ -15,6 +15,7 @@ class TestEstimate : public QObject {
     i2v.i2v = true;
     i2v.in_dim = 36;
     QCOMPARE(wan::dit_param_count(i2v), std::int64_t(16394878784));
+    QCOMPARE(wan::dit_param_count(wan::wan21_i2v_14b()), std::int64_t(16394878784));
     QCOMPARE(wan::t5_param_count(wan::wan21_t2v_1_3b()), std::int64_t(5680910336));
   }
 
@@ -55,6 +56,24 @@ class TestEstimate : public QObject {
     QVERIFY(e.peak_phase != "text");
     s.gpu = false;  // on the CPU the encoder is in the process wherever it runs
     QVERIFY(wan::estimate_memory(wan::wan21_t2v_1_3b(), s).text_encoder > 0);
+  }
+
+  // Image-to-video: every rank encodes the start picture (CLIP, then the VAE); the CLIP features join
+  // the text context, and the conditioning rides along with the latents.
+  void imageToVideoAddsThePictureEncode() {
+    wan::EstimateSettings s;
+    s.width = 832;
+    s.height = 480;
+    wan::ModelDims t2v = wan::wan21_t2v_14b(), i2v = wan::wan21_i2v_14b();
+    const wan::MemoryEstimate a = wan::estimate_memory(t2v, s), b = wan::estimate_memory(i2v, s);
+    const wan::MemoryEstimate b1 = wan::estimate_memory(i2v, s, 1);
+    QCOMPARE(a.image_encoder, std::int64_t(0));
+    QVERIFY(b.image_encoder > 0);
+    QCOMPARE(b1.image_encoder, b.image_encoder);  // not only the output rank
+    QVERIFY(b.activations > a.activations);
+    // What runs of ViT-H/14 (embeddings, pre-norm, 31 of 32 blocks; key shapes of wan21-reference.md §4.5).
+    QCOMPARE(wan::clip_param_count(i2v), std::int64_t(611086080));
+    QVERIFY(b.image_encoder >= wan::clip_param_count(i2v) * 2);
   }
 
   void onlyRankZeroDecodes() {

@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "model/model_files.h"
+#include "pipeline/demo_model.h"
 #include "pipeline/model_folder.h"
+#include "wan/estimate.h"
+#include "wan/model_info.h"
 #include "pipeline/plan.h"
 #include "test_util.h"
 #include "weights/file_util.h"
@@ -188,6 +191,35 @@ class TestImageToVideo : public QObject {
     QCOMPARE(QString::fromStdString(wan::resolve_clip_file(files, resolved)), QString::fromStdString(hf_file));
     files.clip = "clip_vision_h.safetensors";  // a name inside clip_vision/
     QCOMPARE(QString::fromStdString(wan::resolve_clip_file(files, resolved)), QString::fromStdString(hf_file));
+  }
+
+  // The model panel and the estimator see the CLIP tower: its sizes from the file, parameter counts
+  // that agree with the loaded module; a missing CLIP file is reported without failing the inspection.
+  void inspectSeesTheClipTower() {
+    QTemporaryDir tmp;
+    const std::string dir = tmp.filePath("demo").toStdString();
+    wan::DemoModelSpec spec;
+    spec.i2v = true;
+    wan::make_demo_model(dir, spec);
+    wan::ModelFiles files;
+    files.model_dir = dir;
+    const wan::ModelInfo info = wan::inspect_model(files);
+    QCOMPARE(info.kind, std::string("i2v"));
+    QVERIFY(info.clip_error.empty());
+    QCOMPARE(info.dims.clip_dim, 128);
+    QCOMPARE(info.dims.clip_layers, 3);
+    QCOMPARE(info.dims.clip_tokens, 257);
+    const wan::LoadedClip clip = wan::load_clip(wan::open_weights(info.clip_path), wan::ModelPlacement::make(torch::kFloat32, torch::kCPU));
+    std::int64_t loaded = 0;
+    for (const auto& p : clip.model->parameters()) loaded += p.numel();
+    QCOMPARE(info.dims.clip_params, loaded);
+    QCOMPARE(wan::clip_param_count(info.dims), loaded);
+    const wan::MemoryEstimate e = wan::estimate_memory(info.dims, wan::EstimateSettings{});
+    QVERIFY(e.image_encoder > loaded * 2);
+
+    QVERIFY(QFile::remove(QString::fromStdString(info.clip_path)));
+    const wan::ModelInfo without = wan::inspect_model(files);
+    QVERIFY(without.clip_error.find("models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth") != std::string::npos);
   }
 
   void mistakesAreNamed_data() {

@@ -16,6 +16,9 @@ struct ModelInfo {
   std::string dit_dtype;  // stored dtype of most DiT bytes: "F32", "BF16", "F16", "F8_E4M3", ...
   std::string dit_path, t5_path, vae_path, tokenizer_path;
   std::int64_t dit_file_bytes = 0, t5_file_bytes = 0, vae_file_bytes = 0;  // tensor bytes as stored
+  // Image-to-video models: the CLIP vision file, or why it was not found (the model still inspects).
+  std::string clip_path, clip_error;
+  std::int64_t clip_file_bytes = 0;
   ModelDims dims;         // sizes and exact parameter counts
 };
 

@@ -57,8 +57,9 @@ Units dit_units(const ModelDims& m) {
   const std::int64_t text = std::int64_t(m.text_dim) * d + d + d * d + d;
   const std::int64_t time = std::int64_t(m.freq_dim) * d + d + d * d + d + 6 * d * d + 6 * d;
   const std::int64_t head = d * 4 * m.out_dim + 4 * m.out_dim + 2 * d;
-  // i2v CLIP projection: LayerNorm(1280), Linear(1280,1280), Linear(1280,dim), LayerNorm(dim).
-  const std::int64_t img = m.i2v ? 2 * 1280 + 1280 * 1280 + 1280 + 1280 * d + d + 2 * d : 0;
+  // i2v CLIP projection: LayerNorm(c), Linear(c, c), Linear(c, dim), LayerNorm(dim), c = CLIP width.
+  const std::int64_t c = m.clip_dim;
+  const std::int64_t img = m.i2v ? 2 * c + c * c + c + c * d + d + 2 * d : 0;
   u.root = patch + text + time + head + img;
   return u;
 }
@@ -127,8 +128,13 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   // FFN: the hidden activations, its GELU and 0.5 x; on the CPU over slices of tokens (dit.cpp).
   const std::int64_t hidden = s.gpu ? local * std::int64_t(m.ffn_dim) : std::min(local * std::int64_t(m.ffn_dim), kFfnChunkElements);
   const std::int64_t ffn = 2 * U + 3 * hidden * act + A + (s.gpu ? 0 : U);  // CPU: + the assembled output
-  const std::int64_t context = std::int64_t(m.text_len) * (m.text_dim * 4 + d * act * 4);
-  const std::int64_t latents = 16 * std::int64_t(v.latent_frames) * (s.height / 8) * (s.width / 8) * 4 * 8;  // sampler state
+  // Text context (and for i2v the CLIP features) with their cross-attention keys and values.
+  const std::int64_t image_tokens = m.i2v ? m.clip_tokens : 0;
+  const std::int64_t context = std::int64_t(m.text_len) * m.text_dim * 4 + image_tokens * m.clip_dim * 4 +
+                               (m.text_len + image_tokens) * d * act * 4;
+  // Sampler state; i2v adds the conditioning y (mask + image latent) and the concatenated input.
+  const std::int64_t latent_frame = std::int64_t(v.latent_frames) * (s.height / 8) * (s.width / 8) * 4;
+  const std::int64_t latents = 16 * latent_frame * 8 + (m.i2v ? (m.in_dim - m.out_dim + m.in_dim) * latent_frame : 0);
   return std::max({rope, attn, ffn}) + context + latents;
 }
 
@@ -151,9 +157,38 @@ std::int64_t vae_decode_bytes(const ModelDims& m, const VideoShape& v, std::int6
   return vae_params * 4 + std::max(working, finish);
 }
 
+// CLIP on the start picture: the tower's weights (fp16 on a GPU, as the reference's autocast; fp32
+// on the CPU) and one block's working set; or the VAE encoding [picture, black frames] at full
+// resolution, which works like the decode (same stage widths) without keeping a decoded video.
+std::int64_t image_encode_bytes(const ModelDims& m, const VideoShape& v, std::int64_t vae_params, bool gpu) {
+  const std::int64_t clip_params = m.clip_params > 0 ? m.clip_params : clip_param_count(m);
+  const std::int64_t t = m.clip_tokens, act = gpu ? 2 : 4;
+  const std::int64_t clip = clip_params * (gpu ? 2 : 4) + t * (6 * m.clip_dim + 2 * m.clip_mlp) * act +
+                            std::int64_t(m.clip_heads) * t * t * 4 * 2;
+  const std::int64_t full_res = std::int64_t(m.vae_dim) * 4 * v.pixels_per_frame * 4;
+  const std::int64_t video_in = 3 * v.frames * v.pixels_per_frame * 4;
+  const std::int64_t vae = vae_params * 4 + video_in + full_res * (gpu ? 6 : 24);
+  return std::max(clip, vae);
+}
+
 }  // namespace
 
 ModelDims wan21_t2v_1_3b() { return ModelDims{}; }
+
+ModelDims wan21_i2v_14b() {
+  ModelDims m = wan21_t2v_14b();
+  m.name = "Wan2.1-I2V-14B";
+  m.i2v = true;
+  m.in_dim = 36;
+  return m;
+}
+
+std::int64_t clip_param_count(const ModelDims& m) {
+  const std::int64_t c = m.clip_dim, f = m.clip_mlp;
+  const std::int64_t block = 4 * c + (3 * c * c + 3 * c) + (c * c + c) + 2 * c * f + f + c;
+  const std::int64_t patch = 14 * 14 * 3 * c;
+  return patch + c + std::int64_t(m.clip_tokens) * c + 2 * c + (m.clip_layers - 1) * block;
+}
 
 ModelDims wan21_t2v_14b() {
   ModelDims m;
@@ -192,7 +227,9 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
     const Units t5 = with_total(t5_units(model), model.t5_params);
     e.text_encoder = sharded_peak_bytes(t5, c.t5_fsdp, c.sharding_strategy, world, pb) + t5_activation_bytes(model, s.gpu);
   }
-  if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, model.vae_params > 0 ? model.vae_params : vae_param_count(model), s.gpu);
+  const std::int64_t vae_params = model.vae_params > 0 ? model.vae_params : vae_param_count(model);
+  if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, vae_params, s.gpu);
+  if (model.i2v) e.image_encoder = image_encode_bytes(model, v, vae_params, s.gpu);
 
   // Fixed costs: CUDA context and caching-allocator slack on a GPU; on the CPU the resident code and
   // buffers of a LibTorch process (a worker's peak before it loads anything: 157-162 MiB, docs/MEMORY.md).
@@ -204,6 +241,10 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   if (e.text_encoder > top) {
     top = e.text_encoder;
     e.peak_phase = "text";
+  }
+  if (e.image_encoder > top) {
+    top = e.image_encoder;
+    e.peak_phase = "image";
   }
   if (e.vae_decode > top) {
     top = e.vae_decode;

@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "model/clip.h"
 #include "model/dit_config.h"
 #include "model/t5.h"
 #include "model/vae.h"
@@ -10,6 +11,7 @@
 #include "pipeline/model_folder.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
+#include "wan/error.h"
 #include "weights/name_tables.h"
 
 namespace wan {
@@ -55,6 +57,7 @@ ModelInfo inspect_model(const ModelFiles& files) {
   const TensorSourcePtr dit_source = open_weights(r.dit);
   const RenamedSource dit_named(dit_source, dit_official_name);
   DitConfig dit = r.dit_config.empty() ? detect_dit_config(dit_named) : dit_config_from_json(read_text_file(r.dit_config), r.dit_config);
+  if (!r.dit_config.empty() && dit.has_image_input()) dit.clip_dim = detect_dit_config(dit_named).clip_dim;
   dit.validate(r.dit);
   info.kind = dit_kind_name(dit.kind);
   info.label = dit.label();
@@ -93,6 +96,24 @@ ModelInfo inspect_model(const ModelFiles& files) {
   m.z_dim = static_cast<int>(vae.z_dim);
   m.vae_params = parameter_count(*vae_source);
   info.vae_file_bytes = vae_source->total_bytes();
+
+  if (m.i2v) {
+    try {
+      info.clip_path = resolve_clip_file(files, r);
+      const TensorSourcePtr clip_source = open_weights(info.clip_path);
+      const ClipVisionConfig clip = detect_clip_config(*clip_source);
+      m.clip_dim = static_cast<int>(clip.dim);
+      m.clip_mlp = static_cast<int>(clip.mlp_dim);
+      m.clip_heads = static_cast<int>(clip.num_heads);
+      m.clip_layers = static_cast<int>(clip.num_layers);
+      m.clip_tokens = static_cast<int>(clip.tokens());
+      m.clip_params = clip.parameter_count();
+      info.clip_file_bytes = clip_source->total_bytes();
+    } catch (const Error& e) {
+      info.clip_error = e.what();
+      m.clip_dim = static_cast<int>(dit.clip_dim);
+    }
+  }
   return info;
 }
 
