@@ -5,7 +5,10 @@
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
+#include <QJsonObject>
 #include <QHBoxLayout>
+#include <QImageReader>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -52,6 +55,20 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   random_seed_ = new QCheckBox("random");
   seed_ = new QLineEdit;
   seed_->setValidator(nullptr);
+  image_ = new QLineEdit;
+  image_->setObjectName("startImage");
+  image_->setPlaceholderText("PNG or JPEG: the first frame of the video");
+  image_->setToolTip("Image-to-video: the video starts from this picture and keeps its aspect; the size below is the "
+                     "largest area (as Wan2.1's max_area).");
+  image_preview_ = new QLabel;
+  image_preview_->setObjectName("startImagePreview");
+  image_preview_->setFixedHeight(40);
+  pick_image_ = new QPushButton("…");
+  connect(pick_image_, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, "Start picture", image_->text(), "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)");
+    if (!f.isEmpty()) setStartImage(f);
+  });
+  connect(image_, &QLineEdit::editingFinished, this, [this] { setStartImage(image_->text()); });
   output_ = new QLineEdit;
   output_->setObjectName("outputFolder");
   auto* browse = new QPushButton("…");
@@ -61,13 +78,20 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   });
 
   auto* form = new QFormLayout(this);
+  auto* image_row = new QHBoxLayout;
+  image_row->addWidget(image_);
+  image_row->addWidget(pick_image_);
+  image_row->addWidget(image_preview_);
+  image_label_ = new QLabel;
+  form->addRow(image_label_, image_row);
   form->addRow("Prompt", prompt_);
   form->addRow("Negative", negative_);
   auto* size_row = new QHBoxLayout;
   size_row->addWidget(size_);
   size_row->addWidget(width_);
   size_row->addWidget(height_);
-  form->addRow("Size", size_row);
+  size_label_ = new QLabel("Size");
+  form->addRow(size_label_, size_row);
   auto* row2 = new QHBoxLayout;
   row2->addWidget(frames_);
   row2->addWidget(steps_);
@@ -91,6 +115,33 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   for (QSpinBox* s : {width_, height_, frames_, steps_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::changed);
   connect(prompt_, &QPlainTextEdit::textChanged, this, &GenerationForm::changed);
   setRequest(wan::GenerationRequest{});
+  setImageToVideo(false);
+}
+
+void GenerationForm::setImageToVideo(bool i2v) {
+  i2v_ = i2v;
+  image_label_->setText(i2v ? "Start picture" : "Start picture (I2V only)");
+  image_->setEnabled(i2v);
+  pick_image_->setEnabled(i2v);
+  size_label_->setText(i2v ? "Size (largest area)" : "Size");
+  emit changed();
+}
+
+QString GenerationForm::startImage() const { return image_->text().trimmed(); }
+
+void GenerationForm::setStartImage(const QString& path) {
+  image_->setText(path);
+  QImageReader reader;
+  if (!path.isEmpty()) reader.setFileName(path);
+  const QSize size = path.isEmpty() ? QSize() : reader.size();
+  QImage thumb;
+  if (size.isValid()) {
+    reader.setScaledSize(size.scaled(72, 40, Qt::KeepAspectRatio));
+    thumb = reader.read();
+  }
+  image_preview_->setPixmap(thumb.isNull() ? QPixmap() : QPixmap::fromImage(thumb));
+  image_preview_->setToolTip(size.isValid() ? QString("%1 x %2").arg(size.width()).arg(size.height()) : QString());
+  emit changed();
 }
 
 void GenerationForm::onSizePreset(int index) {
@@ -117,6 +168,7 @@ wan::GenerationRequest GenerationForm::request() const {
   bool ok = false;
   const qint64 seed = seed_->text().toLongLong(&ok);
   r.seed = random_seed_->isChecked() || !ok ? -1 : seed;
+  if (i2v_) r.image = startImage().toStdString();
   return r;
 }
 
@@ -138,6 +190,7 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   random_seed_->setChecked(r.seed < 0);
   seed_->setText(r.seed < 0 ? QString() : QString::number(r.seed));
   seed_->setDisabled(r.seed < 0);
+  if (!r.image.empty()) setStartImage(QString::fromStdString(r.image));
 }
 
 void GenerationForm::applySidecar(const QJsonObject& s) {
@@ -152,6 +205,14 @@ void GenerationForm::applySidecar(const QJsonObject& s) {
   r.shift = s.value("shift").toDouble(r.shift);
   r.guidance = s.value("guidance").toDouble(r.guidance);
   r.seed = s.value("seed").toVariant().toLongLong();
+  // Image-to-video: the picture, and the area asked for (width/height are the output's).
+  const QString image = s.value("image").toObject().value("path").toString();
+  if (!image.isEmpty()) {
+    r.image = image.toStdString();
+    const QJsonObject area = s.value("max_area").toObject();
+    r.width = area.value("width").toInt(r.width);
+    r.height = area.value("height").toInt(r.height);
+  }
   setRequest(r);
 }
 

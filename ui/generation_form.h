@@ -1,5 +1,6 @@
-// The generation panel: prompt, negative prompt, size (common sizes or custom), frames, steps,
-// sampler, shift, guidance, seed (random or fixed), output folder.
+// The generation panel: start picture (image-to-video models), prompt, negative prompt, size (common
+// sizes or custom; the largest area for image-to-video), frames, steps, sampler, shift, guidance, seed
+// (random or fixed), output folder.
 #pragma once
 #include <QJsonObject>
 #include <QWidget>
@@ -7,10 +8,12 @@
 #include "wan/generation.h"
 
 class QCheckBox;
+class QLabel;
 class QComboBox;
 class QDoubleSpinBox;
 class QLineEdit;
 class QPlainTextEdit;
+class QPushButton;
 class QSpinBox;
 
 namespace wan_ui {
@@ -26,6 +29,12 @@ class GenerationForm : public QWidget {
   void applySidecar(const QJsonObject& sidecar);  // a history entry's settings (seed fixed)
   QString outputFolder() const;
   void setOutputFolder(const QString& folder);
+  // The loaded model takes a start picture (I2V): the picture row is enabled and required, and the
+  // size is the largest area. Text-to-video models: the row is disabled and ignored.
+  void setImageToVideo(bool i2v);
+  bool imageToVideo() const { return i2v_; }
+  QString startImage() const;
+  void setStartImage(const QString& path);
 
  signals:
   void changed();
@@ -37,7 +46,10 @@ class GenerationForm : public QWidget {
   QSpinBox *width_, *height_, *frames_, *steps_;
   QDoubleSpinBox *shift_, *guidance_;
   QCheckBox* random_seed_;
-  QLineEdit *seed_, *output_;
+  QLineEdit *seed_, *output_, *image_;
+  QLabel *image_label_, *size_label_, *image_preview_;
+  QPushButton* pick_image_;
+  bool i2v_ = false;
 };
 
 }  // namespace wan_ui

@@ -296,6 +296,7 @@ bool MainWindow::loadModel(const QString& folder) {
 void MainWindow::onModelChanged() {
   const auto& info = model_panel_->info();
   estimate_->setLoadedModel(info ? &info->dims : nullptr);
+  generation_->setImageToVideo(info && info->dims.i2v);
   config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), info ? info->dims.num_heads : 0});
 }
 
@@ -327,6 +328,17 @@ void MainWindow::generate() {
       status_->setText(last_message_);
       return;
     }
+  }
+  r = generation_->request();  // the model may have just been loaded: image-to-video or not
+  if (model_panel_->info()->dims.i2v && r.image.empty()) {
+    last_message_ = "This is an image-to-video model: choose a start picture first.";
+    status_->setText(last_message_);
+    return;
+  }
+  if (!model_panel_->info()->clip_error.empty()) {
+    last_message_ = QString::fromStdString(model_panel_->info()->clip_error);
+    status_->setText(last_message_);
+    return;
   }
   r.model = model_panel_->files();
   r.device = gpuRun() ? "cuda" : "cpu";
@@ -439,6 +451,7 @@ void MainWindow::restoreSettings() {
   r.guidance = s->value("generation/guidance", r.guidance).toDouble();
   r.seed = s->value("generation/seed", -1).toLongLong();
   generation_->setRequest(r);
+  generation_->setStartImage(s->value("generation/image").toString());
   wan::DistConfig c;
   if (!gpuRun()) c.backend = "gloo";
   const QString config_json = s->value("dist/config").toString();
@@ -455,6 +468,7 @@ void MainWindow::restoreSettings() {
   files.dit = s->value("model/dit").toString().toStdString();
   files.t5 = s->value("model/t5").toString().toStdString();
   files.vae = s->value("model/vae").toString().toStdString();
+  files.clip = s->value("model/clip").toString().toStdString();
   if (!files.model_dir.empty() || !files.dit.empty()) model_panel_->load(files);
   else if (system_.gpus.empty()) model_panel_->loadFolder(QString::fromStdString(wan::demo_model_dir()));  // no GPU: the demo
 }
@@ -469,6 +483,7 @@ void MainWindow::saveSettings() const {
   s->setValue("model/dit", QString::fromStdString(files.dit));
   s->setValue("model/t5", QString::fromStdString(files.t5));
   s->setValue("model/vae", QString::fromStdString(files.vae));
+  s->setValue("model/clip", QString::fromStdString(files.clip));
   const wan::GenerationRequest r = generation_->request();
   s->setValue("generation/prompt", QString::fromStdString(r.prompt));
   s->setValue("generation/negative", QString::fromStdString(r.negative_prompt));
@@ -480,6 +495,7 @@ void MainWindow::saveSettings() const {
   s->setValue("generation/shift", r.shift);
   s->setValue("generation/guidance", r.guidance);
   s->setValue("generation/seed", static_cast<qint64>(r.seed));
+  s->setValue("generation/image", generation_->startImage());
   s->setValue("dist/config", QString::fromStdString(wan::dist_config_to_json(config_->config())));
 }
 

@@ -22,11 +22,15 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
   files->setToolTip("Pick the diffusion model, the text encoder and the VAE files one by one.");
   auto* demo = new QPushButton("Demo model");
   demo->setToolTip("The built-in small model with random weights: runs anywhere, makes structured noise.");
+  auto* demo_i2v = new QPushButton("Demo image-to-video");
+  demo_i2v->setObjectName("demoI2vButton");
+  demo_i2v->setToolTip("The built-in small image-to-video model (random weights, with a CLIP tower): needs a start picture.");
   l->addWidget(path_);
   auto* row = new QHBoxLayout;
   row->addWidget(browse);
   row->addWidget(files);
   row->addWidget(demo);
+  row->addWidget(demo_i2v);
   row->addStretch(1);
   l->addLayout(row);
   info_label_ = new QLabel("No model chosen.");
@@ -57,9 +61,16 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
     if (f.t5.empty()) return;
     f.vae = QFileDialog::getOpenFileName(this, "VAE (vae/…)", {}, filter).toStdString();
     if (f.vae.empty()) return;
+    try {
+      if (wan::inspect_model(f).dims.i2v)  // image-to-video also needs the CLIP vision tower
+        f.clip = QFileDialog::getOpenFileName(this, "CLIP vision (clip_vision/…)", {}, filter).toStdString();
+    } catch (const wan::Error&) {
+      // load() shows the problem
+    }
     load(f);
   });
   connect(demo, &QPushButton::clicked, this, [this] { loadFolder(QString::fromStdString(wan::demo_model_dir())); });
+  connect(demo_i2v, &QPushButton::clicked, this, [this] { loadFolder(QString::fromStdString(wan::demo_model_dir(true))); });
   connect(path_, &QLineEdit::editingFinished, this, [this] {
     if (path_->isModified()) loadFolder(path_->text());
   });
@@ -74,7 +85,8 @@ bool ModelPanel::loadFolder(const QString& folder) {
 bool ModelPanel::load(const wan::ModelFiles& files) {
   files_ = files;
   path_->setText(!files.model_dir.empty() ? QString::fromStdString(files.model_dir)
-                                          : QString::fromStdString(files.dit + " | " + files.t5 + " | " + files.vae));
+                                          : QString::fromStdString(files.dit + " | " + files.t5 + " | " + files.vae +
+                                                   (files.clip.empty() ? "" : " | " + files.clip)));
   path_->setModified(false);
   try {
     info_ = wan::inspect_model(files);  // headers only: milliseconds
@@ -91,7 +103,12 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
                            .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
                            .arg(QString::number(m.dims.dit_params / 1e6, 'f', 1) + " M")
                            .arg(m.dims.num_heads)
-                           .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)));
+                           .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)) +
+                       (m.kind == "t2v" ? QString()
+                        : !m.clip_error.empty()
+                            ? "<br><span style='color:#c62828'>" + QString::fromStdString(m.clip_error).toHtmlEscaped() + "</span>"
+                            : QString(" · CLIP vision %1 (%2 wide, %3 blocks)")
+                                  .arg(formatBytes(m.clip_file_bytes)).arg(m.dims.clip_dim).arg(m.dims.clip_layers)));
   emit modelChanged();
   return true;
 }

@@ -230,6 +230,46 @@ class TestStudio : public QObject {
     QCOMPARE(QDir(out.filePath("frames")).entryList({"*.png"}).size(), 5);
   }
 
+  // An image-to-video model from the window: without a picture nothing starts and the window says why;
+  // with one, two ranks run it, the player shows a video of the picture's aspect within the area, and
+  // the history entry brings back the picture and the area asked for.
+  void imageToVideoRunFromTheWindow() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir(true))));
+    QVERIFY(w.generationForm()->imageToVideo());
+    w.configForm()->setConfig(world2());
+    wan::GenerationRequest r = smallRequest(dirs.out.path());  // 128 x 128 area
+    r.model.model_dir.clear();
+    w.generationForm()->setRequest(r);
+    w.generationForm()->setStartImage(QString());
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    w.generate();
+    QVERIFY(!w.supervisor()->isRunning());
+    QVERIFY2(w.lastMessage().contains("start picture"), qPrintable(w.lastMessage()));
+
+    const QString picture = QString(WAN_TEST_DATA_DIR) + "/golden/i2v_pipeline_small/input.png";  // 56 x 40
+    w.generationForm()->setStartImage(picture);
+    QSignalSpy finished(&w, &wan_ui::MainWindow::runFinished);
+    w.generate();
+    QVERIFY2(w.supervisor()->isRunning(), qPrintable(w.lastMessage()));
+    QVERIFY(finished.wait(240000));
+    QVERIFY2(finished.front().front().toInt() == 0, qPrintable(w.lastMessage()));
+    QCOMPARE(w.player()->frameCount(), 5);
+    QCOMPARE(w.historyModel()->rowCount(), 1);
+    const QJsonObject side = w.historyModel()->settingsAt(0);
+    QCOMPARE(side.value("width").toInt(), 144);  // 56:40 within 128 x 128 (multiples of 16)
+    QCOMPARE(side.value("height").toInt(), 96);
+    QCOMPARE(studioSegments(), 0);
+
+    wan_ui::GenerationForm again;
+    again.setImageToVideo(true);
+    again.applySidecar(side);
+    QCOMPARE(again.startImage(), QFileInfo(picture).absoluteFilePath());
+    QCOMPARE(again.request().width, 128);
+    QCOMPARE(again.request().height, 128);
+  }
+
   void closingTheWindowMidRunStopsIt() {
     WindowDirs dirs;
     const wan_ui::StudioOptions o = dirs.options();

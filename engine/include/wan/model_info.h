@@ -25,7 +25,8 @@ struct ModelInfo {
 // Throws wan::Error (kFileNotFound, kCorruptFile, kModelMismatch) like `wan generate` would.
 ModelInfo inspect_model(const ModelFiles& files);
 
-// The built-in demo model's folder, created on first use (see `wan generate` without --model).
-std::string demo_model_dir();
+// The built-in demo model's folder, created on first use (see `wan generate` without --model); i2v:
+// the image-to-video demo model's.
+std::string demo_model_dir(bool i2v = false);
 
 }  // namespace wan

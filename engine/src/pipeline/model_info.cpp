@@ -117,6 +117,6 @@ ModelInfo inspect_model(const ModelFiles& files) {
   return info;
 }
 
-std::string demo_model_dir() { return ensure_demo_model(); }
+std::string demo_model_dir(bool i2v) { return ensure_demo_model(nullptr, i2v); }
 
 }  // namespace wan
