@@ -127,6 +127,13 @@ void GenerationForm::setImageToVideo(bool i2v) {
   emit changed();
 }
 
+QSize GenerationForm::videoSize() const {
+  const QSize area(width_->value(), height_->value());
+  if (!i2v_ || !image_size_.isValid()) return area;
+  const auto s = wan::image_to_video_size(area.width(), area.height(), image_size_.width(), image_size_.height());
+  return s[0] > 0 && s[1] > 0 ? QSize(static_cast<int>(s[0]), static_cast<int>(s[1])) : area;
+}
+
 QString GenerationForm::startImage() const { return image_->text().trimmed(); }
 
 void GenerationForm::setStartImage(const QString& path) {
@@ -139,6 +146,7 @@ void GenerationForm::setStartImage(const QString& path) {
     reader.setScaledSize(size.scaled(72, 40, Qt::KeepAspectRatio));
     thumb = reader.read();
   }
+  image_size_ = size;
   image_preview_->setPixmap(thumb.isNull() ? QPixmap() : QPixmap::fromImage(thumb));
   image_preview_->setToolTip(size.isValid() ? QString("%1 x %2").arg(size.width()).arg(size.height()) : QString());
   emit changed();

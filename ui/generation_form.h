@@ -3,6 +3,7 @@
 // (random or fixed), output folder.
 #pragma once
 #include <QJsonObject>
+#include <QSize>
 #include <QWidget>
 
 #include "wan/generation.h"
@@ -34,6 +35,9 @@ class GenerationForm : public QWidget {
   void setImageToVideo(bool i2v);
   bool imageToVideo() const { return i2v_; }
   QString startImage() const;
+  // The video's size: width x height, or for image-to-video with a readable picture the size that
+  // picture gives within that area (what the memory estimate is for).
+  QSize videoSize() const;
   void setStartImage(const QString& path);
 
  signals:
@@ -50,6 +54,7 @@ class GenerationForm : public QWidget {
   QLabel *image_label_, *size_label_, *image_preview_;
   QPushButton* pick_image_;
   bool i2v_ = false;
+  QSize image_size_;  // of the start picture; invalid when none or unreadable
 };
 
 }  // namespace wan_ui

@@ -303,8 +303,9 @@ void MainWindow::onModelChanged() {
 void MainWindow::refreshEstimate() {
   wan::EstimateSettings s;
   const wan::GenerationRequest r = generation_->request();
-  s.width = r.width;
-  s.height = r.height;
+  const QSize video = generation_->videoSize();  // image-to-video: the picture's shape within the area
+  s.width = video.width();
+  s.height = video.height();
   s.frames = r.frames;
   s.gpu = gpuRun();
   s.config = config_->config();

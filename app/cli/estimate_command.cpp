@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "video/image_reader.h"
 #include "wan/error.h"
 #include "wan/estimate.h"
 #include "wan/model_info.h"
@@ -30,6 +31,9 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_option("--dit", o.model.dit, "DiT file (with --t5 and --vae instead of --model)");
   cmd->add_option("--t5", o.model.t5, "umT5 text encoder file");
   cmd->add_option("--vae", o.model.vae, "VAE file");
+  cmd->add_option("--clip", o.model.clip, "CLIP vision file (image-to-video models)");
+  cmd->add_option("--image", o.image, "start picture (image-to-video): --size is then the largest area and the video "
+                                      "size follows the picture's aspect, as in `wan generate --image`");
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT, e.g. 832*480 (default)");
   cmd->add_option("--frames", o.frames, "number of frames, 4n+1")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
@@ -51,6 +55,14 @@ int run_estimate_command(EstimateOptions& o) {
   wan::EstimateSettings s;
   s.width = o.width;
   s.height = o.height;
+  if (!o.image.empty()) {
+    const wan::Rgb8Video picture = wan::read_image(o.image);
+    const auto size = wan::image_to_video_size(o.width, o.height, picture.width, picture.height);
+    if (size[0] <= 0 || size[1] <= 0)
+      throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size " + o.size + " is too small an area for this picture's shape");
+    s.width = static_cast<int>(size[0]);
+    s.height = static_cast<int>(size[1]);
+  }
   s.frames = o.frames;
   s.dtype = o.dtype;
   s.gpu = o.device != "cpu";

@@ -15,6 +15,7 @@ struct EstimateOptions {
   DistOptions dist;
   bool json = false;
   int rank = 0;             // whose memory: rank 0 also decodes
+  std::string image;        // image-to-video: the size is then the largest area; the video's follows the picture
 };
 
 CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& options);

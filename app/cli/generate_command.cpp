@@ -31,8 +31,9 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--height", r.height, "height in pixels, a multiple of 16")->capture_default_str();
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT (as generate.py), e.g. 832*480; overrides --width/--height");
   cmd->add_option("--frames", r.frames, "number of frames, 4n+1")->capture_default_str();
-  cmd->add_option("--steps", r.steps, "sampling steps")->capture_default_str();
-  cmd->add_option("--shift", r.shift, "flow-matching sigma shift")->capture_default_str();
+  o.steps_option = cmd->add_option("--steps", r.steps, "sampling steps (image-to-video: 40 unless given)")->capture_default_str();
+  o.shift_option = cmd->add_option("--shift", r.shift, "flow-matching sigma shift (image-to-video at 832*480 or 480*832: 3 unless given)")
+                       ->capture_default_str();
   cmd->add_option("--guidance", r.guidance, "classifier-free guidance scale")->capture_default_str();
   cmd->add_option("--seed", r.seed, "random seed; -1 picks one (recorded in the sidecar)")->capture_default_str();
   cmd->add_option("--sampler", r.sampler, "unipc | dpm++")->capture_default_str();
@@ -65,6 +66,12 @@ void parse_size(const std::string& size, int& width, int& height) {
 
 void prepare_generate_request(GenerateOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.request.width, o.request.height);
+  if (!o.request.image.empty()) {  // generate.py's i2v defaults (sample_steps 40; sample_shift 3 at 480p)
+    wan::GenerationRequest& r = o.request;
+    if (o.steps_option && o.steps_option->count() == 0) r.steps = 40;
+    const bool p480 = (r.width == 832 && r.height == 480) || (r.width == 480 && r.height == 832);
+    if (o.shift_option && o.shift_option->count() == 0 && p480) r.shift = 3.0;
+  }
   wan::ModelFiles& m = o.request.model;
   if (m.model_dir.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
     bool created = false;

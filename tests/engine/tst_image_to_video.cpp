@@ -222,6 +222,31 @@ class TestImageToVideo : public QObject {
     QVERIFY(without.clip_error.find("models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth") != std::string::npos);
   }
 
+  // generate.py's image-to-video defaults when --steps / --shift are not given: 40 steps, shift 3 at
+  // 832*480 (5 elsewhere); given flags win.
+  void imageToVideoDefaults() {
+    QTemporaryDir tmp;
+    const QString demo = tmp.filePath("demo");
+    QCOMPARE(run_wan({"make-demo-model", demo, "--i2v"}).code, 0);
+    auto settings = [&](const QStringList& extra) {
+      const QString latent = tmp.filePath(QString("l%1.safetensors").arg(extra.size()));
+      const Run r = run_wan(QStringList{"generate", "--model", demo, "--image", fixture() + "/input.png", "--prompt", "a fox",
+                                        "--frames", "1", "--save-latent", latent} + extra);
+      if (r.code != 0) qWarning() << r.err;
+      const auto file = wan::SafetensorsFile::open(latent.toStdString());
+      return nlohmann::json::parse(file->metadata().at("settings"));
+    };
+    const nlohmann::json p480 = settings({"--size", "832*480"});
+    QCOMPARE(p480.at("steps").get<int>(), 40);
+    QCOMPARE(p480.at("shift").get<double>(), 3.0);
+    const nlohmann::json other = settings({"--size", "64*48", "--shift", "4"});
+    QCOMPARE(other.at("steps").get<int>(), 40);
+    QCOMPARE(other.at("shift").get<double>(), 4.0);
+    const nlohmann::json given = settings({"--size", "64*48", "--steps", "2", "--seed", "1"});
+    QCOMPARE(given.at("steps").get<int>(), 2);
+    QCOMPARE(given.at("shift").get<double>(), 5.0);
+  }
+
   void mistakesAreNamed_data() {
     QTest::addColumn<QString>("what");
     QTest::addColumn<int>("code");

@@ -250,6 +250,7 @@ class TestStudio : public QObject {
 
     const QString picture = QString(WAN_TEST_DATA_DIR) + "/golden/i2v_pipeline_small/input.png";  // 56 x 40
     w.generationForm()->setStartImage(picture);
+    QCOMPARE(w.generationForm()->videoSize(), QSize(144, 96));  // what the estimate table is for
     QSignalSpy finished(&w, &wan_ui::MainWindow::runFinished);
     w.generate();
     QVERIFY2(w.supervisor()->isRunning(), qPrintable(w.lastMessage()));

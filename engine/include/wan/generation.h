@@ -1,6 +1,7 @@
 // Public API of a single-process generation: request, progress and result types. No torch types, so
 // the CLI and the studio include it without the heavy headers.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -46,6 +47,14 @@ struct GenerationRequest {
   int fps = 16;
   int crf = 19;              // H.264 constant rate factor, 0 (lossless) .. 51
 };
+
+// Image-to-video's output size for a largest area of max_width x max_height and a picture of
+// image_width x image_height, as WanI2V.generate computes it: the picture's aspect kept, each side a
+// multiple of stride * patch (8 * 2 for Wan2.1). Returns {width, height}; a side is 0 when the area
+// is too small for the picture's shape.
+std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
+                                                std::int64_t image_height, std::int64_t stride = 8, std::int64_t patch_h = 2,
+                                                std::int64_t patch_w = 2);
 
 enum class Phase : int {
   kNone = 0,  // never a valid running state

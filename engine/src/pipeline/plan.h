@@ -24,12 +24,6 @@ extern const char* const kDefaultNegativePrompt;
 // What image-to-video puts in front of it (wan/configs/wan_i2v_14B.py: "camera shake,").
 extern const char* const kImageToVideoNegativePrefix;
 
-// Image-to-video's output size for a max_area of max_width x max_height and a picture of
-// image_width x image_height, as WanI2V.generate computes it: the picture's aspect kept, each side a
-// multiple of stride * patch. Returns {width, height}; a side is 0 when the area is too small.
-std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
-                                                std::int64_t image_height, std::int64_t stride, std::int64_t patch_h,
-                                                std::int64_t patch_w);
 
 struct RunPlan {
   GenerationRequest request;      // as given, with seed resolved and negative prompt filled in
