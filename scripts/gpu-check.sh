@@ -31,7 +31,7 @@ WAN=build-gpu/bin/wan
 
 echo "== fixtures on cuda (relative L2 error against the official code's CPU outputs)"
 for dtype in fp32 bf16; do
-  for c in dit_t2v_small dit_t2v_padded t5_small vae_small unipc_10_shift5 dpmpp_8_shift3 t2v_pipeline_small; do
+  for c in dit_t2v_small dit_t2v_padded t5_small vae_small clip_vision_small unipc_10_shift5 dpmpp_8_shift3 t2v_pipeline_small i2v_pipeline_small; do
     echo "-- $c $dtype"
     $WAN eval-case "tests/data/golden/$c" "/tmp/$c-$dtype.safetensors" --device cuda --dtype $dtype || echo "FAILED: $c $dtype"
   done

@@ -3,6 +3,7 @@
 // size rule (max area, the picture's aspect); the CLIP tower from a ComfyUI / Hugging Face named file;
 // and the mistakes: no picture for an I2V model, a picture for a T2V model, no CLIP file, a broken or
 // missing picture: one clear line, the error's exit code, nothing written.
+#include <QImage>
 #include <QProcess>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "wan/model_info.h"
 #include "pipeline/plan.h"
 #include "test_util.h"
+#include "video/image_reader.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
 #include "weights/safetensors.h"
@@ -106,6 +108,50 @@ class TestImageToVideo : public QObject {
     const auto size = wan::image_to_video_size(maxW, maxH, imageW, imageH, 8, 2, 2);
     QCOMPARE(static_cast<int>(size[0]), w);
     QCOMPARE(static_cast<int>(size[1]), h);
+  }
+
+  // The engine's own PNG decoder (no FFmpeg needed) against Qt's, for every colour type and depth Qt
+  // writes: odd sizes exercise the row filters; alpha is dropped; 16-bit samples by their high byte.
+  void pngPicturesDecode_data() {
+    QTest::addColumn<int>("format");
+    QTest::addColumn<int>("tolerance");
+    QTest::newRow("RGB 8") << int(QImage::Format_RGB888) << 0;
+    QTest::newRow("RGBA 8") << int(QImage::Format_ARGB32) << 0;
+    QTest::newRow("palette") << int(QImage::Format_Indexed8) << 0;
+    QTest::newRow("grey 8") << int(QImage::Format_Grayscale8) << 0;
+    QTest::newRow("1 bit") << int(QImage::Format_Mono) << 0;
+    QTest::newRow("grey 16") << int(QImage::Format_Grayscale16) << 1;
+    QTest::newRow("RGBA 16") << int(QImage::Format_RGBA64) << 1;
+  }
+  void pngPicturesDecode() {
+    QFETCH(int, format);
+    QFETCH(int, tolerance);
+    QImage source(37, 23, QImage::Format_ARGB32);
+    for (int y = 0; y < source.height(); ++y)
+      for (int x = 0; x < source.width(); ++x)
+        source.setPixel(x, y, qRgba((x * 53 + y * 7) % 256, (x * x + y * 31) % 256, (x * y * 11) % 256, (x * 17 + y) % 256));
+    const QImage image = source.convertToFormat(static_cast<QImage::Format>(format));
+    QTemporaryDir tmp;
+    const QString path = tmp.filePath("p.png");
+    QVERIFY(image.save(path, "PNG"));
+    const wan::Rgb8Video got = wan::read_image(path.toStdString());
+    const QImage want = image.convertToFormat(QImage::Format_RGB888);
+    QCOMPARE(got.width, 37);
+    QCOMPARE(got.height, 23);
+    int worst = 0;
+    for (int y = 0; y < 23; ++y)
+      for (int x = 0; x < 37; ++x)
+        for (int c = 0; c < 3; ++c)
+          worst = std::max(worst, std::abs(int(got.data[(y * 37 + x) * 3 + c]) - int(want.constScanLine(y)[x * 3 + c])));
+    QVERIFY2(worst <= tolerance, qPrintable(QString("differs by %1").arg(worst)));
+
+    // A damaged file is named, not half-read.
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadWrite));
+    f.seek(f.size() / 2);
+    f.write("garbage!");
+    f.close();
+    wan_test::expect_error([&] { wan::read_image(path.toStdString()); }, wan::ErrorCode::kCorruptFile, {"p.png", "cannot read the picture"});
   }
 
   void cliMatchesReference() {

@@ -1,7 +1,10 @@
 #include "video/image_reader.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <vector>
 
 #if WAN_WITH_FFMPEG
 extern "C" {
@@ -11,9 +14,26 @@ extern "C" {
 }
 #endif
 
+#include "video/png_reader.h"
 #include "wan/error.h"
+#include "weights/file_util.h"
 
 namespace wan {
+
+namespace {
+
+// PNG files are decoded by the engine itself (exact, and without FFmpeg); others by FFmpeg.
+bool read_png_if_png(const std::string& path, Rgb8Video* out) {
+  if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such picture file");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) throw Error(ErrorCode::kIo, path + ": cannot read the picture file");
+  if (!is_png(bytes)) return false;
+  *out = decode_png(bytes, path);
+  return true;
+}
+
+}  // namespace
 
 #if WAN_WITH_FFMPEG
 namespace {
@@ -47,7 +67,8 @@ std::string averror(int code) {
 }  // namespace
 
 Rgb8Video read_image(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such picture file");
+  Rgb8Video png;
+  if (read_png_if_png(path, &png)) return png;
   AVFormatContext* raw = nullptr;
   if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0) throw bad_picture(path, averror(e));
   std::unique_ptr<AVFormatContext, FormatCloser> fmt(raw);
@@ -93,7 +114,10 @@ Rgb8Video read_image(const std::string& path) {
 #else
 
 Rgb8Video read_image(const std::string& path) {
-  throw Error(ErrorCode::kUnsupported, path + ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF), so it cannot read pictures; rebuild with FFmpeg");
+  Rgb8Video png;
+  if (read_png_if_png(path, &png)) return png;
+  throw Error(ErrorCode::kUnsupported, path + ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF) and reads PNG pictures only; "
+                                              "save the picture as PNG or rebuild with FFmpeg");
 }
 
 #endif
