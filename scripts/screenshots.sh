@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots in a real window under Xvfb: the studio idle, mid-run (progress bars and
-# live preview) and with the player, on the demo model (world size 2, gloo). Writes docs/screenshots/.
+# live preview) and with the player, on the demo model (world size 2, gloo), and the image-to-video demo
+# with its start picture. Writes docs/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

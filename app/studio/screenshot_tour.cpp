@@ -67,7 +67,13 @@ void startScreenshotTour(wan_ui::MainWindow& w, const QString& dir) {
       }
       QTimer::singleShot(1200, &w, [&w, dir] {
         shoot(w, dir + "/studio-player.png");
-        QApplication::exit(0);
+        // Image-to-video: the i2v demo model with the sample start picture (run from the repository).
+        w.loadModel(QString::fromStdString(wan::demo_model_dir(true)));
+        w.generationForm()->setStartImage(QDir::current().absoluteFilePath("resources/samples/start.png"));
+        QTimer::singleShot(500, &w, [&w, dir] {
+          shoot(w, dir + "/studio-i2v.png");
+          QApplication::exit(0);
+        });
       });
     });
   });
