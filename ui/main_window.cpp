@@ -391,7 +391,7 @@ void MainWindow::setRunning(bool running) {
 
 void MainWindow::onRanksUpdated() {
   const auto& ranks = supervisor_->ranks();
-  double eta = -1;
+  double eta = -1, decode_eta = -1;
   for (int r = 0; r < rank_bars_.size() && r < static_cast<int>(ranks.size()); ++r) {
     const wan::RankStatus& s = ranks[r];
     const auto phase = static_cast<wan::Phase>(s.phase);
@@ -404,10 +404,13 @@ void MainWindow::onRanksUpdated() {
     if (s.state == wan::RankState::kFailed && !s.error.empty()) text += " · " + QString::fromStdString(s.error);
     bar->setFormat(text);
     if (phase == wan::Phase::kSampling && s.seconds_per_step > 0) eta = std::max(eta, (s.total - s.step) * s.seconds_per_step);
+    if (phase == wan::Phase::kDecoding && s.seconds_per_step > 0) decode_eta = std::max(decode_eta, (s.total - s.step) * s.seconds_per_step);
   }
   const double elapsed = (QDateTime::currentMSecsSinceEpoch() - run_started_ms_) / 1000.0;
-  eta_->setText(eta >= 0 ? QString("elapsed %1 s · sampling ends in about %2 s (then decoding)").arg(elapsed, 0, 'f', 0).arg(eta, 0, 'f', 0)
-                         : QString("elapsed %1 s").arg(elapsed, 0, 'f', 0));
+  QString text = QString("elapsed %1 s").arg(elapsed, 0, 'f', 0);
+  if (eta >= 0) text += QString(" · sampling ends in about %1 s (then decoding)").arg(eta, 0, 'f', 0);
+  else if (decode_eta >= 0) text += QString(" · decoding ends in about %1 s").arg(decode_eta, 0, 'f', 0);
+  eta_->setText(text);
 }
 
 void MainWindow::onFinished(int exit_code, const QString& message, const QString& video_path) {
