@@ -27,21 +27,23 @@
 #include "pipeline/rank_hooks.h"
 #include "progress_printer.h"
 #include "wan/dist_config.h"
+#include "core/cpu_allocator.h"
 #include "wan/error.h"
 #include "wan/progress_board.h"
 
 namespace {
 
-// WAN_MEMORY_REPORT diagnostics: the bytes malloc has handed out and not taken back (all arenas and
-// mmapped blocks: live tensors plus everything else), sampled every millisecond; its peak per phase,
-// against the resident set's, tells live data from heap that is kept or fragmented.
+// WAN_MEMORY_REPORT diagnostics: the bytes malloc and the large-block cache have handed out and not
+// taken back (all arenas, mmapped chunks and live blocks: live tensors plus everything else), sampled
+// every millisecond; its peak per phase, against the resident set's, tells live data from memory that is
+// kept (the block cache's own peak, live + cached, is printed beside it) or fragmented.
 class HeapSampler {
  public:
   HeapSampler() {
     thread_ = std::thread([this] {
       while (!stop_) {
         const struct mallinfo2 m = mallinfo2();
-        const std::int64_t in_use = static_cast<std::int64_t>(m.uordblks + m.hblkhd);
+        const std::int64_t in_use = static_cast<std::int64_t>(m.uordblks + m.hblkhd) + wan::cpu_block_stats().live_bytes;
         std::int64_t seen = peak_.load();
         while (in_use > seen && !peak_.compare_exchange_weak(seen, in_use)) {}
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -118,7 +120,11 @@ class BoardReporter {
     const std::int64_t peak = phase_peak();
     run_peak_ = std::max(run_peak_, peak);
     if (status_.phase > 0) phase_peaks_[status_.phase] = std::max(phase_peaks_[status_.phase], peak);
-    if (heap_ && status_.phase > 0) heap_peaks_[status_.phase] = std::max(heap_peaks_[status_.phase], heap_->take_peak());
+    if (heap_ && status_.phase > 0) {
+      heap_peaks_[status_.phase] = std::max(heap_peaks_[status_.phase], heap_->take_peak());
+      block_peaks_[status_.phase] = std::max(block_peaks_[status_.phase], wan::cpu_block_stats().peak_bytes);
+      wan::reset_cpu_block_peak();
+    }
     if (next == status_.phase) return;
     if (cuda_device_ >= 0) wan::reset_device_peak_bytes(cuda_device_);
     else wan::reset_peak_rss();
@@ -127,14 +133,17 @@ class BoardReporter {
     std::string line = "[rank " + std::to_string(rank_) + "] memory peak by phase:";
     for (const auto& [phase, bytes] : phase_peaks_)
       line += std::string(" ") + wan::phase_name(static_cast<wan::Phase>(phase)) + " " + std::to_string(bytes >> 20) + " MiB" +
-              (heap_ ? " (malloc in use " + std::to_string(heap_peaks_.count(phase) ? heap_peaks_.at(phase) >> 20 : 0) + ")" : "") + ";";
+              (heap_ ? " (in use " + std::to_string(heap_peaks_.count(phase) ? heap_peaks_.at(phase) >> 20 : 0) + ", block cache " +
+                           std::to_string(block_peaks_.count(phase) ? block_peaks_.at(phase) >> 20 : 0) + ")"
+                     : "") +
+              ";";
     std::fprintf(stderr, "%s\n", line.c_str());
   }
 
   int rank_;
   int cuda_device_ = -1;
   std::int64_t run_peak_ = 0;
-  std::map<std::int32_t, std::int64_t> phase_peaks_, heap_peaks_;
+  std::map<std::int32_t, std::int64_t> phase_peaks_, heap_peaks_, block_peaks_;
   std::unique_ptr<HeapSampler> heap_{std::getenv("WAN_MEMORY_REPORT") ? new HeapSampler : nullptr};
   std::unique_ptr<wan::ProgressBoard> board_;
   wan::RankStatus status_;

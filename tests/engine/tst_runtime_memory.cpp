@@ -1,5 +1,8 @@
-// Process memory the engine manages itself: freed heap handed back between phases and steps, and the
-// placeholders a sharded model is built with.
+// Process memory the engine manages itself: the large-block cache, freed memory handed back between
+// phases and steps, and the placeholders a sharded model is built with.
+#include <c10/core/CPUAllocator.h>
+
+#include "core/cpu_allocator.h"
 #include "core/memory.h"
 #include "core/runtime.h"
 #include "model/attention_budget.h"
@@ -13,13 +16,56 @@ class TestRuntimeMemory : public QObject {
  private slots:
   void initTestCase() { wan::init_runtime(1); }  // the engine's malloc settings: freed memory stays in the heap
 
+  // Large CPU tensors come from mapped blocks that are cached when freed and reused by the next tensor
+  // that fits (no page faults, no heap to fragment); small ones from malloc.
+  void largeBlocksAreCachedAndReused() {
+    QVERIFY(wan::cpu_block_cache_installed());
+    wan::release_free_heap();
+    const wan::CpuBlockStats start = wan::cpu_block_stats();
+    QCOMPARE(start.cached_bytes, std::int64_t(0));
+    torch::Tensor a = torch::full({std::int64_t(10) << 18}, 2.0f);  // 10 MiB
+    wan::CpuBlockStats s = wan::cpu_block_stats();
+    QCOMPARE(s.live_bytes - start.live_bytes, std::int64_t(10) << 20);
+    QCOMPARE(s.maps - start.maps, std::int64_t(1));
+    torch::Tensor small = torch::ones({1000});  // 4 KB: malloc
+    QCOMPARE(wan::cpu_block_stats().live_bytes, s.live_bytes);
+    a = torch::Tensor();
+    s = wan::cpu_block_stats();
+    QCOMPARE(s.cached_bytes, std::int64_t(10) << 20);
+    torch::Tensor b = torch::arange(std::int64_t(9) << 18, torch::kFloat32);  // 9 MiB: the cached 10 MiB block
+    QCOMPARE(wan::cpu_block_stats().maps, s.maps);
+    QCOMPARE(wan::cpu_block_stats().cached_bytes, std::int64_t(0));
+    QCOMPARE(b[12345].item<float>(), 12345.0f);
+    torch::Tensor c = torch::ones({std::int64_t(30) << 18});  // 30 MiB: more than twice any cached block, a new one
+    QCOMPARE(wan::cpu_block_stats().maps, s.maps + 1);
+    QCOMPARE(c.sum().item<double>(), double(std::int64_t(30) << 18));
+    b = torch::Tensor();
+    c = torch::Tensor();
+    // Sampling steps keep the blocks; phases give them back.
+    wan::release_free_heap(/*keep_blocks=*/true);
+    QCOMPARE(wan::cpu_block_stats().cached_bytes, std::int64_t(40) << 20);
+    wan::release_free_heap();
+    QCOMPARE(wan::cpu_block_stats().cached_bytes, std::int64_t(0));
+    QCOMPARE(small.sum().item<float>(), 1000.0f);
+    // Raw allocations (kernels' scratch memory) of both kinds go back where they came from.
+    c10::Allocator* cpu = c10::GetCPUAllocator();
+    void* raw_big = cpu->raw_allocate(std::size_t(3) << 20);
+    void* raw_small = cpu->raw_allocate(64);
+    QCOMPARE(wan::cpu_block_stats().live_bytes, start.live_bytes + (std::int64_t(4) << 20));
+    cpu->raw_deallocate(raw_big);
+    cpu->raw_deallocate(raw_small);
+    QCOMPARE(wan::cpu_block_stats().live_bytes, start.live_bytes);
+    QCOMPARE(wan::cpu_block_stats().cached_bytes, std::int64_t(4) << 20);
+    wan::release_free_heap();
+  }
+
   void freedHeapGoesBackOnlyWhenReleased() {
     torch::Tensor big = torch::ones({std::int64_t(32) << 20});  // 128 MiB, touched
     torch::Tensor pin = torch::ones({16});                       // above it: the heap's top cannot shrink
     const std::int64_t with_big = wan::current_rss_bytes();
     big = torch::Tensor();
     const std::int64_t freed = wan::current_rss_bytes();
-    // The premise: the engine's heap keeps freed blocks (fast, no page faults when reused) ...
+    // The premise: the engine keeps freed blocks (fast, no page faults when reused) ...
     QVERIFY2(with_big - freed < 16 << 20, qPrintable(QString("free() gave back %1 MiB itself").arg((with_big - freed) >> 20)));
     // ... until the engine hands them back between phases and steps.
     wan::release_free_heap();

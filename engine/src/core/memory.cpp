@@ -1,5 +1,7 @@
 #include "core/memory.h"
 
+#include "core/cpu_allocator.h"
+
 #include <malloc.h>
 
 #include <fstream>
@@ -26,7 +28,10 @@ std::int64_t status_field_kb(const char* key) {
 std::int64_t current_rss_bytes() { return status_field_kb("VmRSS") * 1024; }
 std::int64_t peak_rss_bytes() { return status_field_kb("VmHWM") * 1024; }
 
-void release_free_heap() { malloc_trim(0); }
+void release_free_heap(bool keep_blocks) {
+  if (!keep_blocks) release_cpu_block_cache();
+  malloc_trim(0);
+}
 
 bool reset_peak_rss() {
   std::ofstream out("/proc/self/clear_refs");

@@ -13,7 +13,9 @@ bool reset_peak_rss();
 // Gives the heap's free pages back to the kernel (glibc malloc_trim). The engine keeps freed memory in
 // the heap while it computes (runtime.cpp: page faults are slow), so between phases and sampling steps
 // it hands back what the last one left, or the resident set would carry every earlier phase's holes.
-void release_free_heap();
+// keep_blocks: keep the large-block cache (cpu_allocator.h) for the next sampling step; between phases
+// it is handed back too.
+void release_free_heap(bool keep_blocks = false);
 
 // CUDA caching-allocator peak since the last reset (0 in builds without CUDA).
 std::int64_t device_peak_bytes(int device_index);

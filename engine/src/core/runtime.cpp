@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include "core/cpu_allocator.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -24,6 +25,7 @@ void init_runtime(int threads) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
+  install_cpu_block_cache();
 }
 
 torch::ScalarType parse_dtype(const std::string& name) {

@@ -199,6 +199,7 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     report(Phase::kDecoding, 0, static_cast<int>(latent.size(1)), 0, "");
     const torch::Tensor video = decode_video(plan, latent, [&](int done, int n) { report(Phase::kDecoding, done, n, seconds_since(t0) / done, ""); });
     result.decode_seconds = seconds_since(t0);
+    release_free_heap();  // the VAE and its working set are gone: only the video is left
     t0 = Clock::now();
     report(Phase::kWriting, 0, 1, 0, "");
     const Rgb8Video rgb = to_rgb8(video);

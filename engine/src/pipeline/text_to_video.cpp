@@ -107,7 +107,7 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
     }
     latent = sampler->step(velocity, latent);
     velocity = torch::Tensor();
-    release_free_heap();  // the step's temporaries: the next step starts from its live tensors only
+    release_free_heap(/*keep_blocks=*/true);  // the step's small temporaries; large blocks serve the next step
     if (observer) observer(i + 1, total, latent);
   }
   return latent;

@@ -1,0 +1,155 @@
+#include "core/cpu_allocator.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
+
+namespace wan {
+namespace {
+
+constexpr std::size_t kLargeBlock = std::size_t(1) << 20;  // below: malloc
+constexpr std::size_t kGranule = std::size_t(2) << 20;     // block sizes are multiples (huge page size)
+
+class BlockCache {
+ public:
+  void* take(std::size_t n, std::size_t* size) {
+    const std::size_t rounded = (n + kGranule - 1) / kGranule * kGranule;
+    std::lock_guard<std::mutex> lock(mutex_);
+    // The smallest cached block that fits, unless it is more than twice what is asked for.
+    auto it = free_.lower_bound(rounded);
+    if (it != free_.end() && it->first <= 2 * rounded) {
+      void* p = it->second;
+      *size = it->first;
+      free_.erase(it);
+      stats_.cached_bytes -= static_cast<std::int64_t>(*size);
+      owned_[p] = *size;
+      stats_.live_bytes += static_cast<std::int64_t>(*size);
+      return p;
+    }
+    void* p = map(rounded);
+    if (!p) {  // out of address space or memory: give the cache back and try once more
+      unmap_all_locked();
+      p = map(rounded);
+    }
+    if (!p) return nullptr;
+    *size = rounded;
+    owned_[p] = rounded;
+    stats_.live_bytes += static_cast<std::int64_t>(rounded);
+    ++stats_.maps;
+    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.live_bytes + stats_.cached_bytes);
+    return p;
+  }
+
+  bool give_back(void* p) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = owned_.find(p);
+    if (it == owned_.end()) return false;
+    free_.emplace(it->second, p);
+    stats_.live_bytes -= static_cast<std::int64_t>(it->second);
+    stats_.cached_bytes += static_cast<std::int64_t>(it->second);
+    owned_.erase(it);
+    return true;
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unmap_all_locked();
+  }
+
+  CpuBlockStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_bytes = stats_.live_bytes + stats_.cached_bytes;
+  }
+
+ private:
+  static void* map(std::size_t size) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE);  // fewer page faults on first touch, where THP is set to madvise
+#endif
+    return p;
+  }
+  void unmap_all_locked() {
+    for (const auto& [size, p] : free_) munmap(p, size);
+    free_.clear();
+    stats_.cached_bytes = 0;
+  }
+
+  std::mutex mutex_;
+  std::multimap<std::size_t, void*> free_;     // size -> block
+  std::unordered_map<void*, std::size_t> owned_;  // live blocks
+  CpuBlockStats stats_;
+};
+
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache;  // never destroyed: tensors may die after static destructors run
+  return *c;
+}
+
+void give_back(void* p) { cache().give_back(p); }
+
+// raw_allocate / raw_deallocate (some LibTorch kernels' scratch memory) free through raw_deleter():
+// blocks go back to the cache, small allocations to the allocator that made them.
+c10::DeleterFnPtr g_small_deleter = nullptr;
+void free_any(void* p) {
+  if (!cache().give_back(p) && g_small_deleter) g_small_deleter(p);
+}
+
+// Both allocate() signatures are provided (const in LibTorch 1.x, non-const from 2.3), and copy_data
+// (pure virtual from 2.3), without `override`, so the class fits either base.
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(c10::Allocator* small) : small_(small) { g_small_deleter = small->raw_deleter(); }
+  c10::DataPtr allocate(size_t n) const { return allocate_impl(n); }
+  c10::DataPtr allocate(size_t n) { return allocate_impl(n); }
+  // Raw allocations need a context equal to the data pointer: true of the blocks, and of LibTorch's
+  // default CPU allocator, whose own raw deleter frees the small ones.
+  c10::DeleterFnPtr raw_deleter() const override { return g_small_deleter ? &free_any : nullptr; }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+
+ private:
+  c10::DataPtr allocate_impl(size_t n) const {
+    if (n < kLargeBlock) return small_->allocate(n);
+    std::size_t size = 0;
+    void* p = cache().take(n, &size);
+    TORCH_CHECK(p != nullptr, "CPU allocator: not enough memory for a tensor of ", n, " bytes");
+    return c10::DataPtr(p, p, &give_back, c10::Device(c10::DeviceType::CPU));
+  }
+  c10::Allocator* small_;
+};
+
+bool g_installed = false;
+
+}  // namespace
+
+void install_cpu_block_cache() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* env = std::getenv("WAN_CPU_BLOCK_CACHE");
+    if (env && std::string(env) == "0") return;
+    static CachingCpuAllocator allocator(c10::GetCPUAllocator());
+    c10::SetCPUAllocator(&allocator, /*priority=*/10);
+    g_installed = true;
+  });
+}
+
+bool cpu_block_cache_installed() { return g_installed; }
+void release_cpu_block_cache() { cache().release(); }
+CpuBlockStats cpu_block_stats() { return cache().stats(); }
+void reset_cpu_block_peak() { cache().reset_peak(); }
+
+}  // namespace wan
