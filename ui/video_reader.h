@@ -1,5 +1,5 @@
 // Decodes a video file (the engine's MP4s, or anything FFmpeg reads) into RGB frames for the player,
-// the history thumbnails and PNG export. FFmpeg's libav*, no torch.
+// the history thumbnails and PNG export, through the engine's decoder (wan/video_decode.h).
 #pragma once
 #include <QImage>
 #include <QString>

@@ -6,6 +6,7 @@
 #include <QProcess>
 #include <nlohmann/json.hpp>
 
+#include "cli_test_util.h"
 #include "test_util.h"
 #include "wan/estimate.h"
 #include "wan/model_info.h"
@@ -16,23 +17,9 @@ using wan_test::golden;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  QString out, err;
-};
-
-// The error message is the last line on stderr (progress lines come before it).
-QString last_line(const QString& text) { return text.trimmed().section('\n', -1); }
-
-Run run_wan(const QStringList& args) {
-  QProcess p;
-  p.start(WAN_CLI_PATH, args);
-  if (!p.waitForFinished(300000)) {
-    p.kill();
-    return {};
-  }
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
-}
+using wan_test::last_line;
+using wan_test::Run;
+using wan_test::run_wan;
 
 QString fixture() { return QString::fromStdString(golden("t2v_pipeline_small")); }
 
@@ -63,9 +50,7 @@ double latent_error(const QString& path) {
   return wan_test::rel_l2(written->view("latent"), io->view("final_latent"));
 }
 
-QStringList files_in(const QString& dir) {
-  return QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
-}
+using wan_test::files_in;
 
 }  // namespace
 

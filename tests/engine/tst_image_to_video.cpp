@@ -13,6 +13,7 @@
 #include "wan/estimate.h"
 #include "wan/model_info.h"
 #include "pipeline/plan.h"
+#include "cli_test_util.h"
 #include "test_util.h"
 #include "video/image_reader.h"
 #include "weights/file_util.h"
@@ -23,20 +24,8 @@ using wan_test::golden;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  QString out, err;
-};
-
-Run run_wan(const QStringList& args) {
-  QProcess p;
-  p.start(WAN_CLI_PATH, args);
-  if (!p.waitForFinished(300000)) {
-    p.kill();
-    return {};
-  }
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
-}
+using wan_test::Run;
+using wan_test::run_wan;
 
 QString fixture() { return QString::fromStdString(golden("i2v_pipeline_small")); }
 
@@ -66,7 +55,7 @@ QString probe(const QString& path) {
   return QString(p.readAllStandardOutput()).trimmed();
 }
 
-QStringList files_in(const QString& dir) { return QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden); }
+using wan_test::files_in;
 
 // A copy of the fixture folder without some files.
 QString copy_fixture(const QTemporaryDir& tmp, const QStringList& leave_out = {}) {
