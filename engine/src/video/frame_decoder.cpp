@@ -4,11 +4,7 @@
 #include <memory>
 
 #if WAN_WITH_FFMPEG
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libswscale/swscale.h>
-}
+#include "video/av_handles.h"
 #endif
 
 #include "wan/error.h"
@@ -17,28 +13,6 @@ namespace wan {
 
 #if WAN_WITH_FFMPEG
 namespace {
-
-struct FormatCloser {
-  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
-};
-struct CodecCloser {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameFree {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFree {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFree {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-
-std::string averror(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
 
 Error unreadable(const std::string& path, const std::string& why) {
   return Error(ErrorCode::kCorruptFile, path + ": cannot be decoded (" + why + ")");
@@ -49,24 +23,24 @@ Error unreadable(const std::string& path, const std::string& why) {
 double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrameFn& on_frame) {
   if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
   AVFormatContext* raw = nullptr;
-  if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0) throw unreadable(path, averror(e));
-  std::unique_ptr<AVFormatContext, FormatCloser> fmt(raw);
-  if (int e = avformat_find_stream_info(fmt.get(), nullptr); e < 0) throw unreadable(path, averror(e));
+  if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0) throw unreadable(path, av::error_text(e));
+  av::Input fmt(raw);
+  if (int e = avformat_find_stream_info(fmt.get(), nullptr); e < 0) throw unreadable(path, av::error_text(e));
   const int stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (stream < 0) throw unreadable(path, "no video stream or picture in it");
   AVStream* st = fmt->streams[stream];
   const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
   if (!codec) throw unreadable(path, "no decoder for its format");
-  std::unique_ptr<AVCodecContext, CodecCloser> ctx(avcodec_alloc_context3(codec));
+  av::CodecContext ctx(avcodec_alloc_context3(codec));
   avcodec_parameters_to_context(ctx.get(), st->codecpar);
-  if (int e = avcodec_open2(ctx.get(), codec, nullptr); e < 0) throw unreadable(path, averror(e));
+  if (int e = avcodec_open2(ctx.get(), codec, nullptr); e < 0) throw unreadable(path, av::error_text(e));
   double fps = 0;
   const AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
   if (rate.num > 0 && rate.den > 0 && st->nb_frames != 1) fps = av_q2d(rate);
 
-  std::unique_ptr<AVFrame, FrameFree> frame(av_frame_alloc());
-  std::unique_ptr<AVPacket, PacketFree> packet(av_packet_alloc());
-  std::unique_ptr<SwsContext, SwsFree> sws;
+  av::Frame frame(av_frame_alloc());
+  av::Packet packet(av_packet_alloc());
+  av::Sws sws;
   std::vector<std::uint8_t> rgb;
   int decoded = 0;
   auto receive = [&]() {  // true once max_frames were delivered

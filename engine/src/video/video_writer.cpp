@@ -12,12 +12,10 @@
 
 #if WAN_WITH_FFMPEG
 extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
-#include <libswscale/swscale.h>
 }
+#include "video/av_handles.h"
 #endif
 
 #include "wan/error.h"
@@ -51,28 +49,14 @@ void check_video(const Rgb8Video& v) {
 #if WAN_WITH_FFMPEG
 namespace {
 
-std::string av_error(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof(buf));
-  return buf;
-}
-
 void check_av(int ret, const std::string& what) {
-  if (ret < 0) throw Error(ErrorCode::kIo, what + ": " + av_error(ret));
+  if (ret < 0) throw Error(ErrorCode::kIo, what + ": " + av::error_text(ret));
 }
 
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
+using CodecContextDeleter = av::CodecContextDeleter;
+using FrameDeleter = av::FrameDeleter;
+using PacketDeleter = av::PacketDeleter;
+using SwsDeleter = av::SwsDeleter;
 // Output container; closes the file and removes the temp file unless committed.
 struct OutputFile {
   AVFormatContext* ctx = nullptr;
