@@ -46,11 +46,6 @@ std::optional<std::string> t5_official_name(const std::string& n) {
   return b + it->second;
 }
 
-std::optional<std::string> clip_visual_name(const std::string& n) {
-  if (starts_with(n, "textual.") || n == "log_scale") return std::nullopt;
-  return n;
-}
-
 std::optional<std::string> identity_name(const std::string& n) { return n; }
 
 RenamedSource::RenamedSource(TensorSourcePtr inner, const NameMap& map) : inner_(std::move(inner)) {

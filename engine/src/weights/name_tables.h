@@ -1,5 +1,6 @@
 // Renames for the checkpoint layouts in the wild, in one place: ComfyUI's prefixed DiT keys, the
-// Hugging Face / ComfyUI umT5 names, and the tensors each layout carries that the engine ignores.
+// Hugging Face / ComfyUI umT5 names, and the tensors each layout carries that the engine ignores
+// (CLIP's names and reshapes are in model/clip.cpp: clip_module_source).
 #pragma once
 
 #include <functional>
@@ -21,8 +22,6 @@ std::optional<std::string> dit_official_name(const std::string& file_name);
 // (token_embedding.weight, blocks.N.attn.q.weight, ...); official names pass through; the embedded
 // tokenizer (spiece_model) and HF's duplicate encoder.embed_tokens.weight are ignored.
 std::optional<std::string> t5_official_name(const std::string& file_name);
-// CLIP (official open-clip .pth): keeps visual.*, ignores textual.* and log_scale.
-std::optional<std::string> clip_visual_name(const std::string& file_name);
 // VAE: identity.
 std::optional<std::string> identity_name(const std::string& file_name);
 
