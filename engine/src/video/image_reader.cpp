@@ -17,9 +17,12 @@ namespace {
 bool read_png_if_png(const std::string& path, Rgb8Video* out) {
   if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such picture file");
   std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) throw Error(ErrorCode::kIo, path + ": cannot read the picture file");
-  if (!is_png(bytes)) return false;
+  // The signature first: other formats are left to FFmpeg without reading the file here.
+  std::vector<std::uint8_t> bytes(8, 0);
+  in.read(reinterpret_cast<char*>(bytes.data()), 8);
+  if (in.gcount() < 8 || !is_png(bytes)) return false;
+  bytes.insert(bytes.end(), std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(ErrorCode::kIo, path + ": cannot read the picture file");
   *out = decode_png(bytes, path);
   return true;
 }
