@@ -92,6 +92,11 @@ class BoardReporter {
     // GPU ranks report their GPU's allocator (what the estimator predicts); CPU ranks their resident set.
     status_.memory_bytes = static_cast<std::uint64_t>(cuda_device_ >= 0 ? wan::device_current_bytes(cuda_device_) : wan::current_rss_bytes());
     status_.peak_memory_bytes = std::max(run_peak_, phase_peak());
+    if (std::getenv("WAN_MEMORY_TRACE")) {
+      const struct mallinfo2 m = mallinfo2();
+      std::fprintf(stderr, "[trace %d] phase %d step %d: malloc %zu MiB mmapped %zu MiB blocks live %lld cached %lld rss %lld\n", rank_, (int)e.phase, e.step,
+                   m.uordblks >> 20, m.hblkhd >> 20, (long long)(wan::cpu_block_stats().live_bytes >> 20), (long long)(wan::cpu_block_stats().cached_bytes >> 20), (long long)(wan::current_rss_bytes() >> 20));
+    }
     if (!board_) return;
     board_->publish(rank_, status_);
     if (board_->cancel_requested()) throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");

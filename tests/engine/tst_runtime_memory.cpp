@@ -7,9 +7,12 @@
 #include "core/runtime.h"
 #include "model/attention_budget.h"
 #include "model/dit.h"
+#include "model/model_files.h"
 #include "model/layers.h"
 #include "model/residency.h"
 #include "model/rope.h"
+#include "pipeline/demo_model.h"
+#include "weights/loader.h"
 
 class TestRuntimeMemory : public QObject {
   Q_OBJECT
@@ -56,6 +59,66 @@ class TestRuntimeMemory : public QObject {
     cpu->raw_deallocate(raw_small);
     QCOMPARE(wan::cpu_block_stats().live_bytes, start.live_bytes);
     QCOMPARE(wan::cpu_block_stats().cached_bytes, std::int64_t(4) << 20);
+    wan::release_free_heap();
+  }
+
+  void weightsGetTightBlocks() {
+    wan::release_free_heap();
+    const wan::CpuBlockStats start = wan::cpu_block_stats();
+    const std::int64_t mib = std::int64_t(1) << 20;
+    // A temporary of 1 MiB takes a 2 MiB block (the size classes the forward's shapes share) ...
+    torch::Tensor temp = torch::ones({mib / 4});
+    QCOMPARE(wan::cpu_block_stats().live_bytes - start.live_bytes, 2 * mib);
+    temp = torch::Tensor();
+    const std::int64_t maps = wan::cpu_block_stats().maps;
+    torch::Tensor weight, near;
+    {
+      const wan::LongLivedBlocks scope;
+      // ... a weight of 1 MiB + 4 KiB gets its own block, page-sized, not the cached 2 MiB one ...
+      weight = torch::ones({mib / 4 + 1024});
+      QCOMPARE(wan::cpu_block_stats().live_bytes - start.live_bytes, mib + 4096);
+      QCOMPARE(wan::cpu_block_stats().maps, maps + 1);
+      QCOMPARE(wan::cpu_block_stats().cached_bytes, 2 * mib);
+      // ... and a cached block at most an eighth larger serves a weight.
+      near = torch::ones({(2 * mib - 200 * 1024) / 4});
+      QCOMPARE(wan::cpu_block_stats().maps, maps + 1);
+      QCOMPARE(wan::cpu_block_stats().cached_bytes, std::int64_t(0));
+    }
+    QCOMPARE(weight.sum().item<double>(), double(mib / 4 + 1024));
+    // Outside the scope the 2 MiB classes are back.
+    torch::Tensor after = torch::ones({mib / 4 + 1024});
+    QCOMPARE(wan::cpu_block_stats().live_bytes - start.live_bytes, (mib + 4096) + 2 * mib + 2 * mib);
+    weight = near = after = torch::Tensor();
+    wan::release_free_heap();
+  }
+
+  void loadedModelsHoldTheirParameterBytes() {
+    // The weights of a loaded DiT occupy their own size in blocks (the mid-size demo's 1 MiB projections
+    // took 2 MiB blocks each before: 204 MiB for 138).
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    wan::DemoModelSpec spec;
+    spec.dit_dim = 512;  // 1 MiB projections
+    spec.dit_ffn = 1024;
+    spec.dit_layers = 2;
+    spec.t5_dim = 64;
+    spec.t5_ffn = 128;
+    spec.t5_layers = 1;
+    spec.vae_dim = 8;
+    const std::string folder = dir.filePath("model").toStdString();
+    wan::make_demo_model(folder, spec);
+    wan::release_free_heap();
+    const std::int64_t before = wan::cpu_block_stats().live_bytes;
+    std::int64_t params = 0;
+    {
+      const wan::LoadedDit dit = wan::load_dit(wan::open_weights(folder + "/diffusion_pytorch_model.safetensors"), "",
+                                               wan::ModelPlacement::make(torch::kFloat32, torch::kCPU));
+      for (const auto& p : dit.model->parameters())
+        if (p.nbytes() >= (1 << 20)) params += static_cast<std::int64_t>(p.nbytes());
+      const std::int64_t held = wan::cpu_block_stats().live_bytes - before;
+      QVERIFY2(params > 8 << 20, qPrintable(QString::number(params)));
+      QVERIFY2(held >= params && held < params + params / 16, qPrintable(QString("%1 bytes in blocks for %2 of parameters").arg(held).arg(params)));
+    }
     wan::release_free_heap();
   }
 

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -17,15 +18,26 @@ namespace {
 
 constexpr std::size_t kLargeBlock = std::size_t(1) << 20;  // below: malloc
 constexpr std::size_t kGranule = std::size_t(2) << 20;     // block sizes are multiples (huge page size)
+constexpr std::size_t kPage = 4096;                        // ... or, for long-lived tensors, of the page size
+
+// LongLivedBlocks scopes open now (any thread).
+std::atomic<int> g_long_lived{0};
 
 class BlockCache {
  public:
   void* take(std::size_t n, std::size_t* size) {
-    const std::size_t rounded = (n + kGranule - 1) / kGranule * kGranule;
+    // Temporaries: sizes rounded to 2 MiB classes, and a cached block up to twice the size serves, so
+    // the forward's recurring shapes share blocks (tighter fits measured worse: more blocks mapped).
+    // Weights: rounded to pages and served only by a block at most an eighth larger, since they keep
+    // what they get (the mid model's 1 MiB projections took 2 MiB blocks each: 204 MiB for 138).
+    const bool tight = g_long_lived.load() > 0;
+    const std::size_t g = tight ? kPage : kGranule;
+    const std::size_t rounded = (n + g - 1) / g * g;
+    const std::size_t fits = tight ? rounded + rounded / 8 : 2 * rounded;
     std::lock_guard<std::mutex> lock(mutex_);
-    // The smallest cached block that fits, unless it is more than twice what is asked for.
+    // The smallest cached block that fits, unless it is larger than `fits`.
     auto it = free_.lower_bound(rounded);
-    if (it != free_.end() && it->first <= 2 * rounded) {
+    if (it != free_.end() && it->first <= fits) {
       void* p = it->second;
       *size = it->first;
       free_.erase(it);
@@ -135,6 +147,9 @@ class CachingCpuAllocator final : public c10::Allocator {
 bool g_installed = false;
 
 }  // namespace
+
+LongLivedBlocks::LongLivedBlocks() { ++g_long_lived; }
+LongLivedBlocks::~LongLivedBlocks() { --g_long_lived; }
 
 void install_cpu_block_cache() {
   static std::once_flag once;

@@ -15,6 +15,16 @@ bool cpu_block_cache_installed();
 // Unmaps every cached free block (between phases: text, loading, sampling, decoding).
 void release_cpu_block_cache();
 
+// While one is alive (on any thread), large blocks are for long-lived tensors (model weights, FSDP
+// shards): sized to the page rather than to 2 MiB and never given a cached block much larger than asked.
+class LongLivedBlocks {
+ public:
+  LongLivedBlocks();
+  ~LongLivedBlocks();
+  LongLivedBlocks(const LongLivedBlocks&) = delete;
+  LongLivedBlocks& operator=(const LongLivedBlocks&) = delete;
+};
+
 struct CpuBlockStats {
   std::int64_t live_bytes = 0;    // blocks held by tensors
   std::int64_t cached_bytes = 0;  // free blocks kept for reuse

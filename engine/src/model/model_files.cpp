@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/cpu_allocator.h"
 #include "wan/error.h"
 #include "weights/loader.h"
 #include "weights/name_tables.h"
@@ -11,6 +12,7 @@ namespace wan {
 LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement,
                    const ShardingLoader& sharding) {
   LoadedDit out;
+  const LongLivedBlocks weights;  // the parameters stay for the phase: sized tightly
   out.source = std::make_shared<RenamedSource>(file, dit_official_name);
   if (config_json.empty()) {
     out.config = detect_dit_config(*out.source);
@@ -41,6 +43,7 @@ LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, 
 
 LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, const ShardingLoader& sharding) {
   LoadedT5 out;
+  const LongLivedBlocks weights;  // the parameters stay for the phase: sized tightly
   auto renamed = std::make_shared<RenamedSource>(file, t5_official_name);
   out.config = detect_t5_config(*renamed);
   if (file->contains("spiece_model")) {
@@ -65,6 +68,7 @@ LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, c
 
 LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement) {
   LoadedVae out;
+  const LongLivedBlocks weights;  // the parameters stay for the phase: sized tightly
   out.config = detect_vae_config(*file);
   out.model = WanVae(out.config, placement);
   load_strict(*out.model, *file, "Wan VAE");
@@ -74,6 +78,7 @@ LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement)
 
 LoadedClip load_clip(const TensorSourcePtr& file, const ModelPlacement& placement, std::int64_t num_heads) {
   LoadedClip out;
+  const LongLivedBlocks weights;  // the parameters stay for the phase: sized tightly
   out.config = detect_clip_config(*file, num_heads);
   out.model = ClipVision(out.config, placement);
   load_strict(*out.model, *clip_module_source(file, out.config), "CLIP vision");
