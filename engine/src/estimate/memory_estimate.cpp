@@ -145,33 +145,35 @@ std::int64_t t5_activation_bytes(const ModelDims& m, bool gpu) {
 
 // The VAE decodes one latent frame (4 video frames) at a time; the largest working set is at full
 // resolution with vae_dim channels. On a GPU (cuDNN, no column buffers) that is about six such tensors
-// (input with its 2 cached frames, residual, normalised and convolution outputs). On the CPU, with the
-// engine's cache of large blocks (cpu_allocator.cpp), 13 such tensors plus 4.4 KB per pixel that do
-// not grow with vae_dim (LibTorch's convolution scratch, the 3-channel output chunks): fitted on the
-// demo (vae_dim 16) and mid (32) models at 256x256, and within 1 % on both at 480x272 (docs/MEMORY.md).
-// The decoded video is kept in float32 (chunks, then concatenated and clamped) and converted to 8-bit RGB.
-std::int64_t vae_working_bytes(const ModelDims& m, const VideoShape& v, bool gpu) {
+// (input with its 2 cached frames, residual, normalised and convolution outputs). On the CPU (oneDNN
+// convolutions, layers.cpp, and the engine's cache of large blocks, cpu_allocator.cpp) the resident
+// set grows by 21 such tensors plus 200 bytes per pixel for a decode and 16 plus 250 for an encode:
+// fitted on 12 decodes and 3 encodes of VAEs 8, 16 and 32 wide from 256x256 to 832x480, all within
+// 4 % (docs/MEMORY.md). The decoded video is kept in float32 (chunks, then concatenated and clamped)
+// and converted to 8-bit RGB.
+std::int64_t vae_working_bytes(const ModelDims& m, const VideoShape& v, bool gpu, bool encode) {
   const std::int64_t full_res = std::int64_t(m.vae_dim) * 4 * v.pixels_per_frame * 4;  // [C, 4, H, W] fp32
-  return gpu ? full_res * 6 : full_res * 13 + v.pixels_per_frame * 4400;
+  if (gpu) return full_res * 6;
+  return encode ? full_res * 16 + v.pixels_per_frame * 250 : full_res * 21 + v.pixels_per_frame * 200;
 }
 
 std::int64_t vae_decode_bytes(const ModelDims& m, const VideoShape& v, std::int64_t vae_params, bool gpu) {
   const std::int64_t video = 3 * v.frames * v.pixels_per_frame * 4;
-  const std::int64_t working = vae_working_bytes(m, v, gpu) + video;
+  const std::int64_t working = vae_working_bytes(m, v, gpu, false) + video;
   const std::int64_t finish = video * 3 + v.frames * v.pixels_per_frame * 3;  // + uint8 RGB frames
   return vae_params * 4 + std::max(working, finish);
 }
 
 // CLIP on the start picture: the tower's weights (fp16 on a GPU, as the reference's autocast; fp32
 // on the CPU) and one block's working set; or the VAE encoding [picture, black frames] at full
-// resolution, which works like the decode (same stage widths) without keeping a decoded video.
+// resolution, which works like the decode (a smaller working set, measured) without a decoded video.
 std::int64_t image_encode_bytes(const ModelDims& m, const VideoShape& v, std::int64_t vae_params, bool gpu) {
   const std::int64_t clip_params = m.clip_params > 0 ? m.clip_params : clip_param_count(m);
   const std::int64_t t = m.clip_tokens, act = gpu ? 2 : 4;
   const std::int64_t clip = clip_params * (gpu ? 2 : 4) + t * (6 * m.clip_dim + 2 * m.clip_mlp) * act +
                             std::int64_t(m.clip_heads) * t * t * 4 * 2;
   const std::int64_t video_in = 3 * v.frames * v.pixels_per_frame * 4;
-  const std::int64_t vae = vae_params * 4 + video_in + vae_working_bytes(m, v, gpu);
+  const std::int64_t vae = vae_params * 4 + video_in + vae_working_bytes(m, v, gpu, true);
   return std::max(clip, vae);
 }
 
