@@ -291,6 +291,7 @@ class TestImageToVideo : public QObject {
     QTest::newRow("picture for a t2v model") << "t2v" << 2 << "is a text-to-video model";
     QTest::newRow("no CLIP file") << "no-clip" << 3 << "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth: missing";
     QTest::newRow("broken picture") << "broken" << 4 << "cannot read the picture";
+    QTest::newRow("broken JPEG") << "broken-jpeg" << 4 << "picture.jpg: cannot be decoded";
     QTest::newRow("missing picture") << "missing" << 3 << "no such picture file";
     QTest::newRow("area too small") << "tiny" << 2 << "too small an area";
   }
@@ -315,6 +316,12 @@ class TestImageToVideo : public QObject {
       f.write("\x89PNG\r\n\x1a\n this is not a picture");
       f.close();
       set("--image", f.fileName());
+    } else if (what == "broken-jpeg") {  // through FFmpeg, whose own complaints must not reach stderr
+      QFile f(tmp.filePath("picture.jpg"));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write("\xff\xd8\xff\xe0 this is not a picture");
+      f.close();
+      set("--image", f.fileName());
     } else if (what == "missing") {
       set("--image", tmp.filePath("nowhere.png"));
     } else if (what == "tiny") {
@@ -324,6 +331,7 @@ class TestImageToVideo : public QObject {
     const QString last = r.err.trimmed().section('\n', -1);
     QVERIFY2(r.code == code, qPrintable(QString("exit %1: %2").arg(r.code).arg(r.err)));
     QVERIFY2(last.contains(needle), qPrintable(last));
+    QVERIFY2(!r.err.contains(" @ 0x"), qPrintable(r.err));  // no library log lines ("[mjpeg @ 0x...] ...")
     QVERIFY2(files_in(out.path()).isEmpty(), qPrintable(files_in(out.path()).join(", ")));
   }
 };

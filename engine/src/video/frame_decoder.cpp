@@ -5,6 +5,7 @@
 
 #if WAN_WITH_FFMPEG
 #include "video/av_handles.h"
+#include "video/av_log.h"
 #endif
 
 #include "wan/error.h"
@@ -15,13 +16,15 @@ namespace wan {
 namespace {
 
 Error unreadable(const std::string& path, const std::string& why) {
-  return Error(ErrorCode::kCorruptFile, path + ": cannot be decoded (" + why + ")");
+  const std::string said = av::last_log_error();
+  return Error(ErrorCode::kCorruptFile, path + ": cannot be decoded (" + why + (said.empty() ? "" : "; FFmpeg: " + said) + ")");
 }
 
 }  // namespace
 
 double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrameFn& on_frame) {
   if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
+  av::capture_log();
   AVFormatContext* raw = nullptr;
   if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0) throw unreadable(path, av::error_text(e));
   av::Input fmt(raw);

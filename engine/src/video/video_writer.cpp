@@ -16,6 +16,7 @@ extern "C" {
 #include <libavutil/opt.h>
 }
 #include "video/av_handles.h"
+#include "video/av_log.h"
 #endif
 
 #include "wan/error.h"
@@ -50,7 +51,10 @@ void check_video(const Rgb8Video& v) {
 namespace {
 
 void check_av(int ret, const std::string& what) {
-  if (ret < 0) throw Error(ErrorCode::kIo, what + ": " + av::error_text(ret));
+  if (ret < 0) {
+    const std::string said = av::last_log_error();
+    throw Error(ErrorCode::kIo, what + ": " + av::error_text(ret) + (said.empty() ? "" : " (FFmpeg: " + said + ")"));
+  }
 }
 
 using CodecContextDeleter = av::CodecContextDeleter;
@@ -94,19 +98,11 @@ std::unique_ptr<AVFrame, FrameDeleter> alloc_frame(AVPixelFormat format, int wid
   return f;
 }
 
-// libav logs at INFO by default (x264's statistics on every run); keep errors only.
-void quiet_libav_logs() {
-  static const bool once = [] {
-    av_log_set_level(AV_LOG_ERROR);
-    return true;
-  }();
-  (void)once;
-}
 
 }  // namespace
 
 void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
-  quiet_libav_logs();
+  av::capture_log();  // x264's statistics and errors stay off stderr; errors go into the message
   check_video(video);
   const char* muxer = muxer_for(path);
   if (!muxer) throw Error(ErrorCode::kInvalidArgument, path + ": unsupported video file type; use .mp4, .mkv or .mov");
