@@ -82,8 +82,8 @@ void add_distributed_options(CLI::App* g, DistOptions& o) {
   g->add_option("--ulysses", o.ulysses, "Ulysses (head) parallel size; enables context parallel")->group(group);
   g->add_option("--ring", o.ring, "ring attention size; enables context parallel")->group(group);
   g->add_flag("--cfg-parallel", o.cfg_parallel, "cond and uncond on two halves of the world")->group(group);
-  g->add_flag("--dit-fsdp", o.dit_fsdp, "shard the DiT's weights (see README: not yet sharded)")->group(group);
-  g->add_flag("--t5-fsdp", o.t5_fsdp, "shard T5's weights (see README: not yet sharded)")->group(group);
+  g->add_flag("--dit-fsdp", o.dit_fsdp, "shard the DiT's weights across the ranks (one unit per block, as FSDP)")->group(group);
+  g->add_flag("--t5-fsdp", o.t5_fsdp, "shard umT5's weights across the ranks (one unit per block, as FSDP)")->group(group);
   g->add_option("--sharding", o.sharding, "FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")->group(group);
   g->add_option("--backend", o.backend, "gloo (CPU) | nccl (GPU); default gloo with --device cpu")->group(group);
   g->add_option("--master-port", o.master_port, "rendezvous port (default: a free one)")->group(group);
