@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 cd build
-ctest --output-on-failure -LE gpu -j 2
+ctest --output-on-failure -j 2

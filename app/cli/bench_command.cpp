@@ -6,6 +6,7 @@
 
 #include "bench/dist_bench.h"
 #include "generate_command.h"
+#include "model/layers.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
 
@@ -16,6 +17,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo")->delimiter(',')->capture_default_str();
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT (default 832*480)");
+  cmd->add_option("--attention", o.attention, "attention modes, comma separated: sdpa (fused kernels), math (reference); "
+                  "each model is timed with each, one after the other")->delimiter(',')->capture_default_str();
   cmd->add_option("--frames", o.base.frames, "frames, 4n+1")->capture_default_str();
   cmd->add_option("--dtype", o.base.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
   cmd->add_option("--device", o.base.device, "cpu | cuda | cuda:N")->capture_default_str();
@@ -75,14 +78,20 @@ int run_dist_bench_command(BenchCommandOptions& o) {
 
 int run_bench_command(BenchCommandOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.base.width, o.base.height);
-  if (o.world_size > 0) return run_dist_bench_command(o);
+  if (o.world_size > 0) {
+    wan::set_attention_mode(wan::parse_attention_mode(o.attention.front()));
+    return run_dist_bench_command(o);
+  }
   nlohmann::json all = nlohmann::json::array();
   std::printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "configuration", "tokens", "s/forward", "s/step", "tokens/s",
               "TFLOP/s", "MFU", "params GiB", "peak GiB");
-  for (const std::string& model : o.models) {
+  for (const std::string& model : o.models)
+  for (const std::string& attention : o.attention) {
+    wan::set_attention_mode(wan::parse_attention_mode(attention));
     wan::BenchOptions b = o.base;
     b.model = model;
-    const wan::BenchResult r = wan::run_dit_bench(b);
+    wan::BenchResult r = wan::run_dit_bench(b);
+    if (o.attention.size() > 1) r.label += " " + attention;
     char mfu[16] = "-";
     if (r.peak_tflops > 0) std::snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * r.mfu);
     char step[16] = "-";
@@ -91,7 +100,7 @@ int run_bench_command(BenchCommandOptions& o) {
                 r.forward_seconds, step, r.tokens_per_second, r.achieved_tflops, mfu,
                 static_cast<double>(r.parameter_bytes) / (1ull << 30), static_cast<double>(r.peak_memory_bytes) / (1ull << 30));
     std::fflush(stdout);
-    all.push_back({{"configuration", r.label}, {"tokens", r.tokens}, {"text_len", r.text_len}, {"layers", r.layers},
+    all.push_back({{"configuration", r.label}, {"attention", attention}, {"tokens", r.tokens}, {"text_len", r.text_len}, {"layers", r.layers},
                    {"model_layers", r.model_layers}, {"seconds_per_forward", r.forward_seconds},
                    {"seconds_per_step", r.step_seconds}, {"tokens_per_second", r.tokens_per_second},
                    {"flops_per_forward", r.flops_per_forward}, {"achieved_tflops", r.achieved_tflops},

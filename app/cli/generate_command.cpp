@@ -40,6 +40,9 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--dtype", r.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")->capture_default_str();
   cmd->add_option("--device", r.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--t5-cpu", r.t5_cpu, "run the text encoder on the CPU (saves GPU memory)");
+  cmd->add_flag("--cpu-noise", r.cpu_noise,
+                "draw the initial noise on the CPU (as ComfyUI): the same seed gives the same video on any device; "
+                "default: the device's generator, as generate.py");
   cmd->add_option("--output,-o", r.output, "video file (.mp4, .mkv, .mov); a JSON sidecar is written beside it");
   cmd->add_option("--frames-dir", r.frames_dir, "also write PNG frames into this new folder");
   cmd->add_option("--save-latent", r.save_latent, "write the final latent (.safetensors) before decoding");

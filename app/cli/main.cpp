@@ -12,6 +12,7 @@
 #include "pipeline/demo_model.h"
 #include "wan/error.h"
 #include "wan/eval_case.h"
+#include "wan/version.h"
 
 namespace {
 
@@ -38,6 +39,8 @@ std::vector<std::string> args_after(int argc, char** argv, const std::string& wo
 int main(int argc, char** argv) {
   CLI::App app{"Wan Studio engine: Wan2.1 video generation from the command line"};
   app.require_subcommand(1);
+  // LibTorch, CUDA, NCCL and cuDNN as built, and the GPUs this machine shows.
+  app.set_version_flag("--version", [] { return wan::build_info_text(wan::build_info()); });
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
 

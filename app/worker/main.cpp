@@ -4,6 +4,7 @@
 //     generate --model DIR --prompt "..." --output out.mp4
 // Every rank samples; rank 0 saves the latent, decodes and writes the outputs.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +24,7 @@
 #include "generate_command.h"
 #include "pipeline/demo_model.h"
 #include "dist/rank_runtime.h"
+#include "model/layers.h"
 #include "pipeline/latent_preview.h"
 #include "pipeline/rank_hooks.h"
 #include "progress_printer.h"
@@ -30,6 +32,7 @@
 #include "core/cpu_allocator.h"
 #include "wan/error.h"
 #include "wan/progress_board.h"
+#include "wan/version.h"
 
 namespace {
 
@@ -173,6 +176,7 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
   if (config.backend == "nccl" && (g.request.device == "auto" || g.request.device == "cuda"))
     g.request.device = "cuda:" + std::to_string(env.local_rank);
   wan::check_dist_config(config, wan::DistEnvironment{});
+  wan::set_attention_mode(wan::parse_attention_mode(config.attention_mode));  // sdpa (fused) or math (reference)
   if (g.request.device.rfind("cuda", 0) == 0)
     board.set_cuda_device(g.request.device.size() > 5 ? std::atoi(g.request.device.c_str() + 5) : 0);
 
@@ -217,6 +221,7 @@ int run_worker(const std::string& dist_config_file, wan_cli::GenerateOptions& g,
 int main(int argc, char** argv) {
   CLI::App app{"wan-worker: one rank of a distributed Wan2.1 generation (torchrun, srun, mpirun or wan's launcher)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return wan::build_info_text(wan::build_info()); });
   int threads = 0;
   std::string dist_config;
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");

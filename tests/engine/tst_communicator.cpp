@@ -87,8 +87,8 @@ class TestCommunicator : public QObject {
     }
   }
 
-  // Half-precision weights and activations travel bit-exactly (gloo in LibTorch 1.13 has no bfloat16;
-  // the communicator moves the bits), sums are rounded once, and the async flat gather fills its output.
+  // Half-precision weights and activations travel bit-exactly, sums are rounded once, and the async flat
+  // gather fills its output.
   void halfPrecision() {
     for (auto dtype : {torch::kBFloat16, torch::kFloat16}) {
       std::vector<std::vector<torch::Tensor>> results(2);

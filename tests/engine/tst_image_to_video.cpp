@@ -3,6 +3,8 @@
 // size rule (max area, the picture's aspect); the CLIP tower from a ComfyUI / Hugging Face named file;
 // and the mistakes: no picture for an I2V model, a picture for a T2V model, no CLIP file, a broken or
 // missing picture: one clear line, the error's exit code, nothing written.
+#include <unistd.h>
+
 #include <QImage>
 #include <QProcess>
 #include <nlohmann/json.hpp>

@@ -1,4 +1,6 @@
 // Safetensors reader/writer: round trips, sharded folders, and every malformed header.
+#include <unistd.h>
+
 #include <fstream>
 
 #include "test_util.h"
@@ -149,16 +151,24 @@ class TestSafetensors : public QObject {
     expect_error([&] { open_weights(dir.path().toStdString() + "/nope.safetensors"); }, ErrorCode::kFileNotFound, {"nope.safetensors"});
   }
 
-  void float8IsGuardedByTorchVersion() {
+  // float8 weights decode to their values (OCP FP8 formats: e4m3fn bias 7, e5m2 bias 15).
+  void float8Decodes() {
     QTemporaryDir dir;
-    const std::string p = write_raw(dir, "f8.safetensors", R"({"w":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}})", 4);
-    auto st = SafetensorsFile::open(p);  // the header is valid either way
-    QCOMPARE(st->info("w").dtype, StoredDType::kF8E4M3);
-#if WAN_HAVE_FLOAT8
-    QCOMPARE(st->load("w", torch::kFloat32).sum().item<float>(), 0.0f);
-#else
-    expect_error([&] { st->view("w"); }, ErrorCode::kUnsupported, {p, "float8"});
-#endif
+    const std::string header = R"({"a":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]},)"
+                               R"("b":{"dtype":"F8_E5M2","shape":[4],"data_offsets":[4,8]}})";
+    const std::string p = write_raw(dir, "f8.safetensors", header, 0);
+    {
+      std::ofstream out(p, std::ios::binary | std::ios::app);
+      const unsigned char bytes[8] = {0x38, 0x40, 0xB8, 0x3C,   // e4m3fn: 1, 2, -1, 1.5
+                                      0x3C, 0x40, 0xBC, 0x3E};  // e5m2: 1, 2, -1, 1.5
+      out.write(reinterpret_cast<const char*>(bytes), sizeof bytes);
+    }
+    auto st = SafetensorsFile::open(p);
+    QCOMPARE(st->info("a").dtype, StoredDType::kF8E4M3);
+    QCOMPARE(st->info("b").dtype, StoredDType::kF8E5M2);
+    const torch::Tensor want = torch::tensor({1.0f, 2.0f, -1.0f, 1.5f});
+    QVERIFY(torch::equal(st->load("a", torch::kFloat32), want));
+    QVERIFY(torch::equal(st->load("b", torch::kFloat32), want));
   }
 };
 

@@ -37,6 +37,10 @@ struct GenerationRequest {
   std::string dtype = "auto";     // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
   std::string device = "cpu";     // cpu | cuda | cuda:N
   bool t5_cpu = false;            // run the text encoder on the CPU whatever `device` is
+  // Draw the initial noise with the CPU generator (as ComfyUI does): a seed then gives the same noise on
+  // every device, the CPU included. Off: the device's own generator, as the official generate.py
+  // (torch.Generator(device).manual_seed(seed)), whose CUDA noise differs from the CPU's.
+  bool cpu_noise = false;
   ModelFiles model;
 
   // Outputs (at least one of output / frames_dir / save_latent).

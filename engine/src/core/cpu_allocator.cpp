@@ -121,17 +121,14 @@ void free_any(void* p) {
   if (!cache().give_back(p) && g_small_deleter) g_small_deleter(p);
 }
 
-// Both allocate() signatures are provided (const in LibTorch 1.x, non-const from 2.3), and copy_data
-// (pure virtual from 2.3), without `override`, so the class fits either base.
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(c10::Allocator* small) : small_(small) { g_small_deleter = small->raw_deleter(); }
-  c10::DataPtr allocate(size_t n) const { return allocate_impl(n); }
-  c10::DataPtr allocate(size_t n) { return allocate_impl(n); }
+  c10::DataPtr allocate(size_t n) override { return allocate_impl(n); }
   // Raw allocations need a context equal to the data pointer: true of the blocks, and of LibTorch's
   // default CPU allocator, whose own raw deleter frees the small ones.
   c10::DeleterFnPtr raw_deleter() const override { return g_small_deleter ? &free_any : nullptr; }
-  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
 
  private:
   c10::DataPtr allocate_impl(size_t n) const {

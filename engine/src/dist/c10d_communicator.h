@@ -1,5 +1,5 @@
 // A Communicator over one c10d process group (gloo, NCCL): the collectives are the same calls on
-// either; Traits say how to build the group, how tensors travel (gloo moves bfloat16 as float16 bits)
+// either; Traits say how to build the group, whether bfloat16 sums run in float32 (gloo) or natively
 // and on which device they must be (NCCL: the rank's GPU; tensors elsewhere are copied there and back).
 // Internal to the engine.
 #pragma once
@@ -31,22 +31,22 @@ class ProcessGroupCommunicator : public Communicator {
  protected:
   torch::Tensor do_all_gather(const torch::Tensor& x) override {
     const torch::Tensor in = on_device(x);
-    std::vector<at::Tensor> inputs{Traits::wire(in)};
+    std::vector<at::Tensor> inputs{in};
     std::vector<std::vector<at::Tensor>> outputs(1);
     for (int i = 0; i < size(); ++i) outputs[0].push_back(torch::empty_like(inputs[0]));
     wait(pg_->allgather(outputs, inputs));
-    return back(torch::stack(outputs[0]).view(x.scalar_type()), x);
+    return back(torch::stack(outputs[0]), x);
   }
   torch::Tensor do_all_to_all(const torch::Tensor& x) override {
-    at::Tensor input = Traits::wire(on_device(x));
+    at::Tensor input = on_device(x);
     at::Tensor output = torch::empty_like(input);
     std::vector<std::int64_t> counts;  // empty: equal splits
     wait(pg_->alltoall_base(output, input, counts, counts));
-    return back(output.view(x.scalar_type()), x);
+    return back(output, x);
   }
   void do_broadcast(torch::Tensor& x, int root) override {
     torch::Tensor d = on_device(x);
-    std::vector<at::Tensor> tensors{Traits::wire(d)};
+    std::vector<at::Tensor> tensors{d};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
     wait(pg_->broadcast(tensors, opts));
@@ -65,18 +65,18 @@ class ProcessGroupCommunicator : public Communicator {
     if (!d.is_same(x)) x.copy_(d);
   }
   torch::Tensor do_send_recv(const torch::Tensor& x, int dst, int src) override {
-    std::vector<at::Tensor> out{Traits::wire(on_device(x))};
+    std::vector<at::Tensor> out{on_device(x)};
     std::vector<at::Tensor> in{torch::empty_like(out[0])};
     auto send = pg_->send(out, dst, kTag);
     auto recv = pg_->recv(in, src, kTag);
     wait(send);
     wait(recv);
-    return back(in[0].view(x.scalar_type()), x);
+    return back(in[0], x);
   }
   void do_barrier() override { wait(pg_->barrier()); }
   std::function<void()> do_all_gather_flat_async(const torch::Tensor& shard, torch::Tensor& out) override {
     if (shard.device() != device_ || out.device() != device_) return Communicator::do_all_gather_flat_async(shard, out);
-    at::Tensor in = Traits::wire(shard), w = Traits::wire(out);
+    at::Tensor in = shard, w = out;
     std::vector<c10::intrusive_ptr<c10d::Work>> works = Traits::gather_flat(*pg_, w, in, rank(), size());
     return [this, works, in, w] {  // the captures keep the buffers alive
       for (const auto& work : works) wait(work);

@@ -41,8 +41,8 @@ class SingleRankCommunicator : public Communicator {
   void do_barrier() override {}
 };
 
-// Gloo in LibTorch 1.13 has no bfloat16; data movement (everything but reductions) is bit-exact on
-// the same bits viewed as float16 (gloo only copies them; int16 is not among its types either).
+// Gloo moves bfloat16 natively (LibTorch 2.x); its sums of bfloat16 add in bfloat16 one rank at a
+// time, so all-reduce sums bfloat16 in float32 and rounds once (c10d_communicator.h).
 struct GlooTraits {
   using PG = c10d::ProcessGroupGloo;
   static constexpr const char* kName = "gloo";
@@ -58,7 +58,6 @@ struct GlooTraits {
     options->threads = 2;
     return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
   }
-  static torch::Tensor wire(const torch::Tensor& x) { return x.scalar_type() == torch::kBFloat16 ? x.view(torch::kHalf) : x; }
   static bool sums_bf16() { return false; }
   // All-gather of equal shards into one flat tensor as one in-place broadcast per rank: gloo's
   // allgather stages the result in a flat buffer of its own and copies it out, one more gathered unit
@@ -243,6 +242,7 @@ std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& r) {
 
 #if !WAN_WITH_NCCL
 bool nccl_available() { return false; }
+std::string nccl_version() { return ""; }
 std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions&, int) {
   throw Error(ErrorCode::kUnsupported, "this build has no NCCL (it needs a CUDA LibTorch with c10d NCCL and nccl.h at build "
                                        "time); use backend gloo with --device cpu, or a GPU build");

@@ -105,6 +105,8 @@ std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& options);
 
 // Whether this build has NCCL (c10d's ProcessGroupNCCL of a CUDA LibTorch).
 bool nccl_available();
+// The version of the NCCL library LibTorch loaded, e.g. "2.28.9" ("" without NCCL).
+std::string nccl_version();
 // An NCCL process group over the TCPStore for the GPU `cuda_device` of this process; tensors on other
 // devices are copied to it for each collective. Throws kUnsupported in builds without NCCL.
 std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions& options, int cuda_device);

@@ -235,6 +235,7 @@ std::vector<std::string> generate_arguments(const GenerationRequest& r) {
   add("--dtype", r.dtype);
   add("--device", r.device);
   if (r.t5_cpu) a.push_back("--t5-cpu");
+  if (r.cpu_noise) a.push_back("--cpu-noise");
   add("--output", r.output);
   add("--frames-dir", r.frames_dir);
   add("--save-latent", r.save_latent);

@@ -2,6 +2,7 @@
 // then). Every collective runs on the rank's GPU; results are ready for the current CUDA stream when a
 // collective returns (Work::wait makes the current stream wait for NCCL's).
 #include <c10/cuda/CUDAGuard.h>
+#include <torch/csrc/distributed/c10d/NCCLUtils.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 #include "dist/c10d_communicator.h"
@@ -18,7 +19,6 @@ struct NcclTraits {
     options->timeout = timeout;
     return c10::make_intrusive<PG>(store, rank, size, options);
   }
-  static torch::Tensor wire(const torch::Tensor& x) { return x; }
   static bool sums_bf16() { return true; }
   // Straight into the flat output (what torch's FSDP uses); the list allgather stages through a copy.
   static std::vector<c10::intrusive_ptr<c10d::Work>> gather_flat(PG& pg, at::Tensor& out, at::Tensor& shard, int, int) {
@@ -31,6 +31,7 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 }  // namespace
 
 bool nccl_available() { return true; }
+std::string nccl_version() { return c10d::getNcclVersion(); }
 
 std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions& r, int cuda_device) {
   const int devices = static_cast<int>(c10::cuda::device_count());

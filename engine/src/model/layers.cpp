@@ -1,5 +1,11 @@
 #include "model/layers.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "wan/error.h"
+
 #include "model/attention_budget.h"
 #include "model/residency.h"
 
@@ -80,8 +86,14 @@ torch::Tensor ConvImpl::forward(const torch::Tensor& x, torch::IntArrayRef strid
   if (weight.dim() == 5) {
     // On the CPU LibTorch picks oneDNN or its native im2col convolution by a heuristic on batch x
     // channels x frames x height (at most 20480: native), so a VAE decoding 336x192 took twice the
-    // memory (column buffers) and 1.7x the time of 256x256. The engine asks for oneDNN directly.
-    if (in.device().is_cpu() && in.scalar_type() == torch::kFloat32 && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn())
+    // memory (column buffers) and 1.7x the time of 256x256 (LibTorch 1.13). The engine asks for oneDNN
+    // directly; WAN_CPU_CONV3D=auto leaves the choice to LibTorch (to measure the difference).
+    static const bool force_onednn = [] {
+      const char* e = std::getenv("WAN_CPU_CONV3D");
+      return !(e && std::string(e) == "auto");
+    }();
+    if (force_onednn && in.device().is_cpu() && in.scalar_type() == torch::kFloat32 && at::hasMKLDNN() &&
+        at::globalContext().userEnabledMkldnn())
       return at::mkldnn_convolution(in.contiguous(), w.contiguous(), b, padding, stride, {1, 1, 1}, 1);
     return torch::conv3d(in, w, b, stride, padding);
   }
@@ -140,6 +152,18 @@ torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, 
 
 }  // namespace
 
+namespace {
+std::atomic<AttentionMode> g_attention_mode{AttentionMode::kSdpa};
+}  // namespace
+
+void set_attention_mode(AttentionMode mode) { g_attention_mode.store(mode, std::memory_order_relaxed); }
+AttentionMode attention_mode() { return g_attention_mode.load(std::memory_order_relaxed); }
+AttentionMode parse_attention_mode(const std::string& name) {
+  if (name == "sdpa") return AttentionMode::kSdpa;
+  if (name == "math") return AttentionMode::kMath;
+  throw Error(ErrorCode::kInvalidArgument, "attention mode '" + name + "' is unknown; use sdpa (fused kernels) or math (reference)");
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         std::int64_t valid_keys, double scale) {
   // Masking keys past valid_keys is the same as dropping them.
@@ -151,14 +175,12 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   if (scale < 0) scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   const torch::Tensor vq = vv.to(q.scalar_type());
   const torch::Tensor kq = kk.to(q.scalar_type());
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  if (q.is_cuda()) {
-    // Fused kernels (flash / memory-efficient) on the GPU. [B, n, L, d] layout.
+  if (attention_mode() == AttentionMode::kSdpa) {
+    // [B, n, L, d] views; no mask, no dropout, not causal: every back-end (CUDA and CPU) is eligible.
     torch::Tensor out = at::scaled_dot_product_attention(q.transpose(1, 2), kq.transpose(1, 2), vq.transpose(1, 2),
                                                          {}, 0.0, false, scale);
     return out.transpose(1, 2);
   }
-#endif
   return attention_chunked(q, kq, vq, scale);
 }
 

@@ -74,9 +74,21 @@ torch::Tensor layer_norm_f32(const torch::Tensor& x, const torch::Tensor& weight
 torch::Tensor gelu_tanh(const torch::Tensor& x);
 torch::Tensor gelu_erf(const torch::Tensor& x);
 
+// How attention() computes, process-wide (the distributed config's attention_mode; `wan bench
+// --attention`). Set it before a run starts; it is read without a lock.
+//   kSdpa (default): at::scaled_dot_product_attention. On CUDA LibTorch picks flash, memory-efficient or
+//     cuDNN attention; on the CPU its fused flash-style kernel (blocks of queries and keys with an online
+//     softmax in float32: no [Lq, Lk] score matrix).
+//   kMath: the reference: query chunks of bounded score memory (kAttentionChunkElements), scores and
+//     softmax in float32, then the product with v in q's dtype.
+enum class AttentionMode { kSdpa, kMath };
+void set_attention_mode(AttentionMode mode);
+AttentionMode attention_mode();
+// "sdpa" | "math"; throws Error(kInvalidArgument) naming the choices for anything else.
+AttentionMode parse_attention_mode(const std::string& name);
+
 // Multi-head attention. q: [B, Lq, n, d], k/v: [B, Lk, n, d]. Keys at positions >= valid_keys (if
-// valid_keys >= 0) are masked out. Softmax in float32; output [B, Lq, n, d] in q's dtype.
-// scale < 0 means 1/sqrt(d).
+// valid_keys >= 0) are masked out (dropped). Output [B, Lq, n, d] in q's dtype. scale < 0 means 1/sqrt(d).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         std::int64_t valid_keys = -1, double scale = -1.0);
 

@@ -63,6 +63,7 @@ nlohmann::json settings_json(const RunPlan& p) {
   j["dtype"] = r.dtype;
   j["device"] = r.device;
   j["t5_cpu"] = r.t5_cpu;
+  j["cpu_noise"] = r.cpu_noise;
   if (p.i2v) {
     j["task"] = "i2v";
     j["image"] = file_entry(r.image);

@@ -74,7 +74,8 @@ torch::Tensor initial_noise(const RunPlan& plan) {
   const std::vector<std::int64_t> shape{s[0], s[1], s[2], s[3]};
   const auto seed = static_cast<std::uint64_t>(plan.request.seed);
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(plan.device);
-  if (plan.device.is_cpu()) return torch::randn(shape, at::detail::createCPUGenerator(seed), options);
+  if (plan.device.is_cpu() || plan.request.cpu_noise)  // the CPU generator, then moved to the device
+    return torch::randn(shape, at::detail::createCPUGenerator(seed), options.device(torch::kCPU)).to(plan.device);
   // A fresh generator of the device's kind seeded like torch.Generator(device).manual_seed(seed).
   at::Generator gen = at::globalContext().defaultGenerator(plan.device).clone();
   gen.set_current_seed(seed);

@@ -51,14 +51,7 @@ torch::ScalarType to_scalar_type(StoredDType dtype, const std::string& context) 
     case StoredDType::kBool: return torch::kBool;
     case StoredDType::kF8E4M3:
     case StoredDType::kF8E5M2:
-#if WAN_HAVE_FLOAT8
       return dtype == StoredDType::kF8E4M3 ? torch::kFloat8_e4m3fn : torch::kFloat8_e5m2;
-#else
-      throw Error(ErrorCode::kUnsupported,
-                  context + ": float8 weights need a LibTorch 2.1 or newer (this build has " +
-                      std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
-                      "); use an fp16/bf16 file");
-#endif
   }
   throw Error(ErrorCode::kInternal, context + ": unhandled dtype");
 }
@@ -75,10 +68,8 @@ StoredDType from_scalar_type(torch::ScalarType type) {
     case torch::kInt8: return StoredDType::kI8;
     case torch::kUInt8: return StoredDType::kU8;
     case torch::kBool: return StoredDType::kBool;
-#if WAN_HAVE_FLOAT8
     case torch::kFloat8_e4m3fn: return StoredDType::kF8E4M3;
     case torch::kFloat8_e5m2: return StoredDType::kF8E5M2;
-#endif
     default: break;
   }
   throw Error(ErrorCode::kUnsupported, std::string("tensor dtype ") + c10::toString(type) +

@@ -6,14 +6,6 @@
 #include <string>
 
 #include <torch/types.h>
-#include <torch/version.h>
-
-// float8 dtypes exist in LibTorch from 2.1 on.
-#if (TORCH_VERSION_MAJOR > 2) || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-#define WAN_HAVE_FLOAT8 1
-#else
-#define WAN_HAVE_FLOAT8 0
-#endif
 
 namespace wan {
 
@@ -24,7 +16,7 @@ std::optional<StoredDType> stored_dtype_from_safetensors(const std::string& name
 const char* safetensors_name(StoredDType dtype);
 std::size_t element_size_bytes(StoredDType dtype);
 
-// Throws wan::Error(kUnsupported) for float8 on a LibTorch without float8.
+// float8 maps to torch::kFloat8_e4m3fn / kFloat8_e5m2 (LibTorch >= 2.1; the project needs 2.11).
 torch::ScalarType to_scalar_type(StoredDType dtype, const std::string& context);
 // Throws wan::Error(kUnsupported) for a type no weight file uses.
 StoredDType from_scalar_type(torch::ScalarType type);

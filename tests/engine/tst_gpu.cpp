@@ -1,0 +1,209 @@
+// What only a GPU can show (CTest label `gpu`; `ctest -L gpu` on a GPU machine runs them all): the
+// official-code fixtures on CUDA in float32 and bfloat16, SDPA's flash / memory-efficient / cuDNN / math
+// back-ends on Wan's attention shapes, a world-1 NCCL generation against the official CPU reference
+// latent, and the CUDA allocator's peak against the memory estimator. Where LibTorch sees no CUDA GPU
+// (or the build is the CPU-only variant) every test reports a skip that says why.
+// LibTorch before Qt: Qt's `slots` keyword macro breaks LibTorch's IValue headers.
+#include <torch/torch.h>
+
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <nlohmann/json.hpp>
+
+#include "cli_test_util.h"
+#include "model/layers.h"
+#include "test_util.h"
+#include "wan/eval_case.h"
+#include "wan/version.h"
+#include "weights/file_util.h"
+#include "weights/safetensors.h"
+
+using wan_test::golden;
+using wan_test::run_wan;
+
+// QSKIP returns from the test function, so this is a macro.
+#define REQUIRE_CUDA_GPU()                                                                                        \
+  do {                                                                                                            \
+    if (!WAN_WITH_CUDA) QSKIP("CPU-only build (no CUDA toolkit when configured): no CUDA code to test");          \
+    if (!torch::cuda::is_available()) QSKIP(("no CUDA GPU visible: " + wan::build_info().gpu_note).c_str());     \
+  } while (0)
+
+namespace {
+
+// run.json of the t2v pipeline fixture as `wan generate` flags.
+QStringList fixture_args() {
+  const std::string dir = golden("t2v_pipeline_small");
+  const nlohmann::json run = nlohmann::json::parse(wan::read_text_file(dir + "/run.json"));
+  auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
+  return {"generate", "--model", QString::fromStdString(dir),
+          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
+          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
+          "--width", num("width"), "--height", num("height"), "--frames", num("frames"), "--steps", num("steps"),
+          "--shift", num("shift"), "--guidance", num("guide_scale"), "--seed", num("seed"),
+          "--sampler", QString::fromStdString(run.at("solver").get<std::string>())};
+}
+
+double latent_error(const QString& path) {
+  auto written = wan::SafetensorsFile::open(path.toStdString());
+  auto io = wan::SafetensorsFile::open(golden("t2v_pipeline_small") + "/io.safetensors");
+  return wan_test::rel_l2(written->view("latent"), io->view("final_latent"));
+}
+
+QString write_world1_nccl(const QTemporaryDir& dir) {
+  const QString path = dir.path() + "/world1-nccl.json";
+  QFile f(path);
+  f.open(QIODevice::WriteOnly);
+  f.write(R"({"world_size": 1, "backend": "nccl"})");
+  return path;
+}
+
+}  // namespace
+
+class TestGpu : public QObject {
+  Q_OBJECT
+ private slots:
+  void buildHasCuda() {
+    REQUIRE_CUDA_GPU();
+    const wan::BuildInfo info = wan::build_info();
+    QVERIFY(info.cuda_compiled);
+    QVERIFY(info.nccl_compiled);
+    QVERIFY2(!info.gpus.empty(), "LibTorch sees a GPU but build_info lists none");
+  }
+
+  // Every module and pipeline fixture on cuda: float32 within the CPU tolerances, bfloat16 within 3e-2.
+  void fixturesOnCuda_data() {
+    QTest::addColumn<QString>("case_name");
+    QTest::addColumn<QString>("dtype");
+    QTest::addColumn<double>("tolerance");
+    for (const char* c : {"dit_t2v_small", "dit_t2v_padded", "t5_small", "vae_small", "clip_vision_small"}) {
+      QTest::newRow((std::string(c) + "/fp32").c_str()) << c << "fp32" << 1e-4;
+      QTest::newRow((std::string(c) + "/bf16").c_str()) << c << "bf16" << 3e-2;
+    }
+    for (const char* c : {"t2v_pipeline_small", "i2v_pipeline_small"}) {
+      QTest::newRow((std::string(c) + "/fp32").c_str()) << c << "fp32" << 1e-3;
+      QTest::newRow((std::string(c) + "/bf16").c_str()) << c << "bf16" << 3e-2;
+    }
+  }
+  void fixturesOnCuda() {
+    REQUIRE_CUDA_GPU();
+    QFETCH(QString, case_name);
+    QFETCH(QString, dtype);
+    QFETCH(double, tolerance);
+    QTemporaryDir dir;
+    wan::EvalCaseOptions options;
+    options.dtype = dtype.toStdString();
+    options.device = "cuda";
+    const wan::EvalCaseResult r =
+        wan::run_eval_case(golden(case_name.toStdString()), dir.path().toStdString() + "/out.safetensors", options);
+    QVERIFY(!r.relative_errors.empty());
+    for (const auto& [name, err] : r.relative_errors) {
+      qInfo("%s %s %s: relative L2 error %.3e", qPrintable(case_name), qPrintable(dtype), name.c_str(), err);
+      QVERIFY2(err < tolerance, (name + ": relative L2 error " + std::to_string(err)).c_str());
+    }
+  }
+
+  // Each of SDPA's CUDA back-ends, alone, on a Wan self-attention shape (head dim 128) with padded keys,
+  // against the chunked reference computed in float32 on the CPU.
+  void sdpaBackendsMatchReference_data() {
+    QTest::addColumn<QString>("backend");
+    QTest::addColumn<QString>("dtype");
+    for (const char* b : {"flash", "efficient", "cudnn", "math"})
+      for (const char* d : {"bf16", "fp16"}) QTest::newRow((std::string(b) + "/" + d).c_str()) << b << d;
+    QTest::newRow("efficient/fp32") << "efficient" << "fp32";
+    QTest::newRow("math/fp32") << "math" << "fp32";
+  }
+  void sdpaBackendsMatchReference() {
+    REQUIRE_CUDA_GPU();
+    QFETCH(QString, backend);
+    QFETCH(QString, dtype);
+    torch::NoGradGuard no_grad;
+    const auto st = dtype == "bf16" ? torch::kBFloat16 : dtype == "fp16" ? torch::kFloat16 : torch::kFloat32;
+    torch::manual_seed(3);
+    // [B, L, n, d]: 1 x 1560 tokens (a 480x272, 17-frame latent after patching) x 12 heads x 128.
+    const torch::Tensor q = torch::randn({1, 1560, 12, 128}), k = torch::randn({1, 1560, 12, 128}),
+                        v = torch::randn({1, 1560, 12, 128});
+    const std::int64_t valid = 1500;  // padded keys past this are masked (dropped)
+    const torch::Tensor ref = wan::attention(q, k, v, valid);  // CPU float32: the reference path
+    auto& ctx = at::globalContext();
+    const bool flash = ctx.userEnabledFlashSDP(), mem = ctx.userEnabledMemEfficientSDP(),
+               cudnn = ctx.userEnabledCuDNNSDP(), math = ctx.userEnabledMathSDP();
+    ctx.setSDPUseFlash(backend == "flash");
+    ctx.setSDPUseMemEfficient(backend == "efficient");
+    ctx.setSDPUseCuDNN(backend == "cudnn");
+    ctx.setSDPUseMath(backend == "math");
+    torch::Tensor out;
+    QString failure;
+    try {
+      out = wan::attention(q.to(torch::kCUDA, st), k.to(torch::kCUDA, st), v.to(torch::kCUDA, st), valid).cpu();
+    } catch (const std::exception& e) {
+      failure = QString::fromStdString(e.what()).section('\n', 0, 0);
+    }
+    ctx.setSDPUseFlash(flash);
+    ctx.setSDPUseMemEfficient(mem);
+    ctx.setSDPUseCuDNN(cudnn);
+    ctx.setSDPUseMath(math);
+    if (!failure.isEmpty() && backend != "math")  // a fused kernel may not exist for this GPU or dtype
+      QSKIP(qPrintable("SDPA back-end " + backend + " not available for " + dtype + " here: " + failure));
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    const double err = wan_test::rel_l2(out, ref);
+    qInfo("SDPA %s %s: relative L2 error %.3e", qPrintable(backend), qPrintable(dtype), err);
+    QVERIFY2(err < (st == torch::kFloat32 ? 1e-4 : 3e-2), qPrintable(QString::number(err)));
+  }
+
+  // The distributed path on a GPU: launcher, wan-worker, ProcessGroupNCCL, the board; CPU noise, so the
+  // final latent must equal the official code's CPU reference within the fixtures' tolerances.
+  void ncclWorldOneMatchesCpuReference_data() {
+    QTest::addColumn<QString>("dtype");
+    QTest::addColumn<double>("tolerance");
+    QTest::newRow("fp32") << "fp32" << 1e-3;
+    QTest::newRow("bf16") << "bf16" << 3e-2;
+  }
+  void ncclWorldOneMatchesCpuReference() {
+    REQUIRE_CUDA_GPU();
+    QFETCH(QString, dtype);
+    QFETCH(double, tolerance);
+    QTemporaryDir dir;
+    const QString latent = dir.path() + "/latent.safetensors";
+    QStringList args = fixture_args();
+    args << "--dtype" << dtype << "--device" << "cuda" << "--cpu-noise" << "--dist-config" << write_world1_nccl(dir)
+         << "--save-latent" << latent << "--frames-dir" << dir.path() + "/frames";
+    const wan_test::Run r = run_wan(args);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const double err = latent_error(latent);
+    qInfo("NCCL world 1 %s: final latent relative L2 error %.3e", qPrintable(dtype), err);
+    QVERIFY2(err < tolerance, qPrintable(QString::number(err)));
+    QCOMPARE(wan_test::files_in(dir.path() + "/frames").size(), 9);
+  }
+
+  // The CUDA caching allocator's peak (what the rank reports on the board) against `wan estimate` for
+  // the same run: within 10 %, the estimator's target (docs/MEMORY.md).
+  void allocatorPeakMatchesEstimate() {
+    REQUIRE_CUDA_GPU();
+    QTemporaryDir dir;
+    const QString model = dir.path() + "/demo";
+    QCOMPARE(run_wan({"make-demo-model", model}).code, 0);
+    const QStringList common = {"--model", model, "--size", "480*272", "--frames", "17", "--device", "cuda",
+                                "--dist-config", write_world1_nccl(dir)};
+    const wan_test::Run run = run_wan(QStringList{"generate", "--prompt", "a red fox running through snow", "--steps", "2",
+                                                  "--seed", "1", "--frames-dir", dir.path() + "/frames-peak"} + common);
+    QVERIFY2(run.code == 0, qPrintable(run.err));
+    QRegularExpression peak_re(R"(\[rank 0\] peak memory ([0-9.]+) MiB)");
+    const auto m = peak_re.match(run.err + run.out);
+    QVERIFY2(m.hasMatch(), qPrintable(run.err));
+    const double measured = m.captured(1).toDouble();
+    const wan_test::Run est = run_wan(QStringList{"estimate", "--json", "--backend", "nccl"} + common);
+    QVERIFY2(est.code == 0, qPrintable(est.err));
+    const nlohmann::json j = nlohmann::json::parse(est.out.toStdString());
+    double estimate = -1;
+    for (const auto& c : j.at("rows").back().at("cells"))
+      if (c.at("current").get<bool>()) estimate = c.at("estimate").at("peak_bytes").get<double>() / (1 << 20);
+    QVERIFY(estimate > 0);
+    const double error = (estimate - measured) / measured;
+    qInfo("allocator peak %.1f MiB, estimate %.1f MiB (%+.1f %%)", measured, estimate, 100 * error);
+    QVERIFY2(std::abs(error) <= 0.10, qPrintable(QString("estimate %1 MiB vs measured %2 MiB").arg(estimate).arg(measured)));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestGpu)
+#include "tst_gpu.moc"
