@@ -14,27 +14,35 @@
 set(WAN_TORCH_MIN_VERSION 2.11)  # the pinned minimum: the code has no branch for older LibTorch
 set(WAN_CUDA AUTO CACHE STRING "Build the CUDA variant: AUTO (where nvcc is found), ON, OFF")
 set_property(CACHE WAN_CUDA PROPERTY STRINGS AUTO ON OFF)
-
-# 1. Where the torch package is: the project's virtual environment first, then a python3 on PATH.
-if(NOT WAN_TORCH_PYTHON)
-  if(EXISTS "${PROJECT_SOURCE_DIR}/.deps/venv/bin/python")
-    set(WAN_TORCH_PYTHON "${PROJECT_SOURCE_DIR}/.deps/venv/bin/python")
+string(TOUPPER "${WAN_CUDA}" _wan_cuda)
+if(NOT _wan_cuda STREQUAL "AUTO")
+  if(WAN_CUDA)  # any CMake spelling of true or false
+    set(_wan_cuda ON)
   else()
-    find_program(WAN_TORCH_PYTHON NAMES python3 python)
+    set(_wan_cuda OFF)
   endif()
 endif()
-set(WAN_TORCH_PYTHON "${WAN_TORCH_PYTHON}" CACHE FILEPATH "Python whose torch package provides LibTorch")
-if(NOT WAN_TORCH_PACKAGE_DIR)
-  # importlib finds the package without importing torch (which takes seconds and may print warnings).
-  execute_process(
-    COMMAND "${WAN_TORCH_PYTHON}" -c "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else '')"
-    OUTPUT_VARIABLE _wan_torch_pkg OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-  if(NOT _wan_torch_pkg OR NOT EXISTS "${_wan_torch_pkg}/share/cmake/Torch/TorchConfig.cmake")
-    message(FATAL_ERROR "LibTorch not found: no torch package for ${WAN_TORCH_PYTHON}. "
-      "Run scripts/install-deps.sh (it installs the pinned torch wheel into .deps/venv), "
-      "or pass -DWAN_TORCH_PYTHON=/path/to/python with torch installed.")
+
+# 1. Where the torch package is: -DWAN_TORCH_PYTHON, else the project's virtual environment, else a python3
+# on PATH. Looked up again at every configure (an earlier failed one may have cached a python without torch).
+set(WAN_TORCH_PYTHON "" CACHE FILEPATH "Python whose torch package provides LibTorch (empty: .deps/venv, then python3)")
+set(_wan_python "${WAN_TORCH_PYTHON}")
+if(NOT _wan_python)
+  if(EXISTS "${PROJECT_SOURCE_DIR}/.deps/venv/bin/python")
+    set(_wan_python "${PROJECT_SOURCE_DIR}/.deps/venv/bin/python")
+  else()
+    find_program(_wan_python_found NAMES python3 python NO_CACHE)
+    set(_wan_python "${_wan_python_found}")
   endif()
-  set(WAN_TORCH_PACKAGE_DIR "${_wan_torch_pkg}" CACHE PATH "The torch package (its include/, lib/, share/cmake/)")
+endif()
+# importlib finds the package without importing torch (which takes seconds and may print warnings).
+execute_process(
+  COMMAND "${_wan_python}" -c "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else '')"
+  OUTPUT_VARIABLE WAN_TORCH_PACKAGE_DIR OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT WAN_TORCH_PACKAGE_DIR OR NOT EXISTS "${WAN_TORCH_PACKAGE_DIR}/share/cmake/Torch/TorchConfig.cmake")
+  message(FATAL_ERROR "LibTorch not found: no torch package for '${_wan_python}'. "
+    "Run scripts/install-deps.sh (it installs the pinned torch wheel into .deps/venv), "
+    "or pass -DWAN_TORCH_PYTHON=/path/to/python with torch installed.")
 endif()
 set(WAN_TORCH_LIB_DIR "${WAN_TORCH_PACKAGE_DIR}/lib")
 file(STRINGS "${WAN_TORCH_PACKAGE_DIR}/version.py" _wan_tv REGEX "^__version__")
@@ -46,7 +54,7 @@ endif()
 
 # 2. CUDA toolkit: nvcc on PATH, or in /usr/local/cuda.
 set(WAN_WITH_CUDA OFF)
-if(NOT WAN_CUDA STREQUAL "OFF")
+if(NOT _wan_cuda STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
     find_program(_wan_nvcc nvcc HINTS ENV CUDA_HOME ENV CUDA_PATH PATH_SUFFIXES bin PATHS /usr/local/cuda/bin)
     if(_wan_nvcc)
@@ -57,7 +65,7 @@ if(NOT WAN_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     set(WAN_WITH_CUDA ON)
-  elseif(WAN_CUDA STREQUAL "ON")
+  elseif(_wan_cuda STREQUAL "ON")
     message(FATAL_ERROR "WAN_CUDA=ON but no CUDA toolkit (nvcc) was found: install it (or set CUDA_HOME) or use -DWAN_CUDA=OFF")
   endif()
 endif()
@@ -92,8 +100,12 @@ if(WAN_WITH_CUDA)
   message(STATUS "LibTorch ${Torch_VERSION} with CUDA ${CMAKE_CUDA_COMPILER_VERSION} (${WAN_TORCH_PACKAGE_DIR}); "
                  "CUDA architectures ${CMAKE_CUDA_ARCHITECTURES}")
 else()
-  message(STATUS "No CUDA toolkit (nvcc): building the CPU-only variant against LibTorch ${Torch_VERSION} "
-                 "(no GPU, no NCCL; install the CUDA toolkit and reconfigure for the CUDA build)")
+  if(_wan_cuda STREQUAL "OFF")
+    message(STATUS "WAN_CUDA=OFF: building the CPU-only variant against LibTorch ${Torch_VERSION} (no GPU, no NCCL)")
+  else()
+    message(STATUS "No CUDA toolkit (nvcc): building the CPU-only variant against LibTorch ${Torch_VERSION} "
+                   "(no GPU, no NCCL; install the CUDA toolkit and reconfigure for the CUDA build)")
+  endif()
   find_package(Threads REQUIRED)
   add_library(wan_torch_cpu INTERFACE)
   target_include_directories(wan_torch_cpu SYSTEM INTERFACE

@@ -4,7 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
-if [ ! -f build/CMakeCache.txt ]; then
-  cmake -S . -B build "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+# Configure when there is no build yet, when the last configure failed (no build file), or when CMake
+# arguments are given.
+if [ ! -f build/build.ninja ] && [ ! -f build/Makefile ] || [ $# -gt 0 ]; then
+  if [ -f build/CMakeCache.txt ]; then cmake -S . -B build "$@"
+  else cmake -S . -B build "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "$@"; fi
 fi
 cmake --build build -j "${WAN_BUILD_JOBS:-2}"

@@ -11,7 +11,7 @@ cd .deps/debs
 rm -f ./*.deb
 apt-get download libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev \
   libsentencepiece-dev libsentencepiece0 zlib1g-dev \
-  qt6-base-dev qt6-base-dev-tools libqt6core6 libqt6test6 libicu72 libdouble-conversion3 libb2-1 libpcre2-16-0 \
+  qt6-base-dev qt6-base-dev-tools qmake6 qmake6-bin libqt6core6 libqt6test6 libicu72 libdouble-conversion3 libb2-1 libpcre2-16-0 \
   2>&1 | grep -v "^W: Download is performed unsandboxed" || true
 ls -1 ./*.deb | wc -l | xargs echo "packages:"
 du -sh . | cut -f1 | xargs echo "size:"

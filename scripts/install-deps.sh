@@ -33,7 +33,7 @@ fi
 VENV=${WAN_TORCH_VENV:-.deps/venv}
 PY=${WAN_PYTHON:-python3}
 want=$(grep -E '^torch==' scripts/torch-requirements.txt | cut -d= -f3)
-have=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
+have=$(PYTHONWARNINGS=ignore "$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
 if [ "$have" != "$want" ]; then
   echo "Installing torch $want (LibTorch with CUDA, about 3 GB download) into $VENV"
   "$PY" -m venv "$VENV"
@@ -44,9 +44,10 @@ if [ "$have" != "$want" ]; then
     exit 1
   fi
 fi
-"$VENV/bin/python" - <<'PY'
+PYTHONWARNINGS=ignore "$VENV/bin/python" - <<'PY'
 import torch
-print(f"LibTorch {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}) "
+v = torch.backends.cudnn.version() or 0
+print(f"LibTorch {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {v // 10000}.{v // 100 % 100}.{v % 100}) "
       f"in {torch.utils.cmake_prefix_path}")
 PY
 if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then

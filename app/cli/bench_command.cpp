@@ -78,6 +78,9 @@ int run_dist_bench_command(BenchCommandOptions& o) {
 
 int run_bench_command(BenchCommandOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.base.width, o.base.height);
+  for (const std::string& a : o.attention) wan::parse_attention_mode(a);  // every mode checked before any run
+  if (o.world_size > 0 && o.attention.size() > 1)
+    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--attention takes one mode with --world-size");
   if (o.world_size > 0) {
     wan::set_attention_mode(wan::parse_attention_mode(o.attention.front()));
     return run_dist_bench_command(o);

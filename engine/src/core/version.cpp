@@ -48,7 +48,7 @@ BuildInfo build_info() {
     const int n = c10::cuda::device_count();  // 0 (no exception) without a driver or a GPU
     for (int i = 0; i < n; ++i) {
       const cudaDeviceProp* p = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(i));
-      char line[256];
+      char line[640];  // the name is at most 256 bytes (cudaDeviceProp::name)
       std::snprintf(line, sizeof line, "cuda:%d %s, %.1f GiB, compute capability %d.%d", i, p->name,
                     static_cast<double>(p->totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), p->major, p->minor);
       info.gpus.emplace_back(line);
