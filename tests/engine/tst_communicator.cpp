@@ -87,6 +87,14 @@ class TestCommunicator : public QObject {
     }
   }
 
+  // c10d's Flight Recorder is off once a process group exists (it can spin for ever in LibTorch 2.11
+  // when two groups of one process enqueue at once), unless the user set TORCH_FR_BUFFER_SIZE.
+  void flightRecorderOffByDefault() {
+    auto errors = run_world(2, std::chrono::seconds(60), [&](int, wan::Communicator& c) { c.barrier(); });
+    expect_no_errors(errors);
+    QCOMPARE(qgetenv("TORCH_FR_BUFFER_SIZE"), QByteArray("0"));
+  }
+
   // Half-precision weights and activations travel bit-exactly, sums are rounded once, and the async flat
   // gather fills its output.
   void halfPrecision() {

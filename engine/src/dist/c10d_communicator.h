@@ -16,6 +16,7 @@ class ProcessGroupCommunicator : public Communicator {
   ProcessGroupCommunicator(c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout,
                            torch::Device device)
       : Communicator(rank, size), store_(std::move(store)), timeout_(timeout), device_(device) {
+    default_flight_recorder_off();
     pg_ = Traits::make(store_, rank, size, timeout);
   }
 

@@ -8,6 +8,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cstdlib>
+#include <mutex>
 
 #include "dist/c10d_communicator.h"
 #include "wan/error.h"
@@ -238,6 +239,11 @@ c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& r) {
 
 std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& r) {
   return make_gloo_communicator(connect_store(r), r.rank, r.world_size, r.timeout);
+}
+
+void default_flight_recorder_off() {
+  static std::once_flag once;
+  std::call_once(once, [] { setenv("TORCH_FR_BUFFER_SIZE", "0", /*overwrite=*/0); });
 }
 
 #if !WAN_WITH_NCCL

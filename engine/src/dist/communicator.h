@@ -103,6 +103,14 @@ c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& options);
 // Connects to the TCPStore at master_addr:master_port and builds a gloo process group over it.
 std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& options);
 
+// c10d's Flight Recorder (a ring of the last collectives, kept by every process group for debugging
+// hangs) is switched off unless TORCH_FR_BUFFER_SIZE is set: in LibTorch 2.11 two process groups of one
+// process that enqueue at once can spin in FlightRecorder::recordWithResetEnabled for ever (PyTorch pull
+// request 179313; seen here as a hung gloo all-to-all in 1 of 3 runs of tst_sequence_parallel, 0 of 5
+// with it off). The engine watches ranks itself (progress board heartbeats). Called before the first
+// process group is made; thread-safe (once per process).
+void default_flight_recorder_off();
+
 // Whether this build has NCCL (c10d's ProcessGroupNCCL of a CUDA LibTorch).
 bool nccl_available();
 // The version of the NCCL library LibTorch loaded, e.g. "2.28.9" ("" without NCCL).
