@@ -178,14 +178,17 @@ class TestGpu : public QObject {
     QCOMPARE(wan_test::files_in(dir.path() + "/frames").size(), 9);
   }
 
-  // The CUDA caching allocator's peak (what the rank reports on the board) against `wan estimate` for
-  // the same run: within 10 %, the estimator's target (docs/MEMORY.md).
+  // The CUDA caching allocator's peak (what the rank reports on the board: tensor bytes) against the
+  // tensor part of `wan estimate` for the same run (its peak less the fixed runtime term, the CUDA
+  // context and allocator slack the allocator does not count): within 10 %, the estimator's target
+  // (docs/MEMORY.md). A mid-size random model, so that the figures are hundreds of MiB.
   void allocatorPeakMatchesEstimate() {
     REQUIRE_CUDA_GPU();
     QTemporaryDir dir;
-    const QString model = dir.path() + "/demo";
-    QCOMPARE(run_wan({"make-demo-model", model}).code, 0);
-    const QStringList common = {"--model", model, "--size", "480*272", "--frames", "17", "--device", "cuda",
+    const QString model = dir.path() + "/mid";
+    QCOMPARE(run_wan({"make-demo-model", model, "--dim", "512", "--layers", "8", "--ffn", "2048", "--t5-dim", "512",
+                      "--t5-layers", "4", "--t5-ffn", "1024", "--vae-dim", "32"}).code, 0);
+    const QStringList common = {"--model", model, "--size", "832*480", "--frames", "33", "--device", "cuda",
                                 "--dist-config", write_world1_nccl(dir)};
     const wan_test::Run run = run_wan(QStringList{"generate", "--prompt", "a red fox running through snow", "--steps", "2",
                                                   "--seed", "1", "--frames-dir", dir.path() + "/frames-peak"} + common);
@@ -199,10 +202,11 @@ class TestGpu : public QObject {
     const nlohmann::json j = nlohmann::json::parse(est.out.toStdString());
     double estimate = -1;
     for (const auto& c : j.at("rows").back().at("cells"))
-      if (c.at("current").get<bool>()) estimate = c.at("estimate").at("peak_bytes").get<double>() / (1 << 20);
+      if (c.at("current").get<bool>())
+        estimate = (c.at("estimate").at("peak_bytes").get<double>() - c.at("estimate").at("runtime_bytes").get<double>()) / (1 << 20);
     QVERIFY(estimate > 0);
     const double error = (estimate - measured) / measured;
-    qInfo("allocator peak %.1f MiB, estimate %.1f MiB (%+.1f %%)", measured, estimate, 100 * error);
+    qInfo("allocator peak %.1f MiB, estimate without the runtime term %.1f MiB (%+.1f %%)", measured, estimate, 100 * error);
     QVERIFY2(std::abs(error) <= 0.10, qPrintable(QString("estimate %1 MiB vs measured %2 MiB").arg(estimate).arg(measured)));
   }
 };
