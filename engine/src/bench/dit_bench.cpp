@@ -126,8 +126,10 @@ BenchResult run_dit_bench(const BenchOptions& o) {
   r.flops_per_forward = dit_forward_flops(config.dim, config.ffn_dim, config.num_layers, r.tokens, config.text_len, config.text_dim,
                                           config.freq_dim, 4 * config.out_dim);
   r.achieved_tflops = r.flops_per_forward / r.forward_seconds / 1e12;
-  // Dense peak of an H100/H200 SXM (989 TFLOP/s bf16/fp16, 494 TF32) unless told otherwise.
-  r.peak_tflops = o.peak_tflops > 0 ? o.peak_tflops : device.is_cuda() ? (dtype == torch::kFloat32 ? 494.0 : 989.0) : 0.0;
+  // Dense peak of an H100/H200 SXM unless told otherwise (NVIDIA H100 datasheet): 989 TFLOP/s bf16/fp16
+  // on tensor cores; fp32 67 TFLOP/s, since LibTorch computes fp32 matmuls in full fp32 unless TF32 is
+  // allowed (at::globalContext().allowTF32CuBLAS(), off by default), which the engine leaves off.
+  r.peak_tflops = o.peak_tflops > 0 ? o.peak_tflops : device.is_cuda() ? (dtype == torch::kFloat32 ? 67.0 : 989.0) : 0.0;
   r.mfu = r.peak_tflops > 0 ? r.achieved_tflops / r.peak_tflops : 0.0;
   return r;
 }

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "model/attention_budget.h"
+#include "model/layers.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -87,7 +88,15 @@ torch::Tensor SequenceParallel::attend(const torch::Tensor& q, const torch::Tens
     torch::Tensor parts = t[0].reshape({s, U, n / U, d}).permute({1, 0, 2, 3}).contiguous();  // part i -> rank i
     return ulysses_->all_to_all(parts).reshape({U * s, n / U, d});
   };
-  torch::Tensor out = ring_attention(gather_tokens(q), gather_tokens(k), gather_tokens(v), valid_tokens);
+  torch::Tensor out;
+  if (ring_size_ == 1) {
+    // Ulysses alone: the group holds every token, so this is one process's attention over a head subset,
+    // with its fused kernels (layers.h, attention_mode); [1, Ls, n/U, d] -> [Ls, n/U, d].
+    const torch::Tensor gq = gather_tokens(q), gk = gather_tokens(k), gv = gather_tokens(v);
+    out = attention(gq.unsqueeze(0), gk.unsqueeze(0), gv.unsqueeze(0), std::min(valid_tokens, gk.size(0)))[0];
+  } else {
+    out = ring_attention(gather_tokens(q), gather_tokens(k), gather_tokens(v), valid_tokens);
+  }
   if (U == 1) return out.unsqueeze(0);
   // Inverse: scatter tokens back, gather heads: [U*s, n/U, d] -> [1, s, n, d].
   torch::Tensor back = ulysses_->all_to_all(out.reshape({U, s, n / U, d}).contiguous());  // part i: my tokens, heads i
