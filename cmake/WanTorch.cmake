@@ -4,8 +4,10 @@
 #
 # Two variants of the same LibTorch:
 #   CUDA (the default where the CUDA toolkit is found): TorchConfig.cmake with CUDA, the engine's CUDA code
-#        (NCCL communicator, CUDA allocator statistics, CUDA generator) compiled; nvcc builds the engine's
-#        kernels for Ampere, Ada and Hopper (sm_80, 86, 89, 90) plus PTX of compute_90 for later GPUs.
+#        (NCCL communicator, CUDA allocator statistics, CUDA generator, SDPA back-ends) compiled as C++
+#        against LibTorch's CUDA API. The CUDA language is enabled for Ampere, Ada and Hopper (sm_80, 86,
+#        89, 90) plus PTX of compute_90 for later GPUs: the architectures of any .cu file (there are none
+#        yet) and, as TORCH_CUDA_ARCH_LIST, of Torch's own CUDA flags.
 #   CPU-only (no nvcc, or -DWAN_CUDA=OFF): TorchConfig.cmake cannot be read without a CUDA toolkit (it
 #        fails in its public/cuda.cmake), so the targets are made here from the wheel's headers and its
 #        libtorch_cpu / libc10; the CUDA libraries are not linked and the CUDA code is not compiled.
@@ -92,7 +94,8 @@ if(WAN_WITH_CUDA)
   unset(CMAKE_CUDA_ARCHITECTURES CACHE)
   find_package(Torch REQUIRED CONFIG)
   set(CMAKE_CUDA_ARCHITECTURES "${_wan_cuda_archs}" CACHE STRING "CUDA architectures" FORCE)
-  if(NOT TORCH_LIBRARY MATCHES "^${WAN_TORCH_LIB_DIR}/")
+  string(FIND "${TORCH_LIBRARY}" "${WAN_TORCH_LIB_DIR}/" _wan_at)
+  if(NOT _wan_at EQUAL 0)
     message(FATAL_ERROR "TorchConfig found ${TORCH_LIBRARY}, not the LibTorch of ${WAN_TORCH_PACKAGE_DIR}: "
       "remove the stale build folder, or the other LibTorch from CMAKE_PREFIX_PATH")
   endif()

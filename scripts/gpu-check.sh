@@ -32,8 +32,11 @@ cmake --build build-gpu -j "$(nproc)" || exit 1
 build-gpu/bin/wan --version
 
 stamp "ctest -L gpu"
-(cd build-gpu && ctest -L gpu --output-on-failure -V) | grep -E "^[0-9]+: (PASS|FAIL|SKIP|QINFO|XFAIL|Totals)|tests passed|Failed|Skipped|Passed" || true
-[ "${1:-}" = quick ] && exit 0
+(cd build-gpu && ctest -L gpu --output-on-failure -V) > "$OUT/ctest-gpu.log" 2>&1
+status=$?
+grep -E "^[0-9]+: (PASS|FAIL|SKIP|QINFO|XFAIL|Totals)|tests passed|Failed|Skipped|Passed" "$OUT/ctest-gpu.log"
+echo "ctest -L gpu exit status: $status"
+[ "${1:-}" = quick ] && exit $status
 
 stamp "bench"
 WAN=build-gpu/bin/wan
@@ -42,3 +45,4 @@ $WAN bench --device cuda --dtype bf16 --model 1.3B --size 832*480 --frames 81 --
 $WAN bench --device cuda --dtype bf16 --model 14B --layers 10 --size 1280*720 --frames 81 --warmup 1 --forwards 2 \
   --steps 0 --json "$OUT/bench-14B-10-blocks.json"
 stamp "done"
+exit $status

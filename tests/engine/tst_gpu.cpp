@@ -65,6 +65,15 @@ QString write_world1_nccl(const QTemporaryDir& dir) {
 class TestGpu : public QObject {
   Q_OBJECT
  private slots:
+  // float32 means full float32 here: LibTorch runs cuDNN convolutions in TF32 by default (about 1e-3
+  // relative error), which the fp32 tolerances are not for. In this process, and in every `wan` it starts
+  // (WAN_CUDA_TF32, core/runtime.cpp).
+  void initTestCase() {
+    qputenv("WAN_CUDA_TF32", "0");
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+
   void buildHasCuda() {
     REQUIRE_CUDA_GPU();
     const wan::BuildInfo info = wan::build_info();
@@ -126,7 +135,9 @@ class TestGpu : public QObject {
     const torch::Tensor q = torch::randn({1, 1560, 12, 128}), k = torch::randn({1, 1560, 12, 128}),
                         v = torch::randn({1, 1560, 12, 128});
     const std::int64_t valid = 1500;  // padded keys past this are masked (dropped)
-    const torch::Tensor ref = wan::attention(q, k, v, valid);  // CPU float32: the reference path
+    wan::set_attention_mode(wan::AttentionMode::kMath);
+    const torch::Tensor ref = wan::attention(q, k, v, valid);  // CPU float32, the chunked reference
+    wan::set_attention_mode(wan::AttentionMode::kSdpa);
     auto& ctx = at::globalContext();
     const bool flash = ctx.userEnabledFlashSDP(), mem = ctx.userEnabledMemEfficientSDP(),
                cudnn = ctx.userEnabledCuDNNSDP(), math = ctx.userEnabledMathSDP();
@@ -145,8 +156,10 @@ class TestGpu : public QObject {
     ctx.setSDPUseMemEfficient(mem);
     ctx.setSDPUseCuDNN(cudnn);
     ctx.setSDPUseMath(math);
-    if (!failure.isEmpty() && backend != "math")  // a fused kernel may not exist for this GPU or dtype
-      QSKIP(qPrintable("SDPA back-end " + backend + " not available for " + dtype + " here: " + failure));
+    // cuDNN attention depends on the cuDNN version and GPU; flash and memory-efficient kernels exist for
+    // bf16/fp16 with head dim 128 on every GPU this project targets (sm_80+), and must run.
+    if (!failure.isEmpty() && backend == "cudnn")
+      QSKIP(qPrintable("SDPA back-end cudnn not available for " + dtype + " here: " + failure));
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
     const double err = wan_test::rel_l2(out, ref);
     qInfo("SDPA %s %s: relative L2 error %.3e", qPrintable(backend), qPrintable(dtype), err);
@@ -181,7 +194,8 @@ class TestGpu : public QObject {
   // The CUDA caching allocator's peak (what the rank reports on the board: tensor bytes) against the
   // tensor part of `wan estimate` for the same run (its peak less the fixed runtime term, the CUDA
   // context and allocator slack the allocator does not count): within 10 %, the estimator's target
-  // (docs/MEMORY.md). A mid-size random model, so that the figures are hundreds of MiB.
+  // (docs/MEMORY.md), or 64 MiB (cuBLAS / cuDNN workspaces come from the same allocator and are not
+  // modelled). A mid-size random model, so that the figures are hundreds of MiB.
   void allocatorPeakMatchesEstimate() {
     REQUIRE_CUDA_GPU();
     QTemporaryDir dir;
@@ -207,7 +221,8 @@ class TestGpu : public QObject {
     QVERIFY(estimate > 0);
     const double error = (estimate - measured) / measured;
     qInfo("allocator peak %.1f MiB, estimate without the runtime term %.1f MiB (%+.1f %%)", measured, estimate, 100 * error);
-    QVERIFY2(std::abs(error) <= 0.10, qPrintable(QString("estimate %1 MiB vs measured %2 MiB").arg(estimate).arg(measured)));
+    QVERIFY2(std::abs(estimate - measured) <= std::max(0.10 * measured, 64.0),
+             qPrintable(QString("estimate %1 MiB vs measured %2 MiB").arg(estimate).arg(measured)));
   }
 };
 

@@ -41,14 +41,22 @@ bool reset_peak_rss() {
 }
 
 #if WAN_WITH_CUDA
+namespace {
+// The caching allocator's statistics exist once CUDA is initialised (getDeviceStats and resetPeakStats
+// check the device index against it): before the first CUDA tensor they threw "did you call init?".
+void init_cuda() { at::globalContext().lazyInitDevice(c10::DeviceType::CUDA); }
+}  // namespace
 std::int64_t device_peak_bytes(int device_index) {
+  init_cuda();
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
   return stats.allocated_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
 }
 void reset_device_peak_bytes(int device_index) {
+  init_cuda();
   c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
 }
 std::int64_t device_current_bytes(int device_index) {
+  init_cuda();
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
   return stats.allocated_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
 }

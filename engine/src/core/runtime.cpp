@@ -3,8 +3,10 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <string>
 #include <thread>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
@@ -26,6 +28,14 @@ void init_runtime(int threads) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
   install_cpu_block_cache();
+  // float32 on CUDA: LibTorch's defaults, as in the official code (cuDNN convolutions in TF32, cuBLAS
+  // matmuls in full fp32). WAN_CUDA_TF32=0 makes convolutions full fp32 too (the fp32 fixture checks
+  // need it: TF32 keeps 10 mantissa bits, about 1e-3 relative error); WAN_CUDA_TF32=1 allows TF32 for both.
+  if (const char* tf32 = std::getenv("WAN_CUDA_TF32")) {
+    const bool on = std::string(tf32) == "1";
+    at::globalContext().setAllowTF32CuDNN(on);
+    at::globalContext().setAllowTF32CuBLAS(on);
+  }
 }
 
 torch::ScalarType parse_dtype(const std::string& name) {

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include <c10/util/env.h>
+
 #include "dist/c10d_communicator.h"
 #include "wan/error.h"
 
@@ -243,7 +245,11 @@ std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& r) {
 
 void default_flight_recorder_off() {
   static std::once_flag once;
-  std::call_once(once, [] { setenv("TORCH_FR_BUFFER_SIZE", "0", /*overwrite=*/0); });
+  std::call_once(once, [] {
+    // c10's set_env holds c10's environment lock (LibTorch reads the environment under it).
+    if (!c10::utils::has_env("TORCH_FR_BUFFER_SIZE") && !c10::utils::has_env("TORCH_NCCL_TRACE_BUFFER_SIZE"))
+      c10::utils::set_env("TORCH_FR_BUFFER_SIZE", "0", /*overwrite=*/false);
+  });
 }
 
 #if !WAN_WITH_NCCL

@@ -104,11 +104,12 @@ c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& options);
 std::unique_ptr<Communicator> connect_gloo(const RendezvousOptions& options);
 
 // c10d's Flight Recorder (a ring of the last collectives, kept by every process group for debugging
-// hangs) is switched off unless TORCH_FR_BUFFER_SIZE is set: in LibTorch 2.11 two process groups of one
+// hangs) is switched off: in LibTorch 2.11 two process groups of one
 // process that enqueue at once can spin in FlightRecorder::recordWithResetEnabled for ever (PyTorch pull
 // request 179313; seen here as a hung gloo all-to-all in 1 of 3 runs of tst_sequence_parallel, 0 of 5
-// with it off). The engine watches ranks itself (progress board heartbeats). Called before the first
-// process group is made; thread-safe (once per process).
+// with it off). The engine watches ranks itself (progress board heartbeats). TORCH_FR_BUFFER_SIZE or
+// TORCH_NCCL_TRACE_BUFFER_SIZE set by the user wins. Called before the first process group is made;
+// thread-safe (once per process, through c10's environment lock).
 void default_flight_recorder_off();
 
 // Whether this build has NCCL (c10d's ProcessGroupNCCL of a CUDA LibTorch).

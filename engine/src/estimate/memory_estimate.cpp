@@ -122,10 +122,10 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   if (u > 1) attn += 3 * A;
   if (c.context_parallel() && c.ring_size > 1) attn += 4 * A;
   // The chunked reference attention (attention_mode math, and the ring's blocks with their log-sum-exp)
-  // holds one chunk of float32 scores and its probabilities on the CPU. SDPA's fused kernels (the
+  // holds one chunk of float32 scores and its probabilities, on the CPU and on a GPU. SDPA's fused kernels (the
   // default; Ulysses without a ring too) hold no score matrix: their blocks are a few MiB per thread.
   const bool chunked = c.attention_mode == "math" || (c.context_parallel() && c.ring_size > 1);
-  if (!s.gpu && chunked) {
+  if (chunked) {
     const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
     attn += std::min(queries * keys * heads, kAttentionChunkElements) * 4 * 2;
   }
@@ -242,9 +242,10 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   if (model.i2v) e.image_encoder = image_encode_bytes(model, v, vae_params, s.gpu);
 
   // Fixed costs: CUDA context and caching-allocator slack on a GPU; on the CPU the resident code and
-  // buffers of a LibTorch process: a worker's peak before it loads anything, 371 MiB with LibTorch 2.11
-  // and its CUDA libraries (WAN_MEMORY_REPORT=1, phase "starting"; 157-162 MiB with 1.13; docs/MEMORY.md).
-  e.runtime = s.gpu ? 600 * kMiB : 370 * kMiB;
+  // buffers of a LibTorch process: a worker's peak before it loads anything (WAN_MEMORY_REPORT=1, phase
+  // "starting"): 371 MiB with LibTorch 2.11 and its CUDA libraries; in the CPU-only variant a process
+  // starts at 189 MiB (`wan make-demo-model`; 157-162 MiB with Debian's 1.13; docs/MEMORY.md).
+  e.runtime = s.gpu ? 600 * kMiB : (WAN_WITH_CUDA ? 370 : 190) * kMiB;
 
   const std::int64_t sampling = e.weights + e.activations;
   e.peak_phase = "sampling";
