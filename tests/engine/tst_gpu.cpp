@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
+#include "dist/sequence_parallel.h"
 #include "model/layers.h"
 #include "test_util.h"
 #include "wan/eval_case.h"
@@ -164,6 +165,30 @@ class TestGpu : public QObject {
     const double err = wan_test::rel_l2(out, ref);
     qInfo("SDPA %s %s: relative L2 error %.3e", qPrintable(backend), qPrintable(dtype), err);
     QVERIFY2(err < (st == torch::kFloat32 ? 1e-4 : 3e-2), qPrintable(QString::number(err)));
+  }
+
+  // A ring block through CUDA's flash kernel (which returns the log-sum-exp the ring merges by) against
+  // the chunked reference in float32 on the CPU.
+  void ringBlockFlashMatchesReference_data() {
+    QTest::addColumn<int>("dtype");
+    QTest::newRow("bf16") << static_cast<int>(torch::kBFloat16);
+    QTest::newRow("fp16") << static_cast<int>(torch::kFloat16);
+  }
+  void ringBlockFlashMatchesReference() {
+    REQUIRE_CUDA_GPU();
+    QFETCH(int, dtype);
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(5);
+    // [L, h, d]: 780 queries, 800 keys of which 760 are real, 6 heads of 128 (Wan's head dim).
+    const torch::Tensor q = torch::randn({780, 6, 128}), k = torch::randn({800, 6, 128}), v = torch::randn({800, 6, 128});
+    wan::set_attention_mode(wan::AttentionMode::kMath);
+    const auto [ref_out, ref_lse] = wan::attention_block_lse(q, k, v, 760);
+    wan::set_attention_mode(wan::AttentionMode::kSdpa);
+    const auto st = static_cast<torch::ScalarType>(dtype);
+    const auto [out, lse] = wan::attention_block_lse(q.to(torch::kCUDA, st), k.to(torch::kCUDA, st), v.to(torch::kCUDA, st), 760);
+    const double e_out = wan_test::rel_l2(out.cpu(), ref_out), e_lse = wan_test::rel_l2(lse.cpu(), ref_lse);
+    qInfo("ring block flash %s: output %.3e, log-sum-exp %.3e", c10::toString(st), e_out, e_lse);
+    QVERIFY2(e_out < 3e-2 && e_lse < 3e-2, qPrintable(QString("%1 %2").arg(e_out).arg(e_lse)));
   }
 
   // The distributed path on a GPU: launcher, wan-worker, ProcessGroupNCCL, the board; CPU noise, so the

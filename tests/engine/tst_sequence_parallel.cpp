@@ -6,6 +6,7 @@
 
 #include "bench/dist_bench.h"
 #include "dist/sequence_parallel.h"
+#include "model/layers.h"
 #include "model/model_files.h"
 #include "dist_test_util.h"
 #include "test_util.h"
@@ -77,6 +78,33 @@ class TestSequenceParallel : public QObject {
   }
 
   // 8 heads (so ulysses 8 is possible) and 45 tokens (3 x 3 x 5): chunks of 23, 12 and 6 tokens with padding.
+  // A ring block through the fused kernel (attention_mode sdpa: LibTorch's flash-style CPU kernel, which
+  // returns the log-sum-exp) against the chunked reference (math), output and log-sum-exp, with padded keys.
+  void ringBlockFusedMatchesReference_data() {
+    QTest::addColumn<int>("dtype");
+    QTest::newRow("fp32") << static_cast<int>(torch::kFloat32);
+    QTest::newRow("bf16") << static_cast<int>(torch::kBFloat16);
+  }
+  void ringBlockFusedMatchesReference() {
+    QFETCH(int, dtype);
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(5);
+    const auto st = static_cast<torch::ScalarType>(dtype);
+    // [L, h, d]: 300 queries, 280 keys of which 250 are real, 4 heads of 64.
+    const torch::Tensor q = torch::randn({300, 4, 64}).to(st), k = torch::randn({280, 4, 64}).to(st),
+                        v = torch::randn({280, 4, 64}).to(st);
+    wan::set_attention_mode(wan::AttentionMode::kMath);
+    const auto [ref_out, ref_lse] = wan::attention_block_lse(q, k, v, 250);
+    wan::set_attention_mode(wan::AttentionMode::kSdpa);
+    const auto [out, lse] = wan::attention_block_lse(q, k, v, 250);
+    QCOMPARE(out.sizes(), ref_out.sizes());
+    QCOMPARE(lse.sizes(), ref_lse.sizes());
+    QCOMPARE(out.scalar_type(), torch::kFloat32);
+    const double tol = st == torch::kFloat32 ? 1e-5 : 3e-2;
+    QVERIFY2(wan_test::rel_l2(out, ref_out) < tol, qPrintable(QString::number(wan_test::rel_l2(out, ref_out))));
+    QVERIFY2(wan_test::rel_l2(lse, ref_lse) < tol, qPrintable(QString::number(wan_test::rel_l2(lse, ref_lse))));
+  }
+
   void eightHeadsUnevenTokens() {
     wan::DitConfig c;
     c.kind = wan::DitKind::kT2V;

@@ -6,6 +6,9 @@
 
 #include "model/attention_budget.h"
 #include "model/layers.h"
+
+#include <ATen/ops/_scaled_dot_product_flash_attention.h>
+#include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
 #include "wan/error.h"
 
 namespace wan {
@@ -13,6 +16,21 @@ namespace wan {
 std::pair<torch::Tensor, torch::Tensor> attention_block_lse(const torch::Tensor& q, const torch::Tensor& k,
                                                             const torch::Tensor& v, std::int64_t valid_keys) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  if (attention_mode() == AttentionMode::kSdpa) {
+    // [1, h, L, d] views for the fused kernels; padded keys sit at the end, so they are narrowed away.
+    const torch::Tensor qb = q.permute({1, 0, 2}).unsqueeze(0);
+    const torch::Tensor kb = k.narrow(0, 0, valid_keys).permute({1, 0, 2}).unsqueeze(0);
+    const torch::Tensor vb = v.narrow(0, 0, valid_keys).permute({1, 0, 2}).unsqueeze(0);
+    const bool half = q.scalar_type() == torch::kBFloat16 || q.scalar_type() == torch::kFloat16;
+    if (q.is_cpu()) {
+      auto [o, lse] = at::_scaled_dot_product_flash_attention_for_cpu(qb, kb, vb, 0.0, false, {}, scale);
+      return {o[0].permute({1, 0, 2}).to(torch::kFloat32), lse[0].to(torch::kFloat32)};  // [Lq, h, d], [h, Lq]
+    }
+    if (q.is_cuda() && half && q.size(2) <= 256) {
+      const auto r = at::_scaled_dot_product_flash_attention(qb, kb, vb, 0.0, false, false, scale);
+      return {std::get<0>(r)[0].permute({1, 0, 2}).to(torch::kFloat32), std::get<1>(r)[0].to(torch::kFloat32)};
+    }
+  }
   // [h, L, d]; padded keys sit at the end of the block, so masking them is narrowing them away.
   const torch::Tensor qh = q.permute({1, 0, 2});
   const torch::Tensor kh = k.narrow(0, 0, valid_keys).permute({1, 0, 2});

@@ -44,7 +44,10 @@ class SequenceParallel {
 };
 
 // Attention of q [Lq, h, d] against one block of keys/values [Lk, h, d] whose first `valid_keys` are
-// real; returns the block's output [Lq, h, d] (float32) and log-sum-exp [h, Lq] for merging.
+// real; returns the block's output [Lq, h, d] (float32) and the natural log-sum-exp of its scaled scores
+// [h, Lq] (float32) for merging. With attention_mode sdpa (layers.h) a fused kernel that returns the
+// log-sum-exp computes it: LibTorch's flash-style CPU kernel, or on CUDA its flash kernel for bf16/fp16
+// with head dim <= 256; otherwise (math, float32 on CUDA) query chunks of bounded score memory.
 std::pair<torch::Tensor, torch::Tensor> attention_block_lse(const torch::Tensor& q, const torch::Tensor& k,
                                                             const torch::Tensor& v, std::int64_t valid_keys);
 
