@@ -1,7 +1,6 @@
 #include "bench_command.h"
 
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "bench/dist_bench.h"
@@ -17,8 +16,11 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo")->delimiter(',')->capture_default_str();
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT (default 832*480)");
-  cmd->add_option("--attention", o.attention, "attention modes, comma separated: sdpa (fused kernels), math (reference); "
-                  "each model is timed with each, one after the other")->delimiter(',')->capture_default_str();
+  cmd->add_option("--attention", o.attention,
+                  "attention modes, comma separated: sdpa (fused kernels), math (reference); "
+                  "each model is timed with each, one after the other")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--frames", o.base.frames, "frames, 4n+1")->capture_default_str();
   cmd->add_option("--dtype", o.base.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
   cmd->add_option("--device", o.base.device, "cpu | cuda | cuda:N")->capture_default_str();
@@ -78,38 +80,51 @@ int run_dist_bench_command(BenchCommandOptions& o) {
 
 int run_bench_command(BenchCommandOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.base.width, o.base.height);
-  for (const std::string& a : o.attention) wan::parse_attention_mode(a);  // every mode checked before any run
-  if (o.world_size > 0 && o.attention.size() > 1)
+  std::vector<wan::AttentionMode> modes;  // every mode checked before any run
+  for (const std::string& a : o.attention) modes.push_back(wan::parse_attention_mode(a));
+  if (o.world_size > 0 && modes.size() > 1)
     throw wan::Error(wan::ErrorCode::kInvalidArgument, "--attention takes one mode with --world-size");
   if (o.world_size > 0) {
-    wan::set_attention_mode(wan::parse_attention_mode(o.attention.front()));
+    wan::set_attention_mode(modes.front());
     return run_dist_bench_command(o);
   }
   nlohmann::json all = nlohmann::json::array();
   std::printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "configuration", "tokens", "s/forward", "s/step", "tokens/s",
               "TFLOP/s", "MFU", "params GiB", "peak GiB");
   for (const std::string& model : o.models)
-  for (const std::string& attention : o.attention) {
-    wan::set_attention_mode(wan::parse_attention_mode(attention));
-    wan::BenchOptions b = o.base;
-    b.model = model;
-    wan::BenchResult r = wan::run_dit_bench(b);
-    if (o.attention.size() > 1) r.label += " " + attention;
-    char mfu[16] = "-";
-    if (r.peak_tflops > 0) std::snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * r.mfu);
-    char step[16] = "-";
-    if (b.steps > 0) std::snprintf(step, sizeof step, "%.3f", r.step_seconds);
-    std::printf("%-44s %8lld %10.3f %10s %10.0f %10.3f %8s %12.2f %12.2f\n", r.label.c_str(), static_cast<long long>(r.tokens),
-                r.forward_seconds, step, r.tokens_per_second, r.achieved_tflops, mfu,
-                static_cast<double>(r.parameter_bytes) / (1ull << 30), static_cast<double>(r.peak_memory_bytes) / (1ull << 30));
-    std::fflush(stdout);
-    all.push_back({{"configuration", r.label}, {"attention", attention}, {"tokens", r.tokens}, {"text_len", r.text_len}, {"layers", r.layers},
-                   {"model_layers", r.model_layers}, {"seconds_per_forward", r.forward_seconds},
-                   {"seconds_per_step", r.step_seconds}, {"tokens_per_second", r.tokens_per_second},
-                   {"flops_per_forward", r.flops_per_forward}, {"achieved_tflops", r.achieved_tflops},
-                   {"peak_tflops", r.peak_tflops}, {"mfu", r.mfu}, {"parameter_bytes", r.parameter_bytes},
-                   {"peak_memory_bytes", r.peak_memory_bytes}, {"memory_kind", r.memory_kind}});
-  }
+    for (std::size_t m = 0; m < modes.size(); ++m) {
+      const std::string& attention = o.attention[m];
+      wan::set_attention_mode(modes[m]);
+      wan::BenchOptions b = o.base;
+      b.model = model;
+      wan::BenchResult r = wan::run_dit_bench(b);
+      if (o.attention.size() > 1) r.label += " " + attention;
+      char mfu[16] = "-";
+      if (r.peak_tflops > 0) std::snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * r.mfu);
+      char step[16] = "-";
+      if (b.steps > 0) std::snprintf(step, sizeof step, "%.3f", r.step_seconds);
+      std::printf("%-44s %8lld %10.3f %10s %10.0f %10.3f %8s %12.2f %12.2f\n", r.label.c_str(),
+                  static_cast<long long>(r.tokens), r.forward_seconds, step, r.tokens_per_second, r.achieved_tflops,
+                  mfu, static_cast<double>(r.parameter_bytes) / (1ull << 30),
+                  static_cast<double>(r.peak_memory_bytes) / (1ull << 30));
+      std::fflush(stdout);
+      all.push_back({{"configuration", r.label},
+                     {"attention", attention},
+                     {"tokens", r.tokens},
+                     {"text_len", r.text_len},
+                     {"layers", r.layers},
+                     {"model_layers", r.model_layers},
+                     {"seconds_per_forward", r.forward_seconds},
+                     {"seconds_per_step", r.step_seconds},
+                     {"tokens_per_second", r.tokens_per_second},
+                     {"flops_per_forward", r.flops_per_forward},
+                     {"achieved_tflops", r.achieved_tflops},
+                     {"peak_tflops", r.peak_tflops},
+                     {"mfu", r.mfu},
+                     {"parameter_bytes", r.parameter_bytes},
+                     {"peak_memory_bytes", r.peak_memory_bytes},
+                     {"memory_kind", r.memory_kind}});
+    }
   std::printf("peak memory: %s\n", o.base.device == "cpu" ? "process RSS high-water mark (includes the model build)"
                                                          : "CUDA caching-allocator peak");
   if (!o.json.empty()) {

@@ -23,16 +23,10 @@ using wan_test::run_wan;
 
 QString fixture() { return QString::fromStdString(golden("t2v_pipeline_small")); }
 
-// The settings of run.json as CLI flags.
+// The fixture's settings in float32 (the reference's dtype).
 QStringList fixture_args(const QString& model_dir) {
-  const nlohmann::json run = nlohmann::json::parse(wan::read_text_file(golden("t2v_pipeline_small") + "/run.json"));
-  auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
-  return {"generate", "--model", model_dir,
-          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
-          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
-          "--width", num("width"), "--height", num("height"), "--frames", num("frames"), "--steps", num("steps"),
-          "--shift", num("shift"), "--guidance", num("guide_scale"), "--seed", num("seed"),
-          "--sampler", QString::fromStdString(run.at("solver").get<std::string>()), "--dtype", "fp32"};
+  return wan_test::t2v_fixture_args(model_dir) << "--dtype"
+                                               << "fp32";
 }
 
 // ffprobe's view of a video: frames, width, height, fps.
@@ -44,11 +38,7 @@ QString probe(const QString& path) {
   return QString(p.readAllStandardOutput()).trimmed();
 }
 
-double latent_error(const QString& path) {
-  auto written = wan::SafetensorsFile::open(path.toStdString());
-  auto io = wan::SafetensorsFile::open(golden("t2v_pipeline_small") + "/io.safetensors");
-  return wan_test::rel_l2(written->view("latent"), io->view("final_latent"));
-}
+using wan_test::t2v_fixture_latent_error;
 
 using wan_test::files_in;
 
@@ -62,7 +52,7 @@ class TestCliGenerate : public QObject {
     const QString out = tmp.filePath("fox.mp4"), latent = tmp.filePath("fox.safetensors"), frames = tmp.filePath("frames");
     const Run r = run_wan(fixture_args(fixture()) << "--output" << out << "--save-latent" << latent << "--frames-dir" << frames);
     QVERIFY2(r.code == 0, qPrintable(r.err));
-    const double e = latent_error(latent);
+    const double e = t2v_fixture_latent_error(latent);
     QVERIFY2(e < 1e-3, qPrintable(QString("final latent relative L2 error %1").arg(e)));
 
     // PNG frames are the decoded video quantised like the reference's cache_video.

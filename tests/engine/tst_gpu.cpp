@@ -6,11 +6,10 @@
 // LibTorch before Qt: Qt's `slots` keyword macro breaks LibTorch's IValue headers.
 #include <torch/torch.h>
 
-#include <cstdio>
-
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTemporaryDir>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
@@ -26,32 +25,13 @@ using wan_test::golden;
 using wan_test::run_wan;
 
 // QSKIP returns from the test function, so this is a macro.
-#define REQUIRE_CUDA_GPU()                                                                                        \
-  do {                                                                                                            \
-    if (!WAN_WITH_CUDA) QSKIP("CPU-only build (no CUDA toolkit when configured): no CUDA code to test");          \
-    if (!torch::cuda::is_available()) QSKIP(("no CUDA GPU visible: " + wan::build_info().gpu_note).c_str());     \
+#define REQUIRE_CUDA_GPU()                                                                                   \
+  do {                                                                                                       \
+    if (!WAN_WITH_CUDA) QSKIP("CPU-only build (no CUDA toolkit when configured): no CUDA code to test");     \
+    if (!torch::cuda::is_available()) QSKIP(("no CUDA GPU visible: " + wan::build_info().gpu_note).c_str()); \
   } while (0)
 
 namespace {
-
-// run.json of the t2v pipeline fixture as `wan generate` flags.
-QStringList fixture_args() {
-  const std::string dir = golden("t2v_pipeline_small");
-  const nlohmann::json run = nlohmann::json::parse(wan::read_text_file(dir + "/run.json"));
-  auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
-  return {"generate", "--model", QString::fromStdString(dir),
-          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
-          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
-          "--width", num("width"), "--height", num("height"), "--frames", num("frames"), "--steps", num("steps"),
-          "--shift", num("shift"), "--guidance", num("guide_scale"), "--seed", num("seed"),
-          "--sampler", QString::fromStdString(run.at("solver").get<std::string>())};
-}
-
-double latent_error(const QString& path) {
-  auto written = wan::SafetensorsFile::open(path.toStdString());
-  auto io = wan::SafetensorsFile::open(golden("t2v_pipeline_small") + "/io.safetensors");
-  return wan_test::rel_l2(written->view("latent"), io->view("final_latent"));
-}
 
 QString write_world1_nccl(const QTemporaryDir& dir) {
   const QString path = dir.path() + "/world1-nccl.json";
@@ -122,8 +102,10 @@ class TestGpu : public QObject {
     QTest::addColumn<QString>("dtype");
     for (const char* b : {"flash", "efficient", "cudnn", "math"})
       for (const char* d : {"bf16", "fp16"}) QTest::newRow((std::string(b) + "/" + d).c_str()) << b << d;
-    QTest::newRow("efficient/fp32") << "efficient" << "fp32";
-    QTest::newRow("math/fp32") << "math" << "fp32";
+    QTest::newRow("efficient/fp32") << "efficient"
+                                    << "fp32";
+    QTest::newRow("math/fp32") << "math"
+                               << "fp32";
   }
   void sdpaBackendsMatchReference() {
     REQUIRE_CUDA_GPU();
@@ -180,12 +162,14 @@ class TestGpu : public QObject {
     torch::NoGradGuard no_grad;
     torch::manual_seed(5);
     // [L, h, d]: 780 queries, 800 keys of which 760 are real, 6 heads of 128 (Wan's head dim).
-    const torch::Tensor q = torch::randn({780, 6, 128}), k = torch::randn({800, 6, 128}), v = torch::randn({800, 6, 128});
+    const torch::Tensor q = torch::randn({780, 6, 128}), k = torch::randn({800, 6, 128}),
+                        v = torch::randn({800, 6, 128});
     wan::set_attention_mode(wan::AttentionMode::kMath);
     const auto [ref_out, ref_lse] = wan::attention_block_lse(q, k, v, 760);
     wan::set_attention_mode(wan::AttentionMode::kSdpa);
     const auto st = static_cast<torch::ScalarType>(dtype);
-    const auto [out, lse] = wan::attention_block_lse(q.to(torch::kCUDA, st), k.to(torch::kCUDA, st), v.to(torch::kCUDA, st), 760);
+    const auto [out, lse] =
+        wan::attention_block_lse(q.to(torch::kCUDA, st), k.to(torch::kCUDA, st), v.to(torch::kCUDA, st), 760);
     const double e_out = wan_test::rel_l2(out.cpu(), ref_out), e_lse = wan_test::rel_l2(lse.cpu(), ref_lse);
     qInfo("ring block flash %s: output %.3e, log-sum-exp %.3e", c10::toString(st), e_out, e_lse);
     QVERIFY2(e_out < 3e-2 && e_lse < 3e-2, qPrintable(QString("%1 %2").arg(e_out).arg(e_lse)));
@@ -205,12 +189,15 @@ class TestGpu : public QObject {
     QFETCH(double, tolerance);
     QTemporaryDir dir;
     const QString latent = dir.path() + "/latent.safetensors";
-    QStringList args = fixture_args();
-    args << "--dtype" << dtype << "--device" << "cuda" << "--cpu-noise" << "--dist-config" << write_world1_nccl(dir)
-         << "--save-latent" << latent << "--frames-dir" << dir.path() + "/frames";
+    QStringList args = wan_test::t2v_fixture_args(QString::fromStdString(golden("t2v_pipeline_small")));
+    args << "--dtype" << dtype << "--device"
+         << "cuda"
+         << "--cpu-noise"
+         << "--dist-config" << write_world1_nccl(dir) << "--save-latent" << latent << "--frames-dir"
+         << dir.path() + "/frames";
     const wan_test::Run r = run_wan(args);
     QVERIFY2(r.code == 0, qPrintable(r.err));
-    const double err = latent_error(latent);
+    const double err = wan_test::t2v_fixture_latent_error(latent);
     qInfo("NCCL world 1 %s: final latent relative L2 error %.3e", qPrintable(dtype), err);
     QVERIFY2(err < tolerance, qPrintable(QString::number(err)));
     QCOMPARE(wan_test::files_in(dir.path() + "/frames").size(), 9);
@@ -226,11 +213,14 @@ class TestGpu : public QObject {
     QTemporaryDir dir;
     const QString model = dir.path() + "/mid";
     QCOMPARE(run_wan({"make-demo-model", model, "--dim", "512", "--layers", "8", "--ffn", "2048", "--t5-dim", "512",
-                      "--t5-layers", "4", "--t5-ffn", "1024", "--vae-dim", "32"}).code, 0);
-    const QStringList common = {"--model", model, "--size", "832*480", "--frames", "33", "--device", "cuda",
-                                "--dist-config", write_world1_nccl(dir)};
-    const wan_test::Run run = run_wan(QStringList{"generate", "--prompt", "a red fox running through snow", "--steps", "2",
-                                                  "--seed", "1", "--frames-dir", dir.path() + "/frames-peak"} + common);
+                      "--t5-layers", "4", "--t5-ffn", "1024", "--vae-dim", "32"})
+                 .code,
+             0);
+    const QStringList common = {"--model", model,      "--size", "832*480",       "--frames",
+                                "33",      "--device", "cuda",   "--dist-config", write_world1_nccl(dir)};
+    const wan_test::Run run = run_wan(QStringList{"generate", "--prompt", "a red fox running through snow", "--steps",
+                                                  "2", "--seed", "1", "--frames-dir", dir.path() + "/frames-peak"} +
+                                      common);
     QVERIFY2(run.code == 0, qPrintable(run.err));
     QRegularExpression peak_re(R"(\[rank 0\] peak memory ([0-9.]+) MiB)");
     const auto m = peak_re.match(run.err + run.out);
@@ -242,10 +232,13 @@ class TestGpu : public QObject {
     double estimate = -1;
     for (const auto& c : j.at("rows").back().at("cells"))
       if (c.at("current").get<bool>())
-        estimate = (c.at("estimate").at("peak_bytes").get<double>() - c.at("estimate").at("runtime_bytes").get<double>()) / (1 << 20);
+        estimate =
+            (c.at("estimate").at("peak_bytes").get<double>() - c.at("estimate").at("runtime_bytes").get<double>()) /
+            (1 << 20);
     QVERIFY(estimate > 0);
     const double error = (estimate - measured) / measured;
-    qInfo("allocator peak %.1f MiB, estimate without the runtime term %.1f MiB (%+.1f %%)", measured, estimate, 100 * error);
+    qInfo("allocator peak %.1f MiB, estimate without the runtime term %.1f MiB (%+.1f %%)", measured, estimate,
+          100 * error);
     QVERIFY2(std::abs(estimate - measured) <= std::max(0.10 * measured, 64.0),
              qPrintable(QString("estimate %1 MiB vs measured %2 MiB").arg(estimate).arg(measured)));
   }

@@ -3,12 +3,11 @@
 // 2, 4 and 8 with every valid ulysses x ring split, for token counts that do not divide by the world.
 #include <thread>
 
-
 #include "bench/dist_bench.h"
 #include "dist/sequence_parallel.h"
+#include "dist_test_util.h"
 #include "model/layers.h"
 #include "model/model_files.h"
-#include "dist_test_util.h"
 #include "test_util.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"

@@ -1,9 +1,9 @@
 #include "wan/version.h"
 
-#include <cstdio>
-
 #include <ATen/Context.h>
 #include <torch/version.h>
+
+#include <cstdio>
 
 #if WAN_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -30,6 +30,8 @@ BuildInfo build_info() {
   BuildInfo info;
   info.wan_version = kWanVersion;
   info.torch_version = kWanTorchVersion;
+  info.nccl_compiled = nccl_available();
+  info.nccl_version = nccl_version();
 #if WAN_WITH_CUDA
   info.cuda_compiled = true;
   try {
@@ -37,14 +39,6 @@ BuildInfo build_info() {
     info.cuda_version = dotted(hooks.versionCUDART(), 1000, 10, false);
     info.cudnn_compiled = hooks.compiledWithCuDNN();
     if (info.cudnn_compiled) info.cudnn_version = dotted(hooks.versionCuDNN(), 10000, 100, true);
-  } catch (const std::exception& e) {
-    info.gpu_note = std::string("CUDA query failed: ") + e.what();
-  }
-#endif
-  info.nccl_compiled = nccl_available();
-  info.nccl_version = nccl_version();
-#if WAN_WITH_CUDA
-  try {
     const int n = c10::cuda::device_count();  // 0 (no exception) without a driver or a GPU
     for (int i = 0; i < n; ++i) {
       const cudaDeviceProp* p = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(i));
@@ -53,7 +47,7 @@ BuildInfo build_info() {
                     static_cast<double>(p->totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), p->major, p->minor);
       info.gpus.emplace_back(line);
     }
-    if (n == 0 && info.gpu_note.empty()) info.gpu_note = "no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides the GPUs";
+    if (n == 0) info.gpu_note = "no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides the GPUs";
   } catch (const std::exception& e) {
     info.gpu_note = std::string("CUDA query failed: ") + e.what();
   }
@@ -64,14 +58,17 @@ BuildInfo build_info() {
 }
 
 std::string build_info_text(const BuildInfo& info) {
-  auto yes_no = [](bool b, const std::string& v) { return b ? "yes" + (v.empty() ? "" : " (" + v + ")") : std::string("no"); };
+  auto yes_no = [](bool b, const std::string& v) {
+    return b ? "yes" + (v.empty() ? "" : " (" + v + ")") : std::string("no");
+  };
   std::string s = "wan " + info.wan_version + "\n";
   s += "LibTorch " + info.torch_version + "\n";
   s += "CUDA:  " + yes_no(info.cuda_compiled, info.cuda_version) + "\n";
   s += "NCCL:  " + yes_no(info.nccl_compiled, info.nccl_version) + "\n";
   s += "cuDNN: " + yes_no(info.cudnn_compiled, info.cudnn_version) + "\n";
   s += "oneDNN (CPU): " + std::string(at::hasMKLDNN() ? "yes" : "no") + "\n";
-  if (info.gpus.empty()) s += "GPUs: none (" + info.gpu_note + ")\n";
+  if (info.gpus.empty())
+    s += "GPUs: none (" + info.gpu_note + ")\n";
   else {
     s += "GPUs: " + std::to_string(info.gpus.size()) + "\n";
     for (const auto& g : info.gpus) s += "  " + g + "\n";

@@ -1,14 +1,14 @@
 #include "dist/sequence_parallel.h"
 
+#include <ATen/ops/_scaled_dot_product_flash_attention.h>
+#include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "model/attention_budget.h"
 #include "model/layers.h"
-
-#include <ATen/ops/_scaled_dot_product_flash_attention.h>
-#include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
 #include "wan/error.h"
 
 namespace wan {
