@@ -5,7 +5,6 @@
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
-#include <QJsonObject>
 #include <QHBoxLayout>
 #include <QImageReader>
 #include <QLabel>
@@ -45,13 +44,18 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   frames_->setSingleStep(4);
   frames_->setToolTip("4n + 1 frames (81 = 5 s at 16 fps)");
   steps_ = new QSpinBox;
-  steps_->setRange(1, 200);
+  steps_->setObjectName("steps");
+  steps_->setRange(0, 200);  // 0: the task's default
+  shift_ = new QDoubleSpinBox;
+  shift_->setObjectName("shift");
+  shift_->setRange(0, 50);  // 0: the task's default (a shift must be > 0)
+  shift_->setSingleStep(0.5);
+  guidance_ = new QDoubleSpinBox;
+  guidance_->setObjectName("guidance");
+  guidance_->setRange(-0.5, 30);  // the minimum: the task's default
+  guidance_->setSingleStep(0.5);
   sampler_ = new QComboBox;
   sampler_->addItems({"unipc", "dpm++"});
-  shift_ = new QDoubleSpinBox;
-  shift_->setRange(0.1, 50);
-  guidance_ = new QDoubleSpinBox;
-  guidance_->setRange(0, 30);
   random_seed_ = new QCheckBox("random");
   seed_ = new QLineEdit;
   seed_->setValidator(nullptr);
@@ -113,6 +117,7 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   connect(size_, qOverload<int>(&QComboBox::currentIndexChanged), this, &GenerationForm::onSizePreset);
   connect(random_seed_, &QCheckBox::toggled, seed_, &QLineEdit::setDisabled);
   for (QSpinBox* s : {width_, height_, frames_, steps_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::changed);
+  for (QSpinBox* s : {width_, height_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::showTaskDefaults);
   connect(prompt_, &QPlainTextEdit::textChanged, this, &GenerationForm::changed);
   setRequest(wan::GenerationRequest{});
   setImageToVideo(false);
@@ -124,7 +129,17 @@ void GenerationForm::setImageToVideo(bool i2v) {
   image_->setEnabled(i2v);
   pick_image_->setEnabled(i2v);
   size_label_->setText(i2v ? "Size (largest area)" : "Size");
+  showTaskDefaults();
   emit changed();
+}
+
+void GenerationForm::showTaskDefaults() {
+  const wan::TaskDefaults d = wan::task_defaults(i2v_ ? wan::Task::kImageToVideo : wan::Task::kTextToVideo, width_->value(), height_->value());
+  steps_->setSpecialValueText(QString("default (%1)").arg(d.steps));
+  shift_->setSpecialValueText(QString("default (%1)").arg(d.shift));
+  guidance_->setSpecialValueText(QString("default (%1)").arg(d.guidance));
+  const QString tip = "default: the task's own value (Wan2.1's configs and generate.py), resolved by the engine";
+  for (QAbstractSpinBox* b : std::initializer_list<QAbstractSpinBox*>{steps_, shift_, guidance_}) b->setToolTip(tip);
 }
 
 QSize GenerationForm::videoSize() const {
@@ -169,10 +184,10 @@ wan::GenerationRequest GenerationForm::request() const {
   r.width = width_->value();
   r.height = height_->value();
   r.frames = frames_->value();
-  r.steps = steps_->value();
+  if (steps_->value() != steps_->minimum()) r.steps = steps_->value();
   r.sampler = sampler_->currentText().toStdString();
-  r.shift = shift_->value();
-  r.guidance = guidance_->value();
+  if (shift_->value() != shift_->minimum()) r.shift = shift_->value();
+  if (guidance_->value() != guidance_->minimum()) r.guidance = guidance_->value();
   bool ok = false;
   const qint64 seed = seed_->text().toLongLong(&ok);
   r.seed = random_seed_->isChecked() || !ok ? -1 : seed;
@@ -191,37 +206,14 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   width_->setValue(r.width);
   height_->setValue(r.height);
   frames_->setValue(r.frames);
-  steps_->setValue(r.steps);
+  steps_->setValue(r.steps.value_or(steps_->minimum()));
   sampler_->setCurrentText(QString::fromStdString(r.sampler));
-  shift_->setValue(r.shift);
-  guidance_->setValue(r.guidance);
+  shift_->setValue(r.shift.value_or(shift_->minimum()));
+  guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
   random_seed_->setChecked(r.seed < 0);
   seed_->setText(r.seed < 0 ? QString() : QString::number(r.seed));
   seed_->setDisabled(r.seed < 0);
   if (!r.image.empty()) setStartImage(QString::fromStdString(r.image));
-}
-
-void GenerationForm::applySidecar(const QJsonObject& s) {
-  wan::GenerationRequest r = request();
-  r.prompt = s.value("prompt").toString().toStdString();
-  r.negative_prompt = s.value("negative_prompt").toString().toStdString();
-  r.width = s.value("width").toInt(r.width);
-  r.height = s.value("height").toInt(r.height);
-  r.frames = s.value("frames").toInt(r.frames);
-  r.steps = s.value("steps").toInt(r.steps);
-  r.sampler = s.value("sampler").toString(QString::fromStdString(r.sampler)).toStdString();
-  r.shift = s.value("shift").toDouble(r.shift);
-  r.guidance = s.value("guidance").toDouble(r.guidance);
-  r.seed = s.value("seed").toVariant().toLongLong();
-  // Image-to-video: the picture, and the area asked for (width/height are the output's).
-  const QString image = s.value("image").toObject().value("path").toString();
-  if (!image.isEmpty()) {
-    r.image = image.toStdString();
-    const QJsonObject area = s.value("max_area").toObject();
-    r.width = area.value("width").toInt(r.width);
-    r.height = area.value("height").toInt(r.height);
-  }
-  setRequest(r);
 }
 
 QString GenerationForm::outputFolder() const { return output_->text(); }

@@ -1,8 +1,9 @@
 // The generation panel: start picture (image-to-video models), prompt, negative prompt, size (common
 // sizes or custom; the largest area for image-to-video), frames, steps, sampler, shift, guidance, seed
-// (random or fixed), output folder.
+// (random or fixed), output folder. Steps, shift and guidance start at "default": the request then
+// leaves them unset and the engine resolves the task's value (wan::resolve_defaults), which the box
+// shows, e.g. "default (40)" for image-to-video.
 #pragma once
-#include <QJsonObject>
 #include <QSize>
 #include <QWidget>
 
@@ -27,7 +28,6 @@ class GenerationForm : public QWidget {
   // The request without model files and output path (the window adds those).
   wan::GenerationRequest request() const;
   void setRequest(const wan::GenerationRequest& request);
-  void applySidecar(const QJsonObject& sidecar);  // a history entry's settings (seed fixed)
   QString outputFolder() const;
   void setOutputFolder(const QString& folder);
   // The loaded model takes a start picture (I2V): the picture row is enabled and required, and the
@@ -45,6 +45,7 @@ class GenerationForm : public QWidget {
 
  private:
   void onSizePreset(int index);
+  void showTaskDefaults();  // the "default (N)" texts for the current task and size
   QPlainTextEdit *prompt_, *negative_;
   QComboBox *size_, *sampler_;
   QSpinBox *width_, *height_, *frames_, *steps_;

@@ -6,6 +6,7 @@
 #include <QJsonDocument>
 
 #include "video_reader.h"
+#include "wan/error.h"
 
 namespace wan_ui {
 
@@ -22,13 +23,22 @@ void HistoryModel::refresh() {
   for (const QFileInfo& f : QDir(folder_).entryInfoList({"*.json"}, QDir::Files)) {
     QFile file(f.absoluteFilePath());
     if (!file.open(QIODevice::ReadOnly)) continue;
-    const QJsonObject j = QJsonDocument::fromJson(file.readAll()).object();
+    const QByteArray text = file.readAll();
+    const QJsonObject j = QJsonDocument::fromJson(text).object();
     const QString video = j.value("outputs").toObject().value("video").toString();
     if (video.isEmpty() || !QFileInfo::exists(video)) continue;  // not a sidecar, or its video is gone
     Item item;
+    try {
+      item.job = wan::job_from_sidecar(text.toStdString());  // the request as it ran (the job codec)
+    } catch (const wan::Error&) {
+      continue;  // not a sidecar of ours
+    }
     item.video = video;
     item.sidecar = f.absoluteFilePath();
-    item.prompt = j.value("prompt").toString();
+    item.prompt = QString::fromStdString(item.job.request.prompt);
+    // The video's own size (an image-to-video request holds the area asked for).
+    const QJsonObject shape = j.contains("video") ? j.value("video").toObject() : j;
+    item.size = QSize(shape.value("width").toInt(), shape.value("height").toInt());
     item.created = QDateTime::fromString(j.value("created").toString(), Qt::ISODate);
     if (!item.created.isValid()) item.created = f.lastModified();
     item.settings = j;
@@ -59,14 +69,14 @@ QVariant HistoryModel::data(const QModelIndex& index, int role) const {
   const Item& it = items_[index.row()];
   switch (role) {
     case Qt::DisplayRole: {
-      const QJsonObject& s = it.settings;
+      const wan::GenerationRequest& r = it.job.request;
       return QString("%1\n%2x%3, %4 frames, %5 steps, seed %6 · %7")
           .arg(it.prompt.left(80))
-          .arg(s.value("width").toInt())
-          .arg(s.value("height").toInt())
-          .arg(s.value("frames").toInt())
-          .arg(s.value("steps").toInt())
-          .arg(s.value("seed").toVariant().toLongLong())
+          .arg(it.size.width())
+          .arg(it.size.height())
+          .arg(r.frames)
+          .arg(r.steps.value_or(0))
+          .arg(static_cast<qint64>(r.seed))
           .arg(it.created.toLocalTime().toString("yyyy-MM-dd hh:mm"));
     }
     case Qt::ToolTipRole: return it.prompt + "\n" + it.video;

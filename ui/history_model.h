@@ -1,11 +1,15 @@
 // Every generation in the output folder, newest first: thumbnail, prompt and settings, read from the
-// JSON sidecars the engine writes beside each video. Delete removes the video and its sidecar.
+// JSON sidecars the engine writes beside each video (through the job codec, wan::job_from_sidecar).
+// Delete removes the video and its sidecar.
 #pragma once
 #include <QAbstractListModel>
 #include <QDateTime>
 #include <QImage>
 #include <QJsonObject>
+#include <QSize>
 #include <QVector>
+
+#include "wan/job.h"
 
 namespace wan_ui {
 
@@ -30,6 +34,8 @@ class HistoryModel : public QAbstractListModel {
  private:
   struct Item {
     QString video, sidecar, prompt;
+    wan::Job job;  // what the sidecar records (wan::job_from_sidecar)
+    QSize size;    // of the video
     QDateTime created;
     QJsonObject settings;
     mutable QImage thumbnail;

@@ -37,6 +37,8 @@
 #include "video_player.h"
 #include "wan/error.h"
 #include "wan/estimate.h"
+#include "wan/job.h"
+#include "wan/launcher.h"
 
 namespace wan_ui {
 namespace {
@@ -228,13 +230,16 @@ QWidget* MainWindow::buildSidePanel() {
   connect(rerun, &QPushButton::clicked, this, [this, row] {
     const QJsonObject s = history_->settingsAt(row());
     if (s.isEmpty()) return;
-    generation_->applySidecar(s);
-    const QJsonObject world = s.value("world").toObject();
-    if (world.value("world_size").toInt() > 1) {
-      try {
-        config_->setConfig(wan::dist_config_from_json(QJsonDocument(world).toJson().toStdString()));
-      } catch (const wan::Error&) {
-      }
+    try {
+      // The request as it ran (seed fixed) and its config, through the job codec; the output folder stays.
+      const wan::Job job = wan::job_from_sidecar(QJsonDocument(s).toJson().toStdString());
+      generation_->setRequest(job.request);
+      wan::DistConfig c = job.config;
+      c.backend = wan::resolve_backend(c, device().toStdString());
+      config_->setConfig(c);
+      status_->setText("Settings of that video restored: press Generate to run it again.");
+    } catch (const wan::Error& e) {
+      status_->setText(QString("Cannot re-run this entry: %1").arg(e.what()));
     }
   });
   connect(remove, &QPushButton::clicked, this, [this, row] {
@@ -256,6 +261,7 @@ void MainWindow::refreshPresets(const QString& select) {
 }
 
 bool MainWindow::gpuRun() const { return !system_.gpus.empty(); }
+QString MainWindow::device() const { return gpuRun() ? "cuda" : "cpu"; }
 
 bool MainWindow::applyPreset(const QString& name) {
   wan::DistConfig c;
@@ -279,9 +285,9 @@ bool MainWindow::applyPreset(const QString& name) {
       status_->setText(last_message_);
       return false;
     }
-    if (!gpuRun()) c.backend = "gloo";  // no GPU here: CPU processes
     last_message_ = "Preset " + name + " applied.";
   }
+  c.backend = wan::resolve_backend(c, device().toStdString());  // no GPU here: CPU processes over gloo
   config_->setConfig(c);
   status_->setText(last_message_);
   return true;
@@ -342,7 +348,7 @@ void MainWindow::generate() {
     return;
   }
   r.model = model_panel_->files();
-  r.device = gpuRun() ? "cuda" : "cpu";
+  r.device = device().toStdString();
   const QString folder = generation_->outputFolder();
   if (!QDir().mkpath(folder)) {
     last_message_ = "Cannot create the output folder " + folder;
@@ -351,11 +357,14 @@ void MainWindow::generate() {
   }
   if (QDir(history_->folder()) != QDir(folder)) history_->setFolder(folder);
   r.output = QDir(folder).filePath("wan-" + QDateTime::currentDateTime().toString("yyyyMMdd-hhmmss") + ".mp4").toStdString();
-  wan::DistConfig c = config_->config();
-  if (!gpuRun()) c.backend = "gloo";
+  wan::Job job;
+  job.request = r;
+  job.config = config_->config();
+  job.config.backend = wan::resolve_backend(job.config, r.device);
+  const wan::DistConfig& c = job.config;
   QString error;
   log_->clear();
-  if (!supervisor_->start(r, c, &error)) {
+  if (!supervisor_->start(job, &error)) {
     last_message_ = error;
     status_->setText(error);
     return;
@@ -398,11 +407,7 @@ void MainWindow::onRanksUpdated() {
     QProgressBar* bar = rank_bars_[r];
     bar->setMaximum(std::max(1, s.total));
     bar->setValue(std::min(s.step, std::max(1, s.total)));
-    QString text = QString("rank %1: %2 %3/%4").arg(r).arg(wan::phase_name(phase)).arg(s.step).arg(s.total);
-    if (s.seconds_per_step > 0) text += QString(" · %1 s/step").arg(s.seconds_per_step, 0, 'f', 2);
-    text += " · " + formatBytes(static_cast<qint64>(s.memory_bytes));
-    if (s.state == wan::RankState::kFailed && !s.error.empty()) text += " · " + QString::fromStdString(s.error);
-    bar->setFormat(text);
+    bar->setFormat(QString::fromStdString(wan::format_rank_status(r, s)));
     if (phase == wan::Phase::kSampling && s.seconds_per_step > 0) eta = std::max(eta, (s.total - s.step) * s.seconds_per_step);
     if (phase == wan::Phase::kDecoding && s.seconds_per_step > 0) decode_eta = std::max(decode_eta, (s.total - s.step) * s.seconds_per_step);
   }
@@ -443,21 +448,20 @@ void MainWindow::restoreSettings() {
   restoreState(s->value("window/state").toByteArray());
   const QString videos = QStandardPaths::writableLocation(QStandardPaths::MoviesLocation);
   generation_->setOutputFolder(s->value("output/folder", (videos.isEmpty() ? QDir::homePath() : videos) + "/Wan Studio").toString());
+  // The form's request and the config, through the job codec (what a history re-run reads too).
   wan::GenerationRequest r;
-  r.prompt = s->value("generation/prompt", "A red fox runs through fresh snow at dawn, cinematic").toString().toStdString();
-  r.negative_prompt = s->value("generation/negative").toString().toStdString();
-  r.width = s->value("generation/width", r.width).toInt();
-  r.height = s->value("generation/height", r.height).toInt();
-  r.frames = s->value("generation/frames", r.frames).toInt();
-  r.steps = s->value("generation/steps", r.steps).toInt();
-  r.sampler = s->value("generation/sampler", "unipc").toString().toStdString();
-  r.shift = s->value("generation/shift", r.shift).toDouble();
-  r.guidance = s->value("generation/guidance", r.guidance).toDouble();
-  r.seed = s->value("generation/seed", -1).toLongLong();
+  r.prompt = "A red fox runs through fresh snow at dawn, cinematic";
+  const QString request_json = s->value("generation/request").toString();
+  if (!request_json.isEmpty()) {
+    try {
+      r = wan::request_from_json(request_json.toStdString(), r);
+    } catch (const wan::Error&) {
+      // Settings of another version: the defaults.
+    }
+  }
   generation_->setRequest(r);
   generation_->setStartImage(s->value("generation/image").toString());
   wan::DistConfig c;
-  if (!gpuRun()) c.backend = "gloo";
   const QString config_json = s->value("dist/config").toString();
   if (!config_json.isEmpty()) {
     try {
@@ -465,6 +469,7 @@ void MainWindow::restoreSettings() {
     } catch (const wan::Error&) {
     }
   }
+  c.backend = wan::resolve_backend(c, device().toStdString());
   config_->setConfig(c);
   history_->setFolder(generation_->outputFolder());
   wan::ModelFiles files;
@@ -488,17 +493,7 @@ void MainWindow::saveSettings() const {
   s->setValue("model/t5", QString::fromStdString(files.t5));
   s->setValue("model/vae", QString::fromStdString(files.vae));
   s->setValue("model/clip", QString::fromStdString(files.clip));
-  const wan::GenerationRequest r = generation_->request();
-  s->setValue("generation/prompt", QString::fromStdString(r.prompt));
-  s->setValue("generation/negative", QString::fromStdString(r.negative_prompt));
-  s->setValue("generation/width", r.width);
-  s->setValue("generation/height", r.height);
-  s->setValue("generation/frames", r.frames);
-  s->setValue("generation/steps", r.steps);
-  s->setValue("generation/sampler", QString::fromStdString(r.sampler));
-  s->setValue("generation/shift", r.shift);
-  s->setValue("generation/guidance", r.guidance);
-  s->setValue("generation/seed", static_cast<qint64>(r.seed));
+  s->setValue("generation/request", QString::fromStdString(wan::request_to_json(generation_->request())));
   s->setValue("generation/image", generation_->startImage());
   s->setValue("dist/config", QString::fromStdString(wan::dist_config_to_json(config_->config())));
 }

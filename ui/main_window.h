@@ -84,6 +84,7 @@ class MainWindow : public QMainWindow {
   void restoreSettings();
   void saveSettings() const;
   bool gpuRun() const;
+  QString device() const;  // where the ranks run: "cuda" with GPUs, else "cpu"
 
   StudioOptions options_;
   wan::SystemInfo system_;

@@ -4,7 +4,6 @@
 #include <QDateTime>
 #include <QDeadlineTimer>
 #include <QFile>
-#include <QThread>
 
 #include "wan/error.h"
 #include "wan/launcher.h"
@@ -24,32 +23,26 @@ RunSupervisor::~RunSupervisor() {
   }
 }
 
-bool RunSupervisor::start(const wan::GenerationRequest& request, const wan::DistConfig& config, QString* error) {
+bool RunSupervisor::start(const wan::Job& given, QString* error) {
   if (running_) {
     *error = "A generation is already running; cancel it first.";
     return false;
   }
-  const auto problems = wan::validate_dist_config(config, wan::DistEnvironment{});
+  const auto problems = wan::validate_dist_config(given.config, wan::DistEnvironment{});
   if (!problems.empty()) {
     *error = QString::fromStdString(problems.front().message);
     return false;
   }
   run_dir_ = std::make_unique<QTemporaryDir>();
   if (!run_dir_->isValid()) {
-    *error = "Cannot create a temporary folder for the run: " + run_dir_->errorString();
+    *error = "Cannot create a temporary folder for the run's logs: " + run_dir_->errorString();
     return false;
   }
-  const QString config_path = run_dir_->filePath("dist.json");
-  {
-    QFile f(config_path);
-    if (!f.open(QIODevice::WriteOnly) || f.write(QByteArray::fromStdString(wan::dist_config_to_json(config))) < 0) {
-      *error = "Cannot write " + config_path;
-      return false;
-    }
-  }
+  wan::Job job = given;
   run_id_ = QString("studio-%1-%2").arg(QCoreApplication::applicationPid()).arg(QDateTime::currentMSecsSinceEpoch() % 100000000);
-  world_size_ = config.world_size;
-  video_path_ = QString::fromStdString(request.output);
+  job.run_id = run_id_.toStdString();
+  world_size_ = job.config.world_size;
+  video_path_ = QString::fromStdString(job.request.output);
   ranks_.assign(world_size_, wan::RankStatus{});
   log_offsets_.assign(world_size_, 0);
   log_partial_.assign(world_size_, {});
@@ -59,20 +52,14 @@ bool RunSupervisor::start(const wan::GenerationRequest& request, const wan::Dist
 
   wan::LaunchOptions o;
   o.worker_path = worker_path_.toStdString();
-  const int threads = std::max(1, QThread::idealThreadCount() / config.world_size);
-  o.worker_args = {"--threads", std::to_string(threads), "--dist-config", config_path.toStdString()};
-  for (const std::string& a : wan::generate_arguments(request)) o.worker_args.push_back(a);
-  o.world_size = config.world_size;
-  o.run_id = run_id_.toStdString();
   o.log_dir = run_dir_->path().toStdString();
-  o.output_paths = {request.output, request.frames_dir, request.save_latent};
   o.cancel = &cancel_;
   running_ = true;
-  thread_ = std::thread([this, o] {
+  thread_ = std::thread([this, job, o] {
     int code = 0;
     QString message;
     try {
-      const wan::LaunchResult r = wan::launch_local(o);
+      const wan::LaunchResult r = wan::launch_job(job, o);
       code = r.exit_code;
       message = QString::fromStdString(r.message);
     } catch (const wan::Error& e) {

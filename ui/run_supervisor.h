@@ -1,7 +1,8 @@
-// Runs one generation from the GUI process: starts the workers through the engine's launcher on a
-// background thread, polls the run's progress board with a QTimer (ranks, live preview), tails the
-// workers' logs, and cleans up on cancel, on failure and on destruction (no orphan workers, no stale
-// segment: the launcher reaps and unlinks). Signals arrive on the UI thread.
+// Runs one job from the GUI process: hands it to the engine's launcher (wan::launch_job, the same
+// front end as `wan generate --world-size N`) on a background thread, polls the run's progress board
+// with a QTimer (ranks, live preview), tails the workers' logs, and cleans up on cancel, on failure
+// and on destruction (no orphan workers, no stale segment: the launcher reaps and unlinks). Signals
+// arrive on the UI thread.
 #pragma once
 #include <QImage>
 #include <QObject>
@@ -15,8 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "wan/dist_config.h"
-#include "wan/generation.h"
+#include "wan/job.h"
 #include "wan/progress_board.h"
 
 namespace wan_ui {
@@ -30,8 +30,9 @@ class RunSupervisor : public QObject {
   void setWorkerPath(const QString& path) { worker_path_ = path; }
   void setPollIntervalMs(int ms) { timer_.setInterval(ms); }
 
-  // Checks the settings, then starts. Returns false with *error set when it cannot start.
-  bool start(const wan::GenerationRequest& request, const wan::DistConfig& config, QString* error);
+  // Checks the job's config, then starts (job.run_id is set here). Returns false with *error set when
+  // it cannot start; errors the launcher finds before any worker starts come through finished().
+  bool start(const wan::Job& job, QString* error);
   void cancel();                       // stops within a sampling step
   bool isRunning() const { return running_; }
   bool waitForFinished(int timeout_ms);  // processes events until finished() was emitted

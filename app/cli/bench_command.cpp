@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/dist_bench.h"
-#include "generate_command.h"
+#include "job_flags.h"
 #include "model/layers.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
@@ -43,7 +43,7 @@ namespace {
 int run_dist_bench_command(BenchCommandOptions& o) {
   wan::DistConfig c;
   c.world_size = o.world_size;
-  c.backend = "gloo";
+  c.backend = wan::resolve_backend(c, "cpu");  // CPU ranks
   c.cfg_parallel = o.cfg_parallel;
   c.ulysses_size = std::max(1, o.ulysses);
   c.ring_size = std::max(1, o.ring);

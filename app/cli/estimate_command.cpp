@@ -66,7 +66,7 @@ int run_estimate_command(EstimateOptions& o) {
   s.frames = o.frames;
   s.dtype = o.dtype;
   s.gpu = o.device != "cpu";
-  const wan::DistConfig current = dist_config_from_options(o.dist, o.device);
+  const wan::DistConfig current = dist_config_from_flags(o.dist, o.device);
 
   std::vector<wan::ModelDims> models = {wan::wan21_t2v_1_3b(), wan::wan21_t2v_14b()};
   if (!o.model.model_dir.empty() || !o.model.dit.empty()) {

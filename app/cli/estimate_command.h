@@ -3,7 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include "launch_command.h"
+#include "job_flags.h"
 
 namespace wan_cli {
 
@@ -12,7 +12,7 @@ struct EstimateOptions {
   std::string size;
   int width = 832, height = 480, frames = 81;
   std::string dtype = "auto", device = "cuda";
-  DistOptions dist;
+  DistFlags dist;
   bool json = false;
   int rank = 0;             // whose memory: rank 0 also decodes
   std::string image;        // image-to-video: the size is then the largest area; the video's follows the picture

@@ -8,7 +8,6 @@
 #include "bench_command.h"
 #include "estimate_command.h"
 #include "generate_command.h"
-#include "launch_command.h"
 #include "pipeline/demo_model.h"
 #include "wan/error.h"
 #include "wan/eval_case.h"
@@ -21,17 +20,6 @@ int run_eval_case_command(const std::string& case_dir, const std::string& out, c
   std::printf("case %s (%s, %s): wrote %s\n", case_dir.c_str(), result.kind.c_str(), options.dtype.c_str(), out.c_str());
   for (const auto& [name, err] : result.relative_errors) std::printf("  %-16s rel. L2 error vs reference %.3e\n", name.c_str(), err);
   return 0;
-}
-
-// The arguments after the first `word` (the subcommand's own flags).
-std::vector<std::string> args_after(int argc, char** argv, const std::string& word) {
-  std::vector<std::string> out;
-  bool found = false;
-  for (int i = 1; i < argc; ++i) {
-    if (found) out.emplace_back(argv[i]);
-    else if (argv[i] == word) found = true;
-  }
-  return out;
 }
 
 }  // namespace
@@ -52,10 +40,8 @@ int main(int argc, char** argv) {
   eval->add_option("--dtype", eval_options.dtype, "fp32 | bf16 | fp16")->default_val("fp32");
   eval->add_option("--device", eval_options.device, "cpu | cuda | cuda:N")->default_val("cpu");
 
-  wan_cli::GenerateOptions generate_options;
-  CLI::App* generate = wan_cli::add_generate_command(app, generate_options);
-  wan_cli::DistOptions dist_options;
-  wan_cli::add_distributed_options(generate, dist_options);
+  wan_cli::JobFlags generate_flags;
+  CLI::App* generate = wan_cli::add_generate_command(app, generate_flags);
 
   wan_cli::BenchCommandOptions bench_options;
   CLI::App* bench = wan_cli::add_bench_command(app, bench_options);
@@ -81,9 +67,7 @@ int main(int argc, char** argv) {
   try {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);
-    if (generate->parsed() && dist_options.any() && !(dist_options.world_size == 1 && dist_options.config_file.empty()))
-      return wan_cli::run_distributed_generate(generate_options, dist_options, args_after(argc, argv, "generate"));
-    if (generate->parsed()) return wan_cli::run_generate_command(generate_options);
+    if (generate->parsed()) return wan_cli::run_generate_command(generate_flags);
     if (estimate->parsed()) return wan_cli::run_estimate_command(estimate_options);
     if (bench->parsed()) return wan_cli::run_bench_command(bench_options);
     if (demo->parsed()) {

@@ -57,4 +57,27 @@ void ProgressPrinter::finish() {
   std::fflush(out_);
 }
 
+void print_generation_result(const wan::GenerationResult& r, const wan::GenerationRequest& request) {
+  if (!r.video_path.empty())
+    std::printf("wrote %s (%d frames, %dx%d, %d fps, seed %lld)\n", r.video_path.c_str(), r.frames, r.width, r.height,
+                request.fps, static_cast<long long>(r.seed));
+  if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
+  if (!r.latent_path.empty()) std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
+  if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
+  std::printf("time: text %.1f s, ", r.text_seconds);
+  if (!request.image.empty()) std::printf("image %.1f s, ", r.image_seconds);
+  std::printf("DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.load_seconds, r.sampling_seconds,
+              r.decode_seconds, r.write_seconds);
+}
+
+void ConsoleReporter::note(const std::string& text) {
+  printer_.finish();
+  std::fprintf(out_, "note: %s\n", text.c_str());
+}
+
+void ConsoleReporter::result(const wan::GenerationResult& result, const wan::GenerationRequest& request) {
+  printer_.finish();
+  print_generation_result(result, request);
+}
+
 }  // namespace wan_cli

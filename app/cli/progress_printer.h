@@ -4,6 +4,7 @@
 #include <string>
 
 #include "wan/generation.h"
+#include "wan/rank.h"
 
 namespace wan_cli {
 
@@ -23,5 +24,23 @@ class ProgressPrinter {
 };
 
 std::string format_duration(double seconds);
+
+// What rank 0 wrote, on stdout: the video, frames, latent, sidecar and the time of each stage.
+void print_generation_result(const wan::GenerationResult& result, const wan::GenerationRequest& request);
+
+// The console as a rank's reporter (a run in one process, or rank 0 under torchrun, srun, mpirun):
+// the progress bar or lines on `out`, notes, and the result.
+class ConsoleReporter : public wan::RankReporter {
+ public:
+  explicit ConsoleReporter(std::FILE* out) : out_(out), printer_(out) {}
+  ~ConsoleReporter() override { printer_.finish(); }
+  void progress(const wan::ProgressEvent& event) override { printer_(event); }
+  void note(const std::string& text) override;
+  void result(const wan::GenerationResult& result, const wan::GenerationRequest& request) override;
+
+ private:
+  std::FILE* out_;
+  ProgressPrinter printer_;
+};
 
 }  // namespace wan_cli

@@ -78,13 +78,15 @@ class TestCliGenerate : public QObject {
     QCOMPARE(probe(out), QString("h264,64,48,yuv420p,16/1,9"));
 
     const nlohmann::json side = nlohmann::json::parse(wan::read_text_file(tmp.filePath("fox.json").toStdString()));
-    QCOMPARE(side.at("seed").get<int>(), 42);
-    QCOMPARE(side.at("steps").get<int>(), 6);
-    QCOMPARE(side.at("sampler").get<std::string>(), std::string("unipc"));
+    QCOMPARE(side.at("format").get<std::string>(), std::string("wan-studio-sidecar/2"));
+    QCOMPARE(side.at("request").at("seed").get<int>(), 42);
+    QCOMPARE(side.at("request").at("steps").get<int>(), 6);
+    QCOMPARE(side.at("request").at("shift").get<double>(), 5.0);  // not given: the task's default, resolved
+    QCOMPARE(side.at("request").at("sampler").get<std::string>(), std::string("unipc"));
     QCOMPARE(side.at("model").at("layout").get<std::string>(), std::string("official"));
     QVERIFY(side.at("model").at("dit").at("bytes").get<std::int64_t>() > 0);
     QVERIFY(side.at("timings_seconds").at("total").get<double>() > 0);
-    QCOMPARE(side.at("world").at("world_size").get<int>(), 1);
+    QCOMPARE(side.at("config").at("world_size").get<int>(), 1);
     // Nothing else: no temp files left beside the outputs.
     QCOMPARE(files_in(tmp.path()), QStringList({"fox.json", "fox.mp4", "fox.safetensors", "frames"}));
 
@@ -94,7 +96,8 @@ class TestCliGenerate : public QObject {
     QVERIFY2(d.code == 0, qPrintable(d.err));
     QCOMPARE(probe(again), QString("h264,64,48,yuv420p,8/1,9"));
     const nlohmann::json side2 = nlohmann::json::parse(wan::read_text_file(tmp.filePath("again.json").toStdString()));
-    QCOMPARE(side2.at("prompt").get<std::string>(), side.at("prompt").get<std::string>());
+    QCOMPARE(side2.at("request").at("prompt").get<std::string>(), side.at("request").at("prompt").get<std::string>());
+    QCOMPARE(side2.at("request").at("seed").get<int>(), 42);
   }
 
   // The same files in a ComfyUI models folder give the same latent as the official layout (ComfyUI

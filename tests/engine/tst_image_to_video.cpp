@@ -155,10 +155,11 @@ class TestImageToVideo : public QObject {
     QCOMPARE(probe(out), QString("64,32,9"));  // run.json's output_size, from max_area and the aspect
     const nlohmann::json side = nlohmann::json::parse(wan::read_text_file(tmp.filePath("fox.json").toStdString()));
     QCOMPARE(side.at("task").get<std::string>(), std::string("i2v"));
-    QCOMPARE(side.at("width").get<int>(), 64);
-    QCOMPARE(side.at("height").get<int>(), 32);
-    QCOMPARE(side.at("max_area").at("width").get<int>(), 64);
-    QCOMPARE(side.at("max_area").at("height").get<int>(), 48);
+    QCOMPARE(side.at("video").at("width").get<int>(), 64);
+    QCOMPARE(side.at("video").at("height").get<int>(), 32);
+    QCOMPARE(side.at("request").at("width").get<int>(), 64);  // the area asked for (a re-run asks the same)
+    QCOMPARE(side.at("request").at("height").get<int>(), 48);
+    QVERIFY(side.at("request").at("image").get<std::string>().find("input.png") != std::string::npos);
     QVERIFY(side.at("image").at("path").get<std::string>().find("input.png") != std::string::npos);
     QVERIFY(side.at("model").at("clip").at("bytes").get<std::int64_t>() > 0);
     QCOMPARE(files_in(tmp.path()), QStringList({"fox.json", "fox.mp4", "fox.safetensors"}));
@@ -272,7 +273,7 @@ class TestImageToVideo : public QObject {
                                         "a fox", "--frames", "1", "--save-latent", latent} + extra);
       if (r.code != 0) qWarning() << r.err;
       const auto file = wan::SafetensorsFile::open(latent.toStdString());
-      return nlohmann::json::parse(file->metadata().at("settings"));
+      return nlohmann::json::parse(file->metadata().at("settings")).at("request");
     };
     const nlohmann::json p480 = settings({"--size", "832*480"});
     QCOMPARE(p480.at("steps").get<int>(), 40);

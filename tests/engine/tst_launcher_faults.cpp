@@ -28,7 +28,13 @@ struct Run {
   QString run_id;
   QTemporaryDir out;
   std::vector<int> pids;
+  QString err;  // stderr read so far
 };
+
+QString stderr_of(Run& run) {
+  run.err += run.process.readAllStandardError();
+  return run.err;
+}
 
 }  // namespace
 
@@ -37,12 +43,17 @@ class TestLauncherFaults : public QObject {
   QTemporaryDir demo_;
 
   // Starts a 2-rank CPU run on the demo model that samples for several seconds.
-  void start(Run& run, const QStringList& extra = {}, bool save_latent = true) {
+  void start(Run& run, const QStringList& extra = {}, bool save_latent = true, const QString& stall = {}) {
     run.run_id = QString("fault-%1-%2").arg(getpid()).arg(QRandomGenerator::global()->generate() % 100000);
     QStringList args = {"generate", "--world-size", "2", "--run-id", run.run_id, "--model", demo_.filePath("demo"),
                         "--prompt", "a fox", "--size", "256*160", "--frames", "17", "--steps", "60", "--seed", "1",
                         "--output", run.out.filePath("clip.mp4")};
     if (save_latent) args << "--save-latent" << run.out.filePath("latent.safetensors");
+    if (!stall.isEmpty()) {
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert("WAN_TEST_STALL_BEFORE", stall);  // the engine's fault injection (dist/communicator.cpp)
+      run.process.setProcessEnvironment(env);
+    }
     run.process.start(WAN_CLI_PATH, args + extra);
     QVERIFY(run.process.waitForStarted());
   }
@@ -120,7 +131,7 @@ class TestLauncherFaults : public QObject {
     QElapsedTimer timer;
     timer.start();
     QVERIFY2(run.process.waitForFinished(seconds * 1000), "the run did not stop in time");
-    const QString err = run.process.readAllStandardError();
+    const QString err = stderr_of(run);
     QCOMPARE(run.process.exitCode(), code);
     QVERIFY2(last_line(err).startsWith("wan: error: ") && last_line(err).contains(needle), qPrintable(err));
     for (int pid : run.pids) QVERIFY2(!process_exists(pid), qPrintable(QString("worker %1 left running").arg(pid)));
@@ -149,7 +160,7 @@ class TestLauncherFaults : public QObject {
     QVERIFY(p.waitForFinished(120000));
     const QString log = p.readAllStandardError();
     QVERIFY2(p.exitCode() == 0, qPrintable(log));
-    QVERIFY2(log.contains("[rank 1] done"), qPrintable(log));
+    QVERIFY2(log.contains("rank 1: done"), qPrintable(log));
     const double err = wan_test::rel_l2(wan::SafetensorsFile::open(out.filePath("latent.safetensors").toStdString())->view("latent"),
                                         wan::SafetensorsFile::open(dir + "/io.safetensors")->view("final_latent"));
     QVERIFY2(err < 1e-5, std::to_string(err).c_str());
@@ -215,12 +226,32 @@ class TestLauncherFaults : public QObject {
     QVERIFY(!QFile::exists("/dev/shm/wan-studio-" + run_id));
   }
 
+  // A frozen process (SIGSTOP) makes no progress: after the hang timeout the watchdog names it.
   void hungWorker() {
     Run run;
-    start(run);
+    start(run, {"--hang-timeout", "4"});
     QVERIFY(wait_for(run, 1, wan::Phase::kSampling, 1));
     kill(run.pids[1], SIGSTOP);
-    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication), "rank 1 failed while sampling: stopped responding", 20);
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
+                     "rank 1 failed while sampling: stopped responding: no progress for 4 s", 20);
+    QVERIFY(last_line(stderr_of(run)).contains("stopped by a signal"));
+  }
+
+  // A rank blocked before an all-to-all while its process lives (a driver or a bug): its peer waits
+  // inside the collective, which progress marks show; the watchdog ends the run within the hang
+  // timeout and names the blocked rank, its phase and the collective its peer waits in.
+  void rankBlockedBeforeAnAllToAll() {
+    Run run;
+    QElapsedTimer timer;
+    timer.start();
+    start(run, {"--ulysses", "2", "--hang-timeout", "5"}, true, "all_to_all:1:3");
+    QVERIFY(wait_for(run, 1, wan::Phase::kSampling));
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
+                     "rank 1 failed while sampling: stopped responding: no progress for 5 s while sampling (step 0 of 60), "
+                     "outside any collective", 30);
+    const QString err = last_line(stderr_of(run));
+    QVERIFY2(err.contains("rank 0 waits in all_to_all #"), qPrintable(err));
+    QVERIFY2(timer.elapsed() < 40000, "the hang was not detected in time");
   }
 
   void ctrlC() {

@@ -73,11 +73,11 @@ class TestParallelPipeline : public QObject {
     QFETCH(QString, config);
     QFETCH(QString, fixture);
     wan::DistConfig dist = wan::dist_config_from_json(config.toStdString());
-    dist.backend = "gloo";
+    dist.backend = wan::resolve_backend(dist, "cpu");
     const std::string dir = wan_test::golden(fixture.toStdString());
     QVERIFY(wan::validate_dist_config(dist, wan::DistEnvironment{0, 4}).empty());
     const wan::GenerationRequest r = wan::pipeline_case_request(dir);
-    const wan::RunPlan plan = wan::make_plan(r, false);
+    const wan::RunPlan plan = wan::make_plan(r, wan::DistConfig{}, false);
     const torch::Tensor noise = wan::initial_noise(plan);
     const torch::Tensor reference = wan::SafetensorsFile::open(dir + "/io.safetensors")->view("final_latent");
 
@@ -85,7 +85,7 @@ class TestParallelPipeline : public QObject {
     std::vector<torch::Tensor> finals(dist.world_size);
     auto errors = run_world(dist.world_size, [&](wan::Communicator& world) {
       wan::RankRuntime runtime(world, dist);
-      const wan::RankHooks hooks = runtime.hooks(r.guidance, world.rank() == 0);
+      const wan::RankHooks hooks = runtime.hooks(plan.request.guidance.value(), world.rank() == 0);
       const wan::TextContexts text = wan::encode_prompts(plan, hooks.t5_sharding);
       const wan::ImageContext image = wan::encode_image(plan);
       if (image.defined() != plan.i2v) throw std::runtime_error("image conditioning not as the fixture");

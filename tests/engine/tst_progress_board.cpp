@@ -1,5 +1,5 @@
 // The shared-memory progress board across real processes: consistent snapshots while another process
-// writes, heartbeats and the cancel flag cross process boundaries, stale segments of dead supervisors
+// writes, progress marks and the cancel flag cross process boundaries, stale segments of dead supervisors
 // are found and removed, and the creator unlinks its segment.
 #include <signal.h>
 #include <sys/wait.h>
@@ -51,7 +51,25 @@ class TestProgressBoard : public QObject {
       QCOMPARE(r.peak_memory_bytes, std::uint64_t(987654321));
       QCOMPARE(r.exit_code, 4);
       QCOMPARE(r.error.size(), std::size_t(wan::kBoardErrorBytes - 1));
-      QVERIFY(r.heartbeat_ms > 0);
+      QCOMPARE(r.progress_ms, std::uint64_t(0));  // publishing is not progress: the work marks it
+      QVERIFY(!r.in_collective);
+      QCOMPARE(r.collective, wan::CollectiveKind::kCount);
+      wan::ProgressMark mark;
+      mark.ms = 12345;
+      mark.in_collective = true;
+      mark.collective = wan::CollectiveKind::kAllToAll;
+      mark.collectives = 57;
+      board.mark_progress(2, mark);
+      const RankStatus marked = viewer.read(2);
+      QCOMPARE(marked.progress_ms, std::uint64_t(12345));
+      QVERIFY(marked.in_collective);
+      QCOMPARE(marked.collective, wan::CollectiveKind::kAllToAll);
+      QCOMPARE(marked.collectives, std::uint64_t(57));
+      QCOMPARE(marked.step, 7);  // the mark leaves the status alone
+      mark.in_collective = false;
+      board.mark_progress(2, mark);
+      QVERIFY(!viewer.read(2).in_collective);
+      QCOMPARE(viewer.read(2).collective, wan::CollectiveKind::kAllToAll);  // the last one, finished
       QCOMPARE(viewer.read(0).state, RankState::kStarting);
       QVERIFY_THROWS_EXCEPTION(wan::Error, viewer.read(4));
       QVERIFY(!viewer.cancel_requested());

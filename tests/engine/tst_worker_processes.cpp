@@ -5,7 +5,7 @@
 #include <QTcpServer>
 #include <nlohmann/json.hpp>
 
-#include "dist/launch_env.h"
+#include "wan/worker_env.h"
 #include "test_util.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
@@ -106,7 +106,7 @@ class TestWorkerProcesses : public QObject {
     // Rank 0 wrote the video, the sidecar (with the world layout) and the latent; nothing else is there.
     QCOMPARE(QDir(out).entryList(QDir::Files | QDir::Hidden, QDir::Name), QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
     const auto sidecar = nlohmann::json::parse(wan::read_text_file((out + "/clip.json").toStdString()));
-    QCOMPARE(sidecar.at("world").at("world_size").get<int>(), world);
+    QCOMPARE(sidecar.at("config").at("world_size").get<int>(), world);
   }
 
   void configWorldMismatch() {
@@ -124,8 +124,48 @@ class TestWorkerProcesses : public QObject {
     p.start(WAN_WORKER_PATH, QStringList{"--dist-config", dir.filePath("dist.json")} + fixture_generate_args(dir.path()));
     QVERIFY(p.waitForFinished(60000));
     QCOMPARE(p.exitCode(), 2);
-    QVERIFY(QString(p.readAllStandardError()).contains("says world_size 4 but the launcher started 2 ranks"));
+    const QString err = p.readAllStandardError();
+    QVERIFY2(err.contains("says world_size 4 but the launcher (torchrun) started 2 ranks"), qPrintable(err));
     QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList({"dist.json"}));
+  }
+
+  // Under torchrun nothing watches the ranks but themselves: a rank blocked before an all-to-all (its
+  // process alive) ends itself after the config's hang timeout with a message naming its phase and
+  // collectives; its peer, waiting in the all-to-all, then fails instead of waiting for the collective
+  // timeout. Nothing is written.
+  void unwatchedRankEndsItselfWhenHung() {
+    QTemporaryDir dir;
+    QFile f(dir.filePath("dist.json"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"world_size": 2, "backend": "gloo", "use_context_parallel": true, "ulysses_size": 2, "hang_timeout_seconds": 3})");
+    f.close();
+    const QString out = dir.filePath("out");
+    QVERIFY(QDir().mkpath(out));
+    const int port = free_port();
+    QElapsedTimer timer;
+    timer.start();
+    std::vector<std::unique_ptr<QProcess>> procs;
+    for (int r = 0; r < 2; ++r) {
+      auto p = std::make_unique<QProcess>();
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert("RANK", QString::number(r));
+      env.insert("WORLD_SIZE", "2");
+      env.insert("MASTER_ADDR", "127.0.0.1");
+      env.insert("MASTER_PORT", QString::number(port));
+      env.insert("WAN_TEST_STALL_BEFORE", "all_to_all:1:3");  // the engine's fault injection
+      p->setProcessEnvironment(env);
+      p->start(WAN_WORKER_PATH, QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
+      procs.push_back(std::move(p));
+    }
+    for (auto& p : procs) QVERIFY(p->waitForFinished(60000));
+    QVERIFY2(timer.elapsed() < 45000, "the hung rank was not ended in time");
+    const QString err1 = procs[1]->readAllStandardError();
+    QCOMPARE(procs[1]->exitCode(), static_cast<int>(wan::ErrorCode::kCommunication));
+    QVERIFY2(err1.contains("wan: error: rank 1: stopped responding: no progress for 3 s while sampling (step 0 of ") &&
+                 err1.contains("outside any collective"),
+             qPrintable(err1));
+    QVERIFY(procs[0]->exitCode() != 0);
+    QVERIFY(QDir(out).entryList(QDir::Files | QDir::Hidden).isEmpty());
   }
 };
 

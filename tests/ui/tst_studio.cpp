@@ -20,6 +20,7 @@
 #include "preset_store.h"
 #include "run_supervisor.h"
 #include "video_player.h"
+#include "wan/job.h"
 #include "wan/model_info.h"
 
 namespace {
@@ -68,10 +69,17 @@ bool sampling(const std::vector<wan::RankStatus>& ranks, int rank, int min_step 
 wan::DistConfig world2() {
   wan::DistConfig c;
   c.world_size = 2;
-  c.backend = "gloo";
+  c.backend = wan::resolve_backend(c, "cpu");
   c.use_context_parallel = true;
   c.ulysses_size = 2;
   return c;
+}
+
+wan::Job job(const wan::GenerationRequest& request, const wan::DistConfig& config) {
+  wan::Job j;
+  j.request = request;
+  j.config = config;
+  return j;
 }
 
 }  // namespace
@@ -259,13 +267,13 @@ class TestStudio : public QObject {
     QCOMPARE(w.player()->frameCount(), 5);
     QCOMPARE(w.historyModel()->rowCount(), 1);
     const QJsonObject side = w.historyModel()->settingsAt(0);
-    QCOMPARE(side.value("width").toInt(), 144);  // 56:40 within 128 x 128 (multiples of 16)
-    QCOMPARE(side.value("height").toInt(), 96);
+    QCOMPARE(side.value("video").toObject().value("width").toInt(), 144);  // 56:40 within 128 x 128 (multiples of 16)
+    QCOMPARE(side.value("video").toObject().value("height").toInt(), 96);
     QCOMPARE(studioSegments(), 0);
 
     wan_ui::GenerationForm again;
     again.setImageToVideo(true);
-    again.applySidecar(side);
+    again.setRequest(wan::job_from_sidecar(QJsonDocument(side).toJson().toStdString()).request);
     QCOMPARE(again.startImage(), QFileInfo(picture).absoluteFilePath());
     QCOMPARE(again.request().width, 128);
     QCOMPARE(again.request().height, 128);
@@ -337,7 +345,7 @@ class TestStudio : public QObject {
     QTemporaryDir out;
     wan_ui::RunSupervisor sup;
     QString error;
-    QVERIFY2(sup.start(longRequest(out.path()), world2(), &error), qPrintable(error));
+    QVERIFY2(sup.start(job(longRequest(out.path()), world2()), &error), qPrintable(error));
     QSignalSpy finished(&sup, &wan_ui::RunSupervisor::finished);
     QTRY_VERIFY_WITH_TIMEOUT(sampling(sup.ranks(), 0, 1), 120000);
     const qint64 pid0 = sup.pidOf(0), pid1 = sup.pidOf(1);
@@ -353,7 +361,7 @@ class TestStudio : public QObject {
     QTemporaryDir out;
     wan_ui::RunSupervisor sup;
     QString error;
-    QVERIFY2(sup.start(longRequest(out.path()), world2(), &error), qPrintable(error));
+    QVERIFY2(sup.start(job(longRequest(out.path()), world2()), &error), qPrintable(error));
     QSignalSpy finished(&sup, &wan_ui::RunSupervisor::finished);
     QTRY_VERIFY_WITH_TIMEOUT(sampling(sup.ranks(), 1), 120000);
     const qint64 pid0 = sup.pidOf(0), pid1 = sup.pidOf(1);

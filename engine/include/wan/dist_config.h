@@ -23,12 +23,20 @@ struct DistConfig {
   int ring_size = 1;
   bool use_usp = false;               // xDiT's name for the same context parallel; either enables it
   bool cfg_parallel = false;          // cond and uncond on the two halves of the world
-  bool t5_cpu = false;
+  bool t5_cpu = false;                // umT5 runs on the CPU whatever the request's device (the one owner of this placement)
   std::string param_dtype = "bfloat16";  // bfloat16 | float16 | float32
   std::string reduce_dtype = "float32";
   std::string buffer_dtype = "float32";
   bool sync_module_states = true;     // rank 0 reads the checkpoint and broadcasts
   std::string attention_mode = "sdpa";  // sdpa | math
+  // Seconds one collective may wait for its peers before it fails (c10d's process-group timeout, as
+  // init_process_group(timeout=...)). 600: c10d's default for gloo is 30 min; 10 min still spans a
+  // 14B checkpoint loaded by rank 0 while the others wait in the broadcast.
+  int collective_timeout_seconds = 600;
+  // Seconds a rank may make no progress (no sampling step, no decoded frame, no loaded tensor, no collective
+  // started or finished) before the watchdog declares it hung and ends the run. Must be shorter than the
+  // collective timeout so the hung rank is named, not its waiting peers.
+  int hang_timeout_seconds = 300;
 
   bool context_parallel() const { return use_context_parallel || use_usp; }
   int sequence_parallel_size() const { return context_parallel() ? ulysses_size * ring_size : 1; }
@@ -36,6 +44,11 @@ struct DistConfig {
 };
 
 const char* sharding_strategy_name(ShardingStrategy s);  // "FULL_SHARD", ...
+
+// The backend ranks on `device` ("cpu", "cuda", "cuda:N") use: gloo on the CPU (NCCL moves GPU
+// tensors only; a GPU preset run on a machine without GPUs), the config's backend on a GPU. The one
+// place this rule lives.
+std::string resolve_backend(const DistConfig& config, const std::string& device);
 
 // Reads the fields present in `json_text` on top of `base` (a preset may set only some fields). Accepts
 // the dtype short forms bf16/fp16/fp32. Unknown fields, wrong types and unknown values throw

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace wan {
@@ -29,14 +30,14 @@ struct GenerationRequest {
   int width = 832;
   int height = 480;
   int frames = 81;              // 4n + 1
-  int steps = 50;
-  double shift = 5.0;
-  double guidance = 5.0;
+  // Not given (nullopt): the task's default, filled in by resolve_defaults() (task_defaults below).
+  std::optional<int> steps;
+  std::optional<double> shift;     // flow-matching sigma shift
+  std::optional<double> guidance;  // classifier-free guidance scale
   std::int64_t seed = -1;       // < 0: random
   std::string sampler = "unipc";  // unipc | dpm++
   std::string dtype = "auto";     // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
-  std::string device = "cpu";     // cpu | cuda | cuda:N
-  bool t5_cpu = false;            // run the text encoder on the CPU whatever `device` is
+  std::string device = "cpu";     // cpu | cuda | cuda:N (where umT5 runs: the distributed config's t5_cpu)
   // Draw the initial noise with the CPU generator (as ComfyUI does): a seed then gives the same noise on
   // every device, the CPU included. Off: the device's own generator, as the official generate.py
   // (torch.Generator(device).manual_seed(seed)), whose CUDA noise differs from the CPU's.
@@ -59,6 +60,25 @@ struct GenerationRequest {
 std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
                                                 std::int64_t image_height, std::int64_t stride = 8, std::int64_t patch_h = 2,
                                                 std::int64_t patch_w = 2);
+
+// What a request makes, from its inputs: a start picture makes it image-to-video.
+enum class Task { kTextToVideo, kImageToVideo };
+Task request_task(const GenerationRequest& request);
+const char* task_name(Task task);  // "t2v", "i2v" (the official generate.py's --task prefixes)
+
+// The official defaults of a task (wan/configs/wan_t2v_*.py and wan_i2v_14B.py: sample_steps,
+// sample_shift, sample_guide_scale; generate.py _validate_args: i2v samples 40 steps, and shift 3.0 at
+// 832*480 or 480*832).
+struct TaskDefaults {
+  int steps = 50;
+  double shift = 5.0;
+  double guidance = 5.0;
+};
+TaskDefaults task_defaults(Task task, int width, int height);
+
+// The request with every "not given" field set to its task's default. The one place defaults are
+// decided: the CLI, the studio and every rank call it. Never throws.
+GenerationRequest resolve_defaults(const GenerationRequest& request);
 
 enum class Phase : int {
   kNone = 0,  // never a valid running state

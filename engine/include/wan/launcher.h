@@ -1,31 +1,32 @@
-// The local launcher: spawns one wan-worker per rank on this machine, hosts the rendezvous store on a
-// free port, creates the run's progress board, supervises the workers (exit codes, heartbeats, cancel)
-// and reaps them. A rank that fails, dies or stops beating stops the whole run within the heartbeat
-// timeout; no worker is left behind, the board is unlinked and half-written outputs are removed.
-// No torch types: the studio drives it too.
+// The local launcher: runs a Job as one wan-worker process per rank on this machine. It checks the
+// job, writes it to one file every rank reads, hosts the rendezvous store on a free port, creates the
+// run's progress board, supervises the workers (exit codes, the hang watchdog, cancel) and reaps
+// them. A rank that fails, dies or stops making progress (dist/watchdog.h) ends the whole run: no
+// worker is left behind, the board is unlinked, half-written outputs are removed, and a latent rank
+// 0 saved before decoding is kept and named in the message. The CLI (`wan generate --world-size N`)
+// and the studio both run through launch_job and keep only their presentation. No torch types.
+//
+// Thread and cancel behaviour: launch_job blocks until every worker has ended; call it from a
+// thread of your own in a GUI. Setting *options.cancel stops the run at the end of the workers'
+// current step (the board's cancel flag), and after kCancelGrace kills what is left.
 #pragma once
 #include <atomic>
 #include <functional>
 #include <string>
-#include <vector>
 
-#include "wan/generation.h"
+#include "wan/job.h"
 #include "wan/progress_board.h"
 
 namespace wan {
 
 struct LaunchOptions {
-  std::string worker_path;               // the wan-worker executable
-  std::vector<std::string> worker_args;  // its arguments (--dist-config FILE generate ...)
-  int world_size = 1;
-  int master_port = 0;                   // 0: a free port
-  std::string run_id;                    // empty: "run-<pid>-<time>"
-  double heartbeat_timeout_seconds = 8;  // a running rank silent this long counts as hung
-  std::vector<std::string> output_paths; // outputs whose "<path>.part-<pid>" leftovers to remove on failure
-  std::string log_dir;                   // non-empty: rank r's stdout and stderr go to <log_dir>/rank-<r>.log
-  const std::atomic<bool>* cancel = nullptr;                  // set (e.g. by SIGINT) to cancel the run
-  std::function<void(const ProgressBoard&)> on_poll;          // called every poll (progress display)
-  std::function<void(int rank, int pid)> on_spawn;            // tests and logs
+  std::string worker_path;   // the wan-worker executable (empty: default_worker_path())
+  int threads_per_rank = 0;  // LibTorch CPU threads of each worker (0: this machine's cores / world_size)
+  int master_port = 0;       // 0: a free port
+  std::string log_dir;       // non-empty: rank r's stdout and stderr go to <log_dir>/rank-<r>.log
+  const std::atomic<bool>* cancel = nullptr;          // set (e.g. by SIGINT) to cancel the run
+  std::function<void(const ProgressBoard&)> on_poll;  // every poll period (progress display), on the calling thread
+  std::function<void(int rank, int pid)> on_spawn;    // tests and logs
 };
 
 struct LaunchResult {
@@ -34,10 +35,15 @@ struct LaunchResult {
   std::string run_id;
 };
 
-LaunchResult launch_local(const LaunchOptions& options);
+// Runs `job` (job.config.world_size workers; job.run_id names the board, "run-<pid>-<time>" when
+// empty). Throws wan::Error before any worker starts: kInvalidArgument / kUnsupported for a config
+// or request that cannot run here (too few GPUs, a bad output path), kFileNotFound for a missing
+// worker, kCommunication for a taken port. Failures of the run itself come back in the result.
+LaunchResult launch_job(const Job& job, const LaunchOptions& options);
 
-// The worker's `generate` arguments for a request (flags of `wan generate`), e.g. for LaunchOptions.
-std::vector<std::string> generate_arguments(const GenerationRequest& request);
+// One line for a rank's status on the board, as the CLI prints it and the studio's progress bars
+// show it: "rank 1: sampling 3/8 · 2.10 s/step · 1.4 GiB" (and the error of a failed rank).
+std::string format_rank_status(int rank, const RankStatus& status);
 
 // wan-worker beside the running executable (or $WAN_WORKER).
 std::string default_worker_path();

@@ -1,10 +1,13 @@
 // The progress board: one POSIX shared-memory segment per run through which every rank reports its
-// phase, step, speed, memory, heartbeat and errors, and through which the supervisor (CLI or studio)
-// asks for cancellation. Header-only types and no torch: the studio reads it from ui/.
+// phase, step, speed, memory, progress marks and errors, and through which the supervisor (CLI or
+// studio) asks for cancellation. Header-only types and no torch: the studio reads it from ui/.
 //
 // Layout (kBoardLayoutVersion): a header (magic, layout version, world size, run id, supervisor pid,
-// cancel flag) followed by one fixed-size slot per rank, then the live preview region. A slot is written by its rank alone under a
-// seqlock (even sequence = stable); the heartbeat is a separate atomic so beating never blocks readers.
+// cancel flag) followed by one fixed-size slot per rank, then the live preview region. A slot is
+// written by its rank alone under a seqlock (even sequence = stable); the progress mark (time of the
+// last progress, the collective the rank waits in, how many it started) is a set of separate atomics
+// written by the work itself (each step, frame, loaded tensor, collective), so marking never blocks
+// readers and a rank stuck anywhere, a collective included, stops marking.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -14,9 +17,14 @@
 namespace wan {
 
 constexpr std::uint32_t kBoardMagic = 0x424e4157;  // "WANB"
-constexpr std::uint32_t kBoardLayoutVersion = 2;  // 2: live preview region
+constexpr std::uint32_t kBoardLayoutVersion = 3;  // 2: live preview region; 3: progress marks and collectives
 constexpr int kBoardErrorBytes = 512;
 constexpr int kPreviewMaxSide = 256;  // live preview images are at most this wide and high
+
+// The collectives of the distributed runtime (dist/communicator.h), named on the board and in hang reports.
+enum class CollectiveKind { kAllGather, kAllToAll, kBroadcast, kAllReduce, kSendRecv, kBarrier, kCount };
+const char* collective_name(CollectiveKind kind);  // "all_gather", ...; "none" for kCount
+constexpr int kCollectiveKinds = static_cast<int>(CollectiveKind::kCount);
 
 enum class RankState : std::int32_t { kStarting = 0, kRunning = 1, kDone = 2, kFailed = 3, kCancelled = 4 };
 
@@ -29,7 +37,19 @@ struct RankStatus {
   std::int32_t pid = 0;
   std::int32_t exit_code = 0;  // wan::ErrorCode of a failure
   std::string error;           // last error text (truncated to kBoardErrorBytes - 1)
-  std::uint64_t heartbeat_ms = 0;  // CLOCK_MONOTONIC milliseconds of the last beat (0: never)
+  // The progress mark (ProgressBoard::mark_progress).
+  std::uint64_t progress_ms = 0;   // CLOCK_MONOTONIC milliseconds of the last progress (0: none yet)
+  bool in_collective = false;      // waiting in `collective` now
+  CollectiveKind collective = CollectiveKind::kCount;  // the latest collective started (kCount: none yet)
+  std::uint64_t collectives = 0;   // collectives started so far (the number of `collective`)
+};
+
+// What a rank's progress mark says, as ProgressBoard::mark_progress takes it.
+struct ProgressMark {
+  std::uint64_t ms = 0;
+  bool in_collective = false;
+  CollectiveKind collective = CollectiveKind::kCount;
+  std::uint64_t collectives = 0;
 };
 
 // The live preview of the sampling: an RGB image (rows of width * 3 bytes) of the current latent.
@@ -65,7 +85,8 @@ class ProgressBoard {
 
   void publish(int rank, const RankStatus& status);  // by that rank only
   RankStatus read(int rank) const;                    // consistent snapshot
-  void beat(int rank);                                // heartbeat now
+  // By that rank's work (never a side thread): it made progress at mark.ms; lock-free.
+  void mark_progress(int rank, const ProgressMark& mark);
 
   // The preview: written by the output rank (at most kPreviewMaxSide per side), read by the studio.
   void publish_preview(const PreviewImage& image);

@@ -12,6 +12,11 @@
 
 #include <c10/util/env.h>
 
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "core/progress_mark.h"
 #include "dist/c10d_communicator.h"
 #include "wan/error.h"
 
@@ -89,7 +94,7 @@ const char* collective_name(CollectiveKind kind) {
     case CollectiveKind::kAllReduce: return "all_reduce";
     case CollectiveKind::kSendRecv: return "send_recv";
     case CollectiveKind::kBarrier: return "barrier";
-    case CollectiveKind::kCount: break;
+    case CollectiveKind::kCount: return "none";
   }
   return "?";
 }
@@ -100,8 +105,47 @@ double CommStats::total_seconds() const {
   return s;
 }
 
+namespace {
+
+// Fault injection for the hang tests: WAN_TEST_STALL_BEFORE="<collective>:<rank>:<n>" (e.g.
+// "all_to_all:1:3") stops the process whose RANK is <rank> for good before its n-th collective of that
+// kind, its process alive, as a rank blocked by a bug or a driver would be. Read once per process.
+void stall_if_asked(CollectiveKind kind) {
+  struct Stall {
+    int kind = -1, rank = -1;
+    long nth = 0;
+    std::atomic<long> seen{0};
+  };
+  static Stall* stall = [] {
+    auto* s = new Stall;
+    const char* spec = std::getenv("WAN_TEST_STALL_BEFORE");
+    const char* rank = std::getenv("RANK");
+    if (!spec || !rank) return s;
+    const std::string text = spec;
+    const auto a = text.find(':'), b = text.rfind(':');
+    if (a == std::string::npos || b == a) return s;
+    for (int k = 0; k < kCollectiveKinds; ++k)
+      if (text.substr(0, a) == collective_name(static_cast<CollectiveKind>(k))) s->kind = k;
+    s->rank = std::atoi(text.substr(a + 1, b - a - 1).c_str());
+    s->nth = std::atol(text.substr(b + 1).c_str());
+    if (s->rank != std::atoi(rank)) s->kind = -1;
+    return s;
+  }();
+  if (stall->kind != static_cast<int>(kind)) return;
+  if (++stall->seen != stall->nth) return;
+  std::fprintf(stderr, "WAN_TEST_STALL_BEFORE: rank %d stops before %s #%ld\n", stall->rank, collective_name(kind), stall->nth);
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+}  // namespace
+
 template <typename Fn>
 auto Communicator::timed(CollectiveKind kind, std::uint64_t bytes, Fn&& fn) -> decltype(fn()) {
+  stall_if_asked(kind);
+  note_collective_begin(kind);
+  struct EndMark {
+    ~EndMark() { note_collective_end(); }
+  } end_mark;
   const auto t0 = Clock::now();
   struct Account {
     CommStats& stats;

@@ -14,11 +14,10 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/torch.h>
 
+#include "wan/progress_board.h"  // CollectiveKind
+
 namespace wan {
 
-enum class CollectiveKind { kAllGather, kAllToAll, kBroadcast, kAllReduce, kSendRecv, kBarrier, kCount };
-const char* collective_name(CollectiveKind kind);
-constexpr int kCollectiveKinds = static_cast<int>(CollectiveKind::kCount);
 
 // Per-kind accounting: payload bytes this rank sent (what the algorithm must move at least: all-gather
 // (n-1)/1 of the local part, all-to-all (n-1)/n of the input, ring all-reduce 2(n-1)/n), calls, seconds.

@@ -18,7 +18,8 @@ Error invalid(const std::string& message) { return Error(ErrorCode::kInvalidArgu
 const std::vector<std::string> kFields = {
     "world_size", "rank", "backend", "use_fsdp", "dit_fsdp", "t5_fsdp", "sharding_strategy",
     "use_context_parallel", "ulysses_size", "ring_size", "use_usp", "cfg_parallel", "t5_cpu",
-    "param_dtype", "reduce_dtype", "buffer_dtype", "sync_module_states", "attention_mode"};
+    "param_dtype", "reduce_dtype", "buffer_dtype", "sync_module_states", "attention_mode",
+    "collective_timeout_seconds", "hang_timeout_seconds"};
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
@@ -108,7 +109,13 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   if (j.contains("attention_mode"))
     c.attention_mode = get_choice(j, "attention_mode", {{"sdpa", "sdpa"}, {"math", "math"}},
                                   "sdpa (fused kernels where LibTorch has them), math (reference)");
+  if (j.contains("collective_timeout_seconds")) c.collective_timeout_seconds = get_int(j, "collective_timeout_seconds");
+  if (j.contains("hang_timeout_seconds")) c.hang_timeout_seconds = get_int(j, "hang_timeout_seconds");
   return c;
+}
+
+std::string resolve_backend(const DistConfig& config, const std::string& device) {
+  return device == "cpu" ? "gloo" : config.backend;
 }
 
 DistConfig load_dist_config(const std::string& path, const DistConfig& base) {
@@ -138,7 +145,9 @@ std::string dist_config_to_json(const DistConfig& c) {
             {"reduce_dtype", c.reduce_dtype},
             {"buffer_dtype", c.buffer_dtype},
             {"sync_module_states", c.sync_module_states},
-            {"attention_mode", c.attention_mode}};
+            {"attention_mode", c.attention_mode},
+            {"collective_timeout_seconds", c.collective_timeout_seconds},
+            {"hang_timeout_seconds", c.hang_timeout_seconds}};
   return j.dump(2) + "\n";
 }
 
@@ -182,6 +191,10 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
   }
   if (c.world_size == 1 && c.use_fsdp)
     add("use_fsdp", "FSDP shards weights across ranks and needs world_size > 1; turn dit_fsdp and t5_fsdp off");
+  if (c.collective_timeout_seconds < 1)
+    add("collective_timeout_seconds", "collective_timeout_seconds must be at least 1 (got " + std::to_string(c.collective_timeout_seconds) + ")");
+  if (c.hang_timeout_seconds < 1)
+    add("hang_timeout_seconds", "hang_timeout_seconds must be at least 1 (got " + std::to_string(c.hang_timeout_seconds) + ")");
   if (c.t5_fsdp && c.t5_cpu)
     add("t5_fsdp", "t5_fsdp and t5_cpu exclude each other (a T5 on the CPU is not sharded); turn one off");
   return out;

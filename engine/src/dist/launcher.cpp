@@ -7,12 +7,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
 #include <thread>
 
+#include "core/runtime.h"
 #include "dist/communicator.h"
+#include "dist/watchdog.h"
+#include "pipeline/plan.h"
+#include "pipeline/rank_hooks.h"
 #include "wan/error.h"
 #include "wan/generation.h"
 
@@ -22,15 +26,29 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// The launcher's periods and grace times, each named once.
+constexpr auto kPollPeriod = std::chrono::milliseconds(100);         // board reads, exits, watchdog, on_poll
+constexpr auto kCancelGrace = std::chrono::seconds(10);              // workers stop at the end of their step
+constexpr auto kStopGrace = std::chrono::seconds(3);                 // SIGTERM to SIGKILL when ending a run
+constexpr auto kVictimGrace = std::chrono::milliseconds(600);        // a communication error usually echoes another rank's failure
+constexpr auto kStoreTimeout = std::chrono::minutes(5);              // the rendezvous store's own waits
+
 struct Worker {
   pid_t pid = -1;
   bool running = false;
   int status = 0;
 };
 
-pid_t spawn(const LaunchOptions& o, int rank, int port, const std::string& run_id) {
+struct Spawn {
+  std::string worker_path;
+  std::vector<std::string> args;  // after the program name
+  int world_size = 1;
+  std::string log_dir;
+};
+
+pid_t spawn(const Spawn& o, int rank, int port, const std::string& run_id) {
   std::vector<std::string> args = {o.worker_path};
-  args.insert(args.end(), o.worker_args.begin(), o.worker_args.end());
+  args.insert(args.end(), o.args.begin(), o.args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -97,38 +115,17 @@ std::string phase_of(const RankStatus& s) {
   return p == Phase::kNone ? std::string("starting") : phase_name(p);
 }
 
-}  // namespace
-
-LaunchResult launch_local(const LaunchOptions& o) {
+// Supervises the spawned workers until they end; the result names the failed rank, its phase and
+// the cause (the dead or hung rank, not the peers that failed with a communication error after it).
+LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const Job& job, const LaunchOptions& o,
+                       const std::vector<std::uint64_t>& spawn_ms) {
   LaunchResult result;
-  if (o.world_size < 1) throw Error(ErrorCode::kInvalidArgument, "world_size must be at least 1");
-  if (access(o.worker_path.c_str(), X_OK) != 0)
-    throw Error(ErrorCode::kFileNotFound, "worker executable " + o.worker_path + " not found or not executable");
-  ProgressBoard::remove_stale();
-  result.run_id = o.run_id.empty() ? "run-" + std::to_string(getpid()) + "-" +
-                                         std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000000)
-                                   : o.run_id;
-  ProgressBoard board = ProgressBoard::create(result.run_id, o.world_size);
-  int port = o.master_port;
-  auto store = host_tcp_store(port, std::chrono::minutes(5));  // kCommunication when the port is taken
-
-  std::vector<Worker> workers(o.world_size);
-  try {
-    for (int r = 0; r < o.world_size; ++r) {
-      workers[r].pid = spawn(o, r, port, result.run_id);
-      workers[r].running = true;
-      if (o.on_spawn) o.on_spawn(r, workers[r].pid);
-    }
-  } catch (...) {
-    stop_all(workers, std::chrono::milliseconds(100));
-    throw;
-  }
-
+  result.run_id = job.run_id;
+  const int world = job.config.world_size;
   int failed_rank = -1;
   std::string cause;
   bool cancelled = false;
   Clock::time_point cancel_deadline{}, victim_grace{};
-  const auto timeout_ms = static_cast<std::uint64_t>(o.heartbeat_timeout_seconds * 1000);
   // A failure's weight: the rank that died or hung is the cause; ranks that then fail with a
   // communication error are its victims.
   auto weight = [&](int rank, bool died) {
@@ -136,13 +133,16 @@ LaunchResult launch_local(const LaunchOptions& o) {
     return board.read(rank).exit_code == static_cast<int>(ErrorCode::kCommunication) ? 1 : 2;
   };
   int failed_weight = 0;
+  std::vector<WatchedRank> watched(world);
   for (;;) {
     int alive = 0;
-    for (int r = 0; r < o.world_size; ++r) {
+    for (int r = 0; r < world; ++r) {
       Worker& w = workers[r];
+      watched[r].running = w.running;
       if (!w.running) continue;
       if (waitpid(w.pid, &w.status, WNOHANG) == w.pid) {
         w.running = false;
+        watched[r].running = false;
         if (!(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) && !cancelled) {
           const int wt = weight(r, WIFSIGNALED(w.status));
           if (wt > failed_weight) {
@@ -154,35 +154,40 @@ LaunchResult launch_local(const LaunchOptions& o) {
         continue;
       }
       ++alive;
-      const RankStatus s = board.read(r);
-      if (s.heartbeat_ms != 0 && s.state == RankState::kRunning && ProgressBoard::monotonic_ms() - s.heartbeat_ms > timeout_ms &&
-          failed_weight < 3) {
-        failed_rank = r;
+      watched[r].status = board.read(r);
+      watched[r].last_progress_ms = watched[r].status.progress_ms ? watched[r].status.progress_ms : spawn_ms[r];
+      watched[r].stopped = process_stopped(w.pid);
+      if (watched[r].status.state != RankState::kRunning && watched[r].status.state != RankState::kStarting) watched[r].running = false;
+    }
+    if (failed_weight < 3 && !cancelled) {
+      const HangVerdict hang = judge_hang(watched, ProgressBoard::monotonic_ms(), std::chrono::seconds(job.config.hang_timeout_seconds));
+      if (hang.rank >= 0) {
+        failed_rank = hang.rank;
         failed_weight = 3;
-        cause = "stopped responding (no heartbeat for " + std::to_string(static_cast<int>(o.heartbeat_timeout_seconds)) + " s)";
+        cause = hang.message;
       }
     }
     if (o.on_poll) o.on_poll(board);
-    // A communication error is usually the echo of another rank's failure: look a moment longer for it.
-    if (failed_weight == 1 && victim_grace == Clock::time_point{}) victim_grace = Clock::now() + std::chrono::milliseconds(600);
+    if (failed_weight == 1 && victim_grace == Clock::time_point{}) victim_grace = Clock::now() + kVictimGrace;
     if (failed_weight >= 2 || alive == 0 || (failed_weight == 1 && Clock::now() > victim_grace)) break;
     if (o.cancel && o.cancel->load() && !cancelled) {
       cancelled = true;
       board.request_cancel();
-      cancel_deadline = Clock::now() + std::chrono::seconds(10);  // workers stop at the end of their step
+      cancel_deadline = Clock::now() + kCancelGrace;
     }
     if (cancelled && Clock::now() > cancel_deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(kPollPeriod);
   }
 
   const bool clean_exit = failed_rank < 0 && !cancelled;
   if (!clean_exit) board.request_cancel();
-  stop_all(workers, std::chrono::seconds(3));
+  stop_all(workers, kStopGrace);
   if (clean_exit) return result;
 
   // Leftovers of interrupted writes.
-  for (const auto& out : o.output_paths)
+  for (const std::string& out : {job.request.output, job.request.frames_dir, job.request.save_latent})
     for (const auto& w : workers) {
+      if (out.empty()) continue;
       std::error_code ec;
       fs::remove_all(out + ".part-" + std::to_string(w.pid), ec);
     }
@@ -197,52 +202,88 @@ LaunchResult launch_local(const LaunchOptions& o) {
   if (!s.error.empty() && cause.rfind("exited", 0) != 0) message += " (" + cause + ")";
   result.message = message + "; the other ranks were stopped";
   result.exit_code = s.exit_code > 0 ? s.exit_code : static_cast<int>(ErrorCode::kCommunication);
+  // The sampling is never lost: rank 0 saved the latent before decoding.
+  const GenerationRequest& r = job.request;
+  const std::string latent = !r.save_latent.empty() ? r.save_latent : (r.output.empty() && r.frames_dir.empty()) ? "" : rescue_latent_path(r);
+  if (!latent.empty() && fs::exists(latent) && result.message.find(latent) == std::string::npos)
+    result.message += "; the sampled latent is kept in " + latent + ": decode it with `wan generate --decode-latent " + latent +
+                      " --model ... --output ...`";
   return result;
 }
 
-}  // namespace wan
+}  // namespace
 
-namespace wan {
+LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
+  Job job = given;
+  DistConfig& c = job.config;
+  const GenerationRequest& r = job.request;
+  if (!r.decode_latent.empty())
+    throw Error(ErrorCode::kInvalidArgument, "--decode-latent runs in one process; drop --world-size and the distributed flags");
+  c.backend = resolve_backend(c, r.device);
+  c.rank = 0;
+  // Every rank runs on this machine: as many GPUs as ranks.
+  check_dist_config(c, DistEnvironment{r.device == "cpu" ? -1 : cuda_device_count(), 0});
+  // Settings and folders are checked by every worker too; checking here fails before any process starts.
+  if (!r.output.empty() || !r.frames_dir.empty() || !r.save_latent.empty()) validate_settings(r);
+  const std::string worker_path = o.worker_path.empty() ? default_worker_path() : o.worker_path;
+  if (access(worker_path.c_str(), X_OK) != 0)
+    throw Error(ErrorCode::kFileNotFound, "worker executable " + worker_path + " not found or not executable");
+  ProgressBoard::remove_stale();
+  if (job.run_id.empty())
+    job.run_id = "run-" + std::to_string(getpid()) + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000000);
+  ProgressBoard board = ProgressBoard::create(job.run_id, c.world_size);
 
-std::vector<std::string> generate_arguments(const GenerationRequest& r) {
-  std::vector<std::string> a = {"generate"};
-  auto add = [&](const char* flag, const std::string& value) {
-    if (!value.empty()) a.insert(a.end(), {flag, value});
-  };
-  auto num = [](double v) {
-    std::ostringstream s;
-    s.precision(17);
-    s << v;
-    return s.str();
-  };
-  add("--model", r.model.model_dir);
-  add("--dit", r.model.dit);
-  add("--t5", r.model.t5);
-  add("--vae", r.model.vae);
-  add("--tokenizer", r.model.tokenizer);
-  add("--clip", r.model.clip);
-  add("--image", r.image);
-  add("--prompt", r.prompt);
-  add("--negative", r.negative_prompt);
-  add("--width", std::to_string(r.width));
-  add("--height", std::to_string(r.height));
-  add("--frames", std::to_string(r.frames));
-  add("--steps", std::to_string(r.steps));
-  add("--shift", num(r.shift));
-  add("--guidance", num(r.guidance));
-  add("--seed", std::to_string(r.seed));
-  add("--sampler", r.sampler);
-  add("--dtype", r.dtype);
-  add("--device", r.device);
-  if (r.t5_cpu) a.push_back("--t5-cpu");
-  if (r.cpu_noise) a.push_back("--cpu-noise");
-  add("--output", r.output);
-  add("--frames-dir", r.frames_dir);
-  add("--save-latent", r.save_latent);
-  add("--decode-latent", r.decode_latent);
-  add("--fps", std::to_string(r.fps));
-  add("--crf", std::to_string(r.crf));
-  return a;
+  // The job file every rank reads, in a folder of the run's own (removed at the end).
+  const fs::path run_dir = fs::temp_directory_path() / ("wan-" + job.run_id);
+  fs::create_directories(run_dir);
+  struct RemoveDir {
+    fs::path dir;
+    ~RemoveDir() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } remove_dir{run_dir};
+  const std::string job_path = (run_dir / "job.json").string();
+  save_job(job_path, job);
+
+  int port = o.master_port;
+  auto store = host_tcp_store(port, kStoreTimeout);  // kCommunication when the port is taken
+  Spawn sp;
+  sp.worker_path = worker_path;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = o.threads_per_rank > 0 ? o.threads_per_rank : std::max(1, cores / c.world_size);
+  sp.args = {"--threads", std::to_string(threads), "--job", job_path};
+  sp.world_size = c.world_size;
+  sp.log_dir = o.log_dir;
+  std::vector<Worker> workers(c.world_size);
+  std::vector<std::uint64_t> spawn_ms(c.world_size, 0);
+  try {
+    for (int rank = 0; rank < c.world_size; ++rank) {
+      spawn_ms[rank] = ProgressBoard::monotonic_ms();
+      workers[rank].pid = spawn(sp, rank, port, job.run_id);
+      workers[rank].running = true;
+      if (o.on_spawn) o.on_spawn(rank, workers[rank].pid);
+    }
+  } catch (...) {
+    stop_all(workers, std::chrono::milliseconds(100));
+    throw;
+  }
+  return supervise(workers, board, job, o, spawn_ms);
+}
+
+std::string format_rank_status(int rank, const RankStatus& s) {
+  const Phase phase = static_cast<Phase>(s.phase);
+  char line[160];
+  std::snprintf(line, sizeof line, "rank %d: %s %d/%d", rank, phase == Phase::kNone ? "starting" : phase_name(phase), s.step, s.total);
+  std::string text = line;
+  if (s.seconds_per_step > 0) {
+    std::snprintf(line, sizeof line, " · %.2f s/step", s.seconds_per_step);
+    text += line;
+  }
+  std::snprintf(line, sizeof line, " · %.2f GiB", static_cast<double>(s.memory_bytes) / (1ull << 30));
+  text += line;
+  if (s.state == RankState::kFailed && !s.error.empty()) text += " · " + s.error;
+  return text;
 }
 
 std::string default_worker_path() {

@@ -44,7 +44,10 @@ struct SlotData {
 
 struct alignas(64) Slot {
   std::atomic<std::uint32_t> sequence;
-  std::atomic<std::uint64_t> heartbeat_ms;
+  // The progress mark: written by the rank's work, read at any time (each value on its own).
+  std::atomic<std::int32_t> collective;  // CollectiveKind + 1 while waiting in it, -(kind + 1) after; 0: none yet
+  std::atomic<std::uint64_t> progress_ms;
+  std::atomic<std::uint64_t> collectives;
   SlotData data;
 };
 
@@ -269,7 +272,6 @@ void ProgressBoard::publish(int rank, const RankStatus& s) {
   std::atomic_thread_fence(std::memory_order_release);
   std::memcpy(&slot->data, &d, sizeof d);
   slot->sequence.store(seq + 2, std::memory_order_release);  // even: stable
-  slot->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
 }
 
 RankStatus ProgressBoard::read(int rank) const {
@@ -298,13 +300,21 @@ RankStatus ProgressBoard::read(int rank) const {
   s.exit_code = d.exit_code;
   d.error[kBoardErrorBytes - 1] = '\0';
   s.error = d.error;
-  s.heartbeat_ms = slot->heartbeat_ms.load(std::memory_order_relaxed);
+  s.progress_ms = slot->progress_ms.load(std::memory_order_relaxed);
+  const std::int32_t c = slot->collective.load(std::memory_order_relaxed);
+  s.in_collective = c > 0;
+  s.collective = c == 0 ? CollectiveKind::kCount : static_cast<CollectiveKind>((c > 0 ? c : -c) - 1);
+  s.collectives = slot->collectives.load(std::memory_order_relaxed);
   return s;
 }
 
-void ProgressBoard::beat(int rank) {
+void ProgressBoard::mark_progress(int rank, const ProgressMark& m) {
   check_rank(*this, rank);
-  slot_of(base_, rank)->heartbeat_ms.store(monotonic_ms(), std::memory_order_relaxed);
+  Slot* slot = slot_of(base_, rank);
+  const std::int32_t kind = m.collective == CollectiveKind::kCount ? 0 : static_cast<std::int32_t>(m.collective) + 1;
+  slot->collective.store(m.in_collective ? kind : -kind, std::memory_order_relaxed);
+  slot->collectives.store(m.collectives, std::memory_order_relaxed);
+  slot->progress_ms.store(m.ms, std::memory_order_relaxed);
 }
 
 void ProgressBoard::publish_preview(const PreviewImage& image) {

@@ -31,7 +31,6 @@ RankRuntime::RankRuntime(Communicator& world, const DistConfig& config) : config
 RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
   RankHooks h;
   h.output_rank = output_rank;
-  h.world_json = dist_config_to_json(config_);
   const ShardOptions options = shard_options(config_);
   if (dit_comm_) {
     Communicator* comm = dit_comm_.get();

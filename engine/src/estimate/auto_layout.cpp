@@ -45,7 +45,7 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
   if (gpus <= 0) {
     out.config = settings.config;
     out.config.world_size = 1;
-    out.config.backend = "gloo";
+    out.config.backend = resolve_backend(out.config, "cpu");  // no GPU: one CPU process
     out.config.cfg_parallel = out.config.use_context_parallel = out.config.use_usp = false;
     out.config.dit_fsdp = out.config.t5_fsdp = out.config.use_fsdp = false;
     out.config.ulysses_size = out.config.ring_size = 1;

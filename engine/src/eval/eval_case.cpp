@@ -100,7 +100,7 @@ Outputs eval_sampler(const nlohmann::json& config, const SafetensorsFile& io) {
 // Whole-pipeline case: the folder is a model folder and run.json holds the settings.
 Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   const GenerationRequest r = pipeline_case_request(dir.string(), options.dtype, options.device);
-  const RunPlan plan = make_plan(r, /*require_output=*/false);
+  const RunPlan plan = make_plan(r, DistConfig{}, /*require_output=*/false);
   Outputs out;
   const TextContexts text = encode_prompts(plan);
   out.emplace_back("ids_prompt", torch::tensor(text.ids_prompt, torch::kInt64));
@@ -115,7 +115,7 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   }
   const torch::Tensor noise = initial_noise(plan);
   out.emplace_back("noise", noise.cpu());
-  const SigmaSchedule schedule = make_schedule(plan.sampler, r.steps, r.shift);
+  const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
   out.emplace_back("timesteps", torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
   WanModel dit = load_plan_dit(plan);
   const torch::Tensor latent = denoise(plan, dit, text, noise, [&](int step, int, const torch::Tensor& x) {

@@ -15,6 +15,7 @@
 #include "model/tokenizer.h"
 #include "model/vae.h"
 #include "wan/error.h"
+#include "wan/generation.h"
 #include "weights/file_util.h"
 #include "weights/pth_file.h"
 #include "weights/safetensors.h"
@@ -212,6 +213,16 @@ std::string ensure_demo_model(bool* created, bool i2v) {
   make_demo_model(dir, spec);
   if (created) *created = true;
   return dir;
+}
+
+std::string use_demo_model_if_none(GenerationRequest& request) {
+  ModelFiles& m = request.model;
+  if (!m.model_dir.empty() || !m.dit.empty() || !m.t5.empty() || !m.vae.empty()) return "";
+  bool created = false;
+  const bool i2v = request_task(request) == Task::kImageToVideo;
+  m.model_dir = ensure_demo_model(&created, i2v);
+  return std::string("no model given: using the built-in ") + (i2v ? "image-to-video " : "") +
+         "demo model (random weights, noise-like videos)" + (created ? ", just created," : "") + " at " + m.model_dir;
 }
 
 }  // namespace wan

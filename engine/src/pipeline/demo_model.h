@@ -39,4 +39,9 @@ std::string default_demo_model_dir();
 // image-to-video demo model, in a folder beside it ("demo-model-i2v").
 std::string ensure_demo_model(bool* created = nullptr, bool i2v = false);
 
+// A request that names no model (no folder, DiT, T5 or VAE) gets the demo model of its task, created on
+// first use. Returns the note to show the user ("" when the request names a model).
+struct GenerationRequest;
+std::string use_demo_model_if_none(GenerationRequest& request);
+
 }  // namespace wan

@@ -10,6 +10,7 @@
 #include "pipeline/rank_hooks.h"
 #include "pipeline/text_to_video.h"
 #include "wan/error.h"
+#include "wan/job.h"
 #include "wan/version.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
@@ -44,33 +45,22 @@ nlohmann::json file_entry(const std::string& path) {
   return {{"path", fs::absolute(path).string()}, {"bytes", ec ? 0 : size}};
 }
 
-// Every setting that made the video, in the sidecar and in a saved latent's metadata.
-nlohmann::json settings_json(const RunPlan& p) {
-  const GenerationRequest& r = p.request;
-  nlohmann::json j;
-  j["prompt"] = r.prompt;
-  j["negative_prompt"] = r.negative_prompt;
-  j["seed"] = r.seed;
-  j["width"] = r.width;
-  j["height"] = r.height;
-  j["frames"] = r.frames;
-  j["steps"] = r.steps;
-  j["sampler"] = r.sampler;
-  j["shift"] = r.shift;
-  j["guidance"] = r.guidance;
-  j["fps"] = r.fps;
-  j["crf"] = r.crf;
-  j["dtype"] = r.dtype;
-  j["device"] = r.device;
-  j["t5_cpu"] = r.t5_cpu;
-  j["cpu_noise"] = r.cpu_noise;
-  if (p.i2v) {
-    j["task"] = "i2v";
-    j["image"] = file_entry(r.image);
-    j["max_area"] = {{"width", p.max_width}, {"height", p.max_height}};
-  } else {
-    j["task"] = "t2v";
+// Every setting that made the video, in the sidecar and in a saved latent's metadata
+// ("wan-studio-sidecar/2"): the request as it ran and the config, through the job codec (wan/job.h),
+// then what the engine found (task, output size, model files with their sizes).
+nlohmann::json settings_json(const RunPlan& p, const DistConfig& config) {
+  GenerationRequest as_ran = p.request;  // seed drawn, defaults resolved, negative prompt filled in
+  if (p.i2v) {  // the area asked for: the output size follows from it and the picture
+    as_ran.width = p.max_width;
+    as_ran.height = p.max_height;
   }
+  nlohmann::json j;
+  j["format"] = kSidecarFormat;
+  j["request"] = nlohmann::json::parse(request_to_json(as_ran));
+  j["config"] = nlohmann::json::parse(dist_config_to_json(config));
+  j["task"] = task_name(request_task(p.request));
+  j["video"] = {{"width", p.request.width}, {"height", p.request.height}, {"frames", p.request.frames}, {"fps", p.request.fps}};
+  if (p.i2v) j["image"] = file_entry(p.request.image);
   j["model"] = {{"layout", p.files.layout},
                 {"dit", file_entry(p.files.dit)},
                 {"dit_config", file_entry(p.files.dit_config)},
@@ -79,7 +69,6 @@ nlohmann::json settings_json(const RunPlan& p) {
                 {"tokenizer", file_entry(p.files.tokenizer)},
                 {"clip", file_entry(p.files.clip)},
                 {"variant", p.dit.label()}};
-  j["world"] = {{"world_size", 1}, {"backend", "none"}, {"ulysses_size", 1}, {"ring_size", 1}, {"cfg_parallel", false}};
   return j;
 }
 
@@ -122,31 +111,46 @@ std::string rescue_latent_path(const GenerationRequest& r) {
 }
 
 GenerationResult generate(const GenerationRequest& request, const ProgressFn& progress) {
-  return generate_with_hooks(request, progress, RankHooks{});
+  Job job;
+  job.request = request;
+  job.config.backend = resolve_backend(job.config, request.device);
+  return generate_with_hooks(job, progress, RankHooks{});
 }
 
-GenerationResult generate_with_hooks(const GenerationRequest& request, const ProgressFn& progress, const RankHooks& hooks) {
+GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress, const RankHooks& hooks) {
+  const GenerationRequest& request = job.request;
   const Clock::time_point t_start = Clock::now();
   GenerationResult result;
   auto report = [&](Phase phase, int step, int total, double s_per_step, const std::string& detail) {
     if (progress) progress({phase, step, total, s_per_step, seconds_since(t_start), detail});
   };
   report(Phase::kStarting, 0, 0, 0, "checking settings and model files");
-  const RunPlan plan = make_plan(request);
+  const RunPlan plan = make_plan(request, job.config);
   result.seed = plan.request.seed;
-  nlohmann::json settings = settings_json(plan);
+  nlohmann::json settings = settings_json(plan, job.config);
   std::string rescue_copy;  // latent saved before decoding (save_latent_before_decode)
-  if (!hooks.world_json.empty()) settings["world"] = nlohmann::json::parse(hooks.world_json);
   torch::Tensor latent;
 
   if (plan.decode_only) {
     nlohmann::json saved;
     latent = load_latent(plan.request.decode_latent, plan, &saved);
+    // The settings that made the latent (its metadata), with this run's outputs.
     if (saved.is_object() && !saved.empty()) {
-      for (const char* key : {"prompt", "negative_prompt", "seed", "width", "height", "frames", "steps", "sampler", "shift", "guidance", "dtype"})
-        if (saved.contains(key)) settings[key] = saved[key];
-      if (saved.contains("model")) settings["model"]["dit"] = saved["model"].value("dit", nlohmann::json());
-      if (saved.contains("seed")) result.seed = saved["seed"].get<std::int64_t>();
+      try {
+        const Job made = job_from_sidecar(saved.dump());
+        GenerationRequest r = made.request;
+        r.output = request.output;
+        r.frames_dir = request.frames_dir;
+        r.save_latent = request.save_latent;
+        r.decode_latent = request.decode_latent;
+        settings["request"] = nlohmann::json::parse(request_to_json(r));
+        settings["config"] = nlohmann::json::parse(dist_config_to_json(made.config));
+        result.seed = r.seed;
+        if (saved.contains("task")) settings["task"] = saved["task"];
+        if (saved.contains("model") && saved["model"].is_object()) settings["model"]["dit"] = saved["model"].value("dit", nlohmann::json());
+      } catch (const Error&) {
+        // Metadata that is not ours: the sidecar records the decode alone.
+      }
     }
     settings["decoded_from"] = file_entry(plan.request.decode_latent);
   } else {
@@ -165,7 +169,7 @@ GenerationResult generate_with_hooks(const GenerationRequest& request, const Pro
     release_free_heap();  // the loading's staging buffers
     result.load_seconds = seconds_since(t0);
     t0 = Clock::now();
-    report(Phase::kSampling, 0, plan.request.steps, 0, "");
+    report(Phase::kSampling, 0, plan.request.steps.value(), 0, "");
     const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text, image) : VelocityFn{};
     latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor& current) {
       if (hooks.on_step) hooks.on_step(step, total, current);

@@ -137,9 +137,9 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
       throw invalid("--width must be a positive multiple of 16 (patch 2 x VAE stride 8), got " + std::to_string(r.width));
     if (r.height < 16 || r.height % 16 != 0)
       throw invalid("--height must be a positive multiple of 16 (patch 2 x VAE stride 8), got " + std::to_string(r.height));
-    if (r.steps < 1) throw invalid("--steps must be at least 1, got " + std::to_string(r.steps));
-    if (!std::isfinite(r.guidance)) throw invalid("--guidance must be a finite number");
-    if (!std::isfinite(r.shift) || r.shift <= 0) throw invalid("--shift must be a finite number > 0");
+    if (r.steps && *r.steps < 1) throw invalid("--steps must be at least 1, got " + std::to_string(*r.steps));
+    if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
+    if (r.shift && (!std::isfinite(*r.shift) || *r.shift <= 0)) throw invalid("--shift must be a finite number > 0");
     if (r.seed < -1) throw invalid("--seed must be >= 0, or -1 for a random seed");
     parse_sampler(r.sampler);
   }
@@ -147,8 +147,9 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
   validate_outputs(r, require_output);
 }
 
-RunPlan make_plan(const GenerationRequest& request, bool require_output) {
-  validate_settings(request, require_output);
+RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool require_output) {
+  validate_settings(given, require_output);
+  const GenerationRequest request = resolve_defaults(given);
   RunPlan p;
   p.request = request;
   p.decode_only = !request.decode_latent.empty();
@@ -165,7 +166,7 @@ RunPlan make_plan(const GenerationRequest& request, bool require_output) {
   // matmuls are slower than float32 ones.
   if (p.request.dtype == "auto") p.request.dtype = p.device.is_cpu() ? "fp32" : "bf16";
   p.dtype = parse_dtype(p.request.dtype);
-  p.t5_device = request.t5_cpu ? torch::Device(torch::kCPU) : p.device;
+  p.t5_device = config.t5_cpu ? torch::Device(torch::kCPU) : p.device;
   p.files = resolve_model_files(request.model);
   check_models(p);
   if (!p.decode_only) {

@@ -14,6 +14,7 @@
 #include "model/vae.h"
 #include "pipeline/model_folder.h"
 #include "sampling/schedule.h"
+#include "wan/dist_config.h"
 #include "wan/generation.h"
 #include "weights/tensor_source.h"
 
@@ -26,7 +27,9 @@ extern const char* const kImageToVideoNegativePrefix;
 
 
 struct RunPlan {
-  GenerationRequest request;      // as given, with seed resolved and negative prompt filled in
+  // As given, with the task's defaults resolved (steps, shift and guidance are set), the seed drawn and
+  // the negative prompt filled in.
+  GenerationRequest request;
   bool decode_only = false;       // request.decode_latent set: no text encoding, no sampling
   ResolvedModel files;
   SamplerKind sampler = SamplerKind::kUniPC;
@@ -52,7 +55,8 @@ struct RunPlan {
 // Throws wan::Error (kInvalidArgument for settings, kFileNotFound / kCorruptFile / kModelMismatch
 // for model files, kUnsupported for what this version does not do) with a one-line message.
 // require_output false: no output needs to be named (eval-case and the benchmark run the stages).
-RunPlan make_plan(const GenerationRequest& request, bool require_output = true);
+// `config` places the models (t5_cpu); the rest of it is the distributed runtime's.
+RunPlan make_plan(const GenerationRequest& request, const DistConfig& config = DistConfig{}, bool require_output = true);
 
 // Settings only (no files touched): what the studio validates live.
 void validate_settings(const GenerationRequest& request, bool require_output = true);

@@ -6,6 +6,7 @@
 
 #include "pipeline/text_to_video.h"
 #include "wan/generation.h"
+#include "wan/job.h"
 
 namespace wan {
 
@@ -19,12 +20,16 @@ struct RankHooks {
   // outputs are written, so a decode that dies (even killed) never loses the sampling.
   bool save_latent_before_decode = false;
   StepObserver on_step;     // after each sampling step, with the current latent (live preview)
-  std::string world_json;   // the distributed config recorded in the sidecar (empty: one process)
 };
 
 // Where a sampled latent is kept when decoding or writing fails: "<output stem>.latent.safetensors".
 std::string rescue_latent_path(const GenerationRequest& request);
 
-GenerationResult generate_with_hooks(const GenerationRequest& request, const ProgressFn& progress, const RankHooks& hooks);
+// The sidecar's format name (its fields: generate.cpp settings_json; read back by job_from_sidecar).
+constexpr const char* kSidecarFormat = "wan-studio-sidecar/2";
+
+// One generation of `job.request` with `job.config`'s placements (t5_cpu), the distributed parts
+// plugged in through `hooks`; the sidecar records the request as it ran and the config.
+GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress, const RankHooks& hooks);
 
 }  // namespace wan

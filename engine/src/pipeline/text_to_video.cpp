@@ -92,8 +92,8 @@ WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding) {
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
                       const StepObserver& observer, const VelocityFn& velocity_fn, const ImageContext& image) {
   torch::NoGradGuard no_grad;
-  auto sampler = make_sampler(plan.sampler, plan.request.steps, plan.request.shift);
-  const double g = plan.request.guidance;
+  auto sampler = make_sampler(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
+  const double g = plan.request.guidance.value();
   torch::Tensor latent = std::move(noise);
   const int total = sampler->schedule().steps();
   for (int i = 0; i < total; ++i) {

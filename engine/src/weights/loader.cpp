@@ -1,5 +1,7 @@
 #include "weights/loader.h"
 
+#include "core/progress_mark.h"
+
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -92,6 +94,7 @@ void load_strict(torch::nn::Module& module, const TensorSource& source, const st
   for (auto& [name, target] : targets) {
     target.copy_(source.view(name));
     source.release_pages_of(name);
+    note_progress();  // the watchdog's mark: a 14B checkpoint takes minutes to read
   }
 }
 

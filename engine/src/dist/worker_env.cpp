@@ -1,4 +1,4 @@
-#include "dist/launch_env.h"
+#include "wan/worker_env.h"
 
 #include <cstdlib>
 

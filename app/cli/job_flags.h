@@ -1,0 +1,51 @@
+// The command-line edge of a Job: the flags of `wan generate` (and of `wan-worker ... generate` under
+// torchrun, srun or mpirun) parsed into a wan::Job, once. Defaults are not decided here: a flag not
+// given stays "not given" and the engine resolves it (wan::resolve_defaults). Shared by `wan` and
+// `wan-worker` (the wan_cli_flags library); no torch.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "wan/job.h"
+
+namespace wan_cli {
+
+// The distributed flags of `wan generate` (one wan-worker per rank on this machine).
+struct DistFlags {
+  int world_size = 0;  // 0: not given
+  std::string config_file, backend, sharding, run_id;
+  int ulysses = 0, ring = 0, master_port = 0, hang_timeout = 0;
+  bool cfg_parallel = false, dit_fsdp = false, t5_fsdp = false;
+  // Whether the run goes through the launcher (a world, a config or a layout was asked for).
+  bool distributed() const {
+    return (world_size > 0 && !(world_size == 1 && config_file.empty())) || !config_file.empty() || ulysses > 0 || ring > 0 ||
+           cfg_parallel || dit_fsdp || t5_fsdp;
+  }
+};
+
+struct JobFlags {
+  wan::GenerationRequest request;
+  std::string size;                    // "W*H" or "WxH", as generate.py's --size
+  int steps = 0;                       // bound to --steps; used when given
+  double shift = 0, guidance = 0;
+  CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
+  bool t5_cpu = false;                 // --t5-cpu: the config's t5_cpu
+  std::string write_job;               // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
+  DistFlags dist;
+};
+
+// `generate` and its flags (request flags; `with_dist`: the distributed flags too).
+CLI::App* add_generate_command(CLI::App& app, JobFlags& flags, bool with_dist = true);
+
+// The distributed flags (on `generate` and `estimate`).
+void add_distributed_options(CLI::App* cmd, DistFlags& flags);
+// --dist-config (or `base`), then the flags over it; the backend resolved for `device`.
+wan::DistConfig dist_config_from_flags(const DistFlags& flags, const std::string& device, const wan::DistConfig& base = wan::DistConfig{});
+
+// The job the flags describe: --dist-config (or `base`), then the flags over it; the request's
+// "not given" fields stay unset. Throws wan::Error(kInvalidArgument) for a malformed --size or value.
+wan::Job job_from_flags(const JobFlags& flags, const wan::DistConfig& base = wan::DistConfig{});
+
+// Parses "W*H" (or "WxH") as generate.py's --size; throws wan::Error(kInvalidArgument).
+void parse_size(const std::string& size, int& width, int& height);
+
+}  // namespace wan_cli
