@@ -45,6 +45,13 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
   buffer_dtype_ = combo(kDtypes);
   sync_states_ = new QCheckBox("rank 0 reads, broadcasts (sync_module_states)");
   attention_ = combo({"sdpa", "math"});
+  hang_timeout_ = spin(1, 24 * 3600);
+  hang_timeout_->setSuffix(" s");
+  hang_timeout_->setToolTip("A rank that makes no progress (no step, frame, loaded tensor or collective) this long is "
+                            "declared hung: the run ends with a message naming it, its phase and its collective.");
+  collective_timeout_ = spin(1, 24 * 3600);
+  collective_timeout_->setSuffix(" s");
+  collective_timeout_->setToolTip("How long one collective waits for its peers before it fails (c10d's timeout).");
 
   struct Row {
     const char* label;
@@ -66,7 +73,9 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
                       {"Reduce dtype", reduce_dtype_, "reduce_dtype"},
                       {"Buffer dtype", buffer_dtype_, "buffer_dtype"},
                       {"Loading", sync_states_, "sync_module_states"},
-                      {"Attention", attention_, "attention_mode"}};
+                      {"Attention", attention_, "attention_mode"},
+                      {"Hang timeout", hang_timeout_, "hang_timeout_seconds"},
+                      {"Collective timeout", collective_timeout_, "collective_timeout_seconds"}};
   for (const Row& r : rows) {
     r.widget->setObjectName(r.field);
     form_->addRow(r.label, r.widget);
@@ -76,7 +85,7 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
   sharding_->setToolTip("FULL_SHARD: gather each block just before it runs and free it after (least memory).\n"
                         "SHARD_GRAD_OP: keep gathered weights for the whole step.\nNO_SHARD: every rank holds everything.");
   param_dtype_->setToolTip("Weights of sharded models (and of every GPU model with dtype auto).");
-  for (QSpinBox* s : {world_size_, ulysses_, ring_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
+  for (QSpinBox* s : {world_size_, ulysses_, ring_, hang_timeout_, collective_timeout_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
   for (QComboBox* c : {backend_, sharding_, param_dtype_, reduce_dtype_, buffer_dtype_, attention_})
     connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &ConfigForm::onEdited);
   for (QCheckBox* c : {dit_fsdp_, t5_fsdp_, context_parallel_, use_usp_, cfg_parallel_, t5_cpu_, sync_states_})
@@ -95,9 +104,9 @@ QLabel* ConfigForm::addMessage(const QString& field) {
 }
 
 wan::DistConfig ConfigForm::config() const {
-  wan::DistConfig c;
+  wan::DistConfig c = base_;
   c.world_size = world_size_->value();
-  c.backend = backend_->currentText().toStdString();
+  c.backend = wan::parse_backend(backend_->currentText().toStdString());
   c.dit_fsdp = dit_fsdp_->isChecked();
   c.t5_fsdp = t5_fsdp_->isChecked();
   c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
@@ -112,14 +121,17 @@ wan::DistConfig ConfigForm::config() const {
   c.reduce_dtype = reduce_dtype_->currentText().toStdString();
   c.buffer_dtype = buffer_dtype_->currentText().toStdString();
   c.sync_module_states = sync_states_->isChecked();
-  c.attention_mode = attention_->currentText().toStdString();
+  c.attention_mode = wan::parse_attention_mode(attention_->currentText().toStdString());
+  c.hang_timeout_seconds = hang_timeout_->value();
+  c.collective_timeout_seconds = collective_timeout_->value();
   return c;
 }
 
 void ConfigForm::setConfig(const wan::DistConfig& c) {
   loading_ = true;
+  base_ = c;
   world_size_->setValue(c.world_size);
-  backend_->setCurrentText(QString::fromStdString(c.backend));
+  backend_->setCurrentText(wan::backend_name(c.backend));
   dit_fsdp_->setChecked(c.dit_fsdp);
   t5_fsdp_->setChecked(c.t5_fsdp);
   sharding_->setCurrentIndex(static_cast<int>(c.sharding_strategy));
@@ -133,7 +145,9 @@ void ConfigForm::setConfig(const wan::DistConfig& c) {
   reduce_dtype_->setCurrentText(QString::fromStdString(c.reduce_dtype));
   buffer_dtype_->setCurrentText(QString::fromStdString(c.buffer_dtype));
   sync_states_->setChecked(c.sync_module_states);
-  attention_->setCurrentText(QString::fromStdString(c.attention_mode));
+  attention_->setCurrentText(wan::attention_mode_name(c.attention_mode));
+  hang_timeout_->setValue(c.hang_timeout_seconds);
+  collective_timeout_->setValue(c.collective_timeout_seconds);
   loading_ = false;
   onEdited();
 }

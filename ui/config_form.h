@@ -37,13 +37,14 @@ class ConfigForm : public QWidget {
   QLabel* addMessage(const QString& field);
 
   QFormLayout* form_;
-  QSpinBox *world_size_, *ulysses_, *ring_;
+  QSpinBox *world_size_, *ulysses_, *ring_, *hang_timeout_, *collective_timeout_;
   QComboBox *backend_, *sharding_, *param_dtype_, *reduce_dtype_, *buffer_dtype_, *attention_;
   QCheckBox *dit_fsdp_, *t5_fsdp_, *context_parallel_, *use_usp_, *cfg_parallel_, *t5_cpu_, *sync_states_;
   QMap<QString, QLabel*> messages_;
   wan::DistEnvironment env_;
   std::vector<wan::ConfigProblem> problems_;
   bool loading_ = false;
+  wan::DistConfig base_;  // the last config set: fields without a widget keep their values
 };
 
 }  // namespace wan_ui

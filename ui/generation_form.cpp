@@ -185,7 +185,7 @@ wan::GenerationRequest GenerationForm::request() const {
   r.height = height_->value();
   r.frames = frames_->value();
   if (steps_->value() != steps_->minimum()) r.steps = steps_->value();
-  r.sampler = sampler_->currentText().toStdString();
+  r.sampler = wan::parse_sampler(sampler_->currentText().toStdString());
   if (shift_->value() != shift_->minimum()) r.shift = shift_->value();
   if (guidance_->value() != guidance_->minimum()) r.guidance = guidance_->value();
   bool ok = false;
@@ -207,7 +207,7 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   height_->setValue(r.height);
   frames_->setValue(r.frames);
   steps_->setValue(r.steps.value_or(steps_->minimum()));
-  sampler_->setCurrentText(QString::fromStdString(r.sampler));
+  sampler_->setCurrentText(wan::sampler_name(r.sampler));
   shift_->setValue(r.shift.value_or(shift_->minimum()));
   guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
   random_seed_->setChecked(r.seed < 0);

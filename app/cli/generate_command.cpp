@@ -55,7 +55,7 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
   const wan::DistConfig& c = job.config;
-  std::fprintf(stderr, "starting %d workers (%s, ulysses %d x ring %d%s)\n", c.world_size, c.backend.c_str(),
+  std::fprintf(stderr, "starting %d workers (%s, ulysses %d x ring %d%s)\n", c.world_size, wan::backend_name(c.backend),
                c.context_parallel() ? c.ulysses_size : 1, c.context_parallel() ? c.ring_size : 1, c.cfg_parallel ? ", cfg parallel" : "");
   wan::LaunchResult r;
   try {

@@ -32,7 +32,7 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
                                                        "832*480 or 480*832: 3)");
   f.guidance_option = cmd->add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the task's, 5)");
   cmd->add_option("--seed", r.seed, "random seed; -1 picks one (recorded in the sidecar)")->capture_default_str();
-  cmd->add_option("--sampler", r.sampler, "unipc | dpm++")->capture_default_str();
+  cmd->add_option("--sampler", f.sampler, "unipc | dpm++")->capture_default_str();
   cmd->add_option("--dtype", r.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")->capture_default_str();
   cmd->add_option("--device", r.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--t5-cpu", f.t5_cpu, "run the text encoder on the CPU (saves GPU memory; the config's t5_cpu)");
@@ -90,6 +90,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   wan::GenerationRequest& r = job.request;
   r = f.request;
   if (!f.size.empty()) parse_size(f.size, r.width, r.height);
+  r.sampler = wan::parse_sampler(f.sampler);
   if (f.steps_option && f.steps_option->count()) r.steps = f.steps;
   if (f.shift_option && f.shift_option->count()) r.shift = f.shift;
   if (f.guidance_option && f.guidance_option->count()) r.guidance = f.guidance;
@@ -113,8 +114,8 @@ wan::DistConfig dist_config_from_flags(const DistFlags& d, const std::string& de
   if (d.hang_timeout > 0) c.hang_timeout_seconds = d.hang_timeout;
   if (!d.sharding.empty()) c = wan::dist_config_from_json("{\"sharding_strategy\": \"" + d.sharding + "\"}", c);
   if (!d.backend.empty()) {
-    c = wan::dist_config_from_json("{\"backend\": \"" + d.backend + "\"}", c);
-    if (c.backend == "nccl" && device == "cpu")
+    c.backend = wan::parse_backend(d.backend);
+    if (c.backend == wan::Backend::kNccl && device == "cpu")
       throw wan::Error(wan::ErrorCode::kInvalidArgument, "--backend nccl moves GPU tensors only and --device is cpu; "
                                                          "use --device cuda for GPU ranks, or --backend gloo on the CPU");
   }

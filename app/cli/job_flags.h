@@ -25,6 +25,7 @@ struct DistFlags {
 struct JobFlags {
   wan::GenerationRequest request;
   std::string size;                    // "W*H" or "WxH", as generate.py's --size
+  std::string sampler = "unipc";       // --sampler, parsed into the request's SamplerKind
   int steps = 0;                       // bound to --steps; used when given
   double shift = 0, guidance = 0;
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;

@@ -58,7 +58,7 @@ class TestDistConfig : public QObject {
   void jsonRoundTrip() {
     DistConfig c;
     c.world_size = 8;
-    c.backend = "gloo";
+    c.backend = wan::Backend::kGloo;
     c.dit_fsdp = true;
     c.use_fsdp = true;
     c.sharding_strategy = wan::ShardingStrategy::kShardGradOp;
@@ -67,7 +67,7 @@ class TestDistConfig : public QObject {
     c.ring_size = 2;
     c.cfg_parallel = true;
     c.param_dtype = "float16";
-    c.attention_mode = "math";
+    c.attention_mode = wan::AttentionMode::kMath;
     const DistConfig back = from(wan::dist_config_to_json(c));
     QCOMPARE(wan::dist_config_to_json(back), wan::dist_config_to_json(c));
     QCOMPARE(back.sharding_strategy, wan::ShardingStrategy::kShardGradOp);
@@ -146,6 +146,24 @@ class TestDistConfig : public QObject {
   }
 
   // World 8 = cfg 2 x ring 2 x ulysses 2: consecutive ranks share a ulysses group, chunks follow rank order.
+  // Group membership comes from the layout value (the parallel modules split along these).
+  void groupsOfTheLayout() {
+    const wan::DistConfig c = wan::dist_config_from_json(
+        R"({"world_size": 8, "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})");
+    const wan::RankLayout l = wan::rank_layout(c, 5);
+    QCOMPARE(l.sequence_group(), std::vector<int>({4, 5, 6, 7}));
+    QCOMPARE(l.cfg_pair(), std::vector<int>({1, 5}));
+    QCOMPARE(l.ulysses_group(), std::vector<int>({4, 5}));
+    QCOMPARE(l.ring_group(), std::vector<int>({5, 7}));
+    wan::DistConfig plain;
+    plain.world_size = 2;
+    const wan::RankLayout p = wan::rank_layout(plain, 1);  // two replicas, no layout
+    QCOMPARE(p.sequence_group(), std::vector<int>({1}));
+    QVERIFY(p.cfg_pair().empty());
+    QCOMPARE(p.ulysses_group(), std::vector<int>({1}));
+    QCOMPARE(p.ring_group(), std::vector<int>({1}));
+  }
+
   void rankLayout() {
     const DistConfig c = from(R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2, "cfg_parallel": true})");
     const int expect[8][4] = {{0, 0, 0, 0}, {0, 0, 1, 1}, {0, 1, 0, 2}, {0, 1, 1, 3},

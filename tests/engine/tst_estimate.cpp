@@ -132,7 +132,7 @@ class TestEstimate : public QObject {
     QVERIFY(QString::fromStdString(none.reason).startsWith("nothing fits"));
     // No GPU: one CPU process.
     wan::AutoLayout cpu = wan::auto_layout(m, s, 0, 0);
-    QCOMPARE(cpu.config.backend, std::string("gloo"));
+    QVERIFY(cpu.config.backend == wan::Backend::kGloo);
     QCOMPARE(cpu.config.world_size, 1);
   }
 };

@@ -97,7 +97,7 @@ class TestStudio : public QObject {
     wan_ui::ConfigForm form;
     form.setEnvironment(wan::DistEnvironment{2, 12});
     wan::DistConfig c = world2();
-    c.backend = "nccl";
+    c.backend = wan::Backend::kNccl;
     c.world_size = 4;
     c.ulysses_size = 4;
     form.setConfig(c);
@@ -154,7 +154,7 @@ class TestStudio : public QObject {
     wan_ui::EstimateTableModel model;
     wan::EstimateSettings s;
     s.config = world2();
-    s.config.backend = "nccl";
+    s.config.backend = wan::Backend::kNccl;
     model.setSettings(s);
     QCOMPARE(model.rowCount(), 2);
     QCOMPARE(model.columnCount(), 4);
@@ -334,11 +334,11 @@ class TestStudio : public QObject {
     QVERIFY(w.presetNames().startsWith("Auto"));
     QVERIFY(w.applyPreset("Auto"));
     QCOMPARE(w.configForm()->config().world_size, 1);
-    QCOMPARE(w.configForm()->config().backend, std::string("gloo"));
+    QVERIFY(w.configForm()->config().backend == wan::Backend::kGloo);
     QVERIFY(w.lastMessage().contains("no GPU"));
     QVERIFY(w.applyPreset("4-gpu"));
     QCOMPARE(w.configForm()->config().world_size, 4);
-    QCOMPARE(w.configForm()->config().backend, std::string("gloo"));  // no GPU here: CPU processes
+    QVERIFY(w.configForm()->config().backend == wan::Backend::kGloo);  // no GPU here: CPU processes
   }
 
   void cancelLeavesNothingBehind() {

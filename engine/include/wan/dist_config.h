@@ -10,10 +10,22 @@ namespace wan {
 
 enum class ShardingStrategy { kFullShard, kShardGradOp, kNoShard };
 
+// The c10d backend of the ranks: NCCL moves GPU tensors, gloo CPU tensors.
+enum class Backend { kNccl, kGloo };
+const char* backend_name(Backend backend);  // "nccl", "gloo"
+Backend parse_backend(const std::string& name);  // throws wan::Error(kInvalidArgument) naming the choices
+
+// How attention computes (engine/src/model/layers.h attention()):
+//   kSdpa: LibTorch's scaled_dot_product_attention (flash / memory-efficient / cuDNN on CUDA, the fused
+//          flash-style kernel on the CPU); kMath: the reference (bounded query chunks, float32 softmax).
+enum class AttentionMode { kSdpa, kMath };
+const char* attention_mode_name(AttentionMode mode);  // "sdpa", "math"
+AttentionMode parse_attention_mode(const std::string& name);  // throws wan::Error(kInvalidArgument)
+
 struct DistConfig {
   int world_size = 1;
   int rank = 0;                       // informational in files; the launcher assigns ranks
-  std::string backend = "nccl";       // nccl | gloo
+  Backend backend = Backend::kNccl;   // CPU ranks use gloo whatever this says (resolve_backend)
   bool use_fsdp = false;              // shorthand: sets dit_fsdp and t5_fsdp when those are not given
   bool dit_fsdp = false;
   bool t5_fsdp = false;
@@ -28,7 +40,7 @@ struct DistConfig {
   std::string reduce_dtype = "float32";
   std::string buffer_dtype = "float32";
   bool sync_module_states = true;     // rank 0 reads the checkpoint and broadcasts
-  std::string attention_mode = "sdpa";  // sdpa | math
+  AttentionMode attention_mode = AttentionMode::kSdpa;
   // Seconds one collective may wait for its peers before it fails (c10d's process-group timeout, as
   // init_process_group(timeout=...)). 600: c10d's default for gloo is 30 min; 10 min still spans a
   // 14B checkpoint loaded by rank 0 while the others wait in the broadcast.
@@ -48,7 +60,7 @@ const char* sharding_strategy_name(ShardingStrategy s);  // "FULL_SHARD", ...
 // The backend ranks on `device` ("cpu", "cuda", "cuda:N") use: gloo on the CPU (NCCL moves GPU
 // tensors only; a GPU preset run on a machine without GPUs), the config's backend on a GPU. The one
 // place this rule lives.
-std::string resolve_backend(const DistConfig& config, const std::string& device);
+Backend resolve_backend(const DistConfig& config, const std::string& device);
 
 // Reads the fields present in `json_text` on top of `base` (a preset may set only some fields). Accepts
 // the dtype short forms bf16/fp16/fp32. Unknown fields, wrong types and unknown values throw
@@ -84,6 +96,13 @@ struct RankLayout {
   int ulysses_index = 0;
   int sequence_chunk = 0;  // 0 .. sequence_parallel_size - 1
   int replica_index = 0;   // ranks that compute the same thing without context parallel
+  int ulysses_size = 1, ring_size = 1, cfg_size = 1;  // the layout's sizes (1 where not in use)
+
+  // Group membership, as world ranks in group order (the one place it is computed):
+  std::vector<int> sequence_group() const;  // this rank's cfg half: its sequence chunks in order
+  std::vector<int> cfg_pair() const;        // {cond, uncond} ranks holding this chunk; empty without cfg_parallel
+  std::vector<int> ulysses_group() const;   // consecutive ranks that split the heads (all-to-all)
+  std::vector<int> ring_group() const;      // ranks strided by ulysses_size that pass K/V around (ring attention)
 };
 RankLayout rank_layout(const DistConfig& config, int rank);
 

@@ -21,6 +21,12 @@ struct ModelFiles {
   std::string clip;       // CLIP vision tower (image-to-video): file, or a name inside clip_vision/
 };
 
+// The flow-matching solver: UniPC (FlowUniPCMultistepScheduler, wan/utils/fm_solvers_unipc.py) or DPM++
+// (FlowDPMSolverMultistepScheduler, wan/utils/fm_solvers.py), as generate.py's --sample_solver.
+enum class SamplerKind { kUniPC, kDpmPlusPlus };
+const char* sampler_name(SamplerKind kind);  // "unipc", "dpm++"
+SamplerKind parse_sampler(const std::string& name);  // "unipc", "dpm++" (or "dpmpp"); throws wan::Error(kInvalidArgument)
+
 struct GenerationRequest {
   std::string prompt;
   // Image-to-video: the start picture (PNG, JPEG, ...); needs an I2V model. width x height is then the
@@ -35,7 +41,7 @@ struct GenerationRequest {
   std::optional<double> shift;     // flow-matching sigma shift
   std::optional<double> guidance;  // classifier-free guidance scale
   std::int64_t seed = -1;       // < 0: random
-  std::string sampler = "unipc";  // unipc | dpm++
+  SamplerKind sampler = SamplerKind::kUniPC;
   std::string dtype = "auto";     // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
   std::string device = "cpu";     // cpu | cuda | cuda:N (where umT5 runs: the distributed config's t5_cpu)
   // Draw the initial noise with the CPU generator (as ComfyUI does): a seed then gives the same noise on

@@ -79,7 +79,7 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   DistConfig c = base;
   if (j.contains("world_size")) c.world_size = get_int(j, "world_size");
   if (j.contains("rank")) c.rank = get_int(j, "rank");
-  if (j.contains("backend")) c.backend = get_choice(j, "backend", {{"nccl", "nccl"}, {"gloo", "gloo"}}, "nccl, gloo");
+  if (j.contains("backend")) c.backend = parse_backend(get_choice(j, "backend", {{"nccl", "nccl"}, {"gloo", "gloo"}}, "nccl, gloo"));
   if (j.contains("use_fsdp")) {
     c.use_fsdp = get_bool(j, "use_fsdp");
     if (!j.contains("dit_fsdp")) c.dit_fsdp = c.use_fsdp;
@@ -107,15 +107,31 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   if (j.contains("buffer_dtype")) c.buffer_dtype = get_choice(j, "buffer_dtype", kDtypes, kDtypeNames);
   if (j.contains("sync_module_states")) c.sync_module_states = get_bool(j, "sync_module_states");
   if (j.contains("attention_mode"))
-    c.attention_mode = get_choice(j, "attention_mode", {{"sdpa", "sdpa"}, {"math", "math"}},
-                                  "sdpa (fused kernels where LibTorch has them), math (reference)");
+    c.attention_mode = parse_attention_mode(get_choice(j, "attention_mode", {{"sdpa", "sdpa"}, {"math", "math"}},
+                                                       "sdpa (fused kernels where LibTorch has them), math (reference)"));
   if (j.contains("collective_timeout_seconds")) c.collective_timeout_seconds = get_int(j, "collective_timeout_seconds");
   if (j.contains("hang_timeout_seconds")) c.hang_timeout_seconds = get_int(j, "hang_timeout_seconds");
   return c;
 }
 
-std::string resolve_backend(const DistConfig& config, const std::string& device) {
-  return device == "cpu" ? "gloo" : config.backend;
+Backend resolve_backend(const DistConfig& config, const std::string& device) {
+  return device == "cpu" ? Backend::kGloo : config.backend;
+}
+
+const char* backend_name(Backend backend) { return backend == Backend::kGloo ? "gloo" : "nccl"; }
+
+Backend parse_backend(const std::string& name) {
+  if (name == "nccl") return Backend::kNccl;
+  if (name == "gloo") return Backend::kGloo;
+  throw invalid("backend '" + name + "' is unknown; use nccl (GPU ranks) or gloo (CPU ranks)");
+}
+
+const char* attention_mode_name(AttentionMode mode) { return mode == AttentionMode::kMath ? "math" : "sdpa"; }
+
+AttentionMode parse_attention_mode(const std::string& name) {
+  if (name == "sdpa") return AttentionMode::kSdpa;
+  if (name == "math") return AttentionMode::kMath;
+  throw invalid("attention mode '" + name + "' is unknown; use sdpa (fused kernels) or math (reference)");
 }
 
 DistConfig load_dist_config(const std::string& path, const DistConfig& base) {
@@ -130,7 +146,7 @@ DistConfig load_dist_config(const std::string& path, const DistConfig& base) {
 std::string dist_config_to_json(const DistConfig& c) {
   json j = {{"world_size", c.world_size},
             {"rank", c.rank},
-            {"backend", c.backend},
+            {"backend", backend_name(c.backend)},
             {"use_fsdp", c.use_fsdp},
             {"dit_fsdp", c.dit_fsdp},
             {"t5_fsdp", c.t5_fsdp},
@@ -145,7 +161,7 @@ std::string dist_config_to_json(const DistConfig& c) {
             {"reduce_dtype", c.reduce_dtype},
             {"buffer_dtype", c.buffer_dtype},
             {"sync_module_states", c.sync_module_states},
-            {"attention_mode", c.attention_mode},
+            {"attention_mode", attention_mode_name(c.attention_mode)},
             {"collective_timeout_seconds", c.collective_timeout_seconds},
             {"hang_timeout_seconds", c.hang_timeout_seconds}};
   return j.dump(2) + "\n";
@@ -159,9 +175,9 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
   if (c.rank < 0 || (c.world_size >= 1 && c.rank >= c.world_size))
     add("rank", "rank " + std::to_string(c.rank) + " is out of range: ranks run from 0 to world_size - 1 = " +
                     std::to_string(c.world_size - 1));
-  if (c.backend == "nccl" && env.cuda_devices == 0)
+  if (c.backend == Backend::kNccl && env.cuda_devices == 0)
     add("backend", "backend nccl needs CUDA GPUs and none was found; use backend gloo to run on the CPU");
-  else if (c.backend == "nccl" && env.cuda_devices > 0 && c.world_size > env.cuda_devices)
+  else if (c.backend == Backend::kNccl && env.cuda_devices > 0 && c.world_size > env.cuda_devices)
     add("world_size", "Not enough GPUs available: found " + std::to_string(env.cuda_devices) + ", asked for " + ws +
                           "; lower world_size to " + std::to_string(env.cuda_devices) + " or fewer");
   if (c.ulysses_size < 1) add("ulysses_size", "ulysses_size must be at least 1");
@@ -219,10 +235,41 @@ RankLayout rank_layout(const DistConfig& c, int rank) {
   const int within = rank % group;
   r.cfg_index = within / sp;
   r.sequence_chunk = within % sp;
-  const int ulysses = c.context_parallel() ? c.ulysses_size : 1;
-  r.ring_index = r.sequence_chunk / ulysses;
-  r.ulysses_index = r.sequence_chunk % ulysses;
+  r.ulysses_size = c.context_parallel() ? c.ulysses_size : 1;
+  r.ring_size = c.context_parallel() ? c.ring_size : 1;
+  r.cfg_size = c.cfg_size();
+  r.ring_index = r.sequence_chunk / r.ulysses_size;
+  r.ulysses_index = r.sequence_chunk % r.ulysses_size;
   return r;
+}
+
+std::vector<int> RankLayout::sequence_group() const {
+  const int sp = ulysses_size * ring_size;
+  const int base = (replica_index * cfg_size + cfg_index) * sp;
+  std::vector<int> out;
+  for (int c = 0; c < sp; ++c) out.push_back(base + c);
+  return out;
+}
+
+std::vector<int> RankLayout::cfg_pair() const {
+  if (cfg_size == 1) return {};
+  const int sp = ulysses_size * ring_size;
+  const int base = replica_index * cfg_size * sp;
+  return {base + sequence_chunk, base + sp + sequence_chunk};
+}
+
+std::vector<int> RankLayout::ulysses_group() const {
+  const int first = sequence_group().front() + ring_index * ulysses_size;
+  std::vector<int> out;
+  for (int i = 0; i < ulysses_size; ++i) out.push_back(first + i);
+  return out;
+}
+
+std::vector<int> RankLayout::ring_group() const {
+  const int first = sequence_group().front() + ulysses_index;
+  std::vector<int> out;
+  for (int j = 0; j < ring_size; ++j) out.push_back(first + j * ulysses_size);
+  return out;
 }
 
 }  // namespace wan

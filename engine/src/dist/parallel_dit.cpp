@@ -9,20 +9,10 @@ ParallelDit::ParallelDit(Communicator& world, const DistConfig& config) : cfg_pa
     throw Error(ErrorCode::kInternal, "ParallelDit: config world_size " + std::to_string(config.world_size) +
                                           " but the communicator has " + std::to_string(world.size()) + " ranks");
   layout_ = rank_layout(config, world.rank());
-  const int sp = config.sequence_parallel_size();
-  const int group = sp * config.cfg_size();
-  const int group_base = layout_.replica_index * group;
-  // Ranks of this rank's cfg half, in chunk order.
-  std::vector<int> half;
-  for (int c = 0; c < sp; ++c) half.push_back(group_base + layout_.cfg_index * sp + c);
-  sp_comm_ = world.split(half, "sp" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.cfg_index));
-  sp_ = std::make_unique<SequenceParallel>(*sp_comm_, config.context_parallel() ? config.ulysses_size : 1,
-                                           config.context_parallel() ? config.ring_size : 1);
-  if (cfg_parallel_) {
-    // The rank holding the same chunk in the other half: cond is cfg index 0, uncond 1.
-    const std::vector<int> pair = {group_base + layout_.sequence_chunk, group_base + sp + layout_.sequence_chunk};
-    cfg_comm_ = world.split(pair, "cfg" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.sequence_chunk));
-  }
+  sp_comm_ = world.split(layout_.sequence_group(), "sp" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.cfg_index));
+  sp_ = std::make_unique<SequenceParallel>(*sp_comm_, layout_.ulysses_size, layout_.ring_size);
+  if (cfg_parallel_)  // the rank holding the same chunk in the other half: cond is cfg index 0, uncond 1
+    cfg_comm_ = world.split(layout_.cfg_pair(), "cfg" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.sequence_chunk));
 }
 
 std::vector<Communicator*> ParallelDit::communicators() {

@@ -32,10 +32,7 @@ Job fit_to_world(const Job& given, const WorkerEnv& env) {
   config.rank = env.rank;
   std::string& device = job.request.device;
   config.backend = resolve_backend(config, device);
-  if (config.backend == "nccl" && !nccl_available())
-    throw Error(ErrorCode::kUnsupported, "backend nccl is not available in this build (no CUDA LibTorch with NCCL); "
-                                         "use backend gloo (set \"backend\": \"gloo\" in the config, and --device cpu)");
-  if (config.backend == "nccl" && device == "cuda") device = "cuda:" + std::to_string(env.local_rank);  // a GPU per local rank
+  if (config.backend == Backend::kNccl && device == "cuda") device = "cuda:" + std::to_string(env.local_rank);  // a GPU per local rank
   check_dist_config(config, DistEnvironment{});
   if (job.run_id.empty()) job.run_id = env.run_id;
   return job;
@@ -53,7 +50,7 @@ std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   r.host_store = env.rank == 0 && !env.store_hosted;
   r.timeout = std::chrono::seconds(config.collective_timeout_seconds);
   const std::string& device = job.request.device;
-  if (config.backend == "nccl") return connect_nccl(r, device.size() > 5 ? std::atoi(device.c_str() + 5) : env.local_rank);
+  if (config.backend == Backend::kNccl) return connect_nccl(r, device.size() > 5 ? std::atoi(device.c_str() + 5) : env.local_rank);
   if (env.world_size == 1) return make_single_rank_communicator();
   return connect_gloo(r);
 }
@@ -122,7 +119,7 @@ class WorkerReporter : public RankReporter {
 
 GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& reporter) {
   Job job = fit_to_world(given, env);
-  set_attention_mode(parse_attention_mode(job.config.attention_mode));  // sdpa (fused) or math (reference)
+  set_attention_mode(job.config.attention_mode);  // sdpa (fused) or math (reference)
   reporter.started(env.rank, job.request.device);
   const std::unique_ptr<Communicator> world = connect(job, env);
   prepare(job, *world, reporter);

@@ -59,12 +59,15 @@ SequenceParallel::SequenceParallel(Communicator& sp, int ulysses_size, int ring_
   if (ulysses_size < 1 || ring_size < 1 || ulysses_size * ring_size != sp.size())
     throw Error(ErrorCode::kInvalidArgument, "sequence parallel: ulysses_size x ring_size must equal the group size " +
                                                  std::to_string(sp.size()));
-  const int c = sp.rank(), U = ulysses_size, R = ring_size;
-  std::vector<int> uly, ring;
-  for (int i = 0; i < U; ++i) uly.push_back(c / U * U + i);
-  for (int j = 0; j < R; ++j) ring.push_back(c % U + j * U);
-  ulysses_ = sp.split(uly, "ulysses" + std::to_string(c / U));
-  ring_ = sp.split(ring, "ring" + std::to_string(c % U));
+  // The groups of a world that is this sequence group alone (its ranks are the group's positions).
+  DistConfig alone;
+  alone.world_size = sp.size();
+  alone.use_context_parallel = true;
+  alone.ulysses_size = ulysses_size;
+  alone.ring_size = ring_size;
+  const RankLayout layout = rank_layout(alone, sp.rank());
+  ulysses_ = sp.split(layout.ulysses_group(), "ulysses" + std::to_string(layout.ring_index));
+  ring_ = sp.split(layout.ring_group(), "ring" + std::to_string(layout.ulysses_index));
 }
 
 torch::Tensor SequenceParallel::ring_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

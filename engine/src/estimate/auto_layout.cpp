@@ -71,7 +71,7 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
   for (const Step& st : steps) {
     DistConfig c = settings.config;
     c.world_size = gpus;
-    c.backend = "nccl";
+    c.backend = Backend::kNccl;
     c.cfg_parallel = gpus % 2 == 0;
     const int sp = gpus / c.cfg_size();
     c.use_context_parallel = sp > 1;

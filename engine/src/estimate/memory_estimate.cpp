@@ -125,7 +125,7 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   // kernel returns the log-sum-exp) holds one chunk of float32 scores and its probabilities. SDPA's fused
   // kernels (the default; Ulysses and ring blocks too) hold no score matrix: blocks of a few MiB.
   const bool chunked =
-      c.attention_mode == "math" || (s.gpu && param_bytes(s) == 4 && c.context_parallel() && c.ring_size > 1);
+      c.attention_mode == AttentionMode::kMath || (s.gpu && param_bytes(s) == 4 && c.context_parallel() && c.ring_size > 1);
   if (chunked) {
     const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
     attn += std::min(queries * keys * heads, kAttentionChunkElements) * 4 * 2;

@@ -193,7 +193,7 @@ GenerationRequest pipeline_case_request(const std::string& case_dir, const std::
   r.shift = run.at("shift").get<double>();
   r.guidance = run.at("guide_scale").get<double>();
   r.seed = run.at("seed").get<std::int64_t>();
-  r.sampler = run.value("solver", std::string("unipc"));
+  r.sampler = parse_sampler(run.value("solver", std::string("unipc")));
   r.dtype = dtype;
   r.device = device;
   r.cpu_noise = true;  // the fixtures' noise comes from the CPU generator (golden/README.md), on any device

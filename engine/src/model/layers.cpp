@@ -158,12 +158,6 @@ std::atomic<AttentionMode> g_attention_mode{AttentionMode::kSdpa};
 
 void set_attention_mode(AttentionMode mode) { g_attention_mode.store(mode, std::memory_order_relaxed); }
 AttentionMode attention_mode() { return g_attention_mode.load(std::memory_order_relaxed); }
-AttentionMode parse_attention_mode(const std::string& name) {
-  if (name == "sdpa") return AttentionMode::kSdpa;
-  if (name == "math") return AttentionMode::kMath;
-  throw Error(ErrorCode::kInvalidArgument, "attention mode '" + name + "' is unknown; use sdpa (fused kernels) or math (reference)");
-}
-
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         std::int64_t valid_keys, double scale) {
   // Masking keys past valid_keys is the same as dropping them.

@@ -9,6 +9,8 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "wan/dist_config.h"  // AttentionMode
+
 namespace wan {
 
 // Where a model's tensors live and which dtype its matmul weights use. Norms, modulation and other
@@ -81,11 +83,9 @@ torch::Tensor gelu_erf(const torch::Tensor& x);
 //     softmax in float32: no [Lq, Lk] score matrix).
 //   kMath: the reference: query chunks of bounded score memory (kAttentionChunkElements), scores and
 //     softmax in float32, then the product with v in q's dtype.
-enum class AttentionMode { kSdpa, kMath };
+// (AttentionMode and parse_attention_mode: wan/dist_config.h.)
 void set_attention_mode(AttentionMode mode);
 AttentionMode attention_mode();
-// "sdpa" | "math"; throws Error(kInvalidArgument) naming the choices for anything else.
-AttentionMode parse_attention_mode(const std::string& name);
 
 // Multi-head attention. q: [B, Lq, n, d], k/v: [B, Lk, n, d]. Keys at positions >= valid_keys (if
 // valid_keys >= 0) are masked out (dropped). Output [B, Lq, n, d] in q's dtype. scale < 0 means 1/sqrt(d).

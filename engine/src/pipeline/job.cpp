@@ -106,7 +106,7 @@ json request_json(const GenerationRequest& r) {
           {"shift", optional_json(r.shift)},
           {"guidance", optional_json(r.guidance)},
           {"seed", r.seed},
-          {"sampler", r.sampler},
+          {"sampler", sampler_name(r.sampler)},
           {"dtype", r.dtype},
           {"device", r.device},
           {"cpu_noise", r.cpu_noise},
@@ -134,7 +134,9 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.optional("shift", r.shift);
   f.optional("guidance", r.guidance);
   f.integer("seed", r.seed);
-  f.text("sampler", r.sampler);
+  std::string sampler = sampler_name(r.sampler);
+  f.text("sampler", sampler);
+  r.sampler = parse_sampler(sampler);
   f.text("dtype", r.dtype);
   f.text("device", r.device);
   f.boolean("cpu_noise", r.cpu_noise);

@@ -141,7 +141,6 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
     if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
     if (r.shift && (!std::isfinite(*r.shift) || *r.shift <= 0)) throw invalid("--shift must be a finite number > 0");
     if (r.seed < -1) throw invalid("--seed must be >= 0, or -1 for a random seed");
-    parse_sampler(r.sampler);
   }
   if (r.dtype != "auto") parse_dtype(r.dtype);
   validate_outputs(r, require_output);
@@ -156,7 +155,7 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   if (p.decode_only && !fs::is_regular_file(request.decode_latent))
     throw Error(ErrorCode::kFileNotFound, "--decode-latent " + request.decode_latent + ": no such file");
   if (!p.decode_only) {
-    p.sampler = parse_sampler(request.sampler);
+    p.sampler = request.sampler;
     if (p.request.negative_prompt.empty())
       p.request.negative_prompt = std::string(request.image.empty() ? "" : kImageToVideoNegativePrefix) + kDefaultNegativePrompt;
     if (p.request.seed < 0) p.request.seed = random_seed();

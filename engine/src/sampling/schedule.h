@@ -5,13 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "wan/generation.h"  // SamplerKind, parse_sampler, sampler_name
+
 namespace wan {
-
-enum class SamplerKind { kUniPC, kDpmPlusPlus };
-
-// "unipc" | "dpm++" (also "dpmpp"); throws wan::Error(kInvalidArgument).
-SamplerKind parse_sampler(const std::string& name);
-const char* sampler_name(SamplerKind kind);
 
 struct SigmaSchedule {
   std::vector<std::int64_t> timesteps;  // [N]: int64(sigma * 1000), truncated; what the DiT receives
