@@ -15,6 +15,7 @@ PACKAGES=(
   libsentencepiece-dev zlib1g-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   xvfb xauth                                 # scripts/screenshots.sh (the studio in a virtual display)
+  clang-format                               # scripts/check-format.sh (Debian 12: clang-format 14)
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

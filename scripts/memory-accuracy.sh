@@ -38,7 +38,7 @@ run() {  # model-name model-dir size frames world flags...
     local est measured
     est=$("$WAN" estimate --json --device "$DEVICE" --model "$dir" --size "$size" --frames "$frames" --backend $BACKEND --rank "$r" "${flags[@]}" |
           python3 -c 'import json,sys; d=json.load(sys.stdin); c=[c for c in d["rows"][-1]["cells"] if c["current"]][0]["estimate"]; print(c["peak_bytes"]/2**20, c["peak_phase"])')
-    measured=$(sed -n "s/^\[rank $r\] peak memory \([0-9.]*\) MiB/\1/p" "$log")
+    measured=$(sed -n "s/^rank $r: peak memory \([0-9.]*\) MiB/\1/p" "$log")
     python3 -c "e,m=float('${est% *}'),float('$measured'); print(f'| $name | $size | $frames | $label | $r | {e:.0f} | {m:.0f} | {100*(e-m)/m:+.1f}% | ${est#* } |')"
   done
   rm -f "$WORK"/out.*

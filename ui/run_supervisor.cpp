@@ -9,10 +9,15 @@
 #include "wan/launcher.h"
 
 namespace wan_ui {
+namespace {
+
+constexpr int kPollIntervalMs = 100;  // board reads for the progress bars and the preview: 10 Hz
+
+}  // namespace
 
 RunSupervisor::RunSupervisor(QObject* parent) : QObject(parent) {
   worker_path_ = QString::fromStdString(wan::default_worker_path());
-  timer_.setInterval(100);  // 10 Hz
+  timer_.setInterval(kPollIntervalMs);
   connect(&timer_, &QTimer::timeout, this, &RunSupervisor::poll);
 }
 

@@ -33,11 +33,11 @@ using wan_test::run_wan;
 
 namespace {
 
-QString write_world1_nccl(const QTemporaryDir& dir) {
-  const QString path = dir.path() + "/world1-nccl.json";
+QString write_world1_nccl(const QTemporaryDir& dir, bool t5_cpu = false) {
+  const QString path = dir.path() + (t5_cpu ? "/world1-nccl-t5cpu.json" : "/world1-nccl.json");
   QFile f(path);
   f.open(QIODevice::WriteOnly);
-  f.write(R"({"world_size": 1, "backend": "nccl"})");
+  f.write(t5_cpu ? R"({"world_size": 1, "backend": "nccl", "t5_cpu": true})" : R"({"world_size": 1, "backend": "nccl"})");
   return path;
 }
 
@@ -203,6 +203,30 @@ class TestGpu : public QObject {
     QCOMPARE(wan_test::files_in(dir.path() + "/frames").size(), 9);
   }
 
+  // t5_cpu of the distributed config (its one owner) keeps umT5 off the GPU in a launched run: the GPU
+  // allocator's peak while the text is encoded is 0 with it, the encoder's weights and more without.
+  // (Before the job document the config's t5_cpu never reached the ranks.)
+  void t5CpuFromTheConfigKeepsUmT5OffTheGpu() {
+    REQUIRE_CUDA_GPU();
+    QTemporaryDir dir;
+    const QString model = dir.path() + "/t5";
+    QCOMPARE(run_wan({"make-demo-model", model, "--t5-dim", "512", "--t5-layers", "4", "--t5-ffn", "1024"}).code, 0);
+    auto text_peak_mib = [&](bool t5_cpu) {
+      qputenv("WAN_MEMORY_REPORT", "1");  // each rank's peak per phase on stderr (core/memory_report.h)
+      const wan_test::Run r = run_wan({"generate", "--model", model, "--prompt", "a fox", "--size", "256*160", "--frames", "5",
+                                       "--steps", "1", "--device", "cuda", "--dist-config", write_world1_nccl(dir, t5_cpu),
+                                       "--save-latent", dir.path() + (t5_cpu ? "/a.safetensors" : "/b.safetensors")});
+      qunsetenv("WAN_MEMORY_REPORT");
+      const auto m = QRegularExpression(R"(memory peak by phase:.* text ([0-9]+) MiB)").match(r.err);
+      if (r.code != 0 || !m.hasMatch()) qWarning("%s", qPrintable(r.err));
+      return m.hasMatch() ? m.captured(1).toInt() : -1;
+    };
+    const int on_gpu = text_peak_mib(false), on_cpu = text_peak_mib(true);
+    qInfo("GPU allocator peak while encoding text: %d MiB with umT5 on the GPU, %d MiB with t5_cpu", on_gpu, on_cpu);
+    QCOMPARE(on_cpu, 0);
+    QVERIFY2(on_gpu >= 8, qPrintable(QString::number(on_gpu)));
+  }
+
   // The CUDA caching allocator's peak (what the rank reports on the board: tensor bytes) against the
   // tensor part of `wan estimate` for the same run (its peak less the fixed runtime term, the CUDA
   // context and allocator slack the allocator does not count): within 10 %, the estimator's target
@@ -222,7 +246,7 @@ class TestGpu : public QObject {
                                                   "2", "--seed", "1", "--frames-dir", dir.path() + "/frames-peak"} +
                                       common);
     QVERIFY2(run.code == 0, qPrintable(run.err));
-    QRegularExpression peak_re(R"(\[rank 0\] peak memory ([0-9.]+) MiB)");
+    QRegularExpression peak_re(R"(rank 0: peak memory ([0-9.]+) MiB)");
     const auto m = peak_re.match(run.err + run.out);
     QVERIFY2(m.hasMatch(), qPrintable(run.err));
     const double measured = m.captured(1).toDouble();

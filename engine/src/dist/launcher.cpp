@@ -32,6 +32,8 @@ constexpr auto kCancelGrace = std::chrono::seconds(10);              // workers 
 constexpr auto kStopGrace = std::chrono::seconds(3);                 // SIGTERM to SIGKILL when ending a run
 constexpr auto kVictimGrace = std::chrono::milliseconds(600);        // a communication error usually echoes another rank's failure
 constexpr auto kStoreTimeout = std::chrono::minutes(5);              // the rendezvous store's own waits
+constexpr auto kReapPeriod = std::chrono::milliseconds(20);          // waitpid polls while stopping workers
+constexpr auto kSpawnFailureGrace = std::chrono::milliseconds(100);  // a spawn failed: the started workers get this long
 
 struct Worker {
   pid_t pid = -1;
@@ -100,7 +102,7 @@ void stop_all(std::vector<Worker>& workers, std::chrono::milliseconds grace) {
     }
     if (!any) return;
     if (Clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(kReapPeriod);
   }
   for (auto& w : workers)
     if (w.running) {
@@ -265,7 +267,7 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
       if (o.on_spawn) o.on_spawn(rank, workers[rank].pid);
     }
   } catch (...) {
-    stop_all(workers, std::chrono::milliseconds(100));
+    stop_all(workers, kSpawnFailureGrace);
     throw;
   }
   return supervise(workers, board, job, o, spawn_ms);

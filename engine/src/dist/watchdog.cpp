@@ -14,6 +14,14 @@
 #include "wan/generation.h"
 
 namespace wan {
+namespace {
+
+constexpr auto kWatchPeriod = std::chrono::seconds(1);  // how often an unwatched worker looks at its own marks
+// Inside a collective an unwatched worker waits this much past the collective timeout before it ends
+// itself: c10d's own timeout should have failed the collective by then.
+constexpr auto kCollectiveGrace = std::chrono::seconds(30);
+
+}  // namespace
 
 std::string describe_rank_activity(const RankStatus& s) {
   const Phase phase = static_cast<Phase>(s.phase);
@@ -81,11 +89,11 @@ ProcessWatchdog::ProcessWatchdog(int rank, std::chrono::seconds hang_timeout, st
   State* st = state_.get();
   st->thread = std::thread([st, rank, hang_timeout, collective_timeout] {
     std::unique_lock<std::mutex> lock(st->mutex);
-    while (!st->wake.wait_for(lock, std::chrono::seconds(1), [st] { return st->stop; })) {
+    while (!st->wake.wait_for(lock, kWatchPeriod, [st] { return st->stop; })) {
       const ProcessProgress p = current_progress();
       const std::uint64_t now = ProgressBoard::monotonic_ms();
       const std::uint64_t idle_ms = now > p.mark.ms ? now - p.mark.ms : 0;
-      const auto limit = p.mark.in_collective ? collective_timeout + std::chrono::seconds(30) : hang_timeout;
+      const auto limit = p.mark.in_collective ? collective_timeout + kCollectiveGrace : hang_timeout;
       if (idle_ms <= static_cast<std::uint64_t>(limit.count()) * 1000) continue;
       RankStatus s;
       s.phase = static_cast<std::int32_t>(p.phase);

@@ -1,7 +1,7 @@
 // The command-line edge of a Job: the flags of `wan generate` (and of `wan-worker ... generate` under
 // torchrun, srun or mpirun) parsed into a wan::Job, once. Defaults are not decided here: a flag not
 // given stays "not given" and the engine resolves it (wan::resolve_defaults). Shared by `wan` and
-// `wan-worker` (the wan_cli_flags library); no torch.
+// `wan-worker` (the wan_cmdline library, app/cmdline/); no torch.
 #pragma once
 #include <CLI/CLI.hpp>
 
