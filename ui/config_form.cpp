@@ -47,8 +47,9 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
   attention_ = combo({"sdpa", "math"});
   hang_timeout_ = spin(1, 24 * 3600);
   hang_timeout_->setSuffix(" s");
-  hang_timeout_->setToolTip("A rank that makes no progress (no step, frame, loaded tensor or collective) this long is "
-                            "declared hung: the run ends with a message naming it, its phase and its collective.");
+  hang_timeout_->setToolTip(
+      "A rank that makes no progress (no step, frame, loaded tensor or collective) this long is "
+      "declared hung: the run ends with a message naming it, its phase and its collective.");
   collective_timeout_ = spin(1, 24 * 3600);
   collective_timeout_->setSuffix(" s");
   collective_timeout_->setToolTip("How long one collective waits for its peers before it fails (c10d's timeout).");
@@ -82,10 +83,12 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
     form_->addRow("", addMessage(r.field));
   }
   world_size_->setToolTip("Processes, one per GPU (or CPU processes with gloo).");
-  sharding_->setToolTip("FULL_SHARD: gather each block just before it runs and free it after (least memory).\n"
-                        "SHARD_GRAD_OP: keep gathered weights for the whole step.\nNO_SHARD: every rank holds everything.");
+  sharding_->setToolTip(
+      "FULL_SHARD: gather each block just before it runs and free it after (least memory).\n"
+      "SHARD_GRAD_OP: keep gathered weights for the whole step.\nNO_SHARD: every rank holds everything.");
   param_dtype_->setToolTip("Weights of sharded models (and of every GPU model with dtype auto).");
-  for (QSpinBox* s : {world_size_, ulysses_, ring_, hang_timeout_, collective_timeout_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
+  for (QSpinBox* s : {world_size_, ulysses_, ring_, hang_timeout_, collective_timeout_})
+    connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
   for (QComboBox* c : {backend_, sharding_, param_dtype_, reduce_dtype_, buffer_dtype_, attention_})
     connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &ConfigForm::onEdited);
   for (QCheckBox* c : {dit_fsdp_, t5_fsdp_, context_parallel_, use_usp_, cfg_parallel_, t5_cpu_, sync_states_})

@@ -48,8 +48,10 @@ void EstimateTableModel::recompute() {
       Cell cell;
       const auto problems = wan::validate_dist_config(s.config, wan::DistEnvironment{-1, m.num_heads});
       cell.valid = problems.empty();
-      if (!cell.valid) cell.problem = QString::fromStdString(problems.front().message);
-      else cell.estimate = wan::estimate_memory(m, s);
+      if (!cell.valid)
+        cell.problem = QString::fromStdString(problems.front().message);
+      else
+        cell.estimate = wan::estimate_memory(m, s);
       row.push_back(cell);
     }
     cells_.push_back(row);
@@ -63,7 +65,8 @@ int EstimateTableModel::currentColumn() const {
 }
 
 const wan::MemoryEstimate* EstimateTableModel::estimateAt(int row, int column) const {
-  if (row < 0 || row >= cells_.size() || column < 0 || column >= columnCount() || !cells_[row][column].valid) return nullptr;
+  if (row < 0 || row >= cells_.size() || column < 0 || column >= columnCount() || !cells_[row][column].valid)
+    return nullptr;
   return &cells_[row][column].estimate;
 }
 
@@ -82,13 +85,16 @@ QVariant EstimateTableModel::data(const QModelIndex& index, int role) const {
     case Qt::ToolTipRole: {
       if (!cell.valid) return cell.problem;
       const wan::MemoryEstimate& e = cell.estimate;
-      QString tip = QString("<b>%1 on %2 %3</b><br>peak %4 (while %5)<br>")
-                        .arg(QString::fromStdString(models_[index.row()].name))
-                        .arg(kWorldSizes[index.column()])
-                        .arg(settings_.gpu ? "GPU(s)" : "process(es)", formatBytes(e.peak), QString::fromStdString(e.peak_phase));
-      tip += "weights (DiT) " + formatBytes(e.weights) + "<br>activations " + formatBytes(e.activations) + "<br>text encoder " +
-             formatBytes(e.text_encoder) + (e.image_encoder > 0 ? "<br>start picture (CLIP / VAE encode) " + formatBytes(e.image_encoder) : QString()) +
-             "<br>VAE decode " + formatBytes(e.vae_decode) + "<br>runtime " + formatBytes(e.runtime);
+      QString tip =
+          QString("<b>%1 on %2 %3</b><br>peak %4 (while %5)<br>")
+              .arg(QString::fromStdString(models_[index.row()].name))
+              .arg(kWorldSizes[index.column()])
+              .arg(settings_.gpu ? "GPU(s)" : "process(es)", formatBytes(e.peak), QString::fromStdString(e.peak_phase));
+      tip +=
+          "weights (DiT) " + formatBytes(e.weights) + "<br>activations " + formatBytes(e.activations) +
+          "<br>text encoder " + formatBytes(e.text_encoder) +
+          (e.image_encoder > 0 ? "<br>start picture (CLIP / VAE encode) " + formatBytes(e.image_encoder) : QString()) +
+          "<br>VAE decode " + formatBytes(e.vae_decode) + "<br>runtime " + formatBytes(e.runtime);
       if (!fits) tip += "<br><b>more than the " + formatBytes(gpu_memory_) + " each GPU here has</b>";
       return tip;
     }
@@ -103,11 +109,16 @@ QVariant EstimateTableModel::data(const QModelIndex& index, int role) const {
         return f;
       }
       return {};
-    case Qt::TextAlignmentRole: return int(Qt::AlignRight | Qt::AlignVCenter);
-    case kPeakBytesRole: return cell.valid ? QVariant(qint64(cell.estimate.peak)) : QVariant();
-    case kFitsRole: return fits;
-    case kCurrentRole: return current;
-    case kValidRole: return cell.valid;
+    case Qt::TextAlignmentRole:
+      return int(Qt::AlignRight | Qt::AlignVCenter);
+    case kPeakBytesRole:
+      return cell.valid ? QVariant(qint64(cell.estimate.peak)) : QVariant();
+    case kFitsRole:
+      return fits;
+    case kCurrentRole:
+      return current;
+    case kValidRole:
+      return cell.valid;
   }
   return {};
 }

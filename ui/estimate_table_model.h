@@ -18,9 +18,9 @@ class EstimateTableModel : public QAbstractTableModel {
 
   explicit EstimateTableModel(QObject* parent = nullptr);
 
-  void setLoadedModel(const wan::ModelDims* dims);  // nullptr: no loaded row
+  void setLoadedModel(const wan::ModelDims* dims);          // nullptr: no loaded row
   void setSettings(const wan::EstimateSettings& settings);  // the current config, size, dtype, device
-  void setGpuMemory(qint64 bytes);                  // 0: unknown (nothing marked)
+  void setGpuMemory(qint64 bytes);                          // 0: unknown (nothing marked)
 
   const wan::MemoryEstimate* estimateAt(int row, int column) const;
   int currentColumn() const;

@@ -62,14 +62,16 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   image_ = new QLineEdit;
   image_->setObjectName("startImage");
   image_->setPlaceholderText("PNG or JPEG: the first frame of the video");
-  image_->setToolTip("Image-to-video: the video starts from this picture and keeps its aspect; the size below is the "
-                     "largest area (as Wan2.1's max_area).");
+  image_->setToolTip(
+      "Image-to-video: the video starts from this picture and keeps its aspect; the size below is the "
+      "largest area (as Wan2.1's max_area).");
   image_preview_ = new QLabel;
   image_preview_->setObjectName("startImagePreview");
   image_preview_->setFixedHeight(40);
   pick_image_ = new QPushButton("…");
   connect(pick_image_, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, "Start picture", image_->text(), "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)");
+    const QString f = QFileDialog::getOpenFileName(this, "Start picture", image_->text(),
+                                                   "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)");
     if (!f.isEmpty()) setStartImage(f);
   });
   connect(image_, &QLineEdit::editingFinished, this, [this] { setStartImage(image_->text()); });
@@ -116,8 +118,10 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
 
   connect(size_, qOverload<int>(&QComboBox::currentIndexChanged), this, &GenerationForm::onSizePreset);
   connect(random_seed_, &QCheckBox::toggled, seed_, &QLineEdit::setDisabled);
-  for (QSpinBox* s : {width_, height_, frames_, steps_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::changed);
-  for (QSpinBox* s : {width_, height_}) connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::showTaskDefaults);
+  for (QSpinBox* s : {width_, height_, frames_, steps_})
+    connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::changed);
+  for (QSpinBox* s : {width_, height_})
+    connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::showTaskDefaults);
   connect(prompt_, &QPlainTextEdit::textChanged, this, &GenerationForm::changed);
   setRequest(wan::GenerationRequest{});
   setImageToVideo(false);
@@ -134,7 +138,8 @@ void GenerationForm::setImageToVideo(bool i2v) {
 }
 
 void GenerationForm::showTaskDefaults() {
-  const wan::TaskDefaults d = wan::task_defaults(i2v_ ? wan::Task::kImageToVideo : wan::Task::kTextToVideo, width_->value(), height_->value());
+  const wan::TaskDefaults d =
+      wan::task_defaults(i2v_ ? wan::Task::kImageToVideo : wan::Task::kTextToVideo, width_->value(), height_->value());
   steps_->setSpecialValueText(QString("default (%1)").arg(d.steps));
   shift_->setSpecialValueText(QString("default (%1)").arg(d.shift));
   guidance_->setSpecialValueText(QString("default (%1)").arg(d.guidance));

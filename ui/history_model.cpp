@@ -48,8 +48,12 @@ void HistoryModel::refresh() {
   endResetModel();
 }
 
-QJsonObject HistoryModel::settingsAt(int row) const { return row >= 0 && row < items_.size() ? items_[row].settings : QJsonObject(); }
-QString HistoryModel::videoPathAt(int row) const { return row >= 0 && row < items_.size() ? items_[row].video : QString(); }
+QJsonObject HistoryModel::settingsAt(int row) const {
+  return row >= 0 && row < items_.size() ? items_[row].settings : QJsonObject();
+}
+QString HistoryModel::videoPathAt(int row) const {
+  return row >= 0 && row < items_.size() ? items_[row].video : QString();
+}
 
 QString HistoryModel::remove(int row) {
   if (row < 0 || row >= items_.size()) return "No such history entry.";
@@ -79,19 +83,26 @@ QVariant HistoryModel::data(const QModelIndex& index, int role) const {
           .arg(static_cast<qint64>(r.seed))
           .arg(it.created.toLocalTime().toString("yyyy-MM-dd hh:mm"));
     }
-    case Qt::ToolTipRole: return it.prompt + "\n" + it.video;
+    case Qt::ToolTipRole:
+      return it.prompt + "\n" + it.video;
     case Qt::DecorationRole:
       if (!it.thumbnail_tried) {
         it.thumbnail_tried = true;
         const DecodedVideo v = readVideo(it.video, 1);
-        if (!v.frames.isEmpty()) it.thumbnail = v.frames.front().scaled(96, 96, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+        if (!v.frames.isEmpty())
+          it.thumbnail = v.frames.front().scaled(96, 96, Qt::KeepAspectRatio, Qt::SmoothTransformation);
       }
       return it.thumbnail;
-    case kVideoPathRole: return it.video;
-    case kSidecarPathRole: return it.sidecar;
-    case kPromptRole: return it.prompt;
-    case kSettingsRole: return it.settings;
-    case kCreatedRole: return it.created;
+    case kVideoPathRole:
+      return it.video;
+    case kSidecarPathRole:
+      return it.sidecar;
+    case kPromptRole:
+      return it.prompt;
+    case kSettingsRole:
+      return it.settings;
+    case kCreatedRole:
+      return it.created;
   }
   return {};
 }

@@ -26,7 +26,7 @@ class HistoryModel : public QAbstractListModel {
 
   QJsonObject settingsAt(int row) const;  // the whole sidecar
   QString videoPathAt(int row) const;
-  QString remove(int row);                // error message, empty on success
+  QString remove(int row);  // error message, empty on success
 
   int rowCount(const QModelIndex& parent = {}) const override;
   QVariant data(const QModelIndex& index, int role) const override;

@@ -62,8 +62,9 @@ QGroupBox* group(const QString& title, QWidget* content) {
 MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWindow(parent), options_(options) {
   setWindowTitle("Wan Studio");
   system_ = wan::system_info();
-  presets_ = std::make_unique<PresetStore>(options_.builtin_presets,
-                                           options_.user_presets.isEmpty() ? PresetStore::defaultUserDir() : options_.user_presets);
+  presets_ = std::make_unique<PresetStore>(options_.builtin_presets, options_.user_presets.isEmpty()
+                                                                         ? PresetStore::defaultUserDir()
+                                                                         : options_.user_presets);
   config_ = new ConfigForm;
   generation_ = new GenerationForm;
   estimate_ = new EstimateTableModel(this);
@@ -98,7 +99,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   connect(generation_, &GenerationForm::changed, this, &MainWindow::refreshEstimate);
   connect(supervisor_, &RunSupervisor::ranksUpdated, this, &MainWindow::onRanksUpdated);
   connect(supervisor_, &RunSupervisor::previewUpdated, this, [this](const QImage& image, int step, int total) {
-    preview_->setPixmap(QPixmap::fromImage(image).scaled(preview_->size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
+    preview_->setPixmap(
+        QPixmap::fromImage(image).scaled(preview_->size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
     preview_->setToolTip(QString("latent after step %1 of %2").arg(step).arg(total));
   });
   connect(supervisor_, &RunSupervisor::logLines, this, [this](const QStringList& lines) {
@@ -136,18 +138,21 @@ QWidget* MainWindow::buildPresetPanel() {
   connect(save, &QPushButton::clicked, this, [this] {
     const QString name = QInputDialog::getText(this, "Save preset", "Name:");
     if (name.isEmpty()) return;
-    if (QString e = presets_->save(name, config_->config()); !e.isEmpty()) return void(QMessageBox::warning(this, "Save preset", e));
+    if (QString e = presets_->save(name, config_->config()); !e.isEmpty())
+      return void(QMessageBox::warning(this, "Save preset", e));
     refreshPresets(name);
   });
   connect(rename, &QPushButton::clicked, this, [this] {
     const QString from = presets_box_->currentText();
     const QString to = QInputDialog::getText(this, "Rename preset", "New name:", QLineEdit::Normal, from);
     if (to.isEmpty() || to == from) return;
-    if (QString e = presets_->rename(from, to); !e.isEmpty()) return void(QMessageBox::warning(this, "Rename preset", e));
+    if (QString e = presets_->rename(from, to); !e.isEmpty())
+      return void(QMessageBox::warning(this, "Rename preset", e));
     refreshPresets(to);
   });
   connect(remove, &QPushButton::clicked, this, [this] {
-    if (QString e = presets_->remove(presets_box_->currentText()); !e.isEmpty()) return void(QMessageBox::warning(this, "Delete preset", e));
+    if (QString e = presets_->remove(presets_box_->currentText()); !e.isEmpty())
+      return void(QMessageBox::warning(this, "Delete preset", e));
     refreshPresets();
   });
   return w;
@@ -356,7 +361,8 @@ void MainWindow::generate() {
     return;
   }
   if (QDir(history_->folder()) != QDir(folder)) history_->setFolder(folder);
-  r.output = QDir(folder).filePath("wan-" + QDateTime::currentDateTime().toString("yyyyMMdd-hhmmss") + ".mp4").toStdString();
+  r.output =
+      QDir(folder).filePath("wan-" + QDateTime::currentDateTime().toString("yyyyMMdd-hhmmss") + ".mp4").toStdString();
   wan::Job job;
   job.request = r;
   job.config = config_->config();
@@ -408,13 +414,17 @@ void MainWindow::onRanksUpdated() {
     bar->setMaximum(std::max(1, s.total));
     bar->setValue(std::min(s.step, std::max(1, s.total)));
     bar->setFormat(QString::fromStdString(wan::format_rank_status(r, s)));
-    if (phase == wan::Phase::kSampling && s.seconds_per_step > 0) eta = std::max(eta, (s.total - s.step) * s.seconds_per_step);
-    if (phase == wan::Phase::kDecoding && s.seconds_per_step > 0) decode_eta = std::max(decode_eta, (s.total - s.step) * s.seconds_per_step);
+    if (phase == wan::Phase::kSampling && s.seconds_per_step > 0)
+      eta = std::max(eta, (s.total - s.step) * s.seconds_per_step);
+    if (phase == wan::Phase::kDecoding && s.seconds_per_step > 0)
+      decode_eta = std::max(decode_eta, (s.total - s.step) * s.seconds_per_step);
   }
   const double elapsed = (QDateTime::currentMSecsSinceEpoch() - run_started_ms_) / 1000.0;
   QString text = QString("elapsed %1 s").arg(elapsed, 0, 'f', 0);
-  if (eta >= 0) text += QString(" · sampling ends in about %1 s (then decoding)").arg(eta, 0, 'f', 0);
-  else if (decode_eta >= 0) text += QString(" · decoding ends in about %1 s").arg(decode_eta, 0, 'f', 0);
+  if (eta >= 0)
+    text += QString(" · sampling ends in about %1 s (then decoding)").arg(eta, 0, 'f', 0);
+  else if (decode_eta >= 0)
+    text += QString(" · decoding ends in about %1 s").arg(decode_eta, 0, 'f', 0);
   eta_->setText(text);
 }
 
@@ -430,7 +440,8 @@ void MainWindow::onFinished(int exit_code, const QString& message, const QString
       last_message_ += " (" + error + ")";
     }
   } else {
-    last_message_ = QString("Failed (%1): %2").arg(wan::error_code_name(static_cast<wan::ErrorCode>(exit_code)), message);
+    last_message_ =
+        QString("Failed (%1): %2").arg(wan::error_code_name(static_cast<wan::ErrorCode>(exit_code)), message);
     log_->appendPlainText(last_message_);
     tabs_->setCurrentWidget(log_);
   }
@@ -447,7 +458,8 @@ void MainWindow::restoreSettings() {
   restoreGeometry(s->value("window/geometry").toByteArray());
   restoreState(s->value("window/state").toByteArray());
   const QString videos = QStandardPaths::writableLocation(QStandardPaths::MoviesLocation);
-  generation_->setOutputFolder(s->value("output/folder", (videos.isEmpty() ? QDir::homePath() : videos) + "/Wan Studio").toString());
+  generation_->setOutputFolder(
+      s->value("output/folder", (videos.isEmpty() ? QDir::homePath() : videos) + "/Wan Studio").toString());
   // The form's request and the config, through the job codec (what a history re-run reads too).
   wan::GenerationRequest r;
   r.prompt = "A red fox runs through fresh snow at dawn, cinematic";
@@ -478,8 +490,10 @@ void MainWindow::restoreSettings() {
   files.t5 = s->value("model/t5").toString().toStdString();
   files.vae = s->value("model/vae").toString().toStdString();
   files.clip = s->value("model/clip").toString().toStdString();
-  if (!files.model_dir.empty() || !files.dit.empty()) model_panel_->load(files);
-  else if (system_.gpus.empty()) model_panel_->loadFolder(QString::fromStdString(wan::demo_model_dir()));  // no GPU: the demo
+  if (!files.model_dir.empty() || !files.dit.empty())
+    model_panel_->load(files);
+  else if (system_.gpus.empty())
+    model_panel_->loadFolder(QString::fromStdString(wan::demo_model_dir()));  // no GPU: the demo
 }
 
 void MainWindow::saveSettings() const {

@@ -4,7 +4,6 @@
 #pragma once
 #include <QMainWindow>
 #include <QPointer>
-
 #include <memory>
 #include <optional>
 
@@ -35,8 +34,8 @@ class VideoPlayer;
 
 struct StudioOptions {
   QString builtin_presets = ":/presets";
-  QString user_presets;           // empty: PresetStore::defaultUserDir()
-  QString settings_file;          // empty: the platform's QSettings location
+  QString user_presets;   // empty: PresetStore::defaultUserDir()
+  QString settings_file;  // empty: the platform's QSettings location
 };
 
 class MainWindow : public QMainWindow {

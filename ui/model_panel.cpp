@@ -24,7 +24,8 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
   demo->setToolTip("The built-in small model with random weights: runs anywhere, makes structured noise.");
   auto* demo_i2v = new QPushButton("Demo image-to-video");
   demo_i2v->setObjectName("demoI2vButton");
-  demo_i2v->setToolTip("The built-in small image-to-video model (random weights, with a CLIP tower): needs a start picture.");
+  demo_i2v->setToolTip(
+      "The built-in small image-to-video model (random weights, with a CLIP tower): needs a start picture.");
   l->addWidget(path_);
   auto* row = new QHBoxLayout;
   row->addWidget(browse);
@@ -41,11 +42,13 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
   machine->setObjectName("machineInfo");
   machine->setWordWrap(true);
   if (system.gpus.empty())
-    machine->setText("<b>No GPU found</b> on this machine: runs use CPU processes (gloo). The demo model is the practical choice.");
+    machine->setText(
+        "<b>No GPU found</b> on this machine: runs use CPU processes (gloo). The demo model is the practical choice.");
   else
-    machine->setText(QString("%1 GPU(s): %2, %3 each")
-                         .arg(system.gpus.size())
-                         .arg(QString::fromStdString(system.gpus.front().name), formatBytes(system.gpus.front().memory_bytes)));
+    machine->setText(
+        QString("%1 GPU(s): %2, %3 each")
+            .arg(system.gpus.size())
+            .arg(QString::fromStdString(system.gpus.front().name), formatBytes(system.gpus.front().memory_bytes)));
   l->addWidget(machine);
 
   connect(browse, &QPushButton::clicked, this, [this] {
@@ -70,7 +73,8 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
     load(f);
   });
   connect(demo, &QPushButton::clicked, this, [this] { loadFolder(QString::fromStdString(wan::demo_model_dir())); });
-  connect(demo_i2v, &QPushButton::clicked, this, [this] { loadFolder(QString::fromStdString(wan::demo_model_dir(true))); });
+  connect(demo_i2v, &QPushButton::clicked, this,
+          [this] { loadFolder(QString::fromStdString(wan::demo_model_dir(true))); });
   connect(path_, &QLineEdit::editingFinished, this, [this] {
     if (path_->isModified()) loadFolder(path_->text());
   });
@@ -86,7 +90,7 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
   files_ = files;
   path_->setText(!files.model_dir.empty() ? QString::fromStdString(files.model_dir)
                                           : QString::fromStdString(files.dit + " | " + files.t5 + " | " + files.vae +
-                                                   (files.clip.empty() ? "" : " | " + files.clip)));
+                                                                   (files.clip.empty() ? "" : " | " + files.clip)));
   path_->setModified(false);
   try {
     info_ = wan::inspect_model(files);  // headers only: milliseconds
@@ -99,16 +103,19 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
   }
   last_error_.clear();
   const wan::ModelInfo& m = *info_;
-  info_label_->setText(QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
-                           .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
-                           .arg(QString::number(m.dims.dit_params / 1e6, 'f', 1) + " M")
-                           .arg(m.dims.num_heads)
-                           .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)) +
-                       (m.kind == "t2v" ? QString()
-                        : !m.clip_error.empty()
-                            ? "<br><span style='color:#c62828'>" + QString::fromStdString(m.clip_error).toHtmlEscaped() + "</span>"
-                            : QString(" · CLIP vision %1 (%2 wide, %3 blocks)")
-                                  .arg(formatBytes(m.clip_file_bytes)).arg(m.dims.clip_dim).arg(m.dims.clip_layers)));
+  info_label_->setText(
+      QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
+          .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
+          .arg(QString::number(m.dims.dit_params / 1e6, 'f', 1) + " M")
+          .arg(m.dims.num_heads)
+          .arg(formatBytes(m.t5_file_bytes), formatBytes(m.vae_file_bytes)) +
+      (m.kind == "t2v" ? QString()
+       : !m.clip_error.empty()
+           ? "<br><span style='color:#c62828'>" + QString::fromStdString(m.clip_error).toHtmlEscaped() + "</span>"
+           : QString(" · CLIP vision %1 (%2 wide, %3 blocks)")
+                 .arg(formatBytes(m.clip_file_bytes))
+                 .arg(m.dims.clip_dim)
+                 .arg(m.dims.clip_layers)));
   emit modelChanged();
   return true;
 }

@@ -2,7 +2,6 @@
 // what the files' headers say (variant, size, heads, dtype on disk) and what this machine has.
 #pragma once
 #include <QWidget>
-
 #include <optional>
 
 #include "wan/model_info.h"
@@ -35,6 +34,5 @@ class ModelPanel : public QWidget {
   QLineEdit* path_;
   QLabel* info_label_;
 };
-
 
 }  // namespace wan_ui

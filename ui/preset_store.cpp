@@ -19,7 +19,8 @@ QStringList jsonStems(const QString& dir) {
 
 }  // namespace
 
-PresetStore::PresetStore(QString builtin_dir, QString user_dir) : builtin_dir_(std::move(builtin_dir)), user_dir_(std::move(user_dir)) {}
+PresetStore::PresetStore(QString builtin_dir, QString user_dir)
+    : builtin_dir_(std::move(builtin_dir)), user_dir_(std::move(user_dir)) {}
 
 QString PresetStore::defaultUserDir() {
   return QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + "/presets";
@@ -39,8 +40,12 @@ QStringList PresetStore::names() const {
   return out;
 }
 
-bool PresetStore::isBuiltIn(const QString& name) const { return QFileInfo::exists(builtin_dir_ + "/" + name + ".json"); }
-bool PresetStore::contains(const QString& name) const { return isBuiltIn(name) || QFileInfo::exists(user_dir_ + "/" + name + ".json"); }
+bool PresetStore::isBuiltIn(const QString& name) const {
+  return QFileInfo::exists(builtin_dir_ + "/" + name + ".json");
+}
+bool PresetStore::contains(const QString& name) const {
+  return isBuiltIn(name) || QFileInfo::exists(user_dir_ + "/" + name + ".json");
+}
 
 QString PresetStore::pathOf(const QString& name) const {
   return isBuiltIn(name) ? builtin_dir_ + "/" + name + ".json" : user_dir_ + "/" + name + ".json";
@@ -49,7 +54,8 @@ QString PresetStore::pathOf(const QString& name) const {
 wan::DistConfig PresetStore::load(const QString& name) const {
   QFile f(pathOf(name));
   if (!f.open(QIODevice::ReadOnly))
-    throw wan::Error(wan::ErrorCode::kFileNotFound, "preset " + name.toStdString() + " not found (" + f.fileName().toStdString() + ")");
+    throw wan::Error(wan::ErrorCode::kFileNotFound,
+                     "preset " + name.toStdString() + " not found (" + f.fileName().toStdString() + ")");
   try {
     return wan::dist_config_from_json(f.readAll().toStdString());
   } catch (const wan::Error& e) {
@@ -80,7 +86,8 @@ QString PresetStore::rename(const QString& from, const QString& to) {
   if (!QFileInfo::exists(user_dir_ + "/" + from + ".json")) return "No preset named \"" + from + "\".";
   if (QString e = checkUserName(to); !e.isEmpty()) return e;
   if (contains(to)) return "A preset named \"" + to + "\" exists already.";
-  if (!QFile::rename(user_dir_ + "/" + from + ".json", user_dir_ + "/" + to + ".json")) return "Cannot rename the preset file.";
+  if (!QFile::rename(user_dir_ + "/" + from + ".json", user_dir_ + "/" + to + ".json"))
+    return "Cannot rename the preset file.";
   return {};
 }
 

@@ -44,7 +44,9 @@ bool RunSupervisor::start(const wan::Job& given, QString* error) {
     return false;
   }
   wan::Job job = given;
-  run_id_ = QString("studio-%1-%2").arg(QCoreApplication::applicationPid()).arg(QDateTime::currentMSecsSinceEpoch() % 100000000);
+  run_id_ = QString("studio-%1-%2")
+                .arg(QCoreApplication::applicationPid())
+                .arg(QDateTime::currentMSecsSinceEpoch() % 100000000);
   job.run_id = run_id_.toStdString();
   world_size_ = job.config.world_size;
   video_path_ = QString::fromStdString(job.request.output);
@@ -74,7 +76,8 @@ bool RunSupervisor::start(const wan::Job& given, QString* error) {
       code = static_cast<int>(wan::ErrorCode::kInternal);
       message = e.what();
     }
-    QMetaObject::invokeMethod(this, [this, code, message] { onLauncherDone(code, message); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, code, message] { onLauncherDone(code, message); }, Qt::QueuedConnection);
   });
   timer_.start();
   emit started(run_id_, world_size_);

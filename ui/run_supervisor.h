@@ -9,7 +9,6 @@
 #include <QStringList>
 #include <QTemporaryDir>
 #include <QTimer>
-
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -33,7 +32,7 @@ class RunSupervisor : public QObject {
   // Checks the job's config, then starts (job.run_id is set here). Returns false with *error set when
   // it cannot start; errors the launcher finds before any worker starts come through finished().
   bool start(const wan::Job& job, QString* error);
-  void cancel();                       // stops within a sampling step
+  void cancel();  // stops within a sampling step
   bool isRunning() const { return running_; }
   bool waitForFinished(int timeout_ms);  // processes events until finished() was emitted
 

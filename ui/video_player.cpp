@@ -44,7 +44,8 @@ VideoPlayer::VideoPlayer(QWidget* parent) : QWidget(parent) {
   open_folder_ = new QPushButton("Open folder");
 
   auto* controls = new QHBoxLayout;
-  for (QWidget* w : {static_cast<QWidget*>(play_), static_cast<QWidget*>(prev_), static_cast<QWidget*>(next_)}) controls->addWidget(w);
+  for (QWidget* w : {static_cast<QWidget*>(play_), static_cast<QWidget*>(prev_), static_cast<QWidget*>(next_)})
+    controls->addWidget(w);
   controls->addWidget(slider_, 1);
   controls->addWidget(position_);
   controls->addWidget(loop_);
@@ -63,13 +64,15 @@ VideoPlayer::VideoPlayer(QWidget* parent) : QWidget(parent) {
   connect(prev_, &QPushButton::clicked, this, [this] { stepFrames(-1); });
   connect(next_, &QPushButton::clicked, this, [this] { stepFrames(1); });
   connect(slider_, &QSlider::valueChanged, this, &VideoPlayer::seek);
-  connect(fps_, qOverload<double>(&QDoubleSpinBox::valueChanged), this, [this](double fps) { timer_.setInterval(int(1000.0 / fps)); });
+  connect(fps_, qOverload<double>(&QDoubleSpinBox::valueChanged), this,
+          [this](double fps) { timer_.setInterval(int(1000.0 / fps)); });
   connect(&timer_, &QTimer::timeout, this, [this] {
     if (current_ + 1 >= frames_.size() && !loop_->isChecked()) return pause();
     seek((current_ + 1) % std::max(1, static_cast<int>(frames_.size())));
   });
   connect(export_mp4_, &QPushButton::clicked, this, [this] {
-    const QString target = QFileDialog::getSaveFileName(this, "Export MP4", QFileInfo(path_).fileName(), "MP4 video (*.mp4)");
+    const QString target =
+        QFileDialog::getSaveFileName(this, "Export MP4", QFileInfo(path_).fileName(), "MP4 video (*.mp4)");
     if (target.isEmpty()) return;
     if (QString e = exportMp4(target); !e.isEmpty()) QMessageBox::warning(this, "Export MP4", e);
   });
@@ -97,7 +100,9 @@ bool VideoPlayer::load(const QString& video_path, QString* error) {
   frames_ = std::move(v.frames);
   fps_->setValue(v.fps);
   slider_->setRange(0, frames_.size() - 1);
-  for (QWidget* w : std::initializer_list<QWidget*>{play_, prev_, next_, slider_, export_mp4_, export_png_, open_folder_}) w->setEnabled(true);
+  for (QWidget* w :
+       std::initializer_list<QWidget*>{play_, prev_, next_, slider_, export_mp4_, export_png_, open_folder_})
+    w->setEnabled(true);
   current_ = -1;
   seek(0);
   return true;
@@ -111,7 +116,9 @@ void VideoPlayer::clear() {
   slider_->setRange(0, 0);
   position_->setText("0 / 0");
   screen_->setPixmap({});
-  for (QWidget* w : std::initializer_list<QWidget*>{play_, prev_, next_, slider_, export_mp4_, export_png_, open_folder_}) w->setEnabled(false);
+  for (QWidget* w :
+       std::initializer_list<QWidget*>{play_, prev_, next_, slider_, export_mp4_, export_png_, open_folder_})
+    w->setEnabled(false);
 }
 
 void VideoPlayer::play() {
@@ -142,7 +149,8 @@ void VideoPlayer::seek(int frame) {
 
 void VideoPlayer::showFrame() {
   if (frames_.isEmpty()) return;
-  screen_->setPixmap(QPixmap::fromImage(frames_[current_]).scaled(screen_->size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
+  screen_->setPixmap(
+      QPixmap::fromImage(frames_[current_]).scaled(screen_->size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
 }
 
 void VideoPlayer::resizeEvent(QResizeEvent* event) {

@@ -12,9 +12,12 @@
 namespace wan_cli {
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
-  CLI::App* cmd = app.add_subcommand("bench", "Time DiT forwards and sampling steps on random-weight 1.3B/14B/demo models");
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Time DiT forwards and sampling steps on random-weight 1.3B/14B/demo models");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo")->delimiter(',')->capture_default_str();
+  cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT (default 832*480)");
   cmd->add_option("--attention", o.attention,
                   "attention modes, comma separated: sdpa (fused kernels), math (reference); "
@@ -24,17 +27,22 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   cmd->add_option("--frames", o.base.frames, "frames, 4n+1")->capture_default_str();
   cmd->add_option("--dtype", o.base.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
   cmd->add_option("--device", o.base.device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--layers", o.base.layers, "build only this many DiT blocks (0: all); figures scale with depth")->capture_default_str();
+  cmd->add_option("--layers", o.base.layers, "build only this many DiT blocks (0: all); figures scale with depth")
+      ->capture_default_str();
   cmd->add_option("--warmup", o.base.warmup, "untimed forwards")->capture_default_str();
   cmd->add_option("--forwards", o.base.forwards, "timed forwards")->capture_default_str();
-  cmd->add_option("--world-size", o.world_size, "ranks (threads over gloo, CPU): report compute, communication and bytes per step");
+  cmd->add_option("--world-size", o.world_size,
+                  "ranks (threads over gloo, CPU): report compute, communication and bytes per step");
   cmd->add_option("--ulysses", o.ulysses, "with --world-size: Ulysses size");
   cmd->add_option("--ring", o.ring, "with --world-size: ring size");
   cmd->add_flag("--cfg-parallel", o.cfg_parallel, "with --world-size: CFG parallel");
   cmd->add_flag("--dit-fsdp", o.dit_fsdp, "with --world-size: shard the DiT's weights across the ranks (FSDP-style)");
-  cmd->add_option("--sharding", o.sharding, "with --dit-fsdp: FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")->capture_default_str();
-  cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")->capture_default_str();
-  cmd->add_option("--peak-tflops", o.base.peak_tflops, "device peak TFLOP/s for MFU (default: H100/H200 dense on CUDA)");
+  cmd->add_option("--sharding", o.sharding, "with --dit-fsdp: FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")
+      ->capture_default_str();
+  cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")
+      ->capture_default_str();
+  cmd->add_option("--peak-tflops", o.base.peak_tflops,
+                  "device peak TFLOP/s for MFU (default: H100/H200 dense on CUDA)");
   cmd->add_option("--json", o.json, "also write the results as JSON");
   return cmd;
 }
@@ -62,7 +70,8 @@ int run_dist_bench_command(BenchCommandOptions& o) {
       if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14s", (r.kind_names[k] + " MB").c_str());
     std::printf(" %14s %14s\n", "params MB", "params peak MB");
     for (const auto& rank : r.ranks) {
-      std::printf("%-6d %10.3f %10.3f %10.3f", rank.rank, rank.step_seconds, rank.step_seconds - rank.comm_seconds, rank.comm_seconds);
+      std::printf("%-6d %10.3f %10.3f %10.3f", rank.rank, rank.step_seconds, rank.step_seconds - rank.comm_seconds,
+                  rank.comm_seconds);
       for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
         if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14.3f", rank.bytes_per_step[k] / 1e6);
       std::printf(" %14.3f %14.3f\n", rank.param_bytes_at_rest / 1e6, rank.param_bytes_peak / 1e6);
@@ -71,8 +80,10 @@ int run_dist_bench_command(BenchCommandOptions& o) {
     for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
       if (r.analytic_bytes_per_step[k] > 0) std::printf(" %14.3f", r.analytic_bytes_per_step[k] / 1e6);
     std::printf("\n");
-    std::printf("DiT parameters: %.3f MB unsharded; params MB = held by the rank between steps, peak = the most "
-                "held at once during the steps (measured from its tensors)\n", r.model_param_bytes / 1e6);
+    std::printf(
+        "DiT parameters: %.3f MB unsharded; params MB = held by the rank between steps, peak = the most "
+        "held at once during the steps (measured from its tensors)\n",
+        r.model_param_bytes / 1e6);
   }
   return 0;
 }
@@ -89,8 +100,8 @@ int run_bench_command(BenchCommandOptions& o) {
     return run_dist_bench_command(o);
   }
   nlohmann::json all = nlohmann::json::array();
-  std::printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "configuration", "tokens", "s/forward", "s/step", "tokens/s",
-              "TFLOP/s", "MFU", "params GiB", "peak GiB");
+  std::printf("%-44s %8s %10s %10s %10s %10s %8s %12s %12s\n", "configuration", "tokens", "s/forward", "s/step",
+              "tokens/s", "TFLOP/s", "MFU", "params GiB", "peak GiB");
   for (const std::string& model : o.models)
     for (std::size_t m = 0; m < modes.size(); ++m) {
       const std::string& attention = o.attention[m];
@@ -126,7 +137,7 @@ int run_bench_command(BenchCommandOptions& o) {
                      {"memory_kind", r.memory_kind}});
     }
   std::printf("peak memory: %s\n", o.base.device == "cpu" ? "process RSS high-water mark (includes the model build)"
-                                                         : "CUDA caching-allocator peak");
+                                                          : "CUDA caching-allocator peak");
   if (!o.json.empty()) {
     const std::string text = all.dump(2) + "\n";
     wan::AtomicFileWriter w(o.json);

@@ -10,9 +10,9 @@ struct BenchCommandOptions {
   wan::BenchOptions base;
   std::vector<std::string> models{"1.3B"};
   std::vector<std::string> attention{"sdpa"};  // each model is timed with each attention mode
-  std::string size;   // W*H
-  std::string json;   // write the results here too
-  int world_size = 0, ulysses = 0, ring = 0;  // --world-size: communication accounting of a layout
+  std::string size;                            // W*H
+  std::string json;                            // write the results here too
+  int world_size = 0, ulysses = 0, ring = 0;   // --world-size: communication accounting of a layout
   bool cfg_parallel = false;
   bool dit_fsdp = false;
   std::string sharding = "FULL_SHARD";

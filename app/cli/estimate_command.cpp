@@ -1,7 +1,6 @@
 #include "estimate_command.h"
 
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "video/image_reader.h"
@@ -15,9 +14,13 @@ namespace {
 constexpr int kColumns[] = {1, 2, 4, 8};
 
 nlohmann::json to_json(const wan::MemoryEstimate& e) {
-  return {{"weights_bytes", e.weights},           {"activations_bytes", e.activations}, {"text_encoder_bytes", e.text_encoder},
+  return {{"weights_bytes", e.weights},
+          {"activations_bytes", e.activations},
+          {"text_encoder_bytes", e.text_encoder},
           {"image_encoder_bytes", e.image_encoder},
-          {"vae_decode_bytes", e.vae_decode},     {"runtime_bytes", e.runtime},         {"peak_bytes", e.peak},
+          {"vae_decode_bytes", e.vae_decode},
+          {"runtime_bytes", e.runtime},
+          {"peak_bytes", e.peak},
           {"peak_phase", e.peak_phase}};
 }
 
@@ -26,20 +29,25 @@ double gib(std::int64_t bytes) { return static_cast<double>(bytes) / (1ull << 30
 }  // namespace
 
 CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
-  CLI::App* cmd = app.add_subcommand("estimate", "Estimate peak memory per GPU (or CPU process) for models x 1/2/4/8 GPUs");
-  cmd->add_option("--model", o.model.model_dir, "also estimate this model (official or ComfyUI folder): exact sizes from its files");
+  CLI::App* cmd =
+      app.add_subcommand("estimate", "Estimate peak memory per GPU (or CPU process) for models x 1/2/4/8 GPUs");
+  cmd->add_option("--model", o.model.model_dir,
+                  "also estimate this model (official or ComfyUI folder): exact sizes from its files");
   cmd->add_option("--dit", o.model.dit, "DiT file (with --t5 and --vae instead of --model)");
   cmd->add_option("--t5", o.model.t5, "umT5 text encoder file");
   cmd->add_option("--vae", o.model.vae, "VAE file");
   cmd->add_option("--clip", o.model.clip, "CLIP vision file (image-to-video models)");
-  cmd->add_option("--image", o.image, "start picture (image-to-video): --size is then the largest area and the video "
-                                      "size follows the picture's aspect, as in `wan generate --image`");
+  cmd->add_option("--image", o.image,
+                  "start picture (image-to-video): --size is then the largest area and the video "
+                  "size follows the picture's aspect, as in `wan generate --image`");
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT, e.g. 832*480 (default)");
   cmd->add_option("--frames", o.frames, "number of frames, 4n+1")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
-  cmd->add_option("--device", o.device, "cuda (GPU memory per rank) | cpu (resident memory per process)")->capture_default_str();
+  cmd->add_option("--device", o.device, "cuda (GPU memory per rank) | cpu (resident memory per process)")
+      ->capture_default_str();
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
-  cmd->add_option("--rank", o.rank, "estimate this rank (0 also decodes the video; others do not)")->capture_default_str();
+  cmd->add_option("--rank", o.rank, "estimate this rank (0 also decodes the video; others do not)")
+      ->capture_default_str();
   add_distributed_options(cmd, o.dist);
   return cmd;
 }
@@ -49,7 +57,8 @@ int run_estimate_command(EstimateOptions& o) {
   if (o.width < 16 || o.width % 16 || o.height < 16 || o.height % 16)
     throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size: width and height must be positive multiples of 16");
   if (o.frames < 1 || (o.frames - 1) % 4)
-    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--frames must be 4n+1 (1, 5, ..., 81), got " + std::to_string(o.frames));
+    throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                     "--frames must be 4n+1 (1, 5, ..., 81), got " + std::to_string(o.frames));
   if (o.device != "cpu" && o.device.rfind("cuda", 0) != 0)
     throw wan::Error(wan::ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got " + o.device);
   wan::EstimateSettings s;
@@ -59,7 +68,8 @@ int run_estimate_command(EstimateOptions& o) {
     const wan::Rgb8Video picture = wan::read_image(o.image);
     const auto size = wan::image_to_video_size(o.width, o.height, picture.width, picture.height);
     if (size[0] <= 0 || size[1] <= 0)
-      throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size " + o.size + " is too small an area for this picture's shape");
+      throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                       "--size " + o.size + " is too small an area for this picture's shape");
     s.width = static_cast<int>(size[0]);
     s.height = static_cast<int>(size[1]);
   }
@@ -80,9 +90,13 @@ int run_estimate_command(EstimateOptions& o) {
     for (int world : kColumns) {
       s.config = wan::layout_for_world(current, world, m.num_heads);
       const auto problems = wan::validate_dist_config(s.config, wan::DistEnvironment{-1, m.num_heads});
-      nlohmann::json cell = {{"world_size", world}, {"current", world == current.world_size}, {"config", nlohmann::json::parse(wan::dist_config_to_json(s.config))}};
-      if (!problems.empty()) cell["invalid"] = problems.front().message;
-      else cell["estimate"] = to_json(wan::estimate_memory(m, s, std::min(o.rank, world - 1)));
+      nlohmann::json cell = {{"world_size", world},
+                             {"current", world == current.world_size},
+                             {"config", nlohmann::json::parse(wan::dist_config_to_json(s.config))}};
+      if (!problems.empty())
+        cell["invalid"] = problems.front().message;
+      else
+        cell["estimate"] = to_json(wan::estimate_memory(m, s, std::min(o.rank, world - 1)));
       cells.push_back(cell);
     }
     rows.push_back({{"model", m.name},
@@ -92,13 +106,17 @@ int run_estimate_command(EstimateOptions& o) {
                     {"cells", cells}});
   }
   if (o.json) {
-    nlohmann::json out = {{"width", s.width}, {"height", s.height}, {"frames", s.frames}, {"dtype", s.dtype},
-                          {"device", s.gpu ? "cuda" : "cpu"}, {"rows", rows}};
+    nlohmann::json out = {{"width", s.width},
+                          {"height", s.height},
+                          {"frames", s.frames},
+                          {"dtype", s.dtype},
+                          {"device", s.gpu ? "cuda" : "cpu"},
+                          {"rows", rows}};
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("Estimated peak memory per %s (rank %d%s), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process", o.rank,
-              o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, s.dtype.c_str());
+  std::printf("Estimated peak memory per %s (rank %d%s), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process",
+              o.rank, o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, s.dtype.c_str());
   std::printf("%-22s", "model");
   for (int world : kColumns) std::printf("  %8d %-4s", world, s.gpu ? (world == 1 ? "GPU" : "GPUs") : "proc");
   std::printf("\n");
@@ -106,13 +124,16 @@ int run_estimate_command(EstimateOptions& o) {
     std::printf("%-22s", row["model"].get<std::string>().c_str());
     for (const auto& cell : row["cells"]) {
       const char mark = cell["current"].get<bool>() ? '*' : ' ';
-      if (cell.contains("invalid")) std::printf("  %9s%c   ", "invalid", mark);
-      else std::printf("  %8.2f GiB%c", gib(cell["estimate"]["peak_bytes"].get<std::int64_t>()), mark);
+      if (cell.contains("invalid"))
+        std::printf("  %9s%c   ", "invalid", mark);
+      else
+        std::printf("  %8.2f GiB%c", gib(cell["estimate"]["peak_bytes"].get<std::int64_t>()), mark);
     }
     std::printf("\n");
   }
-  std::printf("* the current layout (world size %d); other columns keep its dtypes and sharding and spread context parallel\n",
-              current.world_size);
+  std::printf(
+      "* the current layout (world size %d); other columns keep its dtypes and sharding and spread context parallel\n",
+      current.world_size);
   return 0;
 }
 

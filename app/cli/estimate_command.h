@@ -8,14 +8,14 @@
 namespace wan_cli {
 
 struct EstimateOptions {
-  wan::ModelFiles model;   // optional: adds the model's own row (exact sizes from its files)
+  wan::ModelFiles model;  // optional: adds the model's own row (exact sizes from its files)
   std::string size;
   int width = 832, height = 480, frames = 81;
   std::string dtype = "auto", device = "cuda";
   DistFlags dist;
   bool json = false;
-  int rank = 0;             // whose memory: rank 0 also decodes
-  std::string image;        // image-to-video: the size is then the largest area; the video's follows the picture
+  int rank = 0;       // whose memory: rank 0 also decodes
+  std::string image;  // image-to-video: the size is then the largest area; the video's follows the picture
 };
 
 CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& options);

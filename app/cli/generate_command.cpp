@@ -50,13 +50,15 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
   l.cancel = &g_interrupted;
   BoardPrinter printer;
   l.on_poll = [&](const wan::ProgressBoard& b) { printer(b); };
-  struct sigaction sa {}, old_int {}, old_term {};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_interrupt;
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
   const wan::DistConfig& c = job.config;
   std::fprintf(stderr, "starting %d workers (%s, ulysses %d x ring %d%s)\n", c.world_size, wan::backend_name(c.backend),
-               c.context_parallel() ? c.ulysses_size : 1, c.context_parallel() ? c.ring_size : 1, c.cfg_parallel ? ", cfg parallel" : "");
+               c.context_parallel() ? c.ulysses_size : 1, c.context_parallel() ? c.ring_size : 1,
+               c.cfg_parallel ? ", cfg parallel" : "");
   wan::LaunchResult r;
   try {
     r = wan::launch_job(job, l);
@@ -78,8 +80,8 @@ int run_generate_command(const JobFlags& flags) {
   const wan::Job job = job_from_flags(flags);
   if (!flags.write_job.empty()) {
     wan::save_job(flags.write_job, job);
-    std::printf("wrote %s: run it with `torchrun --nproc_per_node=%d wan-worker --job %s` (or srun, mpirun)\n", flags.write_job.c_str(),
-                job.config.world_size, flags.write_job.c_str());
+    std::printf("wrote %s: run it with `torchrun --nproc_per_node=%d wan-worker --job %s` (or srun, mpirun)\n",
+                flags.write_job.c_str(), job.config.world_size, flags.write_job.c_str());
     return 0;
   }
   if (flags.dist.distributed()) return run_launched(job, flags.dist);

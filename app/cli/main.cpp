@@ -1,11 +1,10 @@
 // `wan`: the headless command line. Thin: parses flags, calls the engine, turns errors into exit codes.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-
-#include "core/runtime.h"
 #include "bench_command.h"
+#include "core/runtime.h"
 #include "estimate_command.h"
 #include "generate_command.h"
 #include "pipeline/demo_model.h"
@@ -17,8 +16,10 @@ namespace {
 
 int run_eval_case_command(const std::string& case_dir, const std::string& out, const wan::EvalCaseOptions& options) {
   const wan::EvalCaseResult result = wan::run_eval_case(case_dir, out, options);
-  std::printf("case %s (%s, %s): wrote %s\n", case_dir.c_str(), result.kind.c_str(), options.dtype.c_str(), out.c_str());
-  for (const auto& [name, err] : result.relative_errors) std::printf("  %-16s rel. L2 error vs reference %.3e\n", name.c_str(), err);
+  std::printf("case %s (%s, %s): wrote %s\n", case_dir.c_str(), result.kind.c_str(), options.dtype.c_str(),
+              out.c_str());
+  for (const auto& [name, err] : result.relative_errors)
+    std::printf("  %-16s rel. L2 error vs reference %.3e\n", name.c_str(), err);
   return 0;
 }
 
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
   wan_cli::EstimateOptions estimate_options;
   CLI::App* estimate = wan_cli::add_estimate_command(app, estimate_options);
   std::string demo_dir;
-  CLI::App* demo = app.add_subcommand("make-demo-model", "Write the small random-weight demo model in the official folder layout");
+  CLI::App* demo =
+      app.add_subcommand("make-demo-model", "Write the small random-weight demo model in the official folder layout");
   demo->add_option("DIR", demo_dir, "new folder (default: the demo model location the CLI and studio use)");
   wan::DemoModelSpec demo_spec;
   demo->add_option("--dim", demo_spec.dit_dim, "DiT width (heads of 128)")->capture_default_str();
@@ -60,8 +62,10 @@ int main(int argc, char** argv) {
   demo->add_option("--t5-ffn", demo_spec.t5_ffn, "umT5 FFN width")->capture_default_str();
   demo->add_option("--vae-dim", demo_spec.vae_dim, "VAE base width (96 in Wan2.1)")->capture_default_str();
   demo->add_flag("--i2v", demo_spec.i2v, "an image-to-video model (I2V DiT and a CLIP vision tower)");
-  demo->add_option("--clip-dim", demo_spec.clip_dim, "CLIP vision width (1280 in Wan2.1; heads of 16)")->capture_default_str();
-  demo->add_option("--clip-layers", demo_spec.clip_layers, "CLIP vision blocks (the last is unused)")->capture_default_str();
+  demo->add_option("--clip-dim", demo_spec.clip_dim, "CLIP vision width (1280 in Wan2.1; heads of 16)")
+      ->capture_default_str();
+  demo->add_option("--clip-layers", demo_spec.clip_layers, "CLIP vision blocks (the last is unused)")
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   try {

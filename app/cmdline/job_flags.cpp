@@ -6,8 +6,9 @@ namespace wan_cli {
 
 CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   wan::GenerationRequest& r = f.request;
-  CLI::App* cmd = app.add_subcommand("generate", "Generate a video from a text prompt (text-to-video), or from a picture "
-                                                 "and a prompt (image-to-video, with an I2V model and --image)");
+  CLI::App* cmd = app.add_subcommand("generate",
+                                     "Generate a video from a text prompt (text-to-video), or from a picture "
+                                     "and a prompt (image-to-video, with an I2V model and --image)");
   cmd->group("Generation");
   // A flag given twice takes its last value (scripts append overrides).
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -19,8 +20,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--vae", r.model.vae, "VAE file (or its name inside vae/)");
   cmd->add_option("--tokenizer", r.model.tokenizer, "umT5 spiece.model, or a folder holding it");
   cmd->add_option("--clip", r.model.clip, "CLIP vision file for image-to-video (or its name inside clip_vision/)");
-  cmd->add_option("--image", r.image, "start picture (PNG, JPEG, ...) for image-to-video; needs an I2V model. "
-                                      "WIDTH*HEIGHT is then the largest area: the video keeps the picture's aspect");
+  cmd->add_option("--image", r.image,
+                  "start picture (PNG, JPEG, ...) for image-to-video; needs an I2V model. "
+                  "WIDTH*HEIGHT is then the largest area: the video keeps the picture's aspect");
   cmd->add_option("--prompt", r.prompt, "what the video shows");
   cmd->add_option("--negative", r.negative_prompt, "negative prompt (default: Wan2.1's built-in one)");
   cmd->add_option("--width", r.width, "width in pixels, a multiple of 16")->capture_default_str();
@@ -28,12 +30,15 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--size", f.size, "WIDTH*HEIGHT (as generate.py), e.g. 832*480; overrides --width/--height");
   cmd->add_option("--frames", r.frames, "number of frames, 4n+1")->capture_default_str();
   f.steps_option = cmd->add_option("--steps", f.steps, "sampling steps (default: the task's, 50; image-to-video 40)");
-  f.shift_option = cmd->add_option("--shift", f.shift, "flow-matching sigma shift (default: the task's, 5; image-to-video at "
-                                                       "832*480 or 480*832: 3)");
-  f.guidance_option = cmd->add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the task's, 5)");
+  f.shift_option = cmd->add_option("--shift", f.shift,
+                                   "flow-matching sigma shift (default: the task's, 5; image-to-video at "
+                                   "832*480 or 480*832: 3)");
+  f.guidance_option =
+      cmd->add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the task's, 5)");
   cmd->add_option("--seed", r.seed, "random seed; -1 picks one (recorded in the sidecar)")->capture_default_str();
   cmd->add_option("--sampler", f.sampler, "unipc | dpm++")->capture_default_str();
-  cmd->add_option("--dtype", r.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")->capture_default_str();
+  cmd->add_option("--dtype", r.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")
+      ->capture_default_str();
   cmd->add_option("--device", r.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--t5-cpu", f.t5_cpu, "run the text encoder on the CPU (saves GPU memory; the config's t5_cpu)");
   cmd->add_flag("--cpu-noise", r.cpu_noise,
@@ -47,8 +52,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--crf", r.crf, "H.264 quality: 0 (lossless) .. 51 (worst)")->capture_default_str();
   if (!with_dist) return cmd;
   add_distributed_options(cmd, f.dist);
-  cmd->add_option("--write-job", f.write_job, "write the run as a job file and stop: run it on a cluster with "
-                                              "`torchrun ... wan-worker --job FILE` (its world_size ranks)")
+  cmd->add_option("--write-job", f.write_job,
+                  "write the run as a job file and stop: run it on a cluster with "
+                  "`torchrun ... wan-worker --job FILE` (its world_size ranks)")
       ->group("Distributed (one wan-worker process per rank)");
   return cmd;
 }
@@ -56,18 +62,24 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
 void add_distributed_options(CLI::App* cmd, DistFlags& d) {
   const char* group = "Distributed (one wan-worker process per rank)";
   cmd->add_option("--world-size", d.world_size, "number of ranks (processes) on this machine")->group(group);
-  cmd->add_option("--dist-config", d.config_file, "distributed config JSON (resources/presets/*.json); flags override it")->group(group);
+  cmd->add_option("--dist-config", d.config_file,
+                  "distributed config JSON (resources/presets/*.json); flags override it")
+      ->group(group);
   cmd->add_option("--ulysses", d.ulysses, "Ulysses (head) parallel size; enables context parallel")->group(group);
   cmd->add_option("--ring", d.ring, "ring attention size; enables context parallel")->group(group);
   cmd->add_flag("--cfg-parallel", d.cfg_parallel, "cond and uncond on two halves of the world")->group(group);
-  cmd->add_flag("--dit-fsdp", d.dit_fsdp, "shard the DiT's weights across the ranks (one unit per block, as FSDP)")->group(group);
-  cmd->add_flag("--t5-fsdp", d.t5_fsdp, "shard umT5's weights across the ranks (one unit per block, as FSDP)")->group(group);
+  cmd->add_flag("--dit-fsdp", d.dit_fsdp, "shard the DiT's weights across the ranks (one unit per block, as FSDP)")
+      ->group(group);
+  cmd->add_flag("--t5-fsdp", d.t5_fsdp, "shard umT5's weights across the ranks (one unit per block, as FSDP)")
+      ->group(group);
   cmd->add_option("--sharding", d.sharding, "FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")->group(group);
   cmd->add_option("--backend", d.backend, "gloo (CPU) | nccl (GPU); CPU ranks always use gloo")->group(group);
   cmd->add_option("--master-port", d.master_port, "rendezvous port (default: a free one)")->group(group);
   cmd->add_option("--run-id", d.run_id, "name of the run's progress board (default: generated)")->group(group);
-  cmd->add_option("--hang-timeout", d.hang_timeout, "seconds without progress before a rank counts as hung (the config's "
-                                                    "hang_timeout_seconds, default 300)")->group(group);
+  cmd->add_option("--hang-timeout", d.hang_timeout,
+                  "seconds without progress before a rank counts as hung (the config's "
+                  "hang_timeout_seconds, default 300)")
+      ->group(group);
 }
 
 void parse_size(const std::string& size, int& width, int& height) {
@@ -116,8 +128,9 @@ wan::DistConfig dist_config_from_flags(const DistFlags& d, const std::string& de
   if (!d.backend.empty()) {
     c.backend = wan::parse_backend(d.backend);
     if (c.backend == wan::Backend::kNccl && device == "cpu")
-      throw wan::Error(wan::ErrorCode::kInvalidArgument, "--backend nccl moves GPU tensors only and --device is cpu; "
-                                                         "use --device cuda for GPU ranks, or --backend gloo on the CPU");
+      throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                       "--backend nccl moves GPU tensors only and --device is cpu; "
+                       "use --device cuda for GPU ranks, or --backend gloo on the CPU");
   }
   c.backend = wan::resolve_backend(c, device);
   return c;

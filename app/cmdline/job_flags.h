@@ -17,20 +17,20 @@ struct DistFlags {
   bool cfg_parallel = false, dit_fsdp = false, t5_fsdp = false;
   // Whether the run goes through the launcher (a world, a config or a layout was asked for).
   bool distributed() const {
-    return (world_size > 0 && !(world_size == 1 && config_file.empty())) || !config_file.empty() || ulysses > 0 || ring > 0 ||
-           cfg_parallel || dit_fsdp || t5_fsdp;
+    return (world_size > 0 && !(world_size == 1 && config_file.empty())) || !config_file.empty() || ulysses > 0 ||
+           ring > 0 || cfg_parallel || dit_fsdp || t5_fsdp;
   }
 };
 
 struct JobFlags {
   wan::GenerationRequest request;
-  std::string size;                    // "W*H" or "WxH", as generate.py's --size
-  std::string sampler = "unipc";       // --sampler, parsed into the request's SamplerKind
-  int steps = 0;                       // bound to --steps; used when given
+  std::string size;               // "W*H" or "WxH", as generate.py's --size
+  std::string sampler = "unipc";  // --sampler, parsed into the request's SamplerKind
+  int steps = 0;                  // bound to --steps; used when given
   double shift = 0, guidance = 0;
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
-  bool t5_cpu = false;                 // --t5-cpu: the config's t5_cpu
-  std::string write_job;               // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
+  bool t5_cpu = false;    // --t5-cpu: the config's t5_cpu
+  std::string write_job;  // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
   DistFlags dist;
 };
 
@@ -40,7 +40,8 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& flags, bool with_dist = 
 // The distributed flags (on `generate` and `estimate`).
 void add_distributed_options(CLI::App* cmd, DistFlags& flags);
 // --dist-config (or `base`), then the flags over it; the backend resolved for `device`.
-wan::DistConfig dist_config_from_flags(const DistFlags& flags, const std::string& device, const wan::DistConfig& base = wan::DistConfig{});
+wan::DistConfig dist_config_from_flags(const DistFlags& flags, const std::string& device,
+                                       const wan::DistConfig& base = wan::DistConfig{});
 
 // The job the flags describe: --dist-config (or `base`), then the flags over it; the request's
 // "not given" fields stay unset. Throws wan::Error(kInvalidArgument) for a malformed --size or value.

@@ -10,8 +10,10 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "--:--";
   const long s = std::lround(seconds);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-  else std::snprintf(buf, sizeof(buf), "%02ld:%02ld", s / 60, s % 60);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%02ld:%02ld", s / 60, s % 60);
   return buf;
 }
 
@@ -31,12 +33,12 @@ void ProgressPrinter::operator()(const wan::ProgressEvent& e) {
       const int filled = e.total ? e.step * width / e.total : 0;
       std::string bar(static_cast<std::size_t>(filled), '#');
       bar.resize(width, '.');
-      std::snprintf(line, sizeof(line), "[%-8s] %s %d/%d  %.2f s/%s  ETA %s  elapsed %s", wan::phase_name(e.phase), bar.c_str(),
-                    e.step, e.total, e.seconds_per_step, unit, format_duration(eta).c_str(),
+      std::snprintf(line, sizeof(line), "[%-8s] %s %d/%d  %.2f s/%s  ETA %s  elapsed %s", wan::phase_name(e.phase),
+                    bar.c_str(), e.step, e.total, e.seconds_per_step, unit, format_duration(eta).c_str(),
                     format_duration(e.elapsed_seconds).c_str());
     } else {
-      std::snprintf(line, sizeof(line), "[%s] %s %d/%d  %.2f s/%s  ETA %s", wan::phase_name(e.phase), unit, e.step, e.total,
-                    e.seconds_per_step, unit, format_duration(eta).c_str());
+      std::snprintf(line, sizeof(line), "[%s] %s %d/%d  %.2f s/%s  ETA %s", wan::phase_name(e.phase), unit, e.step,
+                    e.total, e.seconds_per_step, unit, format_duration(eta).c_str());
     }
   } else {
     std::snprintf(line, sizeof(line), "[%s] %s", wan::phase_name(e.phase), e.detail.c_str());
@@ -62,7 +64,8 @@ void print_generation_result(const wan::GenerationResult& r, const wan::Generati
     std::printf("wrote %s (%d frames, %dx%d, %d fps, seed %lld)\n", r.video_path.c_str(), r.frames, r.width, r.height,
                 request.fps, static_cast<long long>(r.seed));
   if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
-  if (!r.latent_path.empty()) std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
+  if (!r.latent_path.empty())
+    std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));
   if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
   std::printf("time: text %.1f s, ", r.text_seconds);
   if (!request.image.empty()) std::printf("image %.1f s, ", r.image_seconds);

@@ -21,14 +21,16 @@ int main(int argc, char** argv) {
   std::string job_file, dist_config;
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
   app.add_option("--job", job_file, "the run's job file (written by wan's launcher or `wan generate --write-job`)");
-  app.add_option("--dist-config", dist_config, "distributed config JSON (resources/presets/*.json); its world_size must match");
+  app.add_option("--dist-config", dist_config,
+                 "distributed config JSON (resources/presets/*.json); its world_size must match");
   wan_cli::JobFlags flags;
   CLI::App* generate = wan_cli::add_generate_command(app, flags, /*with_dist=*/false);
   CLI11_PARSE(app, argc, argv);
   wan::Job job;
   try {
     if (job_file.empty() == !generate->parsed())
-      throw wan::Error(wan::ErrorCode::kInvalidArgument, "give either --job FILE or `generate` with its flags (see --help)");
+      throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                       "give either --job FILE or `generate` with its flags (see --help)");
     if (!job_file.empty()) {
       job = wan::load_job(job_file);
     } else {

@@ -24,7 +24,8 @@ inline Run run_wan(const QStringList& args) {
     p.kill();
     return {};
   }
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
+  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+          p.readAllStandardError()};
 }
 
 // The error message is the last line on stderr (progress lines come before it).

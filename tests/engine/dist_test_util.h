@@ -4,9 +4,8 @@
 #include <functional>
 #include <string>
 #include <thread>
-#include <vector>
-
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <vector>
 
 #include "dist/communicator.h"
 

@@ -1,11 +1,11 @@
 // Helpers shared by the engine tests.
 #pragma once
 
-#include <functional>
-#include <string>
+#include <torch/torch.h>
 
 #include <QtTest/QtTest>
-#include <torch/torch.h>
+#include <functional>
+#include <string>
 
 #include "wan/error.h"
 
@@ -20,14 +20,16 @@ inline double rel_l2(const torch::Tensor& out, const torch::Tensor& ref) {
 }
 
 // Runs fn, which must throw wan::Error with `code` and a message containing every needle.
-inline void expect_error(const std::function<void()>& fn, wan::ErrorCode code, std::initializer_list<std::string> needles) {
+inline void expect_error(const std::function<void()>& fn, wan::ErrorCode code,
+                         std::initializer_list<std::string> needles) {
   try {
     fn();
   } catch (const wan::Error& e) {
     const std::string msg = e.what();
     QVERIFY2(e.code() == code, ("unexpected code for: " + msg).c_str());
     QVERIFY2(msg.find('\n') == std::string::npos, ("message is not one line: " + msg).c_str());
-    for (const std::string& n : needles) QVERIFY2(msg.find(n) != std::string::npos, ("'" + n + "' not in: " + msg).c_str());
+    for (const std::string& n : needles)
+      QVERIFY2(msg.find(n) != std::string::npos, ("'" + n + "' not in: " + msg).c_str());
     return;
   }
   QFAIL("expected a wan::Error, nothing was thrown");

@@ -49,8 +49,10 @@ class TestCliGenerate : public QObject {
  private slots:
   void pipelineFixtureMatchesReference() {
     QTemporaryDir tmp;
-    const QString out = tmp.filePath("fox.mp4"), latent = tmp.filePath("fox.safetensors"), frames = tmp.filePath("frames");
-    const Run r = run_wan(fixture_args(fixture()) << "--output" << out << "--save-latent" << latent << "--frames-dir" << frames);
+    const QString out = tmp.filePath("fox.mp4"), latent = tmp.filePath("fox.safetensors"),
+                  frames = tmp.filePath("frames");
+    const Run r =
+        run_wan(fixture_args(fixture()) << "--output" << out << "--save-latent" << latent << "--frames-dir" << frames);
     QVERIFY2(r.code == 0, qPrintable(r.err));
     const double e = t2v_fixture_latent_error(latent);
     QVERIFY2(e < 1e-3, qPrintable(QString("final latent relative L2 error %1").arg(e)));
@@ -73,7 +75,8 @@ class TestCliGenerate : public QObject {
           for (int c = 0; c < 3; ++c) max_diff = std::max(max_diff, std::abs(got[c] - ref_u8[c][t][y][x].item<int>()));
         }
     }
-    QVERIFY2(max_diff <= 1, qPrintable(QString("PNG pixels differ from the reference video by up to %1").arg(max_diff)));
+    QVERIFY2(max_diff <= 1,
+             qPrintable(QString("PNG pixels differ from the reference video by up to %1").arg(max_diff)));
 
     QCOMPARE(probe(out), QString("h264,64,48,yuv420p,16/1,9"));
 
@@ -92,7 +95,8 @@ class TestCliGenerate : public QObject {
 
     // Decoding the saved latent later gives the same frames count, size and fps.
     const QString again = tmp.filePath("again.mp4");
-    const Run d = run_wan({"generate", "--decode-latent", latent, "--model", fixture(), "--output", again, "--fps", "8"});
+    const Run d =
+        run_wan({"generate", "--decode-latent", latent, "--model", fixture(), "--output", again, "--fps", "8"});
     QVERIFY2(d.code == 0, qPrintable(d.err));
     QCOMPARE(probe(again), QString("h264,64,48,yuv420p,8/1,9"));
     const nlohmann::json side2 = nlohmann::json::parse(wan::read_text_file(tmp.filePath("again.json").toStdString()));
@@ -107,7 +111,8 @@ class TestCliGenerate : public QObject {
     QTemporaryDir tmp;
     const QString official = tmp.filePath("official");
     QVERIFY(QDir().mkpath(official + "/google/umt5-xxl"));
-    for (const char* f : {"diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth", "google/umt5-xxl/spiece.model"})
+    for (const char* f : {"diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth",
+                          "google/umt5-xxl/spiece.model"})
       QVERIFY(QFile::copy(fixture() + "/" + f, official + "/" + f));
     nlohmann::json config = nlohmann::json::parse(wan::read_text_file(golden("t2v_pipeline_small") + "/config.json"));
     config["text_len"] = 512;
@@ -122,12 +127,14 @@ class TestCliGenerate : public QObject {
 
     const QString root = tmp.filePath("models");
     for (const char* sub : {"diffusion_models", "text_encoders", "vae"}) QVERIFY(QDir().mkpath(root + "/" + sub));
-    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors", root + "/diffusion_models/wan_small.safetensors"));
+    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors",
+                        root + "/diffusion_models/wan_small.safetensors"));
     QVERIFY(QFile::copy(fixture() + "/models_t5_umt5-xxl-enc-bf16.pth", root + "/text_encoders/umt5_small.pth"));
     QVERIFY(QFile::copy(fixture() + "/Wan2.1_VAE.pth", root + "/vae/wan_vae.pth"));
     QVERIFY(QFile::copy(fixture() + "/google/umt5-xxl/spiece.model", root + "/text_encoders/spiece.model"));
     // A file of another model family is ignored.
-    wan::write_safetensors((root + "/diffusion_models/other.safetensors").toStdString(), {{"unet.conv_in.weight", torch::zeros({2, 2})}});
+    wan::write_safetensors((root + "/diffusion_models/other.safetensors").toStdString(),
+                           {{"unet.conv_in.weight", torch::zeros({2, 2})}});
     const QString latent = tmp.filePath("c.safetensors");
     r = run_wan(fixture_args(root) << "--save-latent" << latent);
     QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -135,11 +142,16 @@ class TestCliGenerate : public QObject {
                                       wan::SafetensorsFile::open(reference.toStdString())->view("latent"));
     QVERIFY2(e < 1e-6, qPrintable(QString("ComfyUI layout vs official layout: %1").arg(e)));
 
-    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors", root + "/diffusion_models/wan_copy.safetensors"));
+    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors",
+                        root + "/diffusion_models/wan_copy.safetensors"));
     r = run_wan(fixture_args(root) << "--save-latent" << tmp.filePath("d.safetensors"));
     QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
-    QVERIFY2(r.err.contains("wan_copy.safetensors") && r.err.contains("wan_small.safetensors") && r.err.contains("--dit"), qPrintable(r.err));
-    r = run_wan(fixture_args(root) << "--dit" << "wan_copy.safetensors" << "--save-latent" << tmp.filePath("d.safetensors"));
+    QVERIFY2(
+        r.err.contains("wan_copy.safetensors") && r.err.contains("wan_small.safetensors") && r.err.contains("--dit"),
+        qPrintable(r.err));
+    r = run_wan(fixture_args(root) << "--dit"
+                                   << "wan_copy.safetensors"
+                                   << "--save-latent" << tmp.filePath("d.safetensors"));
     QVERIFY2(r.code == 0, qPrintable(r.err));
   }
 
@@ -164,11 +176,15 @@ class TestCliGenerate : public QObject {
     QTest::newRow("fps") << QStringList{"--fps", "0"} << bad << "--fps";
     QTest::newRow("crf") << QStringList{"--crf", "60"} << bad << "--crf";
     QTest::newRow("output type") << QStringList{"--output", "OUT/clip.gif"} << bad << ".mp4";
-    QTest::newRow("output folder missing") << QStringList{"--output", "OUT/nowhere/clip.mp4"} << bad << "does not exist";
+    QTest::newRow("output folder missing")
+        << QStringList{"--output", "OUT/nowhere/clip.mp4"} << bad << "does not exist";
     QTest::newRow("latent name") << QStringList{"--save-latent", "OUT/lat.bin"} << bad << ".safetensors";
-    QTest::newRow("model folder missing") << QStringList{"--model", "OUT/no-such-model"} << static_cast<int>(wan::ErrorCode::kFileNotFound) << "no such folder";
-    QTest::newRow("model folder empty") << QStringList{"--model", "OUT"} << static_cast<int>(wan::ErrorCode::kFileNotFound) << "neither an official";
-    QTest::newRow("decode-latent missing") << QStringList{"--decode-latent", "OUT/none.safetensors"} << static_cast<int>(wan::ErrorCode::kFileNotFound) << "none.safetensors";
+    QTest::newRow("model folder missing") << QStringList{"--model", "OUT/no-such-model"}
+                                          << static_cast<int>(wan::ErrorCode::kFileNotFound) << "no such folder";
+    QTest::newRow("model folder empty") << QStringList{"--model", "OUT"}
+                                        << static_cast<int>(wan::ErrorCode::kFileNotFound) << "neither an official";
+    QTest::newRow("decode-latent missing") << QStringList{"--decode-latent", "OUT/none.safetensors"}
+                                           << static_cast<int>(wan::ErrorCode::kFileNotFound) << "none.safetensors";
   }
 
   void invalidSettingsLeaveNoOutput() {
@@ -176,7 +192,8 @@ class TestCliGenerate : public QObject {
     QFETCH(int, code);
     QFETCH(QString, needle);
     QTemporaryDir tmp;
-    QStringList args = fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4") << "--save-latent" << tmp.filePath("lat.safetensors");
+    QStringList args = fixture_args(fixture())
+                       << "--output" << tmp.filePath("clip.mp4") << "--save-latent" << tmp.filePath("lat.safetensors");
     for (QString a : extra) args << a.replace("OUT", tmp.path());
     const Run r = run_wan(args);
     QCOMPARE(r.code, code);
@@ -188,14 +205,21 @@ class TestCliGenerate : public QObject {
     QTest::addColumn<QString>("damage");
     QTest::addColumn<int>("code");
     QTest::addColumn<QString>("needle");
-    QTest::newRow("truncated DiT") << "truncate:diffusion_pytorch_model.safetensors" << static_cast<int>(wan::ErrorCode::kCorruptFile)
+    QTest::newRow("truncated DiT") << "truncate:diffusion_pytorch_model.safetensors"
+                                   << static_cast<int>(wan::ErrorCode::kCorruptFile)
                                    << "diffusion_pytorch_model.safetensors";
-    QTest::newRow("truncated VAE") << "truncate:Wan2.1_VAE.pth" << static_cast<int>(wan::ErrorCode::kCorruptFile) << "Wan2.1_VAE.pth";
-    QTest::newRow("no VAE") << "remove:Wan2.1_VAE.pth" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "Wan2.1_VAE.pth";
-    QTest::newRow("no T5") << "remove:models_t5_umt5-xxl-enc-bf16.pth" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "umT5";
-    QTest::newRow("no tokenizer") << "remove:google/umt5-xxl/spiece.model" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "spiece.model";
-    QTest::newRow("no DiT") << "remove:diffusion_pytorch_model.safetensors" << static_cast<int>(wan::ErrorCode::kFileNotFound) << "incomplete";
-    QTest::newRow("bad config.json") << "write:config.json" << static_cast<int>(wan::ErrorCode::kInvalidArgument) << "config.json";
+    QTest::newRow("truncated VAE") << "truncate:Wan2.1_VAE.pth" << static_cast<int>(wan::ErrorCode::kCorruptFile)
+                                   << "Wan2.1_VAE.pth";
+    QTest::newRow("no VAE") << "remove:Wan2.1_VAE.pth" << static_cast<int>(wan::ErrorCode::kFileNotFound)
+                            << "Wan2.1_VAE.pth";
+    QTest::newRow("no T5") << "remove:models_t5_umt5-xxl-enc-bf16.pth"
+                           << static_cast<int>(wan::ErrorCode::kFileNotFound) << "umT5";
+    QTest::newRow("no tokenizer") << "remove:google/umt5-xxl/spiece.model"
+                                  << static_cast<int>(wan::ErrorCode::kFileNotFound) << "spiece.model";
+    QTest::newRow("no DiT") << "remove:diffusion_pytorch_model.safetensors"
+                            << static_cast<int>(wan::ErrorCode::kFileNotFound) << "incomplete";
+    QTest::newRow("bad config.json") << "write:config.json" << static_cast<int>(wan::ErrorCode::kInvalidArgument)
+                                     << "config.json";
   }
 
   void brokenModelFolderLeavesNoOutput() {
@@ -203,7 +227,8 @@ class TestCliGenerate : public QObject {
     QFETCH(int, code);
     QFETCH(QString, needle);
     QTemporaryDir model, out;
-    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth"})
+    for (const char* f :
+         {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth"})
       QVERIFY(QFile::copy(fixture() + "/" + f, model.filePath(f)));
     QVERIFY(QDir().mkpath(model.filePath("google/umt5-xxl")));
     QVERIFY(QFile::copy(fixture() + "/google/umt5-xxl/spiece.model", model.filePath("google/umt5-xxl/spiece.model")));
@@ -215,7 +240,8 @@ class TestCliGenerate : public QObject {
       QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
       f.write("{\"dim\": 60, \"num_heads\": 7}");
     }
-    const Run r = run_wan(fixture_args(model.path()) << "--output" << out.filePath("clip.mp4") << "--save-latent" << out.filePath("l.safetensors"));
+    const Run r = run_wan(fixture_args(model.path()) << "--output" << out.filePath("clip.mp4") << "--save-latent"
+                                                     << out.filePath("l.safetensors"));
     QCOMPARE(r.code, code);
     QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
     QCOMPARE(files_in(out.path()), QStringList());
@@ -228,8 +254,9 @@ class TestCliGenerate : public QObject {
     nlohmann::json runs[2];
     for (int layers : {1, 2}) {
       const QString json = dir.filePath(QString("bench%1.json").arg(layers));
-      const Run r = run_wan({"bench", "--model", "demo", "--size", "64*48", "--frames", "5", "--layers", QString::number(layers),
-                             "--warmup", "0", "--forwards", "1", "--steps", "1", "--json", json});
+      const Run r =
+          run_wan({"bench", "--model", "demo", "--size", "64*48", "--frames", "5", "--layers", QString::number(layers),
+                   "--warmup", "0", "--forwards", "1", "--steps", "1", "--json", json});
       QVERIFY2(r.code == 0, qPrintable(r.err));
       QVERIFY2(r.out.contains(QString("demo (%1/4 layers) 64x48x5 fp32 cpu").arg(layers)), qPrintable(r.out));
       runs[layers - 1] = nlohmann::json::parse(wan::read_text_file(json.toStdString())).at(0);
@@ -252,8 +279,9 @@ class TestCliGenerate : public QObject {
 
   void estimatePrintsTheEnginesFigures() {
     const std::string demo = wan::demo_model_dir();
-    const Run r = run_wan({"estimate", "--json", "--device", "cpu", "--model", QString::fromStdString(demo), "--size", "480*272",
-                           "--frames", "17", "--world-size", "4", "--ulysses", "2", "--ring", "2", "--dit-fsdp", "--rank", "1"});
+    const Run r =
+        run_wan({"estimate", "--json", "--device", "cpu", "--model", QString::fromStdString(demo), "--size", "480*272",
+                 "--frames", "17", "--world-size", "4", "--ulysses", "2", "--ring", "2", "--dit-fsdp", "--rank", "1"});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     const nlohmann::json j = nlohmann::json::parse(r.out.toStdString());
     QCOMPARE(j["rows"].size(), std::size_t(3));  // 1.3B, 14B, the loaded demo model
@@ -269,7 +297,8 @@ class TestCliGenerate : public QObject {
     s.frames = 17;
     s.gpu = false;
     s.config = wan::dist_config_from_json(cell["config"].dump());
-    const wan::MemoryEstimate e = wan::estimate_memory(wan::inspect_model(wan::ModelFiles{demo, "", "", "", ""}).dims, s, 1);
+    const wan::MemoryEstimate e =
+        wan::estimate_memory(wan::inspect_model(wan::ModelFiles{demo, "", "", "", ""}).dims, s, 1);
     QCOMPARE(cell["estimate"]["peak_bytes"].get<std::int64_t>(), e.peak);
     QCOMPARE(cell["estimate"]["vae_decode_bytes"].get<std::int64_t>(), std::int64_t(0));  // rank 1 does not decode
     // Bad input: one line naming the problem.

@@ -3,9 +3,8 @@
 // sub-communicators, the single-rank communicator, and a timeout that names the operation and the rank.
 #include <thread>
 
-
-#include "dist/communicator.h"
 #include "core/runtime.h"
+#include "dist/communicator.h"
 #include "dist_test_util.h"
 #include "test_util.h"
 
@@ -17,7 +16,8 @@ std::vector<std::string> run_world(int world, std::chrono::milliseconds timeout,
 }
 
 void expect_no_errors(const std::vector<std::string>& errors) {
-  for (std::size_t r = 0; r < errors.size(); ++r) QVERIFY2(errors[r].empty(), ("rank " + std::to_string(r) + ": " + errors[r]).c_str());
+  for (std::size_t r = 0; r < errors.size(); ++r)
+    QVERIFY2(errors[r].empty(), ("rank " + std::to_string(r) + ": " + errors[r]).c_str());
 }
 
 }  // namespace
@@ -53,7 +53,8 @@ class TestCommunicator : public QObject {
       c.all_reduce_sum(s);
       out.push_back(s);
       // Ring step: send to the next rank, receive from the previous.
-      out.push_back(c.send_recv(torch::full({5}, static_cast<std::int64_t>(r), torch::kInt64), (r + 1) % world, (r + world - 1) % world));
+      out.push_back(c.send_recv(torch::full({5}, static_cast<std::int64_t>(r), torch::kInt64), (r + 1) % world,
+                                (r + world - 1) % world));
       c.barrier();
       stats[r] = c.stats();
       // Pairs (0,1), (2,3), ...: gather within the pair only.
@@ -64,11 +65,13 @@ class TestCommunicator : public QObject {
     expect_no_errors(errors);
     for (int r = 0; r < world; ++r) {
       const auto& out = results[r];
-      torch::Tensor expect_gather = torch::cat([&] {
-        std::vector<torch::Tensor> v;
-        for (int q = 0; q < world; ++q) v.push_back(torch::arange(6, torch::kFloat32).reshape({2, 3}) + 100.0 * q);
-        return v;
-      }(), 1);
+      torch::Tensor expect_gather = torch::cat(
+          [&] {
+            std::vector<torch::Tensor> v;
+            for (int q = 0; q < world; ++q) v.push_back(torch::arange(6, torch::kFloat32).reshape({2, 3}) + 100.0 * q);
+            return v;
+          }(),
+          1);
       QVERIFY(torch::equal(out[0], expect_gather));
       for (int j = 0; j < world; ++j) QCOMPARE(out[1][j][0].item<double>(), 1000.0 * j + r);
       QVERIFY(torch::equal(out[2], torch::full({4}, 42.0f)));
@@ -80,7 +83,8 @@ class TestCommunicator : public QObject {
       const auto& st = stats[r];
       QCOMPARE(st.bytes_sent[static_cast<int>(wan::CollectiveKind::kAllGather)], std::uint64_t(24 * (world - 1)));
       QCOMPARE(st.bytes_sent[static_cast<int>(wan::CollectiveKind::kAllToAll)], std::uint64_t(16 * (world - 1)));
-      QCOMPARE(st.bytes_sent[static_cast<int>(wan::CollectiveKind::kBroadcast)], std::uint64_t(r == world - 1 ? 16 : 0));
+      QCOMPARE(st.bytes_sent[static_cast<int>(wan::CollectiveKind::kBroadcast)],
+               std::uint64_t(r == world - 1 ? 16 : 0));
       QCOMPARE(st.bytes_sent[static_cast<int>(wan::CollectiveKind::kSendRecv)], std::uint64_t(40));
       QCOMPARE(st.calls[static_cast<int>(wan::CollectiveKind::kBarrier)], std::uint64_t(1));
       QVERIFY(st.total_seconds() > 0);
@@ -123,7 +127,8 @@ class TestCommunicator : public QObject {
         const auto& out = results[r];
         QCOMPARE(out[0].scalar_type(), dtype);
         QVERIFY(torch::equal(out[0], both));
-        QVERIFY(torch::equal(out[1], torch::cat({value(0).reshape({2, 3})[r].unsqueeze(0), value(1).reshape({2, 3})[r].unsqueeze(0)})));
+        QVERIFY(torch::equal(
+            out[1], torch::cat({value(0).reshape({2, 3})[r].unsqueeze(0), value(1).reshape({2, 3})[r].unsqueeze(0)})));
         QVERIFY(torch::equal(out[2], value(1)));
         QVERIFY(torch::equal(out[3], torch::full({3}, 4.0, torch::TensorOptions().dtype(dtype))));
         QVERIFY(torch::equal(out[4], value(1 - r)));

@@ -1,17 +1,17 @@
 // The built-in demo model: written in the official layout, found and loaded like real weights, and
 // runs every stage (tokenizer, umT5, DiT sampling, VAE decode, MP4 and sidecar).
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "model/tokenizer.h"
 #include "pipeline/demo_model.h"
 #include "pipeline/latent_preview.h"
 #include "pipeline/plan.h"
 #include "test_util.h"
-#include "wan/generation.h"
 #include "video/video_writer.h"
+#include "wan/generation.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
-#include <nlohmann/json.hpp>
 
 class TestDemoModel : public QObject {
   Q_OBJECT
@@ -41,8 +41,8 @@ class TestDemoModel : public QObject {
     QTemporaryDir tmp;
     const std::string dir = tmp.filePath("demo").toStdString();
     wan::make_demo_model(dir);
-    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth",
-                          "google/umt5-xxl/spiece.model"})
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth",
+                          "Wan2.1_VAE.pth", "google/umt5-xxl/spiece.model"})
       QVERIFY2(std::filesystem::exists(dir + "/" + f), f);
     // Only the model folder was created: no temp folder or training files left.
     QCOMPARE(QDir(tmp.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden), QStringList{"demo"});
@@ -51,7 +51,7 @@ class TestDemoModel : public QObject {
     auto tok = wan::Tokenizer::from_file(dir + "/google/umt5-xxl/spiece.model");
     const wan::TokenizedText t = tok->encode("a red fox runs through the snowy forest at dawn", 512);
     QVERIFY(t.valid_tokens > 4);
-    QCOMPARE(t.ids[t.valid_tokens - 1], std::int64_t(1));  // EOS
+    QCOMPARE(t.ids[t.valid_tokens - 1], std::int64_t(1));                      // EOS
     for (std::int64_t i = 0; i < t.valid_tokens; ++i) QVERIFY(t.ids[i] != 2);  // unk
 
     wan::GenerationRequest r;
@@ -134,7 +134,8 @@ class TestDemoModel : public QObject {
     QFile f(tmp.filePath("keep.txt"));
     QVERIFY(f.open(QIODevice::WriteOnly));
     f.close();
-    wan_test::expect_error([&] { wan::make_demo_model(tmp.path().toStdString()); }, wan::ErrorCode::kInvalidArgument, {"not empty"});
+    wan_test::expect_error([&] { wan::make_demo_model(tmp.path().toStdString()); }, wan::ErrorCode::kInvalidArgument,
+                           {"not empty"});
     QCOMPARE(QDir(tmp.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), QStringList{"keep.txt"});
   }
 };

@@ -78,15 +78,24 @@ class TestDistConfig : public QObject {
   void badJson_data() {
     QTest::addColumn<QString>("json");
     QTest::addColumn<QString>("needle");
-    QTest::newRow("syntax") << "{\"world_size\": 2," << "not valid JSON";
-    QTest::newRow("not an object") << "[1, 2]" << "JSON object";
-    QTest::newRow("typo") << "{\"ulyses_size\": 2}" << "unknown config field 'ulyses_size'";
-    QTest::newRow("string for int") << "{\"world_size\": \"4\"}" << "world_size: expected a whole number";
-    QTest::newRow("number for bool") << "{\"use_fsdp\": 1}" << "use_fsdp: expected true or false";
-    QTest::newRow("backend") << "{\"backend\": \"mpi\"}" << "'mpi' is not one of nccl, gloo";
-    QTest::newRow("strategy") << "{\"sharding_strategy\": \"HYBRID_SHARD\"}" << "FULL_SHARD, SHARD_GRAD_OP, NO_SHARD";
-    QTest::newRow("dtype") << "{\"param_dtype\": \"int8\"}" << "'int8' is not one of bfloat16, float16, float32";
-    QTest::newRow("attention") << "{\"attention_mode\": \"sageattn\"}" << "'sageattn' is not one of sdpa";
+    QTest::newRow("syntax") << "{\"world_size\": 2,"
+                            << "not valid JSON";
+    QTest::newRow("not an object") << "[1, 2]"
+                                   << "JSON object";
+    QTest::newRow("typo") << "{\"ulyses_size\": 2}"
+                          << "unknown config field 'ulyses_size'";
+    QTest::newRow("string for int") << "{\"world_size\": \"4\"}"
+                                    << "world_size: expected a whole number";
+    QTest::newRow("number for bool") << "{\"use_fsdp\": 1}"
+                                     << "use_fsdp: expected true or false";
+    QTest::newRow("backend") << "{\"backend\": \"mpi\"}"
+                             << "'mpi' is not one of nccl, gloo";
+    QTest::newRow("strategy") << "{\"sharding_strategy\": \"HYBRID_SHARD\"}"
+                              << "FULL_SHARD, SHARD_GRAD_OP, NO_SHARD";
+    QTest::newRow("dtype") << "{\"param_dtype\": \"int8\"}"
+                           << "'int8' is not one of bfloat16, float16, float32";
+    QTest::newRow("attention") << "{\"attention_mode\": \"sageattn\"}"
+                               << "'sageattn' is not one of sdpa";
   }
   void badJson() {
     QFETCH(QString, json);
@@ -100,25 +109,32 @@ class TestDistConfig : public QObject {
     QTest::addColumn<int>("heads");
     QTest::addColumn<QString>("field");
     QTest::addColumn<QString>("needle");
-    QTest::newRow("U x R != world") << R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})"
-                                    << 8 << 12 << "ulysses_size" << "= 4, but world_size is 8";
+    QTest::newRow("U x R != world")
+        << R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})" << 8 << 12
+        << "ulysses_size"
+        << "= 4, but world_size is 8";
     QTest::newRow("U x R x cfg != world")
-        << R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2, "cfg_parallel": true})" << 8 << 12
-        << "ulysses_size" << "x 2 (cfg_parallel) = 2 x 2 x 2 = 8, but world_size is 4";
+        << R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2, "cfg_parallel": true})"
+        << 8 << 12 << "ulysses_size"
+        << "x 2 (cfg_parallel) = 2 x 2 x 2 = 8, but world_size is 4";
     QTest::newRow("cfg alone needs 2") << R"({"world_size": 4, "cfg_parallel": true})" << 8 << 12 << "cfg_parallel"
                                        << "uses 2 ranks, but world_size is 4";
     QTest::newRow("heads") << R"({"world_size": 8, "use_usp": true, "ulysses_size": 8})" << 8 << 12 << "ulysses_size"
                            << "12 attention heads, not divisible by ulysses_size 8; use one of 1, 2, 3, 4, 6, 12";
     QTest::newRow("not enough GPUs") << R"({"world_size": 8})" << 2 << 12 << "world_size"
                                      << "Not enough GPUs available: found 2, asked for 8; lower world_size to 2";
-    QTest::newRow("nccl without CUDA") << R"({"world_size": 2})" << 0 << 12 << "backend" << "use backend gloo";
+    QTest::newRow("nccl without CUDA") << R"({"world_size": 2})" << 0 << 12 << "backend"
+                                       << "use backend gloo";
     QTest::newRow("rank out of range") << R"({"world_size": 2, "rank": 2})" << 2 << 12 << "rank"
                                        << "rank 2 is out of range: ranks run from 0 to world_size - 1 = 1";
-    QTest::newRow("world 0") << R"({"world_size": 0, "backend": "gloo"})" << 0 << 12 << "world_size" << "at least 1";
-    QTest::newRow("ring 0") << R"({"world_size": 2, "ring_size": 0})" << 2 << 12 << "ring_size" << "at least 1";
+    QTest::newRow("world 0") << R"({"world_size": 0, "backend": "gloo"})" << 0 << 12 << "world_size"
+                             << "at least 1";
+    QTest::newRow("ring 0") << R"({"world_size": 2, "ring_size": 0})" << 2 << 12 << "ring_size"
+                            << "at least 1";
     QTest::newRow("sizes without CP") << R"({"world_size": 4, "ulysses_size": 4})" << 4 << 12 << "use_context_parallel"
                                       << "take effect only with use_context_parallel";
-    QTest::newRow("fsdp on one rank") << R"({"world_size": 1, "dit_fsdp": true})" << 1 << 12 << "use_fsdp" << "needs world_size > 1";
+    QTest::newRow("fsdp on one rank") << R"({"world_size": 1, "dit_fsdp": true})" << 1 << 12 << "use_fsdp"
+                                      << "needs world_size > 1";
     QTest::newRow("t5 fsdp and cpu") << R"({"world_size": 2, "t5_fsdp": true, "t5_cpu": true})" << 2 << 12 << "t5_fsdp"
                                      << "exclude each other";
   }
@@ -139,10 +155,15 @@ class TestDistConfig : public QObject {
   }
 
   void hardwareProblemsAreUnsupported() {
-    wan_test::expect_error([] { wan::check_dist_config(from(R"({"world_size": 4})"), DistEnvironment{1, 12}); },
-                           wan::ErrorCode::kUnsupported, {"Not enough GPUs available: found 1, asked for 4"});
+    wan_test::expect_error(
+        [] {
+          wan::check_dist_config(from(R"({"world_size": 4})"), DistEnvironment{1, 12});
+        },
+        wan::ErrorCode::kUnsupported, {"Not enough GPUs available: found 1, asked for 4"});
     // Unknown hardware and heads are not held against the configuration.
-    QVERIFY(wan::validate_dist_config(from(R"({"world_size": 8, "use_usp": true, "ulysses_size": 8})"), DistEnvironment{}).empty());
+    QVERIFY(
+        wan::validate_dist_config(from(R"({"world_size": 8, "use_usp": true, "ulysses_size": 8})"), DistEnvironment{})
+            .empty());
   }
 
   // World 8 = cfg 2 x ring 2 x ulysses 2: consecutive ranks share a ulysses group, chunks follow rank order.
@@ -165,7 +186,8 @@ class TestDistConfig : public QObject {
   }
 
   void rankLayout() {
-    const DistConfig c = from(R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2, "cfg_parallel": true})");
+    const DistConfig c = from(
+        R"({"world_size": 8, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2, "cfg_parallel": true})");
     const int expect[8][4] = {{0, 0, 0, 0}, {0, 0, 1, 1}, {0, 1, 0, 2}, {0, 1, 1, 3},
                               {1, 0, 0, 0}, {1, 0, 1, 1}, {1, 1, 0, 2}, {1, 1, 1, 3}};
     for (int r = 0; r < 8; ++r) {

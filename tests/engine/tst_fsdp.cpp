@@ -7,8 +7,8 @@
 #include <map>
 
 #include "dist/fsdp.h"
-#include "model/model_files.h"
 #include "dist_test_util.h"
+#include "model/model_files.h"
 #include "test_util.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
@@ -63,7 +63,8 @@ class TestFsdp : public QObject {
     for (int world : {2, 3, 4})
       for (const char* s : {"FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD"})
         for (bool sync : {true, false})
-          QTest::newRow((std::to_string(world) + " ranks " + s + (sync ? " sync" : " no-sync")).c_str()) << world << QString(s) << sync;
+          QTest::newRow((std::to_string(world) + " ranks " + s + (sync ? " sync" : " no-sync")).c_str())
+              << world << QString(s) << sync;
   }
 
   void ditFixture() {
@@ -86,22 +87,25 @@ class TestFsdp : public QObject {
       for (const std::string& name : src->names()) {
         std::int64_t numel = 1;
         for (auto d : src->info(name).shape) numel *= d;
-        if (name.rfind("blocks.", 0) == 0) blocks[name.substr(0, name.find('.', 7))] += numel * 4;
-        else root_bytes += numel * 4;
+        if (name.rfind("blocks.", 0) == 0)
+          blocks[name.substr(0, name.find('.', 7))] += numel * 4;
+        else
+          root_bytes += numel * 4;
       }
       for (const auto& [b, bytes] : blocks) block_max = std::max(block_max, bytes);
     }
     std::vector<std::vector<torch::Tensor>> outs(world);
     auto errors = run_world(world, [&](wan::Communicator& comm) {
-      auto loaded = wan::load_dit(wan::open_weights(dir + "/diffusion_pytorch_model.safetensors"), config, wan::ModelPlacement{},
-                                  wan::make_sharding_loader(comm, options));
+      auto loaded = wan::load_dit(wan::open_weights(dir + "/diffusion_pytorch_model.safetensors"), config,
+                                  wan::ModelPlacement{}, wan::make_sharding_loader(comm, options));
       auto* shards = dynamic_cast<wan::ShardedParameters*>(loaded.model->residency.get());
       if (!shards) throw std::runtime_error("no sharded residency");
       rest[comm.rank()] = shards->memory();
       units = shards->num_units();
       for (int call = 0; call < 2; ++call) {
         const std::string i = std::to_string(call);
-        outs[comm.rank()].push_back(loaded.model->forward(io->view("x"), io->view("t_" + i).item<double>(), io->view("context_" + i)));
+        outs[comm.rank()].push_back(
+            loaded.model->forward(io->view("x"), io->view("t_" + i).item<double>(), io->view("context_" + i)));
       }
       after[comm.rank()] = shards->memory();
       shards->end_step();
@@ -120,7 +124,8 @@ class TestFsdp : public QObject {
       } else {
         // 1/N of every unit, plus at most N - 1 elements of padding per unit and dtype.
         QCOMPARE(m.resident_bytes, m.shard_bytes);
-        QVERIFY2(m.shard_bytes >= m.model_bytes / world && m.shard_bytes <= m.model_bytes / world + units * 2 * (world - 1) * 4,
+        QVERIFY2(m.shard_bytes >= m.model_bytes / world &&
+                     m.shard_bytes <= m.model_bytes / world + units * 2 * (world - 1) * 4,
                  (label + ": " + std::to_string(m.shard_bytes) + " of " + std::to_string(m.model_bytes)).c_str());
         if (options.strategy == wan::ShardingStrategy::kShardGradOp) {
           // Everything stayed gathered for the step.
@@ -128,10 +133,12 @@ class TestFsdp : public QObject {
         } else {
           // FULL_SHARD holds the root, at most two blocks and the shards at once; back to the shards after.
           const std::int64_t bound = m.shard_bytes + root_bytes + 2 * block_max + units * 2 * (world - 1) * 4;
-          QVERIFY2(after[r].peak_bytes <= bound, (std::to_string(after[r].peak_bytes) + " > " + std::to_string(bound)).c_str());
+          QVERIFY2(after[r].peak_bytes <= bound,
+                   (std::to_string(after[r].peak_bytes) + " > " + std::to_string(bound)).c_str());
           QCOMPARE(after[r].resident_bytes, m.shard_bytes);
           // Kept for the next forward: the root's and two blocks' gather buffers at most.
-          QVERIFY2(after[r].cached_bytes > 0 && after[r].cached_bytes <= root_bytes + 2 * block_max + units * 2 * (world - 1) * 4,
+          QVERIFY2(after[r].cached_bytes > 0 &&
+                       after[r].cached_bytes <= root_bytes + 2 * block_max + units * 2 * (world - 1) * 4,
                    std::to_string(after[r].cached_bytes).c_str());
         }
       }
@@ -164,8 +171,10 @@ class TestFsdp : public QObject {
     std::int64_t root_bytes = 0, block_bytes = 0;
     for (const auto& item : reference->named_parameters()) {
       const std::int64_t bytes = item.value().numel() * 4;
-      if (item.key().rfind("blocks.0.", 0) == 0) block_bytes += bytes;
-      else if (item.key().rfind("blocks.", 0) != 0) root_bytes += bytes;
+      if (item.key().rfind("blocks.0.", 0) == 0)
+        block_bytes += bytes;
+      else if (item.key().rfind("blocks.", 0) != 0)
+        root_bytes += bytes;
     }
     const torch::Tensor x = torch::randn({16, 2, 4, 4});
     const torch::Tensor context = torch::randn({5, 16});
@@ -180,7 +189,8 @@ class TestFsdp : public QObject {
         wan::WanModel model = models[comm.rank()];
         wan::ShardOptions o;
         o.strategy = strategy;
-        auto shards = std::make_shared<wan::ShardedParameters>(*model, c.num_layers, comm, o, nullptr, "test DiT", torch::kCPU);
+        auto shards =
+            std::make_shared<wan::ShardedParameters>(*model, c.num_layers, comm, o, nullptr, "test DiT", torch::kCPU);
         model->residency = shards;
         shards->reset_peak();
         outs[comm.rank()] = model->forward(x, 500.0, context);
@@ -192,7 +202,8 @@ class TestFsdp : public QObject {
         const wan::ShardMemory& m = mem[r];
         const std::int64_t slack = 7 * 2 * (world - 1) * 4;
         if (strategy == wan::ShardingStrategy::kFullShard) {
-          QVERIFY2(m.peak_bytes <= m.shard_bytes + root_bytes + 2 * block_bytes + slack, std::to_string(m.peak_bytes).c_str());
+          QVERIFY2(m.peak_bytes <= m.shard_bytes + root_bytes + 2 * block_bytes + slack,
+                   std::to_string(m.peak_bytes).c_str());
           QVERIFY(m.peak_bytes >= m.shard_bytes + root_bytes + 2 * block_bytes);  // the prefetch overlapped
           QCOMPARE(m.resident_bytes, m.shard_bytes);
         } else {
@@ -247,8 +258,10 @@ class TestFsdp : public QObject {
       });
       QVERIFY2(errors[0].empty() && errors[1].empty(), (errors[0] + errors[1]).c_str());
       QVERIFY(views[0] > 0);
-      if (sync) QCOMPARE(views[1], 0);
-      else QVERIFY(views[1] > 0);
+      if (sync)
+        QCOMPARE(views[1], 0);
+      else
+        QVERIFY(views[1] > 0);
     }
   }
 
@@ -257,7 +270,8 @@ class TestFsdp : public QObject {
     const std::string vae = wan_test::golden("vae_small") + "/vae.safetensors";
     const std::string dit_config = wan::read_text_file(wan_test::golden(kDitDir) + "/config.json");
     auto errors = run_world(2, [&](wan::Communicator& comm) {
-      wan::load_dit(wan::open_weights(vae), dit_config, wan::ModelPlacement{}, wan::make_sharding_loader(comm, wan::ShardOptions{}));
+      wan::load_dit(wan::open_weights(vae), dit_config, wan::ModelPlacement{},
+                    wan::make_sharding_loader(comm, wan::ShardOptions{}));
     });
     for (const std::string& e : errors) QVERIFY2(e.find("vae.safetensors") != std::string::npos, e.c_str());
   }

@@ -14,7 +14,10 @@ class TestGoldenModules : public QObject {
     QTest::addColumn<QString>("dtype");
     QTest::addColumn<double>("tolerance");
     QTest::addColumn<int>("outputs");
-    const struct { const char* name; int outputs; } cases[] = {
+    const struct {
+      const char* name;
+      int outputs;
+    } cases[] = {
         {"dit_t2v_small", 2}, {"dit_t2v_padded", 1}, {"t5_small", 2}, {"vae_small", 2}, {"clip_vision_small", 1}};
     for (const auto& c : cases) {
       QTest::newRow((std::string(c.name) + "/fp32").c_str()) << c.name << "fp32" << 1e-4 << c.outputs;
@@ -46,8 +49,9 @@ class TestGoldenModules : public QObject {
 
   void unknownCaseKindIsRefused() {
     QTemporaryDir dir;
-    wan_test::expect_error([&] { wan::run_eval_case(dir.path().toStdString(), dir.path().toStdString() + "/o.safetensors", {}); },
-                           wan::ErrorCode::kFileNotFound, {"config.json"});
+    wan_test::expect_error(
+        [&] { wan::run_eval_case(dir.path().toStdString(), dir.path().toStdString() + "/o.safetensors", {}); },
+        wan::ErrorCode::kFileNotFound, {"config.json"});
     QVERIFY(!QFile::exists(dir.path() + "/o.safetensors"));
   }
 };

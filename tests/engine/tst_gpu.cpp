@@ -37,7 +37,8 @@ QString write_world1_nccl(const QTemporaryDir& dir, bool t5_cpu = false) {
   const QString path = dir.path() + (t5_cpu ? "/world1-nccl-t5cpu.json" : "/world1-nccl.json");
   QFile f(path);
   f.open(QIODevice::WriteOnly);
-  f.write(t5_cpu ? R"({"world_size": 1, "backend": "nccl", "t5_cpu": true})" : R"({"world_size": 1, "backend": "nccl"})");
+  f.write(t5_cpu ? R"({"world_size": 1, "backend": "nccl", "t5_cpu": true})"
+                 : R"({"world_size": 1, "backend": "nccl"})");
   return path;
 }
 
@@ -213,9 +214,10 @@ class TestGpu : public QObject {
     QCOMPARE(run_wan({"make-demo-model", model, "--t5-dim", "512", "--t5-layers", "4", "--t5-ffn", "1024"}).code, 0);
     auto text_peak_mib = [&](bool t5_cpu) {
       qputenv("WAN_MEMORY_REPORT", "1");  // each rank's peak per phase on stderr (core/memory_report.h)
-      const wan_test::Run r = run_wan({"generate", "--model", model, "--prompt", "a fox", "--size", "256*160", "--frames", "5",
-                                       "--steps", "1", "--device", "cuda", "--dist-config", write_world1_nccl(dir, t5_cpu),
-                                       "--save-latent", dir.path() + (t5_cpu ? "/a.safetensors" : "/b.safetensors")});
+      const wan_test::Run r =
+          run_wan({"generate", "--model", model, "--prompt", "a fox", "--size", "256*160", "--frames", "5", "--steps",
+                   "1", "--device", "cuda", "--dist-config", write_world1_nccl(dir, t5_cpu), "--save-latent",
+                   dir.path() + (t5_cpu ? "/a.safetensors" : "/b.safetensors")});
       qunsetenv("WAN_MEMORY_REPORT");
       const auto m = QRegularExpression(R"(memory peak by phase:.* text ([0-9]+) MiB)").match(r.err);
       if (r.code != 0 || !m.hasMatch()) qWarning("%s", qPrintable(r.err));

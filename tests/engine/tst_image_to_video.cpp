@@ -9,15 +9,15 @@
 #include <QProcess>
 #include <nlohmann/json.hpp>
 
+#include "cli_test_util.h"
 #include "model/model_files.h"
 #include "pipeline/demo_model.h"
 #include "pipeline/model_folder.h"
-#include "wan/estimate.h"
-#include "wan/model_info.h"
 #include "pipeline/plan.h"
-#include "cli_test_util.h"
 #include "test_util.h"
 #include "video/image_reader.h"
+#include "wan/estimate.h"
+#include "wan/model_info.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
 #include "weights/safetensors.h"
@@ -35,12 +35,31 @@ QString fixture() { return QString::fromStdString(golden("i2v_pipeline_small"));
 QStringList fixture_args(const QString& model_dir) {
   const nlohmann::json run = nlohmann::json::parse(wan::read_text_file(golden("i2v_pipeline_small") + "/run.json"));
   auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
-  const QString size = QString("%1*%2").arg(run.at("max_area").at(0).get<int>()).arg(run.at("max_area").at(1).get<int>());
-  return {"generate", "--model", model_dir, "--image", fixture() + "/input.png",
-          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
-          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
-          "--size", size, "--frames", num("frames"), "--steps", num("steps"), "--shift", num("shift"),
-          "--guidance", num("guide_scale"), "--seed", num("seed"), "--dtype", "fp32"};
+  const QString size =
+      QString("%1*%2").arg(run.at("max_area").at(0).get<int>()).arg(run.at("max_area").at(1).get<int>());
+  return {"generate",
+          "--model",
+          model_dir,
+          "--image",
+          fixture() + "/input.png",
+          "--prompt",
+          QString::fromStdString(run.at("prompt").get<std::string>()),
+          "--negative",
+          QString::fromStdString(run.at("negative_prompt").get<std::string>()),
+          "--size",
+          size,
+          "--frames",
+          num("frames"),
+          "--steps",
+          num("steps"),
+          "--shift",
+          num("shift"),
+          "--guidance",
+          num("guide_scale"),
+          "--seed",
+          num("seed"),
+          "--dtype",
+          "fp32"};
 }
 
 double latent_error(const QString& path) {
@@ -63,8 +82,9 @@ using wan_test::files_in;
 QString copy_fixture(const QTemporaryDir& tmp, const QStringList& leave_out = {}) {
   const QString dst = tmp.filePath("model");
   QDir().mkpath(dst + "/google/umt5-xxl");
-  for (const QString& f : {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth",
-                           "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", "google/umt5-xxl/spiece.model"})
+  for (const QString& f :
+       {"config.json", "diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth",
+        "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", "google/umt5-xxl/spiece.model"})
     if (!leave_out.contains(f)) QFile::copy(fixture() + "/" + f, dst + "/" + f);
   return dst;
 }
@@ -120,7 +140,8 @@ class TestImageToVideo : public QObject {
     QImage source(37, 23, QImage::Format_ARGB32);
     for (int y = 0; y < source.height(); ++y)
       for (int x = 0; x < source.width(); ++x)
-        source.setPixel(x, y, qRgba((x * 53 + y * 7) % 256, (x * x + y * 31) % 256, (x * y * 11) % 256, (x * 17 + y) % 256));
+        source.setPixel(x, y,
+                        qRgba((x * 53 + y * 7) % 256, (x * x + y * 31) % 256, (x * y * 11) % 256, (x * 17 + y) % 256));
     const QImage image = source.convertToFormat(static_cast<QImage::Format>(format));
     QTemporaryDir tmp;
     const QString path = tmp.filePath("p.png");
@@ -133,7 +154,8 @@ class TestImageToVideo : public QObject {
     for (int y = 0; y < 23; ++y)
       for (int x = 0; x < 37; ++x)
         for (int c = 0; c < 3; ++c)
-          worst = std::max(worst, std::abs(int(got.data[(y * 37 + x) * 3 + c]) - int(want.constScanLine(y)[x * 3 + c])));
+          worst =
+              std::max(worst, std::abs(int(got.data[(y * 37 + x) * 3 + c]) - int(want.constScanLine(y)[x * 3 + c])));
     QVERIFY2(worst <= tolerance, qPrintable(QString("differs by %1").arg(worst)));
 
     // A damaged file is named, not half-read.
@@ -142,7 +164,8 @@ class TestImageToVideo : public QObject {
     f.seek(f.size() / 2);
     f.write("garbage!");
     f.close();
-    wan_test::expect_error([&] { wan::read_image(path.toStdString()); }, wan::ErrorCode::kCorruptFile, {"p.png", "cannot read the picture"});
+    wan_test::expect_error([&] { wan::read_image(path.toStdString()); }, wan::ErrorCode::kCorruptFile,
+                           {"p.png", "cannot read the picture"});
   }
 
   void cliMatchesReference() {
@@ -169,8 +192,11 @@ class TestImageToVideo : public QObject {
   void cliTwoRanksMatchReference() {
     QTemporaryDir tmp;
     const QString latent = tmp.filePath("fox.safetensors");
-    const Run r = run_wan(fixture_args(fixture()) << "--world-size" << "2" << "--cfg-parallel" << "--run-id"
-                                                  << QString("i2v-%1").arg(getpid()) << "--save-latent" << latent);
+    const Run r =
+        run_wan(fixture_args(fixture()) << "--world-size"
+                                        << "2"
+                                        << "--cfg-parallel"
+                                        << "--run-id" << QString("i2v-%1").arg(getpid()) << "--save-latent" << latent);
     QVERIFY2(r.code == 0, qPrintable(r.err));
     const double e = latent_error(latent);
     QVERIFY2(e < 1e-3, qPrintable(QString("final latent relative L2 error %1").arg(e)));
@@ -188,25 +214,33 @@ class TestImageToVideo : public QObject {
     auto v = [&](const std::string& n) { return official->view("visual." + n).clone(); };
     hf.emplace_back("vision_model.embeddings.patch_embedding.weight", v("patch_embedding.weight"));
     hf.emplace_back("vision_model.embeddings.class_embedding", v("cls_embedding").reshape({c.dim}));
-    hf.emplace_back("vision_model.embeddings.position_embedding.weight", v("pos_embedding").reshape({c.tokens(), c.dim}));
+    hf.emplace_back("vision_model.embeddings.position_embedding.weight",
+                    v("pos_embedding").reshape({c.tokens(), c.dim}));
     hf.emplace_back("vision_model.pre_layrnorm.weight", v("pre_norm.weight"));
     hf.emplace_back("vision_model.pre_layrnorm.bias", v("pre_norm.bias"));
     hf.emplace_back("vision_model.post_layernorm.weight", v("post_norm.weight"));
     hf.emplace_back("vision_model.post_layernorm.bias", v("post_norm.bias"));
     hf.emplace_back("visual_projection.weight", v("head").t().contiguous());
     for (std::int64_t i = 0; i < c.num_layers; ++i) {
-      const std::string b = "transformer." + std::to_string(i) + ".", h = "vision_model.encoder.layers." + std::to_string(i) + ".";
-      const std::vector<torch::Tensor> w = v(b + "attn.to_qkv.weight").chunk(3, 0), bias = v(b + "attn.to_qkv.bias").chunk(3, 0);
+      const std::string b = "transformer." + std::to_string(i) + ".",
+                        h = "vision_model.encoder.layers." + std::to_string(i) + ".";
+      const std::vector<torch::Tensor> w = v(b + "attn.to_qkv.weight").chunk(3, 0),
+                                       bias = v(b + "attn.to_qkv.bias").chunk(3, 0);
       const char* qkv[] = {"q", "k", "v"};
       for (int j = 0; j < 3; ++j) {
         hf.emplace_back(h + "self_attn." + qkv[j] + "_proj.weight", w[j].contiguous());
         hf.emplace_back(h + "self_attn." + qkv[j] + "_proj.bias", bias[j].contiguous());
       }
-      const std::pair<const char*, const char*> names[] = {
-          {"norm1.weight", "layer_norm1.weight"}, {"norm1.bias", "layer_norm1.bias"}, {"norm2.weight", "layer_norm2.weight"},
-          {"norm2.bias", "layer_norm2.bias"}, {"attn.proj.weight", "self_attn.out_proj.weight"},
-          {"attn.proj.bias", "self_attn.out_proj.bias"}, {"mlp.0.weight", "mlp.fc1.weight"}, {"mlp.0.bias", "mlp.fc1.bias"},
-          {"mlp.2.weight", "mlp.fc2.weight"}, {"mlp.2.bias", "mlp.fc2.bias"}};
+      const std::pair<const char*, const char*> names[] = {{"norm1.weight", "layer_norm1.weight"},
+                                                           {"norm1.bias", "layer_norm1.bias"},
+                                                           {"norm2.weight", "layer_norm2.weight"},
+                                                           {"norm2.bias", "layer_norm2.bias"},
+                                                           {"attn.proj.weight", "self_attn.out_proj.weight"},
+                                                           {"attn.proj.bias", "self_attn.out_proj.bias"},
+                                                           {"mlp.0.weight", "mlp.fc1.weight"},
+                                                           {"mlp.0.bias", "mlp.fc1.bias"},
+                                                           {"mlp.2.weight", "mlp.fc2.weight"},
+                                                           {"mlp.2.bias", "mlp.fc2.bias"}};
       for (const auto& [o, n] : names) hf.emplace_back(h + n, v(b + o));
     }
     const QString comfy = tmp.filePath("comfy");
@@ -214,12 +248,14 @@ class TestImageToVideo : public QObject {
     const std::string hf_file = (comfy + "/clip_vision/clip_vision_h.safetensors").toStdString();
     wan::write_safetensors(hf_file, hf);
 
-    const torch::Tensor image = wan::SafetensorsFile::open(golden("clip_vision_small") + "/io.safetensors")->view("image").clone();
+    const torch::Tensor image =
+        wan::SafetensorsFile::open(golden("clip_vision_small") + "/io.safetensors")->view("image").clone();
     const auto placement = wan::ModelPlacement::make(torch::kFloat32, torch::kCPU);
     const torch::Tensor a = wan::load_clip(official, placement, 4).model->encode(image);
     const torch::Tensor b = wan::load_clip(wan::open_weights(hf_file), placement, 4).model->encode(image);
     QVERIFY(torch::equal(a, b));
-    const double e = wan_test::rel_l2(a, wan::SafetensorsFile::open(golden("clip_vision_small") + "/io.safetensors")->view("clip_fea"));
+    const double e = wan_test::rel_l2(
+        a, wan::SafetensorsFile::open(golden("clip_vision_small") + "/io.safetensors")->view("clip_fea"));
     QVERIFY2(e < 1e-4, std::to_string(e).c_str());
 
     wan::ModelFiles files;
@@ -247,7 +283,8 @@ class TestImageToVideo : public QObject {
     QCOMPARE(info.dims.clip_dim, 128);
     QCOMPARE(info.dims.clip_layers, 3);
     QCOMPARE(info.dims.clip_tokens, 257);
-    const wan::LoadedClip clip = wan::load_clip(wan::open_weights(info.clip_path), wan::ModelPlacement::make(torch::kFloat32, torch::kCPU));
+    const wan::LoadedClip clip =
+        wan::load_clip(wan::open_weights(info.clip_path), wan::ModelPlacement::make(torch::kFloat32, torch::kCPU));
     std::int64_t loaded = 0;
     for (const auto& p : clip.model->parameters()) loaded += p.numel();
     QCOMPARE(info.dims.clip_params, loaded);
@@ -269,8 +306,10 @@ class TestImageToVideo : public QObject {
     auto settings = [&](const QStringList& extra) {
       const QString latent = tmp.filePath(QString("l%1.safetensors").arg(extra.size()));
       // One thread: 40 steps at 832*480 must not crawl when the CTest run beside it takes the other core.
-      const Run r = run_wan(QStringList{"--threads", "1", "generate", "--model", demo, "--image", fixture() + "/input.png", "--prompt",
-                                        "a fox", "--frames", "1", "--save-latent", latent} + extra);
+      const Run r =
+          run_wan(QStringList{"--threads", "1", "generate", "--model", demo, "--image", fixture() + "/input.png",
+                              "--prompt", "a fox", "--frames", "1", "--save-latent", latent} +
+                  extra);
       if (r.code != 0) qWarning() << r.err;
       const auto file = wan::SafetensorsFile::open(latent.toStdString());
       return nlohmann::json::parse(file->metadata().at("settings")).at("request");
@@ -292,7 +331,8 @@ class TestImageToVideo : public QObject {
     QTest::addColumn<QString>("needle");
     QTest::newRow("i2v model without a picture") << "no-image" << 2 << "give the start picture with --image";
     QTest::newRow("picture for a t2v model") << "t2v" << 2 << "is a text-to-video model";
-    QTest::newRow("no CLIP file") << "no-clip" << 3 << "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth: missing";
+    QTest::newRow("no CLIP file") << "no-clip" << 3
+                                  << "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth: missing";
     QTest::newRow("broken picture") << "broken" << 4 << "cannot read the picture";
     QTest::newRow("broken JPEG") << "broken-jpeg" << 4 << "picture.jpg: cannot be decoded";
     QTest::newRow("missing picture") << "missing" << 3 << "no such picture file";
@@ -330,7 +370,8 @@ class TestImageToVideo : public QObject {
     } else if (what == "tiny") {
       set("--size", "16*16");
     }
-    const Run r = run_wan(args << "--output" << out.filePath("v.mp4") << "--save-latent" << out.filePath("l.safetensors"));
+    const Run r =
+        run_wan(args << "--output" << out.filePath("v.mp4") << "--save-latent" << out.filePath("l.safetensors"));
     const QString last = r.err.trimmed().section('\n', -1);
     QVERIFY2(r.code == code, qPrintable(QString("exit %1: %2").arg(r.code).arg(r.err)));
     QVERIFY2(last.contains(needle), qPrintable(last));

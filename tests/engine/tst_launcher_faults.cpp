@@ -1,16 +1,15 @@
 // `wan generate --world-size 2` under faults, as a user meets them: a worker killed while sampling or
-// decoding, loading or text encoding, a hung worker, Ctrl-C, a taken port, a stale segment. Each run must end promptly with a message naming the
-// rank, the phase and the cause, leave no worker process, no shared-memory segment and no output.
+// decoding, loading or text encoding, a hung worker, Ctrl-C, a taken port, a stale segment. Each run must end promptly
+// with a message naming the rank, the phase and the cause, leave no worker process, no shared-memory segment and no
+// output.
 #include <signal.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <optional>
 
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QTcpServer>
+#include <optional>
 #include <thread>
 
 #include "test_util.h"
@@ -45,9 +44,25 @@ class TestLauncherFaults : public QObject {
   // Starts a 2-rank CPU run on the demo model that samples for several seconds.
   void start(Run& run, const QStringList& extra = {}, bool save_latent = true, const QString& stall = {}) {
     run.run_id = QString("fault-%1-%2").arg(getpid()).arg(QRandomGenerator::global()->generate() % 100000);
-    QStringList args = {"generate", "--world-size", "2", "--run-id", run.run_id, "--model", demo_.filePath("demo"),
-                        "--prompt", "a fox", "--size", "256*160", "--frames", "17", "--steps", "60", "--seed", "1",
-                        "--output", run.out.filePath("clip.mp4")};
+    QStringList args = {"generate",
+                        "--world-size",
+                        "2",
+                        "--run-id",
+                        run.run_id,
+                        "--model",
+                        demo_.filePath("demo"),
+                        "--prompt",
+                        "a fox",
+                        "--size",
+                        "256*160",
+                        "--frames",
+                        "17",
+                        "--steps",
+                        "60",
+                        "--seed",
+                        "1",
+                        "--output",
+                        run.out.filePath("clip.mp4")};
     if (save_latent) args << "--save-latent" << run.out.filePath("latent.safetensors");
     if (!stall.isEmpty()) {
       QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
@@ -153,18 +168,42 @@ class TestLauncherFaults : public QObject {
     const QString run_id = QString("ok-%1").arg(getpid());
     const std::string dir = wan_test::golden("t2v_pipeline_small");
     QProcess p;
-    p.start(WAN_CLI_PATH, {"generate", "--world-size", "2", "--cfg-parallel", "--run-id", run_id, "--model", QString::fromStdString(dir),
-                           "--prompt", "a red fox runs through the snowy forest at dawn", "--negative", "static, blurry, low quality",
-                           "--size", "64*48", "--frames", "9", "--steps", "6", "--seed", "42", "--dtype", "fp32",
-                           "--output", out.filePath("clip.mp4"), "--save-latent", out.filePath("latent.safetensors")});
+    p.start(WAN_CLI_PATH, {"generate",
+                           "--world-size",
+                           "2",
+                           "--cfg-parallel",
+                           "--run-id",
+                           run_id,
+                           "--model",
+                           QString::fromStdString(dir),
+                           "--prompt",
+                           "a red fox runs through the snowy forest at dawn",
+                           "--negative",
+                           "static, blurry, low quality",
+                           "--size",
+                           "64*48",
+                           "--frames",
+                           "9",
+                           "--steps",
+                           "6",
+                           "--seed",
+                           "42",
+                           "--dtype",
+                           "fp32",
+                           "--output",
+                           out.filePath("clip.mp4"),
+                           "--save-latent",
+                           out.filePath("latent.safetensors")});
     QVERIFY(p.waitForFinished(120000));
     const QString log = p.readAllStandardError();
     QVERIFY2(p.exitCode() == 0, qPrintable(log));
     QVERIFY2(log.contains("rank 1: done"), qPrintable(log));
-    const double err = wan_test::rel_l2(wan::SafetensorsFile::open(out.filePath("latent.safetensors").toStdString())->view("latent"),
-                                        wan::SafetensorsFile::open(dir + "/io.safetensors")->view("final_latent"));
+    const double err =
+        wan_test::rel_l2(wan::SafetensorsFile::open(out.filePath("latent.safetensors").toStdString())->view("latent"),
+                         wan::SafetensorsFile::open(dir + "/io.safetensors")->view("final_latent"));
     QVERIFY2(err < 1e-5, std::to_string(err).c_str());
-    QCOMPARE(QDir(out.path()).entryList(QDir::Files, QDir::Name), QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
+    QCOMPARE(QDir(out.path()).entryList(QDir::Files, QDir::Name),
+             QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
     QVERIFY(!QFile::exists("/dev/shm/wan-studio-" + run_id));
   }
 
@@ -173,7 +212,8 @@ class TestLauncherFaults : public QObject {
     start(run);
     QVERIFY(wait_for(run, 1, wan::Phase::kSampling, 1));
     kill(run.pids[1], SIGKILL);
-    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication), "rank 1 failed while sampling: killed by signal 9");
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
+                     "rank 1 failed while sampling: killed by signal 9");
   }
 
   // The latent was saved before decoding: it stays (complete), and the message says how to decode it.
@@ -190,7 +230,8 @@ class TestLauncherFaults : public QObject {
     kill(run.pids[0], SIGKILL);
     const QString latent = saveLatent ? "latent.safetensors" : "clip.latent.safetensors";
     expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
-                     "rank 0 failed while decoding: killed by signal 9 (Killed); the other ranks were stopped; the sampled latent is kept in " +
+                     "rank 0 failed while decoding: killed by signal 9 (Killed); the other ranks were stopped; the "
+                     "sampled latent is kept in " +
                          run.out.filePath(latent),
                      10, {latent});
     QVERIFY(QFile::exists(run.out.filePath(latent)));
@@ -218,8 +259,9 @@ class TestLauncherFaults : public QObject {
     QVERIFY(QFile::exists("/dev/shm/wan-studio-" + run_id));
     QTemporaryDir out;
     QProcess p;
-    p.start(WAN_CLI_PATH, {"generate", "--world-size", "2", "--run-id", run_id, "--model", demo_.filePath("demo"), "--prompt", "a fox",
-                           "--size", "64*48", "--frames", "5", "--steps", "2", "--output", out.filePath("clip.mp4")});
+    p.start(WAN_CLI_PATH,
+            {"generate", "--world-size", "2", "--run-id", run_id, "--model", demo_.filePath("demo"), "--prompt",
+             "a fox", "--size", "64*48", "--frames", "5", "--steps", "2", "--output", out.filePath("clip.mp4")});
     QVERIFY(p.waitForFinished(120000));
     QVERIFY2(p.exitCode() == 0, qPrintable(p.readAllStandardError()));
     QVERIFY(QFile::exists(out.filePath("clip.mp4")));
@@ -246,9 +288,11 @@ class TestLauncherFaults : public QObject {
     timer.start();
     start(run, {"--ulysses", "2", "--hang-timeout", "5"}, true, "all_to_all:1:3");
     QVERIFY(wait_for(run, 1, wan::Phase::kSampling));
-    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
-                     "rank 1 failed while sampling: stopped responding: no progress for 5 s while sampling (step 0 of 60), "
-                     "outside any collective", 30);
+    expect_clean_end(
+        run, static_cast<int>(wan::ErrorCode::kCommunication),
+        "rank 1 failed while sampling: stopped responding: no progress for 5 s while sampling (step 0 of 60), "
+        "outside any collective",
+        30);
     const QString err = last_line(stderr_of(run));
     QVERIFY2(err.contains("rank 0 waits in all_to_all #"), qPrintable(err));
     QVERIFY2(timer.elapsed() < 40000, "the hang was not detected in time");

@@ -79,7 +79,8 @@ class TestModelLoading : public QObject {
 
     LoadedDit dit = load_dit(open_weights(golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors"),
                              read_text_file(golden("dit_t2v_small") + "/config.json"), ModelPlacement{});
-    QVERIFY(wan_test::rel_l2(dit_out(dit), SafetensorsFile::open(golden("dit_t2v_small") + "/io.safetensors")->view("out_0")) < 1e-4);
+    QVERIFY(wan_test::rel_l2(dit_out(dit),
+                             SafetensorsFile::open(golden("dit_t2v_small") + "/io.safetensors")->view("out_0")) < 1e-4);
   }
 
   void comfyPrefixedHalfPrecisionDit() {
@@ -101,8 +102,10 @@ class TestModelLoading : public QObject {
     QCOMPARE(detected.text_len, std::int64_t(512));
     QVERIFY(detected.kind == DitKind::kT2V);
     // With the fixture's config the prefixed fp16 file gives the reference result up to fp16 rounding.
-    LoadedDit dit = load_dit(open_weights(file), read_text_file(golden("dit_t2v_small") + "/config.json"), ModelPlacement{});
-    const double err = wan_test::rel_l2(dit_out(dit), SafetensorsFile::open(golden("dit_t2v_small") + "/io.safetensors")->view("out_0"));
+    LoadedDit dit =
+        load_dit(open_weights(file), read_text_file(golden("dit_t2v_small") + "/config.json"), ModelPlacement{});
+    const double err = wan_test::rel_l2(
+        dit_out(dit), SafetensorsFile::open(golden("dit_t2v_small") + "/io.safetensors")->view("out_0"));
     QVERIFY2(err < 3e-3, std::to_string(err).c_str());
   }
 
@@ -110,12 +113,20 @@ class TestModelLoading : public QObject {
     // A small i2v model written by our code (head_dim 128 as released models: dim 256, 2 heads).
     DitConfig c;
     c.kind = DitKind::kI2V;
-    c.dim = 256; c.num_heads = 2; c.num_layers = 1; c.ffn_dim = 64; c.freq_dim = 16; c.text_dim = 24;
-    c.in_dim = 36; c.clip_dim = 48; c.text_len = 512;
+    c.dim = 256;
+    c.num_heads = 2;
+    c.num_layers = 1;
+    c.ffn_dim = 64;
+    c.freq_dim = 16;
+    c.text_dim = 24;
+    c.in_dim = 36;
+    c.clip_dim = 48;
+    c.text_len = 512;
     WanModel model(c, ModelPlacement{});
     Named tensors;
     torch::manual_seed(3);
-    for (const auto& p : model->named_parameters()) tensors.emplace_back("model.diffusion_model." + p.key(), torch::randn(p.value().sizes()) * 0.05);
+    for (const auto& p : model->named_parameters())
+      tensors.emplace_back("model.diffusion_model." + p.key(), torch::randn(p.value().sizes()) * 0.05);
     QTemporaryDir dir;
     const std::string file = dir.path().toStdString() + "/wan_i2v_tiny_bf16.safetensors";
     for (auto& [n, t] : tensors) t = t.to(torch::kBFloat16);
@@ -129,8 +140,16 @@ class TestModelLoading : public QObject {
     auto out = dit.model->forward(x, 999, torch::randn({5, 24}), torch::randn({1, 257, 48}), y);
     QCOMPARE(out.sizes(), x.sizes());
     QVERIFY(torch::isfinite(out).all().item<bool>());
-    expect_error([&] { dit.model->forward(x, 999, torch::randn({5, 24}), {}, y); }, ErrorCode::kInvalidArgument, {"CLIP"});
-    expect_error([&] { dit.model->forward(x, 999, torch::randn({5, 24})); }, ErrorCode::kInvalidArgument, {"[36, F, H, W]"});
+    expect_error(
+        [&] {
+          dit.model->forward(x, 999, torch::randn({5, 24}), {}, y);
+        },
+        ErrorCode::kInvalidArgument, {"CLIP"});
+    expect_error(
+        [&] {
+          dit.model->forward(x, 999, torch::randn({5, 24}));
+        },
+        ErrorCode::kInvalidArgument, {"[36, F, H, W]"});
   }
 
   void comfyHfNamedUmt5WithEmbeddedTokenizer() {
@@ -138,7 +157,9 @@ class TestModelLoading : public QObject {
     const std::string file = dir.path().toStdString() + "/umt5_xxl_small_fp16.safetensors";
     Named tensors = read_all(golden("t5_small") + "/t5_encoder.safetensors", hf_t5_name);
     const std::string proto = read_text_file(golden("t2v_pipeline_small") + "/google/umt5-xxl/spiece.model");
-    tensors.emplace_back("spiece_model", torch::from_blob(const_cast<char*>(proto.data()), {static_cast<std::int64_t>(proto.size())}, torch::kUInt8).clone());
+    tensors.emplace_back("spiece_model", torch::from_blob(const_cast<char*>(proto.data()),
+                                                          {static_cast<std::int64_t>(proto.size())}, torch::kUInt8)
+                                             .clone());
     tensors.emplace_back("encoder.embed_tokens.weight", tensors.front().second.clone());
     write_safetensors(file, tensors);
     LoadedT5 t5 = load_t5(open_weights(file), ModelPlacement{});
@@ -158,17 +179,19 @@ class TestModelLoading : public QObject {
     const std::string d = dir.path().toStdString();
     Named base = read_all(golden("t5_small") + "/t5_encoder.safetensors");
     Named missing2;
-    for (auto& p : base) if (p.first != "blocks.1.attn.k.weight") missing2.push_back(p);
+    for (auto& p : base)
+      if (p.first != "blocks.1.attn.k.weight") missing2.push_back(p);
     write_safetensors(d + "/missing.safetensors", missing2);
-    expect_error([&] { load_t5(open_weights(d + "/missing.safetensors"), ModelPlacement{}); }, ErrorCode::kModelMismatch,
-                 {"missing.safetensors", "missing 1 tensor", "blocks.1.attn.k.weight"});
+    expect_error([&] { load_t5(open_weights(d + "/missing.safetensors"), ModelPlacement{}); },
+                 ErrorCode::kModelMismatch, {"missing.safetensors", "missing 1 tensor", "blocks.1.attn.k.weight"});
     Named extra = base;
     extra.emplace_back("blocks.0.attn.extra_bias", torch::zeros({4}));
     write_safetensors(d + "/extra.safetensors", extra);
     expect_error([&] { load_t5(open_weights(d + "/extra.safetensors"), ModelPlacement{}); }, ErrorCode::kModelMismatch,
                  {"extra.safetensors", "unexpected 1 tensor", "blocks.0.attn.extra_bias"});
     Named bad = base;
-    for (auto& [n, t] : bad) if (n == "blocks.1.ffn.fc2.weight") t = torch::zeros({32, 60});
+    for (auto& [n, t] : bad)
+      if (n == "blocks.1.ffn.fc2.weight") t = torch::zeros({32, 60});
     write_safetensors(d + "/shape.safetensors", bad);
     expect_error([&] { load_t5(open_weights(d + "/shape.safetensors"), ModelPlacement{}); }, ErrorCode::kModelMismatch,
                  {"shape.safetensors", "blocks.1.ffn.fc2.weight", "[32, 60]", "[32, 64]"});
@@ -176,11 +199,14 @@ class TestModelLoading : public QObject {
     expect_error([&] { load_dit(open_weights(golden("vae_small") + "/vae.safetensors"), "", ModelPlacement{}); },
                  ErrorCode::kModelMismatch, {"vae.safetensors", "not a Wan2.1 DiT"});
     // config.json that disagrees with the weights
-    expect_error([&] {
-      load_dit(open_weights(golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors"),
-               R"({"model_type": "t2v", "dim": 96, "num_heads": 4, "num_layers": 2, "ffn_dim": 128, "freq_dim": 32,
-                   "text_dim": 32, "in_dim": 16, "out_dim": 16, "text_len": 16})", ModelPlacement{});
-    }, ErrorCode::kModelMismatch, {"diffusion_pytorch_model.safetensors", "expects"});
+    expect_error(
+        [&] {
+          load_dit(open_weights(golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors"),
+                   R"({"model_type": "t2v", "dim": 96, "num_heads": 4, "num_layers": 2, "ffn_dim": 128, "freq_dim": 32,
+                   "text_dim": 32, "in_dim": 16, "out_dim": 16, "text_len": 16})",
+                   ModelPlacement{});
+        },
+        ErrorCode::kModelMismatch, {"diffusion_pytorch_model.safetensors", "expects"});
   }
 };
 

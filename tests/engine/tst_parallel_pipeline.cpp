@@ -6,10 +6,9 @@
 // image-to-video fixture (CLIP features and the image latent in both CFG branches) runs a subset.
 #include <thread>
 
-
 #include "dist/rank_runtime.h"
-#include "pipeline/text_to_video.h"
 #include "dist_test_util.h"
+#include "pipeline/text_to_video.h"
 #include "test_util.h"
 #include "wan/eval_case.h"
 #include "weights/file_util.h"
@@ -66,7 +65,8 @@ class TestParallelPipeline : public QObject {
         R"({"world_size": 4, "dit_fsdp": true, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})",
         R"({"world_size": 8, "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 4})",
     };
-    for (const char* r : i2v_rows) QTest::newRow((std::string("i2v ") + r).c_str()) << QString(r) << "i2v_pipeline_small";
+    for (const char* r : i2v_rows)
+      QTest::newRow((std::string("i2v ") + r).c_str()) << QString(r) << "i2v_pipeline_small";
   }
 
   void finalLatentMatchesReference() {
@@ -90,8 +90,10 @@ class TestParallelPipeline : public QObject {
       const wan::ImageContext image = wan::encode_image(plan);
       if (image.defined() != plan.i2v) throw std::runtime_error("image conditioning not as the fixture");
       wan::WanModel model = wan::load_plan_dit(plan, hooks.dit_sharding);
-      if (dist.dit_fsdp != (runtime.dit_shards() != nullptr)) throw std::runtime_error("DiT sharding not as configured");
-      finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text, image));
+      if (dist.dit_fsdp != (runtime.dit_shards() != nullptr))
+        throw std::runtime_error("DiT sharding not as configured");
+      finals[world.rank()] =
+          wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text, image));
       model = wan::WanModel(nullptr);  // the decode needs the memory: nothing else may keep the shards
       if (runtime.dit_shards()) throw std::runtime_error("the DiT's shards outlived the model");
     });

@@ -77,7 +77,8 @@ class TestProgressBoard : public QObject {
       QVERIFY(viewer.cancel_requested());
     }
     QVERIFY(!segment_exists(id));  // the creator unlinked it
-    wan_test::expect_error([&] { ProgressBoard::open(id.toStdString()); }, wan::ErrorCode::kFileNotFound, {"no progress board"});
+    wan_test::expect_error([&] { ProgressBoard::open(id.toStdString()); }, wan::ErrorCode::kFileNotFound,
+                           {"no progress board"});
   }
 
   void livePreview() {
@@ -115,7 +116,8 @@ class TestProgressBoard : public QObject {
   }
 
   void badRunIds() {
-    wan_test::expect_error([] { ProgressBoard::create("../etc", 1); }, wan::ErrorCode::kInvalidArgument, {"letters, digits"});
+    wan_test::expect_error([] { ProgressBoard::create("../etc", 1); }, wan::ErrorCode::kInvalidArgument,
+                           {"letters, digits"});
     wan_test::expect_error([] { ProgressBoard::create("", 1); }, wan::ErrorCode::kInvalidArgument, {"run id"});
     wan_test::expect_error([] { ProgressBoard::create("ok", 0); }, wan::ErrorCode::kInvalidArgument, {"world size 0"});
   }

@@ -13,20 +13,49 @@ namespace {
 // A torch.save-shaped archive whose data.pkl is `pickle` (written with our zip writer's layout by
 // re-using write_pth and swapping the pickle bytes is not possible, so build the zip by hand).
 std::string write_zip(const std::string& path, const std::string& pkl) {
-  auto put = [](std::string& s, std::uint64_t v, int n) { for (int i = 0; i < n; ++i) s.push_back(char((v >> (8 * i)) & 0xFF)); };
+  auto put = [](std::string& s, std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) s.push_back(char((v >> (8 * i)) & 0xFF));
+  };
   const std::string name = "archive/data.pkl";
   std::string out, cd;
-  put(out, 0x04034b50, 4); put(out, 20, 2); put(out, 0, 2); put(out, 0, 2); put(out, 0, 4); put(out, 0, 4);
-  put(out, pkl.size(), 4); put(out, pkl.size(), 4); put(out, name.size(), 2); put(out, 0, 2);
+  put(out, 0x04034b50, 4);
+  put(out, 20, 2);
+  put(out, 0, 2);
+  put(out, 0, 2);
+  put(out, 0, 4);
+  put(out, 0, 4);
+  put(out, pkl.size(), 4);
+  put(out, pkl.size(), 4);
+  put(out, name.size(), 2);
+  put(out, 0, 2);
   out += name + pkl;
-  put(cd, 0x02014b50, 4); put(cd, 20, 2); put(cd, 20, 2); put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 4); put(cd, 0, 4);
-  put(cd, pkl.size(), 4); put(cd, pkl.size(), 4); put(cd, name.size(), 2); put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 2);
-  put(cd, 0, 2); put(cd, 0, 4); put(cd, 0, 4);
+  put(cd, 0x02014b50, 4);
+  put(cd, 20, 2);
+  put(cd, 20, 2);
+  put(cd, 0, 2);
+  put(cd, 0, 2);
+  put(cd, 0, 4);
+  put(cd, 0, 4);
+  put(cd, pkl.size(), 4);
+  put(cd, pkl.size(), 4);
+  put(cd, name.size(), 2);
+  put(cd, 0, 2);
+  put(cd, 0, 2);
+  put(cd, 0, 2);
+  put(cd, 0, 2);
+  put(cd, 0, 4);
+  put(cd, 0, 4);
   cd += name;
   const std::size_t cd_off = out.size();
   out += cd;
-  put(out, 0x06054b50, 4); put(out, 0, 2); put(out, 0, 2); put(out, 1, 2); put(out, 1, 2); put(out, cd.size(), 4);
-  put(out, cd_off, 4); put(out, 0, 2);
+  put(out, 0x06054b50, 4);
+  put(out, 0, 2);
+  put(out, 0, 2);
+  put(out, 1, 2);
+  put(out, 1, 2);
+  put(out, cd.size(), 4);
+  put(out, cd_off, 4);
+  put(out, 0, 2);
   std::ofstream(path, std::ios::binary) << out;
   return path;
 }
@@ -73,10 +102,17 @@ class TestPth : public QObject {
   void refusesForeignGlobals() {
     QTemporaryDir dir;
     // protocol 2: GLOBAL os.system, then a call: what a malicious pickle does.
-    std::string pkl = "\x80\x02" "cos\nsystem\n" "X\x02\x00\x00\x00ls" "\x85R.";
+    std::string pkl =
+        "\x80\x02"
+        "cos\nsystem\n"
+        "X\x02\x00\x00\x00ls"
+        "\x85R.";
     const std::string path = write_zip(dir.path().toStdString() + "/evil.pth", pkl);
     expect_error([&] { PthFile::open(path); }, ErrorCode::kUnsupported, {path, "os.system", "refusing"});
-    std::string pkl2 = "\x80\x02" "cbuiltins\neval\n" ".";
+    std::string pkl2 =
+        "\x80\x02"
+        "cbuiltins\neval\n"
+        ".";
     const std::string path2 = write_zip(dir.path().toStdString() + "/evil2.pth", pkl2);
     expect_error([&] { PthFile::open(path2); }, ErrorCode::kUnsupported, {"builtins.eval"});
   }
@@ -90,11 +126,14 @@ class TestPth : public QObject {
     // truncated archive: the end-of-directory record is gone
     const std::string src = wan_test::golden("t2v_pipeline_small") + "/models_t5_umt5-xxl-enc-bf16.pth";
     std::filesystem::copy_file(src, d + "/cut.pth");
-    std::filesystem::permissions(d + "/cut.pth", std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    std::filesystem::permissions(d + "/cut.pth", std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::add);
     std::filesystem::resize_file(d + "/cut.pth", std::filesystem::file_size(src) / 2);
     expect_error([&] { PthFile::open(d + "/cut.pth"); }, ErrorCode::kCorruptFile, {"cut.pth"});
     // truncated pickle
-    const std::string p = write_zip(d + "/short.pth", std::string("\x80\x02" "ccollections\nOrderedDict\n)R(X\x05\x00", 33));
+    const std::string p = write_zip(d + "/short.pth", std::string("\x80\x02"
+                                                                  "ccollections\nOrderedDict\n)R(X\x05\x00",
+                                                                  33));
     expect_error([&] { PthFile::open(p); }, ErrorCode::kCorruptFile, {"short.pth", "truncated"});
     // a pickle that is not a dictionary
     const std::string q = write_zip(d + "/list.pth", std::string("\x80\x02]."));

@@ -7,8 +7,8 @@
 #include "core/runtime.h"
 #include "model/attention_budget.h"
 #include "model/dit.h"
-#include "model/model_files.h"
 #include "model/layers.h"
+#include "model/model_files.h"
 #include "model/residency.h"
 #include "model/rope.h"
 #include "pipeline/demo_model.h"
@@ -117,19 +117,21 @@ class TestRuntimeMemory : public QObject {
         if (p.nbytes() >= (1 << 20)) params += static_cast<std::int64_t>(p.nbytes());
       const std::int64_t held = wan::cpu_block_stats().live_bytes - before;
       QVERIFY2(params > 8 << 20, qPrintable(QString::number(params)));
-      QVERIFY2(held >= params && held < params + params / 16, qPrintable(QString("%1 bytes in blocks for %2 of parameters").arg(held).arg(params)));
+      QVERIFY2(held >= params && held < params + params / 16,
+               qPrintable(QString("%1 bytes in blocks for %2 of parameters").arg(held).arg(params)));
     }
     wan::release_free_heap();
   }
 
   void freedHeapGoesBackOnlyWhenReleased() {
     torch::Tensor big = torch::ones({std::int64_t(32) << 20});  // 128 MiB, touched
-    torch::Tensor pin = torch::ones({16});                       // above it: the heap's top cannot shrink
+    torch::Tensor pin = torch::ones({16});                      // above it: the heap's top cannot shrink
     const std::int64_t with_big = wan::current_rss_bytes();
     big = torch::Tensor();
     const std::int64_t freed = wan::current_rss_bytes();
     // The premise: the engine keeps freed blocks (fast, no page faults when reused) ...
-    QVERIFY2(with_big - freed < 16 << 20, qPrintable(QString("free() gave back %1 MiB itself").arg((with_big - freed) >> 20)));
+    QVERIFY2(with_big - freed < 16 << 20,
+             qPrintable(QString("free() gave back %1 MiB itself").arg((with_big - freed) >> 20)));
     // ... until the engine hands them back between phases and steps.
     wan::release_free_heap();
     const std::int64_t released = freed - wan::current_rss_bytes();

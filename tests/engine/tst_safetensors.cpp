@@ -3,9 +3,9 @@
 
 #include <fstream>
 
+#include "core/memory.h"
 #include "test_util.h"
 #include "weights/loader.h"
-#include "core/memory.h"
 #include "weights/safetensors.h"
 
 using namespace wan;
@@ -14,8 +14,8 @@ using wan_test::expect_error;
 namespace {
 
 // Writes a raw safetensors file from a header text and a data section of `data_bytes` zero bytes.
-std::string write_raw(const QTemporaryDir& dir, const std::string& name, const std::string& header, std::size_t data_bytes,
-                      std::uint64_t declared_header = UINT64_MAX) {
+std::string write_raw(const QTemporaryDir& dir, const std::string& name, const std::string& header,
+                      std::size_t data_bytes, std::uint64_t declared_header = UINT64_MAX) {
   const std::string path = dir.path().toStdString() + "/" + name;
   std::ofstream out(path, std::ios::binary);
   std::uint64_t n = declared_header == UINT64_MAX ? header.size() : declared_header;
@@ -88,7 +88,8 @@ class TestSafetensors : public QObject {
     QVERIFY(torch::equal(src->view("a"), a));
     QVERIFY(torch::equal(src->view("b"), b));
     std::ofstream(d + "/bad.safetensors.index.json") << R"({"weight_map": {"a": "missing.safetensors"}})";
-    expect_error([&] { open_weights(d + "/bad.safetensors.index.json"); }, ErrorCode::kFileNotFound, {"missing.safetensors"});
+    expect_error([&] { open_weights(d + "/bad.safetensors.index.json"); }, ErrorCode::kFileNotFound,
+                 {"missing.safetensors"});
   }
 
   void truncatedFileIsReported() {
@@ -119,8 +120,8 @@ class TestSafetensors : public QObject {
     QTest::newRow("overlapping offsets")
         << R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})"
         << 24 << QStringList{"overlapping"};
-    QTest::newRow("unknown dtype")
-        << R"({"w":{"dtype":"F42","shape":[1],"data_offsets":[0,4]}})" << 4 << QStringList{"unknown dtype 'F42'"};
+    QTest::newRow("unknown dtype") << R"({"w":{"dtype":"F42","shape":[1],"data_offsets":[0,4]}})" << 4
+                                   << QStringList{"unknown dtype 'F42'"};
     QTest::newRow("shape x dtype != length")
         << R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})" << 8 << QStringList{"'w'", "shape x dtype"};
   }
@@ -148,7 +149,8 @@ class TestSafetensors : public QObject {
     QTemporaryDir dir;
     const std::string p = write_raw(dir, "j.safetensors", "{not json", 0);
     expect_error([&] { SafetensorsFile::open(p); }, ErrorCode::kCorruptFile, {p, "JSON"});
-    expect_error([&] { open_weights(dir.path().toStdString() + "/nope.safetensors"); }, ErrorCode::kFileNotFound, {"nope.safetensors"});
+    expect_error([&] { open_weights(dir.path().toStdString() + "/nope.safetensors"); }, ErrorCode::kFileNotFound,
+                 {"nope.safetensors"});
   }
 
   // float8 weights decode to their values (OCP FP8 formats: e4m3fn bias 7, e5m2 bias 15).

@@ -14,8 +14,10 @@ class TestSamplers : public QObject {
     QTest::addColumn<QString>("solver");
     QTest::addColumn<int>("steps");
     QTest::addColumn<double>("shift");
-    QTest::newRow("unipc_10_shift5") << "unipc_10_shift5" << "unipc" << 10 << 5.0;
-    QTest::newRow("dpmpp_8_shift3") << "dpmpp_8_shift3" << "dpm++" << 8 << 3.0;
+    QTest::newRow("unipc_10_shift5") << "unipc_10_shift5"
+                                     << "unipc" << 10 << 5.0;
+    QTest::newRow("dpmpp_8_shift3") << "dpmpp_8_shift3"
+                                    << "dpm++" << 8 << 3.0;
   }
 
   void matchesReference() {
@@ -36,7 +38,8 @@ class TestSamplers : public QObject {
       QVERIFY2(e < 1e-5, ("step " + s + ": relative L2 error " + std::to_string(e)).c_str());
     }
     QCOMPARE(sampler->step_index(), steps);
-    wan_test::expect_error([&] { sampler->step(io->view("model_output_0"), x); }, wan::ErrorCode::kInternal, {"after the last step"});
+    wan_test::expect_error([&] { sampler->step(io->view("model_output_0"), x); }, wan::ErrorCode::kInternal,
+                           {"after the last step"});
   }
 
   // Values the reference documents for the default schedules (wan21-reference.md 4.6).
@@ -61,10 +64,14 @@ class TestSamplers : public QObject {
 
   void invalidSettingsAreRefused() {
     using wan::ErrorCode;
-    wan_test::expect_error([] { wan::make_sampler(wan::SamplerKind::kUniPC, 0, 5.0); }, ErrorCode::kInvalidArgument, {"steps"});
-    wan_test::expect_error([] { wan::make_sampler(wan::SamplerKind::kUniPC, 10, std::nan("")); }, ErrorCode::kInvalidArgument, {"shift"});
-    wan_test::expect_error([] { wan::make_sampler(wan::SamplerKind::kDpmPlusPlus, 10, -1.0); }, ErrorCode::kInvalidArgument, {"shift"});
-    wan_test::expect_error([] { wan::parse_sampler("euler"); }, ErrorCode::kInvalidArgument, {"euler", "unipc", "dpm++"});
+    wan_test::expect_error([] { wan::make_sampler(wan::SamplerKind::kUniPC, 0, 5.0); }, ErrorCode::kInvalidArgument,
+                           {"steps"});
+    wan_test::expect_error([] { wan::make_sampler(wan::SamplerKind::kUniPC, 10, std::nan("")); },
+                           ErrorCode::kInvalidArgument, {"shift"});
+    wan_test::expect_error([] { wan::make_sampler(wan::SamplerKind::kDpmPlusPlus, 10, -1.0); },
+                           ErrorCode::kInvalidArgument, {"shift"});
+    wan_test::expect_error([] { wan::parse_sampler("euler"); }, ErrorCode::kInvalidArgument,
+                           {"euler", "unipc", "dpm++"});
   }
 
   // One step is allowed: UniPC then goes straight to the x0 prediction.

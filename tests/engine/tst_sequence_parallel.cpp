@@ -39,12 +39,13 @@ void check_against(wan::WanModelImpl& model, const torch::Tensor& x, double t, c
         wan::SequenceParallel usp(comm, sp.ulysses, sp.ring);
         outs[comm.rank()] = usp.dit_forward(model, x, t, context);
       });
-      const std::string label = "world " + std::to_string(world) + " = ulysses " + std::to_string(sp.ulysses) + " x ring " +
-                                std::to_string(sp.ring);
+      const std::string label = "world " + std::to_string(world) + " = ulysses " + std::to_string(sp.ulysses) +
+                                " x ring " + std::to_string(sp.ring);
       for (int r = 0; r < world; ++r) {
         QVERIFY2(errors[r].empty(), (label + ", rank " + std::to_string(r) + ": " + errors[r]).c_str());
         const double err = wan_test::rel_l2(outs[r], expected);
-        QVERIFY2(err < 1e-5, (label + ", rank " + std::to_string(r) + ": relative error " + std::to_string(err)).c_str());
+        QVERIFY2(err < 1e-5,
+                 (label + ", rank " + std::to_string(r) + ": relative error " + std::to_string(err)).c_str());
       }
     }
   }
@@ -138,21 +139,25 @@ class TestSequenceParallel : public QObject {
     o.frames = 5;
     o.layers = 1;
     o.steps = 1;
-    for (const char* json : {R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
-                             R"({"world_size": 4, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})",
-                             R"({"world_size": 4, "dit_fsdp": true, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
-                             R"({"world_size": 4, "dit_fsdp": true, "sharding_strategy": "SHARD_GRAD_OP", "cfg_parallel": true, "ring_size": 2, "use_usp": true})"}) {
+    for (
+        const char* json :
+        {R"({"world_size": 4, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
+         R"({"world_size": 4, "cfg_parallel": true, "use_context_parallel": true, "ring_size": 2})",
+         R"({"world_size": 4, "dit_fsdp": true, "use_context_parallel": true, "ulysses_size": 2, "ring_size": 2})",
+         R"({"world_size": 4, "dit_fsdp": true, "sharding_strategy": "SHARD_GRAD_OP", "cfg_parallel": true, "ring_size": 2, "use_usp": true})"}) {
       const wan::DistBenchResult r = wan::run_dist_bench(o, wan::dist_config_from_json(json));
       QCOMPARE(static_cast<int>(r.ranks.size()), 4);
       for (const auto& rank : r.ranks) {
         for (int k = 0; k < wan::kBenchCollectiveKinds; ++k)
           QVERIFY2(rank.bytes_per_step[k] == r.analytic_bytes_per_step[k],
-                   (r.label + " rank " + std::to_string(rank.rank) + " " + r.kind_names[k] + ": " + std::to_string(rank.bytes_per_step[k]) +
-                    " vs " + std::to_string(r.analytic_bytes_per_step[k])).c_str());
+                   (r.label + " rank " + std::to_string(rank.rank) + " " + r.kind_names[k] + ": " +
+                    std::to_string(rank.bytes_per_step[k]) + " vs " + std::to_string(r.analytic_bytes_per_step[k]))
+                       .c_str());
         QVERIFY(rank.comm_seconds > 0 && rank.comm_seconds < rank.step_seconds);
         if (std::string(json).find("dit_fsdp") != std::string::npos) {
           // 1/4 of the parameters between steps (plus padding), more while running.
-          QVERIFY(rank.param_bytes_at_rest >= r.model_param_bytes / 4 && rank.param_bytes_at_rest < r.model_param_bytes / 4 + 4096);
+          QVERIFY(rank.param_bytes_at_rest >= r.model_param_bytes / 4 &&
+                  rank.param_bytes_at_rest < r.model_param_bytes / 4 + 4096);
           QVERIFY(rank.param_bytes_peak > rank.param_bytes_at_rest);
         } else {
           QCOMPARE(rank.param_bytes_at_rest, r.model_param_bytes);

@@ -31,7 +31,8 @@ class TestTokenizer : public QObject {
   void cleaningMatchesPython() {
     // Expected strings produced by Python 3.11: html.unescape(html.unescape(s)), then ' '.join(s.split()).
     QCOMPARE(html_unescape("fish &amp; chips &lt;3 &#39;a&#x27; &copy"), std::string("fish & chips <3 'a' \xC2\xA9"));
-    QCOMPARE(html_unescape("&amp;amp; &notit; &#128; &#0; &bogus;"), std::string("&amp; \xC2\xACit; \xE2\x82\xAC \xEF\xBF\xBD &bogus;"));
+    QCOMPARE(html_unescape("&amp;amp; &notit; &#128; &#0; &bogus;"),
+             std::string("&amp; \xC2\xACit; \xE2\x82\xAC \xEF\xBF\xBD &bogus;"));
     QCOMPARE(clean_prompt("  a\t\tfox&amp;amp;cat \xE3\x80\x80 runs\n"), std::string("a fox&cat runs"));
     QCOMPARE(collapse_whitespace("\xC2\xA0x  y\xE2\x80\x83z "), std::string("x y z"));
   }

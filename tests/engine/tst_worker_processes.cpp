@@ -5,8 +5,8 @@
 #include <QTcpServer>
 #include <nlohmann/json.hpp>
 
-#include "wan/worker_env.h"
 #include "test_util.h"
+#include "wan/worker_env.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
 
@@ -22,12 +22,33 @@ QStringList fixture_generate_args(const QString& out_dir) {
   const std::string dir = wan_test::golden("t2v_pipeline_small");
   const auto run = nlohmann::json::parse(wan::read_text_file(dir + "/run.json"));
   auto num = [&](const char* k) { return QString::number(run.at(k).get<double>()); };
-  return {"generate", "--model", QString::fromStdString(dir),
-          "--prompt", QString::fromStdString(run.at("prompt").get<std::string>()),
-          "--negative", QString::fromStdString(run.at("negative_prompt").get<std::string>()),
-          "--width", num("width"), "--height", num("height"), "--frames", num("frames"), "--steps", num("steps"),
-          "--shift", num("shift"), "--guidance", num("guide_scale"), "--seed", num("seed"), "--dtype", "fp32",
-          "--save-latent", out_dir + "/latent.safetensors", "--output", out_dir + "/clip.mp4"};
+  return {"generate",
+          "--model",
+          QString::fromStdString(dir),
+          "--prompt",
+          QString::fromStdString(run.at("prompt").get<std::string>()),
+          "--negative",
+          QString::fromStdString(run.at("negative_prompt").get<std::string>()),
+          "--width",
+          num("width"),
+          "--height",
+          num("height"),
+          "--frames",
+          num("frames"),
+          "--steps",
+          num("steps"),
+          "--shift",
+          num("shift"),
+          "--guidance",
+          num("guide_scale"),
+          "--seed",
+          num("seed"),
+          "--dtype",
+          "fp32",
+          "--save-latent",
+          out_dir + "/latent.safetensors",
+          "--output",
+          out_dir + "/clip.mp4"};
 }
 
 }  // namespace
@@ -37,39 +58,60 @@ class TestWorkerProcesses : public QObject {
  private slots:
   void environmentOfEachLauncher() {
     using Env = std::map<std::string, std::string>;
-    wan::WorkerEnv w = wan::worker_env_from(Env{{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"},
-                                                {"MASTER_ADDR", "10.0.0.5"}, {"MASTER_PORT", "29600"}});
+    wan::WorkerEnv w = wan::worker_env_from(Env{{"RANK", "3"},
+                                                {"WORLD_SIZE", "4"},
+                                                {"LOCAL_RANK", "1"},
+                                                {"MASTER_ADDR", "10.0.0.5"},
+                                                {"MASTER_PORT", "29600"}});
     QCOMPARE(w.launcher, std::string("torchrun"));
     QCOMPARE(w.rank, 3);
     QCOMPARE(w.local_rank, 1);
     QCOMPARE(w.master_addr, std::string("10.0.0.5"));
     QCOMPARE(w.master_port, 29600);
-    w = wan::worker_env_from(Env{{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}, {"MASTER_ADDR", "node1"}});
+    w = wan::worker_env_from(
+        Env{{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}, {"MASTER_ADDR", "node1"}});
     QCOMPARE(w.launcher, std::string("slurm"));
     QCOMPARE(w.rank, 5);
     QCOMPARE(w.world_size, 8);
     QCOMPARE(w.master_port, 29500);
-    w = wan::worker_env_from(Env{{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+    w = wan::worker_env_from(Env{{"OMPI_COMM_WORLD_RANK", "1"},
+                                 {"OMPI_COMM_WORLD_SIZE", "2"},
+                                 {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
                                  {"MASTER_ADDR", "a"}});
     QCOMPARE(w.launcher, std::string("mpirun"));
     QCOMPARE(w.world_size, 2);
     w = wan::worker_env_from(Env{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"WAN_RUN_ID", "r1"}, {"WAN_STORE_HOSTED", "1"}});
     QVERIFY(w.launcher == "wan" && w.store_hosted && w.run_id == "r1");
     QCOMPARE(wan::worker_env_from(Env{}).world_size, 1);
-    wan_test::expect_error([] { wan::worker_env_from(Env{{"RANK", "2"}, {"WORLD_SIZE", "2"}}); }, wan::ErrorCode::kInvalidArgument,
-                           {"RANK=2 is out of range for WORLD_SIZE=2"});
-    wan_test::expect_error([] { wan::worker_env_from(Env{{"RANK", "x"}}); }, wan::ErrorCode::kInvalidArgument, {"RANK='x'"});
-    wan_test::expect_error([] { wan::worker_env_from(Env{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}); },
-                           wan::ErrorCode::kInvalidArgument, {"MASTER_ADDR is not set"});
-    wan_test::expect_error([] { wan::worker_env_from(Env{{"RANK", "0"}, {"MASTER_PORT", "70000"}}); },
-                           wan::ErrorCode::kInvalidArgument, {"not a TCP port"});
+    wan_test::expect_error(
+        [] {
+          wan::worker_env_from(Env{{"RANK", "2"}, {"WORLD_SIZE", "2"}});
+        },
+        wan::ErrorCode::kInvalidArgument, {"RANK=2 is out of range for WORLD_SIZE=2"});
+    wan_test::expect_error(
+        [] {
+          wan::worker_env_from(Env{{"RANK", "x"}});
+        },
+        wan::ErrorCode::kInvalidArgument, {"RANK='x'"});
+    wan_test::expect_error(
+        [] {
+          wan::worker_env_from(Env{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}});
+        },
+        wan::ErrorCode::kInvalidArgument, {"MASTER_ADDR is not set"});
+    wan_test::expect_error(
+        [] {
+          wan::worker_env_from(Env{{"RANK", "0"}, {"MASTER_PORT", "70000"}});
+        },
+        wan::ErrorCode::kInvalidArgument, {"not a TCP port"});
   }
 
   void torchrunStyleWorld_data() {
     QTest::addColumn<QString>("config");
     QTest::newRow("2: cfg parallel") << R"({"world_size": 2, "backend": "gloo", "cfg_parallel": true})";
-    QTest::newRow("4: cfg x ulysses 2") << R"({"world_size": 4, "backend": "gloo", "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 2})";
-    QTest::newRow("4: ulysses 2 x ring 2") << R"({"world_size": 4, "backend": "gloo", "use_usp": true, "ulysses_size": 2, "ring_size": 2})";
+    QTest::newRow("4: cfg x ulysses 2")
+        << R"({"world_size": 4, "backend": "gloo", "cfg_parallel": true, "use_context_parallel": true, "ulysses_size": 2})";
+    QTest::newRow("4: ulysses 2 x ring 2")
+        << R"({"world_size": 4, "backend": "gloo", "use_usp": true, "ulysses_size": 2, "ring_size": 2})";
   }
   void torchrunStyleWorld() {
     QFETCH(QString, config);
@@ -92,7 +134,8 @@ class TestWorkerProcesses : public QObject {
       env.insert("MASTER_ADDR", "127.0.0.1");
       env.insert("MASTER_PORT", QString::number(port));
       p->setProcessEnvironment(env);
-      p->start(WAN_WORKER_PATH, QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
+      p->start(WAN_WORKER_PATH,
+               QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
       procs.push_back(std::move(p));
     }
     for (int r = 0; r < world; ++r) {
@@ -101,10 +144,12 @@ class TestWorkerProcesses : public QObject {
     }
     const std::string d = wan_test::golden("t2v_pipeline_small");
     auto latent = wan::SafetensorsFile::open((out + "/latent.safetensors").toStdString());
-    const double err = wan_test::rel_l2(latent->view("latent"), wan::SafetensorsFile::open(d + "/io.safetensors")->view("final_latent"));
+    const double err = wan_test::rel_l2(latent->view("latent"),
+                                        wan::SafetensorsFile::open(d + "/io.safetensors")->view("final_latent"));
     QVERIFY2(err < 1e-5, std::to_string(err).c_str());
     // Rank 0 wrote the video, the sidecar (with the world layout) and the latent; nothing else is there.
-    QCOMPARE(QDir(out).entryList(QDir::Files | QDir::Hidden, QDir::Name), QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
+    QCOMPARE(QDir(out).entryList(QDir::Files | QDir::Hidden, QDir::Name),
+             QStringList({"clip.json", "clip.mp4", "latent.safetensors"}));
     const auto sidecar = nlohmann::json::parse(wan::read_text_file((out + "/clip.json").toStdString()));
     QCOMPARE(sidecar.at("config").at("world_size").get<int>(), world);
   }
@@ -121,7 +166,8 @@ class TestWorkerProcesses : public QObject {
     env.insert("WORLD_SIZE", "2");
     env.insert("MASTER_PORT", QString::number(free_port()));
     p.setProcessEnvironment(env);
-    p.start(WAN_WORKER_PATH, QStringList{"--dist-config", dir.filePath("dist.json")} + fixture_generate_args(dir.path()));
+    p.start(WAN_WORKER_PATH,
+            QStringList{"--dist-config", dir.filePath("dist.json")} + fixture_generate_args(dir.path()));
     QVERIFY(p.waitForFinished(60000));
     QCOMPARE(p.exitCode(), 2);
     const QString err = p.readAllStandardError();
@@ -137,7 +183,8 @@ class TestWorkerProcesses : public QObject {
     QTemporaryDir dir;
     QFile f(dir.filePath("dist.json"));
     QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write(R"({"world_size": 2, "backend": "gloo", "use_context_parallel": true, "ulysses_size": 2, "hang_timeout_seconds": 3})");
+    f.write(
+        R"({"world_size": 2, "backend": "gloo", "use_context_parallel": true, "ulysses_size": 2, "hang_timeout_seconds": 3})");
     f.close();
     const QString out = dir.filePath("out");
     QVERIFY(QDir().mkpath(out));
@@ -154,7 +201,8 @@ class TestWorkerProcesses : public QObject {
       env.insert("MASTER_PORT", QString::number(port));
       env.insert("WAN_TEST_STALL_BEFORE", "all_to_all:1:3");  // the engine's fault injection
       p->setProcessEnvironment(env);
-      p->start(WAN_WORKER_PATH, QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
+      p->start(WAN_WORKER_PATH,
+               QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
       procs.push_back(std::move(p));
     }
     for (auto& p : procs) QVERIFY(p->waitForFinished(60000));

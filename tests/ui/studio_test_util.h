@@ -2,12 +2,11 @@
 // size 2, gloo), a long one to interrupt, a window with its own temporary folders, and the checks for
 // leftover processes and shared-memory segments.
 #pragma once
+#include <signal.h>
+
 #include <QDir>
 #include <QTemporaryDir>
 #include <QtGlobal>
-
-#include <signal.h>
-
 #include <vector>
 
 #include "main_window.h"

@@ -1,7 +1,6 @@
 // The estimator table (EstimateTableModel): one row per model, one column per world size, the current
 // layout highlighted, cells that do not fit the GPU marked, each cell the engine's own estimate.
 #include <QtTest/QtTest>
-
 #include <cstdint>
 
 #include "estimate_table_model.h"

@@ -22,7 +22,9 @@ class TestHistoryModel : public QObject {
       QFile video(dir.filePath(stem + ".mp4"));
       QVERIFY(video.open(QIODevice::WriteOnly));
       video.write("not really a video");
-      QJsonObject j{{"prompt", prompt}, {"width", 832}, {"height", 480}, {"frames", 81}, {"steps", 50}, {"seed", 3},
+      QJsonObject j{{"prompt", prompt},   {"width", 832},
+                    {"height", 480},      {"frames", 81},
+                    {"steps", 50},        {"seed", 3},
                     {"created", created}, {"outputs", QJsonObject{{"video", video.fileName()}}}};
       QFile side(dir.filePath(stem + ".json"));
       QVERIFY(side.open(QIODevice::WriteOnly));
@@ -56,7 +58,8 @@ class TestHistoryModel : public QObject {
     video.close();
     const QJsonObject side{
         {"format", "wan-studio-sidecar/2"},
-        {"request", QJsonObject{{"prompt", "fox"}, {"seed", 9}, {"steps", 4}, {"width", 128}, {"height", 96}, {"frames", 5}}},
+        {"request",
+         QJsonObject{{"prompt", "fox"}, {"seed", 9}, {"steps", 4}, {"width", 128}, {"height", 96}, {"frames", 5}}},
         {"config", QJsonObject{{"world_size", 2}, {"backend", "gloo"}}},
         {"video", QJsonObject{{"width", 128}, {"height", 96}, {"frames", 5}, {"fps", 16}}},
         {"created", "2026-03-01T10:00:00Z"},

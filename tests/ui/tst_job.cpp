@@ -1,11 +1,10 @@
 // The job codec as the four front doors use it: the same request from CLI flags, from the studio's
 // form, through a job file and back from a sidecar; the same defaults resolved by the CLI and the
 // studio; t5_cpu carried by the config from every source. No torch (a client of the public API).
+#include <CLI/CLI.hpp>
 #include <QJsonDocument>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
-
-#include <CLI/CLI.hpp>
 
 #include "config_form.h"
 #include "generation_form.h"
@@ -49,10 +48,37 @@ class TestJob : public QObject {
  private slots:
   void requestRoundTrips() {
     QTemporaryDir tmp;
-    const wan::Job cli = parse_cli({"--prompt", "a fox in the snow", "--negative", "blurry", "--size", "128*96", "--frames", "9",
-                                    "--steps", "3", "--shift", "4.5", "--guidance", "6", "--seed", "11", "--sampler", "dpm++",
-                                    "--dtype", "fp32", "--device", "cpu", "--cpu-noise", "--fps", "12", "--crf", "23",
-                                    "--output", tmp.filePath("fox.mp4").toStdString(), "--model", wan::demo_model_dir()});
+    const wan::Job cli = parse_cli({"--prompt",
+                                    "a fox in the snow",
+                                    "--negative",
+                                    "blurry",
+                                    "--size",
+                                    "128*96",
+                                    "--frames",
+                                    "9",
+                                    "--steps",
+                                    "3",
+                                    "--shift",
+                                    "4.5",
+                                    "--guidance",
+                                    "6",
+                                    "--seed",
+                                    "11",
+                                    "--sampler",
+                                    "dpm++",
+                                    "--dtype",
+                                    "fp32",
+                                    "--device",
+                                    "cpu",
+                                    "--cpu-noise",
+                                    "--fps",
+                                    "12",
+                                    "--crf",
+                                    "23",
+                                    "--output",
+                                    tmp.filePath("fox.mp4").toStdString(),
+                                    "--model",
+                                    wan::demo_model_dir()});
     const wan::GenerationRequest& r = cli.request;
     QCOMPARE(r.width, 128);
     QCOMPARE(r.height, 96);
@@ -137,7 +163,8 @@ class TestJob : public QObject {
   void t5CpuLivesInTheConfig() {
     QVERIFY(parse_cli({"--prompt", "x", "--t5-cpu"}).config.t5_cpu);
     QVERIFY(!parse_cli({"--prompt", "x"}).config.t5_cpu);
-    const wan::Job preset = parse_cli({"--prompt", "x", "--dist-config", std::string(WAN_PRESETS_DIR) + "/memory-efficient.json"});
+    const wan::Job preset =
+        parse_cli({"--prompt", "x", "--dist-config", std::string(WAN_PRESETS_DIR) + "/memory-efficient.json"});
     QVERIFY(preset.config.t5_cpu);
     wan_ui::ConfigForm form;
     wan::DistConfig c;
@@ -152,12 +179,18 @@ class TestJob : public QObject {
   void malformedJobsAreNamed_data() {
     QTest::addColumn<QString>("json");
     QTest::addColumn<QString>("needle");
-    QTest::newRow("not json") << "{" << "not valid JSON";
-    QTest::newRow("format") << R"({"format": "other"})" << "not a job file";
-    QTest::newRow("unknown field") << R"({"format": "wan-studio-job/1", "request": {"stepz": 3}})" << "unknown request field 'stepz'";
-    QTest::newRow("wrong type") << R"({"format": "wan-studio-job/1", "request": {"steps": "many"}})" << "request field steps: expected a whole number";
-    QTest::newRow("model") << R"({"format": "wan-studio-job/1", "request": {"model": {"dit": 3}}})" << "request.model field dit";
-    QTest::newRow("config") << R"({"format": "wan-studio-job/1", "config": {"hang_timeout_seconds": true}})" << "hang_timeout_seconds";
+    QTest::newRow("not json") << "{"
+                              << "not valid JSON";
+    QTest::newRow("format") << R"({"format": "other"})"
+                            << "not a job file";
+    QTest::newRow("unknown field") << R"({"format": "wan-studio-job/1", "request": {"stepz": 3}})"
+                                   << "unknown request field 'stepz'";
+    QTest::newRow("wrong type") << R"({"format": "wan-studio-job/1", "request": {"steps": "many"}})"
+                                << "request field steps: expected a whole number";
+    QTest::newRow("model") << R"({"format": "wan-studio-job/1", "request": {"model": {"dit": 3}}})"
+                           << "request.model field dit";
+    QTest::newRow("config") << R"({"format": "wan-studio-job/1", "config": {"hang_timeout_seconds": true}})"
+                            << "hang_timeout_seconds";
   }
   void malformedJobsAreNamed() {
     QFETCH(QString, json);

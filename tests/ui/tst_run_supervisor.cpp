@@ -1,11 +1,11 @@
 // The run supervisor (RunSupervisor) with real workers (demo model, world size 2, gloo): a cancelled
 // run and a run whose worker is killed end cleanly, with no process, shared-memory segment or
 // half-written output left behind.
+#include <signal.h>
+
 #include <QDir>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
-
-#include <signal.h>
 
 #include "run_supervisor.h"
 #include "studio_test_util.h"

@@ -12,34 +12,34 @@ enum class ShardingStrategy { kFullShard, kShardGradOp, kNoShard };
 
 // The c10d backend of the ranks: NCCL moves GPU tensors, gloo CPU tensors.
 enum class Backend { kNccl, kGloo };
-const char* backend_name(Backend backend);  // "nccl", "gloo"
+const char* backend_name(Backend backend);       // "nccl", "gloo"
 Backend parse_backend(const std::string& name);  // throws wan::Error(kInvalidArgument) naming the choices
 
 // How attention computes (engine/src/model/layers.h attention()):
 //   kSdpa: LibTorch's scaled_dot_product_attention (flash / memory-efficient / cuDNN on CUDA, the fused
 //          flash-style kernel on the CPU); kMath: the reference (bounded query chunks, float32 softmax).
 enum class AttentionMode { kSdpa, kMath };
-const char* attention_mode_name(AttentionMode mode);  // "sdpa", "math"
+const char* attention_mode_name(AttentionMode mode);          // "sdpa", "math"
 AttentionMode parse_attention_mode(const std::string& name);  // throws wan::Error(kInvalidArgument)
 
 struct DistConfig {
   int world_size = 1;
-  int rank = 0;                       // informational in files; the launcher assigns ranks
-  Backend backend = Backend::kNccl;   // CPU ranks use gloo whatever this says (resolve_backend)
-  bool use_fsdp = false;              // shorthand: sets dit_fsdp and t5_fsdp when those are not given
+  int rank = 0;                      // informational in files; the launcher assigns ranks
+  Backend backend = Backend::kNccl;  // CPU ranks use gloo whatever this says (resolve_backend)
+  bool use_fsdp = false;             // shorthand: sets dit_fsdp and t5_fsdp when those are not given
   bool dit_fsdp = false;
   bool t5_fsdp = false;
   ShardingStrategy sharding_strategy = ShardingStrategy::kFullShard;
   bool use_context_parallel = false;  // sequence parallel (Ulysses x Ring)
   int ulysses_size = 1;
   int ring_size = 1;
-  bool use_usp = false;               // xDiT's name for the same context parallel; either enables it
-  bool cfg_parallel = false;          // cond and uncond on the two halves of the world
-  bool t5_cpu = false;                // umT5 runs on the CPU whatever the request's device (the one owner of this placement)
+  bool use_usp = false;       // xDiT's name for the same context parallel; either enables it
+  bool cfg_parallel = false;  // cond and uncond on the two halves of the world
+  bool t5_cpu = false;        // umT5 runs on the CPU whatever the request's device (the one owner of this placement)
   std::string param_dtype = "bfloat16";  // bfloat16 | float16 | float32
   std::string reduce_dtype = "float32";
   std::string buffer_dtype = "float32";
-  bool sync_module_states = true;     // rank 0 reads the checkpoint and broadcasts
+  bool sync_module_states = true;  // rank 0 reads the checkpoint and broadcasts
   AttentionMode attention_mode = AttentionMode::kSdpa;
   // Seconds one collective may wait for its peers before it fails (c10d's process-group timeout, as
   // init_process_group(timeout=...)). 600: c10d's default for gloo is 30 min; 10 min still spans a
@@ -91,11 +91,11 @@ void check_dist_config(const DistConfig& config, const DistEnvironment& env);
 // half is global token order. Without context parallel every rank of a half holds the whole sequence.
 struct RankLayout {
   int rank = 0;
-  int cfg_index = 0;       // 0: conditional, 1: unconditional (cfg_parallel only)
+  int cfg_index = 0;  // 0: conditional, 1: unconditional (cfg_parallel only)
   int ring_index = 0;
   int ulysses_index = 0;
-  int sequence_chunk = 0;  // 0 .. sequence_parallel_size - 1
-  int replica_index = 0;   // ranks that compute the same thing without context parallel
+  int sequence_chunk = 0;                             // 0 .. sequence_parallel_size - 1
+  int replica_index = 0;                              // ranks that compute the same thing without context parallel
   int ulysses_size = 1, ring_size = 1, cfg_size = 1;  // the layout's sizes (1 where not in use)
 
   // Group membership, as world ranks in group order (the one place it is computed):

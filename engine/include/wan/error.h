@@ -9,14 +9,14 @@ namespace wan {
 // Stable codes: they cross process boundaries (exit codes, the progress board).
 enum class ErrorCode : int {
   kOk = 0,
-  kInvalidArgument = 2,   // a setting the user gave is wrong
+  kInvalidArgument = 2,  // a setting the user gave is wrong
   kFileNotFound = 3,
-  kCorruptFile = 4,       // a weight or data file is malformed or truncated
-  kUnsupported = 5,       // valid input the engine does not handle (dtype, layout)
-  kModelMismatch = 6,     // missing/unexpected tensors, shape mismatch
-  kIo = 7,                // read/write failure
-  kCommunication = 8,     // a collective failed or timed out, or a peer rank is gone
-  kCancelled = 9,         // the user cancelled the run
+  kCorruptFile = 4,    // a weight or data file is malformed or truncated
+  kUnsupported = 5,    // valid input the engine does not handle (dtype, layout)
+  kModelMismatch = 6,  // missing/unexpected tensors, shape mismatch
+  kIo = 7,             // read/write failure
+  kCommunication = 8,  // a collective failed or timed out, or a peer rank is gone
+  kCancelled = 9,      // the user cancelled the run
   kInternal = 10,
 };
 

@@ -23,16 +23,16 @@ struct ModelDims {
   // Image-to-video's CLIP vision tower (ViT-H/14 in Wan2.1; all blocks but the last run).
   int clip_dim = 1280, clip_mlp = 5120, clip_heads = 16, clip_layers = 32, clip_tokens = 257;
   std::int64_t dit_params = 0, t5_params = 0, vae_params = 0;  // 0: computed from the sizes
-  std::int64_t clip_params = 0;  // of the blocks that run; 0: computed from the sizes
+  std::int64_t clip_params = 0;                                // of the blocks that run; 0: computed from the sizes
 };
 ModelDims wan21_t2v_1_3b();
 ModelDims wan21_t2v_14b();
 ModelDims wan21_i2v_14b();  // I2V-14B-480P / -720P (same sizes)
 
-std::int64_t dit_param_count(const ModelDims& m);  // exact for the Wan2.1 DiT layout
-std::int64_t t5_param_count(const ModelDims& m);   // exact for the umT5 encoder layout
-std::int64_t vae_param_count(const ModelDims& m);  // the 127 M of the Wan2.1 VAE, scaled by (vae_dim / 96)^2
-std::int64_t clip_param_count(const ModelDims& m); // the CLIP blocks image-to-video runs (exact layout)
+std::int64_t dit_param_count(const ModelDims& m);   // exact for the Wan2.1 DiT layout
+std::int64_t t5_param_count(const ModelDims& m);    // exact for the umT5 encoder layout
+std::int64_t vae_param_count(const ModelDims& m);   // the 127 M of the Wan2.1 VAE, scaled by (vae_dim / 96)^2
+std::int64_t clip_param_count(const ModelDims& m);  // the CLIP blocks image-to-video runs (exact layout)
 
 struct EstimateSettings {
   int width = 832, height = 480, frames = 81;
@@ -44,15 +44,15 @@ struct EstimateSettings {
 // Bytes on one rank. `peak` is the largest phase plus `runtime`; the other fields are what that rank
 // holds in each phase, so the tooltip can show where the memory goes.
 struct MemoryEstimate {
-  std::int64_t weights = 0;       // DiT parameters resident while sampling (shards + gathered units)
-  std::int64_t activations = 0;   // DiT forward working set (tokens of this rank, attention, FFN)
-  std::int64_t text_encoder = 0;  // umT5 phase (weights + activations); 0 on a GPU with t5_cpu
-  std::int64_t image_encoder = 0; // image-to-video: the larger of CLIP (weights + activations) and the
-                                  // VAE encode of the start picture and its black frames; else 0
-  std::int64_t vae_decode = 0;    // VAE weights + decode working set + the decoded video (output rank)
-  std::int64_t runtime = 0;       // fixed cost: CUDA context and allocator slack, or the process baseline
+  std::int64_t weights = 0;        // DiT parameters resident while sampling (shards + gathered units)
+  std::int64_t activations = 0;    // DiT forward working set (tokens of this rank, attention, FFN)
+  std::int64_t text_encoder = 0;   // umT5 phase (weights + activations); 0 on a GPU with t5_cpu
+  std::int64_t image_encoder = 0;  // image-to-video: the larger of CLIP (weights + activations) and the
+                                   // VAE encode of the start picture and its black frames; else 0
+  std::int64_t vae_decode = 0;     // VAE weights + decode working set + the decoded video (output rank)
+  std::int64_t runtime = 0;        // fixed cost: CUDA context and allocator slack, or the process baseline
   std::int64_t peak = 0;
-  std::string peak_phase;         // "text" | "image" | "sampling" | "decoding"
+  std::string peak_phase;  // "text" | "image" | "sampling" | "decoding"
 };
 
 // Call with rank 0 for the figure users care about (rank 0 also decodes).
@@ -73,6 +73,7 @@ struct AutoLayout {
   bool fits = false;
   std::string reason;
 };
-AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus, std::int64_t gpu_memory_bytes);
+AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus,
+                       std::int64_t gpu_memory_bytes);
 
 }  // namespace wan

@@ -14,8 +14,8 @@ namespace wan {
 // or name files anywhere when model_dir is empty.
 struct ModelFiles {
   std::string model_dir;
-  std::string dit;        // file, *.safetensors.index.json, or a name inside diffusion_models/
-  std::string t5;         // umT5 encoder (official .pth or ComfyUI/HF safetensors)
+  std::string dit;  // file, *.safetensors.index.json, or a name inside diffusion_models/
+  std::string t5;   // umT5 encoder (official .pth or ComfyUI/HF safetensors)
   std::string vae;
   std::string tokenizer;  // spiece.model, or a folder holding it
   std::string clip;       // CLIP vision tower (image-to-video): file, or a name inside clip_vision/
@@ -25,7 +25,8 @@ struct ModelFiles {
 // (FlowDPMSolverMultistepScheduler, wan/utils/fm_solvers.py), as generate.py's --sample_solver.
 enum class SamplerKind { kUniPC, kDpmPlusPlus };
 const char* sampler_name(SamplerKind kind);  // "unipc", "dpm++"
-SamplerKind parse_sampler(const std::string& name);  // "unipc", "dpm++" (or "dpmpp"); throws wan::Error(kInvalidArgument)
+SamplerKind parse_sampler(
+    const std::string& name);  // "unipc", "dpm++" (or "dpmpp"); throws wan::Error(kInvalidArgument)
 
 struct GenerationRequest {
   std::string prompt;
@@ -35,15 +36,15 @@ struct GenerationRequest {
   std::string negative_prompt;  // empty: the reference's default negative prompt
   int width = 832;
   int height = 480;
-  int frames = 81;              // 4n + 1
+  int frames = 81;  // 4n + 1
   // Not given (nullopt): the task's default, filled in by resolve_defaults() (task_defaults below).
   std::optional<int> steps;
   std::optional<double> shift;     // flow-matching sigma shift
   std::optional<double> guidance;  // classifier-free guidance scale
-  std::int64_t seed = -1;       // < 0: random
+  std::int64_t seed = -1;          // < 0: random
   SamplerKind sampler = SamplerKind::kUniPC;
-  std::string dtype = "auto";     // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
-  std::string device = "cpu";     // cpu | cuda | cuda:N (where umT5 runs: the distributed config's t5_cpu)
+  std::string dtype = "auto";  // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
+  std::string device = "cpu";  // cpu | cuda | cuda:N (where umT5 runs: the distributed config's t5_cpu)
   // Draw the initial noise with the CPU generator (as ComfyUI does): a seed then gives the same noise on
   // every device, the CPU included. Off: the device's own generator, as the official generate.py
   // (torch.Generator(device).manual_seed(seed)), whose CUDA noise differs from the CPU's.
@@ -51,20 +52,21 @@ struct GenerationRequest {
   ModelFiles model;
 
   // Outputs (at least one of output / frames_dir / save_latent).
-  std::string output;        // video file (.mp4, .mkv, .mov): H.264, yuv420p
-  std::string frames_dir;    // PNG frames (a new folder)
-  std::string save_latent;   // final latent before decoding (.safetensors)
-  std::string decode_latent; // skip sampling: decode this saved latent instead
+  std::string output;         // video file (.mp4, .mkv, .mov): H.264, yuv420p
+  std::string frames_dir;     // PNG frames (a new folder)
+  std::string save_latent;    // final latent before decoding (.safetensors)
+  std::string decode_latent;  // skip sampling: decode this saved latent instead
   int fps = 16;
-  int crf = 19;              // H.264 constant rate factor, 0 (lossless) .. 51
+  int crf = 19;  // H.264 constant rate factor, 0 (lossless) .. 51
 };
 
 // Image-to-video's output size for a largest area of max_width x max_height and a picture of
 // image_width x image_height, as WanI2V.generate computes it: the picture's aspect kept, each side a
 // multiple of stride * patch (8 * 2 for Wan2.1). Returns {width, height}; a side is 0 when the area
 // is too small for the picture's shape.
-std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
-                                                std::int64_t image_height, std::int64_t stride = 8, std::int64_t patch_h = 2,
+std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height,
+                                                std::int64_t image_width, std::int64_t image_height,
+                                                std::int64_t stride = 8, std::int64_t patch_h = 2,
                                                 std::int64_t patch_w = 2);
 
 // What a request makes, from its inputs: a start picture makes it image-to-video.
@@ -101,11 +103,11 @@ const char* phase_name(Phase phase);
 
 struct ProgressEvent {
   Phase phase = Phase::kNone;
-  int step = 0;                  // completed units of this phase (sampling steps, decoded frames)
+  int step = 0;  // completed units of this phase (sampling steps, decoded frames)
   int total = 0;
-  double seconds_per_step = 0;   // mean over the phase so far
-  double elapsed_seconds = 0;    // since the start of the run
-  std::string detail;            // e.g. which model is loading
+  double seconds_per_step = 0;  // mean over the phase so far
+  double elapsed_seconds = 0;   // since the start of the run
+  std::string detail;           // e.g. which model is loading
 };
 using ProgressFn = std::function<void(const ProgressEvent&)>;
 

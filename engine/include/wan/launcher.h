@@ -30,8 +30,8 @@ struct LaunchOptions {
 };
 
 struct LaunchResult {
-  int exit_code = 0;     // 0, or a wan::ErrorCode value
-  std::string message;   // empty on success; names the rank, the phase and the cause otherwise
+  int exit_code = 0;    // 0, or a wan::ErrorCode value
+  std::string message;  // empty on success; names the rank, the phase and the cause otherwise
   std::string run_id;
 };
 

@@ -19,7 +19,7 @@ struct ModelInfo {
   // Image-to-video models: the CLIP vision file, or why it was not found (the model still inspects).
   std::string clip_path, clip_error;
   std::int64_t clip_file_bytes = 0;
-  ModelDims dims;         // sizes and exact parameter counts
+  ModelDims dims;  // sizes and exact parameter counts
 };
 
 // Throws wan::Error (kFileNotFound, kCorruptFile, kModelMismatch) like `wan generate` would.

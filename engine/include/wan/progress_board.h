@@ -17,7 +17,7 @@
 namespace wan {
 
 constexpr std::uint32_t kBoardMagic = 0x424e4157;  // "WANB"
-constexpr std::uint32_t kBoardLayoutVersion = 3;  // 2: live preview region; 3: progress marks and collectives
+constexpr std::uint32_t kBoardLayoutVersion = 3;   // 2: live preview region; 3: progress marks and collectives
 constexpr int kBoardErrorBytes = 512;
 constexpr int kPreviewMaxSide = 256;  // live preview images are at most this wide and high
 
@@ -38,10 +38,10 @@ struct RankStatus {
   std::int32_t exit_code = 0;  // wan::ErrorCode of a failure
   std::string error;           // last error text (truncated to kBoardErrorBytes - 1)
   // The progress mark (ProgressBoard::mark_progress).
-  std::uint64_t progress_ms = 0;   // CLOCK_MONOTONIC milliseconds of the last progress (0: none yet)
-  bool in_collective = false;      // waiting in `collective` now
+  std::uint64_t progress_ms = 0;  // CLOCK_MONOTONIC milliseconds of the last progress (0: none yet)
+  bool in_collective = false;     // waiting in `collective` now
   CollectiveKind collective = CollectiveKind::kCount;  // the latest collective started (kCount: none yet)
-  std::uint64_t collectives = 0;   // collectives started so far (the number of `collective`)
+  std::uint64_t collectives = 0;                       // collectives started so far (the number of `collective`)
 };
 
 // What a rank's progress mark says, as ProgressBoard::mark_progress takes it.
@@ -84,7 +84,7 @@ class ProgressBoard {
   std::int32_t supervisor_pid() const;
 
   void publish(int rank, const RankStatus& status);  // by that rank only
-  RankStatus read(int rank) const;                    // consistent snapshot
+  RankStatus read(int rank) const;                   // consistent snapshot
   // By that rank's work (never a side thread): it made progress at mark.ms; lock-free.
   void mark_progress(int rank, const ProgressMark& mark);
 

@@ -14,8 +14,8 @@ struct WorkerEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string launcher = "none";  // "wan", "torchrun", "slurm", "mpirun" or "none" (a process nobody launched)
-  bool store_hosted = false;    // WAN_STORE_HOSTED=1: the launcher runs the TCPStore, rank 0 must not
-  std::string run_id;           // WAN_RUN_ID: the progress board to report to (Wan Studio's launcher)
+  bool store_hosted = false;      // WAN_STORE_HOSTED=1: the launcher runs the TCPStore, rank 0 must not
+  std::string run_id;             // WAN_RUN_ID: the progress board to report to (Wan Studio's launcher)
 };
 
 // Throws wan::Error(kInvalidArgument) for malformed or inconsistent values, naming the variable.

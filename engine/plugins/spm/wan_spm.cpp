@@ -1,10 +1,10 @@
 #include "wan_spm.h"
 
+#include <sentencepiece_processor.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <sentencepiece_processor.h>
 
 namespace {
 void set_err(char* err, size_t n, const std::string& msg) {

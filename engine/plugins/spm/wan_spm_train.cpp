@@ -1,10 +1,10 @@
 // wan-spm-train KEY=VALUE...: trains a SentencePiece model (SentencePieceTrainer kwargs, e.g.
 // input=corpus.txt model_prefix=out/spiece vocab_size=1000). A separate process: see wan_spm.h.
+#include <sentencepiece_trainer.h>
+
 #include <cstdio>
 #include <string>
 #include <unordered_map>
-
-#include <sentencepiece_trainer.h>
 
 int main(int argc, char** argv) {
   std::unordered_map<std::string, std::string> kwargs;

@@ -1,12 +1,11 @@
 #include "bench/dist_bench.h"
 
-#include <chrono>
-#include <thread>
-
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "dist/fsdp.h"
 #include "dist/parallel_dit.h"
@@ -66,7 +65,8 @@ class ModuleSource : public TensorSource {
 
 DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
   torch::NoGradGuard no_grad;
-  if (o.device != "cpu") throw Error(ErrorCode::kUnsupported, "bench --world-size runs its ranks over gloo on the CPU (no NCCL yet)");
+  if (o.device != "cpu")
+    throw Error(ErrorCode::kUnsupported, "bench --world-size runs its ranks over gloo on the CPU (no NCCL yet)");
   DistEnvironment env;
   DitConfig config = bench_dit_config(o.model);
   env.num_heads = static_cast<int>(config.num_heads);
@@ -88,14 +88,16 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
   const int steps = std::max(1, o.steps);
 
   DistBenchResult result;
-  result.label = o.model + " " + std::to_string(o.width) + "x" + std::to_string(o.height) + "x" + std::to_string(o.frames) + " " +
-                 dtype + ", world " + std::to_string(dist.world_size) + " = ulysses " +
+  result.label = o.model + " " + std::to_string(o.width) + "x" + std::to_string(o.height) + "x" +
+                 std::to_string(o.frames) + " " + dtype + ", world " + std::to_string(dist.world_size) + " = ulysses " +
                  std::to_string(dist.context_parallel() ? dist.ulysses_size : 1) + " x ring " +
                  std::to_string(dist.context_parallel() ? dist.ring_size : 1) + (dist.cfg_parallel ? " x cfg 2" : "");
-  for (int k = 0; k < kBenchCollectiveKinds; ++k) result.kind_names.push_back(collective_name(static_cast<CollectiveKind>(k)));
+  for (int k = 0; k < kBenchCollectiveKinds; ++k)
+    result.kind_names.push_back(collective_name(static_cast<CollectiveKind>(k)));
   const double elt = static_cast<double>(torch::elementSize(ModelPlacement::make(st, torch::kCPU).compute_dtype));
   result.analytic_bytes_per_step = analytic_bytes(config, dist, f_lat * (h / 2) * (w / 2), latent.numel(), elt);
-  for (const auto& p : dit->parameters()) result.model_param_bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
+  for (const auto& p : dit->parameters())
+    result.model_param_bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
   if (dist.dit_fsdp) {
     result.label += ", DiT " + std::string(sharding_strategy_name(dist.sharding_strategy));
     if (dist.sharding_strategy != ShardingStrategy::kNoShard) {
@@ -111,7 +113,8 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
       }
       for (const auto& [unit, groups] : units)
         for (const auto& [type, numel] : groups)
-          shard_bytes += static_cast<double>((numel + dist.world_size - 1) / dist.world_size) * torch::elementSize(type);
+          shard_bytes +=
+              static_cast<double>((numel + dist.world_size - 1) / dist.world_size) * torch::elementSize(type);
       const double passes = dist.sharding_strategy == ShardingStrategy::kShardGradOp ? 1 : (dist.cfg_parallel ? 1 : 2);
       result.analytic_bytes_per_step[static_cast<int>(CollectiveKind::kAllGather)] += passes * shard_bytes * (n - 1);
     }
@@ -151,7 +154,8 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
           ShardOptions so;
           so.strategy = dist.sharding_strategy;
           so.sync_module_states = dist.sync_module_states;
-          shards = std::make_shared<ShardedParameters>(*model, config.num_layers, *fsdp_comm, so, &source, "bench DiT", torch::kCPU);
+          shards = std::make_shared<ShardedParameters>(*model, config.num_layers, *fsdp_comm, so, &source, "bench DiT",
+                                                       torch::kCPU);
           model->residency = shards;
         }
         auto run_steps = [&](int n) {
@@ -186,7 +190,8 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
     });
   for (auto& t : threads) t.join();
   for (int r = 0; r < dist.world_size; ++r)
-    if (!errors[r].empty()) throw Error(ErrorCode::kCommunication, "bench rank " + std::to_string(r) + ": " + errors[r]);
+    if (!errors[r].empty())
+      throw Error(ErrorCode::kCommunication, "bench rank " + std::to_string(r) + ": " + errors[r]);
   return result;
 }
 

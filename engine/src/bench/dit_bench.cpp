@@ -1,8 +1,8 @@
 #include "bench/dit_bench.h"
 
-#include <chrono>
-
 #include <torch/torch.h>
+
+#include <chrono>
 
 #include "core/memory.h"
 #include "core/runtime.h"
@@ -14,14 +14,15 @@
 namespace wan {
 namespace {
 
-
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
 }
 
 void reset_peak(const torch::Device& device) {
-  if (device.is_cuda()) reset_device_peak_bytes(device.index() < 0 ? 0 : device.index());
-  else reset_peak_rss();
+  if (device.is_cuda())
+    reset_device_peak_bytes(device.index() < 0 ? 0 : device.index());
+  else
+    reset_peak_rss();
 }
 
 std::int64_t read_peak(const torch::Device& device) {
@@ -54,16 +55,16 @@ DitConfig bench_dit_config(const std::string& name) {
   throw Error(ErrorCode::kInvalidArgument, "unknown bench model '" + name + "': use 1.3B, 14B or demo");
 }
 
-double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens, std::int64_t text_len,
-                         std::int64_t text_dim, std::int64_t freq_dim, std::int64_t patch_out) {
+double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens,
+                         std::int64_t text_len, std::int64_t text_dim, std::int64_t freq_dim, std::int64_t patch_out) {
   const double L = static_cast<double>(tokens), T = static_cast<double>(text_len), d = static_cast<double>(dim);
   // Per block: self q,k,v,o (4 d^2 per token), cross q,o on tokens (2 d^2) and k,v on text (2 d^2 per
   // text token), FFN (2 d ffn), attention scores and values (2 * 2 * L * keys * d).
   double block = 2.0 * L * (6 * d * d + 2 * d * static_cast<double>(ffn_dim)) + 2.0 * T * 2 * d * d;
   block += 4.0 * L * L * d + 4.0 * L * T * d;
-  double rest = 2.0 * T * (static_cast<double>(text_dim) * d + d * d);        // text embedding
-  rest += 2.0 * (static_cast<double>(freq_dim) * d + d * d + 6 * d * d);       // time embedding
-  rest += 2.0 * L * d * static_cast<double>(patch_out) * 2;                   // patch embed + head
+  double rest = 2.0 * T * (static_cast<double>(text_dim) * d + d * d);    // text embedding
+  rest += 2.0 * (static_cast<double>(freq_dim) * d + d * d + 6 * d * d);  // time embedding
+  rest += 2.0 * L * d * static_cast<double>(patch_out) * 2;               // patch embed + head
   return block * static_cast<double>(layers) + rest;
 }
 
@@ -76,13 +77,15 @@ BenchResult run_dit_bench(const BenchOptions& o) {
   r.layers = static_cast<int>(config.num_layers);
   if (o.width % 16 || o.height % 16 || o.frames < 1 || (o.frames - 1) % 4)
     throw Error(ErrorCode::kInvalidArgument, "bench size: width and height multiples of 16, frames 4n+1");
-  if (o.forwards < 1 || o.steps < 0 || o.warmup < 0) throw Error(ErrorCode::kInvalidArgument, "bench: --forwards >= 1, --steps >= 0");
+  if (o.forwards < 1 || o.steps < 0 || o.warmup < 0)
+    throw Error(ErrorCode::kInvalidArgument, "bench: --forwards >= 1, --steps >= 0");
   const torch::Device device = parse_device(o.device);
   const std::string dtype_name_str = o.dtype == "auto" ? (device.is_cpu() ? "fp32" : "bf16") : o.dtype;
   const torch::ScalarType dtype = parse_dtype(dtype_name_str);
-  r.label = o.model + (o.layers > 0 ? " (" + std::to_string(r.layers) + "/" + std::to_string(r.model_layers) + " layers)" : "") + " " +
-            std::to_string(o.width) + "x" + std::to_string(o.height) + "x" + std::to_string(o.frames) + " " + dtype_name_str + " " +
-            device.str();
+  r.label = o.model +
+            (o.layers > 0 ? " (" + std::to_string(r.layers) + "/" + std::to_string(r.model_layers) + " layers)" : "") +
+            " " + std::to_string(o.width) + "x" + std::to_string(o.height) + "x" + std::to_string(o.frames) + " " +
+            dtype_name_str + " " + device.str();
 
   reset_peak(device);
   WanModel dit(config, ModelPlacement::make(dtype, device));
@@ -123,13 +126,15 @@ BenchResult run_dit_bench(const BenchOptions& o) {
   r.peak_memory_bytes = read_peak(device);
   r.memory_kind = device.is_cuda() ? "cuda_allocator" : "cpu_rss";
   r.tokens_per_second = static_cast<double>(r.tokens) / r.forward_seconds;
-  r.flops_per_forward = dit_forward_flops(config.dim, config.ffn_dim, config.num_layers, r.tokens, config.text_len, config.text_dim,
-                                          config.freq_dim, 4 * config.out_dim);
+  r.flops_per_forward = dit_forward_flops(config.dim, config.ffn_dim, config.num_layers, r.tokens, config.text_len,
+                                          config.text_dim, config.freq_dim, 4 * config.out_dim);
   r.achieved_tflops = r.flops_per_forward / r.forward_seconds / 1e12;
   // Dense peak of an H100/H200 SXM unless told otherwise (NVIDIA H100 datasheet): 989 TFLOP/s bf16/fp16
   // on tensor cores; fp32 67 TFLOP/s, since LibTorch computes fp32 matmuls in full fp32 unless TF32 is
   // allowed (at::globalContext().allowTF32CuBLAS(), off by default), which the engine leaves off.
-  r.peak_tflops = o.peak_tflops > 0 ? o.peak_tflops : device.is_cuda() ? (dtype == torch::kFloat32 ? 67.0 : 989.0) : 0.0;
+  r.peak_tflops = o.peak_tflops > 0  ? o.peak_tflops
+                  : device.is_cuda() ? (dtype == torch::kFloat32 ? 67.0 : 989.0)
+                                     : 0.0;
   r.mfu = r.peak_tflops > 0 ? r.achieved_tflops / r.peak_tflops : 0.0;
   return r;
 }

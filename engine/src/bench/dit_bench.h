@@ -8,31 +8,31 @@
 namespace wan {
 
 struct BenchOptions {
-  std::string model = "1.3B";   // 1.3B | 14B | demo
+  std::string model = "1.3B";  // 1.3B | 14B | demo
   int width = 832, height = 480, frames = 81;
-  std::string dtype = "auto";   // fp32 | bf16 | fp16 | auto
+  std::string dtype = "auto";  // fp32 | bf16 | fp16 | auto
   std::string device = "cpu";
-  int layers = 0;               // > 0: build only this many blocks (figures scale with depth)
-  int warmup = 1;               // untimed forwards first
-  int forwards = 2;             // timed forwards
-  int steps = 1;                // timed sampling steps (2 forwards + CFG + UniPC each)
-  double peak_tflops = 0;       // device peak for MFU; 0: a default for known GPUs, none on CPU
+  int layers = 0;          // > 0: build only this many blocks (figures scale with depth)
+  int warmup = 1;          // untimed forwards first
+  int forwards = 2;        // timed forwards
+  int steps = 1;           // timed sampling steps (2 forwards + CFG + UniPC each)
+  double peak_tflops = 0;  // device peak for MFU; 0: a default for known GPUs, none on CPU
 };
 
 struct BenchResult {
-  std::string label;            // "1.3B 832x480x81 bf16 cuda"
-  std::int64_t tokens = 0;      // per forward
+  std::string label;        // "1.3B 832x480x81 bf16 cuda"
+  std::int64_t tokens = 0;  // per forward
   std::int64_t text_len = 0;
   int layers = 0, model_layers = 0;
   double forward_seconds = 0, step_seconds = 0;
   double tokens_per_second = 0;
-  double flops_per_forward = 0; // analytic, matmuls and attention
+  double flops_per_forward = 0;  // analytic, matmuls and attention
   double achieved_tflops = 0;
-  double peak_tflops = 0;       // 0 when unknown
-  double mfu = 0;               // achieved / peak, 0 when unknown
+  double peak_tflops = 0;  // 0 when unknown
+  double mfu = 0;          // achieved / peak, 0 when unknown
   std::int64_t parameter_bytes = 0;
   std::int64_t peak_memory_bytes = 0;
-  std::string memory_kind;      // "cpu_rss" | "cuda_allocator"
+  std::string memory_kind;  // "cpu_rss" | "cuda_allocator"
 };
 
 BenchResult run_dit_bench(const BenchOptions& options);
@@ -43,7 +43,7 @@ DitConfig bench_dit_config(const std::string& name);
 
 // Analytic FLOPs of one DiT forward (2 per multiply-add): linear layers, self-attention (QK^T and PV
 // over `tokens` keys) and cross-attention (over text_len keys).
-double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens, std::int64_t text_len,
-                         std::int64_t text_dim, std::int64_t freq_dim, std::int64_t patch_out);
+double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens,
+                         std::int64_t text_len, std::int64_t text_dim, std::int64_t freq_dim, std::int64_t patch_out);
 
 }  // namespace wan

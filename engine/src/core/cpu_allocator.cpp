@@ -1,5 +1,7 @@
 #include "core/cpu_allocator.h"
 
+#include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -9,9 +11,6 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
-
-#include <c10/core/CPUAllocator.h>
-#include <c10/util/Exception.h>
 
 namespace wan {
 namespace {
@@ -102,7 +101,7 @@ class BlockCache {
   }
 
   std::mutex mutex_;
-  std::multimap<std::size_t, void*> free_;     // size -> block
+  std::multimap<std::size_t, void*> free_;        // size -> block
   std::unordered_map<void*, std::size_t> owned_;  // live blocks
   CpuBlockStats stats_;
 };

@@ -1,11 +1,11 @@
 #include "core/memory.h"
 
-#include "core/cpu_allocator.h"
-
 #include <malloc.h>
 
 #include <fstream>
 #include <string>
+
+#include "core/cpu_allocator.h"
 
 #if WAN_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>

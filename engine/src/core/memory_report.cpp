@@ -25,7 +25,8 @@ class RankMemory::HeapSampler {
         const struct mallinfo2 m = mallinfo2();
         const std::int64_t in_use = static_cast<std::int64_t>(m.uordblks + m.hblkhd) + cpu_block_stats().live_bytes;
         std::int64_t seen = peak_.load();
-        while (in_use > seen && !peak_.compare_exchange_weak(seen, in_use)) {}
+        while (in_use > seen && !peak_.compare_exchange_weak(seen, in_use)) {
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     });
@@ -66,9 +67,11 @@ void RankMemory::on_progress(Phase phase, int step) {
   phase_ = p;
   if (std::getenv("WAN_MEMORY_TRACE")) {
     const struct mallinfo2 m = mallinfo2();
-    std::fprintf(stderr, "[trace %d] phase %d step %d: malloc %zu MiB mmapped %zu MiB blocks live %lld cached %lld rss %lld\n", rank_, p,
-                 step, m.uordblks >> 20, m.hblkhd >> 20, static_cast<long long>(cpu_block_stats().live_bytes >> 20),
-                 static_cast<long long>(cpu_block_stats().cached_bytes >> 20), static_cast<long long>(current_rss_bytes() >> 20));
+    std::fprintf(
+        stderr, "[trace %d] phase %d step %d: malloc %zu MiB mmapped %zu MiB blocks live %lld cached %lld rss %lld\n",
+        rank_, p, step, m.uordblks >> 20, m.hblkhd >> 20, static_cast<long long>(cpu_block_stats().live_bytes >> 20),
+        static_cast<long long>(cpu_block_stats().cached_bytes >> 20),
+        static_cast<long long>(current_rss_bytes() >> 20));
   }
 }
 
@@ -82,14 +85,18 @@ void RankMemory::close_phase(int next) {
     reset_cpu_block_peak();
   }
   if (next == phase_) return;
-  if (cuda_device_ >= 0) reset_device_peak_bytes(cuda_device_);
-  else reset_peak_rss();
+  if (cuda_device_ >= 0)
+    reset_device_peak_bytes(cuda_device_);
+  else
+    reset_peak_rss();
 }
 
 void RankMemory::finish() {
   close_phase(phase_);
   if (!std::getenv("WAN_MEMORY_REPORT")) return;
-  auto mib = [](const std::map<int, std::int64_t>& m, int phase) { return std::to_string(m.count(phase) ? m.at(phase) >> 20 : 0); };
+  auto mib = [](const std::map<int, std::int64_t>& m, int phase) {
+    return std::to_string(m.count(phase) ? m.at(phase) >> 20 : 0);
+  };
   std::string line = "[rank " + std::to_string(rank_) + "] memory peak by phase:";
   for (const auto& [phase, bytes] : phase_peaks_) {
     line += std::string(" ") + phase_name(static_cast<Phase>(phase)) + " " + std::to_string(bytes >> 20) + " MiB";

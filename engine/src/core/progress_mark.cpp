@@ -15,7 +15,8 @@ std::atomic<int> g_rank{0};
 
 void publish() {
   g_ms.store(ProgressBoard::monotonic_ms(), std::memory_order_relaxed);
-  if (ProgressBoard* board = g_board.load(std::memory_order_acquire)) board->mark_progress(g_rank.load(), current_progress().mark);
+  if (ProgressBoard* board = g_board.load(std::memory_order_acquire))
+    board->mark_progress(g_rank.load(), current_progress().mark);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 
 namespace wan {
 
-void note_progress();  // now
+void note_progress();                               // now
 void note_phase(Phase phase, int step, int total);  // a progress event of the generation (also a mark)
 void note_collective_begin(CollectiveKind kind);
 void note_collective_end();

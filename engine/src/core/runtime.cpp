@@ -1,14 +1,13 @@
 #include "core/runtime.h"
 
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <malloc.h>
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <string>
 #include <thread>
-
-#include <ATen/Context.h>
-#include <ATen/Parallel.h>
-#include <torch/cuda.h>
 
 #include "core/cpu_allocator.h"
 #include "wan/error.h"
@@ -42,16 +41,19 @@ torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "fp32" || name == "float32" || name == "float") return torch::kFloat32;
   if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
   if (name == "fp16" || name == "float16" || name == "half") return torch::kFloat16;
-  throw Error(ErrorCode::kInvalidArgument,
-              "unknown dtype '" + name + "': use fp32, bf16 or fp16");
+  throw Error(ErrorCode::kInvalidArgument, "unknown dtype '" + name + "': use fp32, bf16 or fp16");
 }
 
 const char* dtype_name(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat32: return "fp32";
-    case torch::kBFloat16: return "bf16";
-    case torch::kFloat16: return "fp16";
-    default: return "other";
+    case torch::kFloat32:
+      return "fp32";
+    case torch::kBFloat16:
+      return "bf16";
+    case torch::kFloat16:
+      return "fp16";
+    default:
+      return "other";
   }
 }
 

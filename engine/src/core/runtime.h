@@ -1,9 +1,9 @@
 // Process-wide runtime set-up shared by every executable: threads, devices, dtypes.
 #pragma once
 
-#include <string>
-
 #include <torch/types.h>
+
+#include <string>
 
 namespace wan {
 

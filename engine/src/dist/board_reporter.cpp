@@ -9,8 +9,9 @@ namespace wan {
 
 BoardReporter::BoardReporter(const std::string& run_id, int rank) : board_(ProgressBoard::open(run_id)), rank_(rank) {
   if (rank < 0 || rank >= board_.world_size())
-    throw Error(ErrorCode::kInvalidArgument, "rank " + std::to_string(rank) + " does not fit the progress board of run " + run_id +
-                                                 " (world size " + std::to_string(board_.world_size()) + ")");
+    throw Error(ErrorCode::kInvalidArgument, "rank " + std::to_string(rank) +
+                                                 " does not fit the progress board of run " + run_id + " (world size " +
+                                                 std::to_string(board_.world_size()) + ")");
   status_.pid = static_cast<std::int32_t>(getpid());
   status_.state = RankState::kRunning;
   board_.publish(rank_, status_);

@@ -24,9 +24,11 @@ class ProcessGroupCommunicator : public Communicator {
     int index = -1;
     for (std::size_t i = 0; i < ranks.size(); ++i)
       if (ranks[i] == rank()) index = static_cast<int>(i);
-    if (index < 0) throw Error(ErrorCode::kInternal, "split " + name + ": rank " + std::to_string(rank()) + " is not a member");
+    if (index < 0)
+      throw Error(ErrorCode::kInternal, "split " + name + ": rank " + std::to_string(rank()) + " is not a member");
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("split/" + name, store_);
-    return std::make_unique<ProcessGroupCommunicator<Traits>>(prefixed, index, static_cast<int>(ranks.size()), timeout_, device_);
+    return std::make_unique<ProcessGroupCommunicator<Traits>>(prefixed, index, static_cast<int>(ranks.size()), timeout_,
+                                                              device_);
   }
 
  protected:
@@ -92,7 +94,8 @@ class ProcessGroupCommunicator : public Communicator {
   }
   void wait(const c10::intrusive_ptr<c10d::Work>& work) {
     if (!work->wait(timeout_))
-      throw std::runtime_error(std::string(Traits::kName) + " timed out after " + std::to_string(timeout_.count() / 1000) + " s");
+      throw std::runtime_error(std::string(Traits::kName) + " timed out after " +
+                               std::to_string(timeout_.count() / 1000) + " s");
   }
   c10::intrusive_ptr<c10d::Store> store_;
   std::chrono::milliseconds timeout_;

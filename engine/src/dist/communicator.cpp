@@ -3,18 +3,16 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
-#include <cstdlib>
-#include <mutex>
-
 #include <c10/util/env.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "core/progress_mark.h"
 #include "dist/c10d_communicator.h"
@@ -36,7 +34,8 @@ class SingleRankCommunicator : public Communicator {
  public:
   SingleRankCommunicator() : Communicator(0, 1) {}
   std::unique_ptr<Communicator> split(const std::vector<int>& ranks, const std::string&) override {
-    if (ranks != std::vector<int>{0}) throw Error(ErrorCode::kInvalidArgument, "split of a single-rank world must be {0}");
+    if (ranks != std::vector<int>{0})
+      throw Error(ErrorCode::kInvalidArgument, "split of a single-rank world must be {0}");
     return std::make_unique<SingleRankCommunicator>();
   }
 
@@ -70,7 +69,8 @@ struct GlooTraits {
   // All-gather of equal shards into one flat tensor as one in-place broadcast per rank: gloo's
   // allgather stages the result in a flat buffer of its own and copies it out, one more gathered unit
   // allocated (and page-faulted in) on every gather.
-  static std::vector<c10::intrusive_ptr<c10d::Work>> gather_flat(PG& pg, at::Tensor& out, at::Tensor& shard, int rank, int size) {
+  static std::vector<c10::intrusive_ptr<c10d::Work>> gather_flat(PG& pg, at::Tensor& out, at::Tensor& shard, int rank,
+                                                                 int size) {
     const std::int64_t n = shard.numel();
     out.narrow(0, rank * n, n).copy_(shard);
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
@@ -88,13 +88,20 @@ struct GlooTraits {
 
 const char* collective_name(CollectiveKind kind) {
   switch (kind) {
-    case CollectiveKind::kAllGather: return "all_gather";
-    case CollectiveKind::kAllToAll: return "all_to_all";
-    case CollectiveKind::kBroadcast: return "broadcast";
-    case CollectiveKind::kAllReduce: return "all_reduce";
-    case CollectiveKind::kSendRecv: return "send_recv";
-    case CollectiveKind::kBarrier: return "barrier";
-    case CollectiveKind::kCount: return "none";
+    case CollectiveKind::kAllGather:
+      return "all_gather";
+    case CollectiveKind::kAllToAll:
+      return "all_to_all";
+    case CollectiveKind::kBroadcast:
+      return "broadcast";
+    case CollectiveKind::kAllReduce:
+      return "all_reduce";
+    case CollectiveKind::kSendRecv:
+      return "send_recv";
+    case CollectiveKind::kBarrier:
+      return "barrier";
+    case CollectiveKind::kCount:
+      return "none";
   }
   return "?";
 }
@@ -133,7 +140,8 @@ void stall_if_asked(CollectiveKind kind) {
   }();
   if (stall->kind != static_cast<int>(kind)) return;
   if (++stall->seen != stall->nth) return;
-  std::fprintf(stderr, "WAN_TEST_STALL_BEFORE: rank %d stops before %s #%ld\n", stall->rank, collective_name(kind), stall->nth);
+  std::fprintf(stderr, "WAN_TEST_STALL_BEFORE: rank %d stops before %s #%ld\n", stall->rank, collective_name(kind),
+               stall->nth);
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
@@ -163,8 +171,9 @@ auto Communicator::timed(CollectiveKind kind, std::uint64_t bytes, Fn&& fn) -> d
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kCommunication, std::string(collective_name(kind)) + " failed on rank " + std::to_string(rank_) +
-                                               " of " + std::to_string(size_) + ": " + first_line(e.what()));
+    throw Error(ErrorCode::kCommunication, std::string(collective_name(kind)) + " failed on rank " +
+                                               std::to_string(rank_) + " of " + std::to_string(size_) + ": " +
+                                               first_line(e.what()));
   }
 }
 
@@ -187,7 +196,10 @@ class PendingGather : public PendingCollective {
   PendingGather(Communicator& comm, std::function<void()> complete) : comm_(comm), complete_(std::move(complete)) {}
   ~PendingGather() override {
     // A gather abandoned by an exception must still finish before its buffers go away.
-    if (complete_) try { complete_(); } catch (...) {}
+    if (complete_) try {
+        complete_();
+      } catch (...) {
+      }
   }
   void wait() override {
     if (!complete_) return;
@@ -205,7 +217,8 @@ class PendingGather : public PendingCollective {
 std::unique_ptr<PendingCollective> Communicator::all_gather_flat_async(const torch::Tensor& shard, torch::Tensor out) {
   if (shard.dim() != 1 || out.dim() != 1 || out.numel() != shard.numel() * size_ || !out.is_contiguous() ||
       out.scalar_type() != shard.scalar_type())
-    throw Error(ErrorCode::kInternal, "all_gather_flat_async: out must be a contiguous 1-D tensor of size() x the shard");
+    throw Error(ErrorCode::kInternal,
+                "all_gather_flat_async: out must be a contiguous 1-D tensor of size() x the shard");
   const torch::Tensor c = shard.contiguous();
   std::function<void()> complete =
       timed(CollectiveKind::kAllGather, nbytes(c) * (size_ - 1), [&] { return do_all_gather_flat_async(c, out); });
@@ -244,10 +257,11 @@ std::unique_ptr<Communicator> make_single_rank_communicator() { return std::make
 std::unique_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                                                      std::chrono::milliseconds timeout) {
   try {
-    return std::make_unique<ProcessGroupCommunicator<GlooTraits>>(store, rank, size, timeout, torch::Device(torch::kCPU));
+    return std::make_unique<ProcessGroupCommunicator<GlooTraits>>(store, rank, size, timeout,
+                                                                  torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kCommunication, "gloo set-up failed on rank " + std::to_string(rank) + " of " + std::to_string(size) +
-                                               ": " + first_line(e.what()));
+    throw Error(ErrorCode::kCommunication, "gloo set-up failed on rank " + std::to_string(rank) + " of " +
+                                               std::to_string(size) + ": " + first_line(e.what()));
   }
 }
 
@@ -263,7 +277,8 @@ c10::intrusive_ptr<c10d::Store> host_tcp_store(int& port, std::chrono::milliseco
     return store;
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kCommunication, "cannot start the rendezvous store on port " + std::to_string(port) + ": " +
-                                               first_line(e.what()) + (port ? "; is the port in use? pick another MASTER_PORT" : ""));
+                                               first_line(e.what()) +
+                                               (port ? "; is the port in use? pick another MASTER_PORT" : ""));
   }
 }
 
@@ -276,10 +291,10 @@ c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& r) {
   try {
     return c10::make_intrusive<c10d::TCPStore>(r.master_addr, o);
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kCommunication, std::string(r.host_store ? "rank 0 cannot host" : "rank " + std::to_string(r.rank) +
-                                                                        " cannot reach") +
-                                               " the rendezvous store at " + r.master_addr + ":" + std::to_string(r.master_port) +
-                                               ": " + first_line(e.what()));
+    throw Error(ErrorCode::kCommunication,
+                std::string(r.host_store ? "rank 0 cannot host" : "rank " + std::to_string(r.rank) + " cannot reach") +
+                    " the rendezvous store at " + r.master_addr + ":" + std::to_string(r.master_port) + ": " +
+                    first_line(e.what()));
   }
 }
 
@@ -300,8 +315,9 @@ void default_flight_recorder_off() {
 bool nccl_available() { return false; }
 std::string nccl_version() { return ""; }
 std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions&, int) {
-  throw Error(ErrorCode::kUnsupported, "this build has no NCCL (it needs a CUDA LibTorch with c10d NCCL and nccl.h at build "
-                                       "time); use backend gloo with --device cpu, or a GPU build");
+  throw Error(ErrorCode::kUnsupported,
+              "this build has no NCCL (it needs a CUDA LibTorch with c10d NCCL and nccl.h at build "
+              "time); use backend gloo with --device cpu, or a GPU build");
 }
 #endif
 

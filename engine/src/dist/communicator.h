@@ -3,21 +3,20 @@
 // GPU builds. Rendezvous goes through c10d's TCPStore. Every collective has a timeout, and a failure
 // throws wan::Error(kCommunication) naming the operation, the rank and the library's message.
 #pragma once
+#include <torch/torch.h>
+
 #include <array>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
-#include <vector>
-
 #include <torch/csrc/distributed/c10d/Store.hpp>
-#include <torch/torch.h>
+#include <vector>
 
 #include "wan/progress_board.h"  // CollectiveKind
 
 namespace wan {
-
 
 // Per-kind accounting: payload bytes this rank sent (what the algorithm must move at least: all-gather
 // (n-1)/1 of the local part, all-to-all (n-1)/n of the input, ring all-reduce 2(n-1)/n), calls, seconds.

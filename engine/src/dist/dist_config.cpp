@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "wan/error.h"
@@ -15,11 +14,26 @@ using nlohmann::json;
 
 Error invalid(const std::string& message) { return Error(ErrorCode::kInvalidArgument, message); }
 
-const std::vector<std::string> kFields = {
-    "world_size", "rank", "backend", "use_fsdp", "dit_fsdp", "t5_fsdp", "sharding_strategy",
-    "use_context_parallel", "ulysses_size", "ring_size", "use_usp", "cfg_parallel", "t5_cpu",
-    "param_dtype", "reduce_dtype", "buffer_dtype", "sync_module_states", "attention_mode",
-    "collective_timeout_seconds", "hang_timeout_seconds"};
+const std::vector<std::string> kFields = {"world_size",
+                                          "rank",
+                                          "backend",
+                                          "use_fsdp",
+                                          "dit_fsdp",
+                                          "t5_fsdp",
+                                          "sharding_strategy",
+                                          "use_context_parallel",
+                                          "ulysses_size",
+                                          "ring_size",
+                                          "use_usp",
+                                          "cfg_parallel",
+                                          "t5_cpu",
+                                          "param_dtype",
+                                          "reduce_dtype",
+                                          "buffer_dtype",
+                                          "sync_module_states",
+                                          "attention_mode",
+                                          "collective_timeout_seconds",
+                                          "hang_timeout_seconds"};
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
@@ -50,17 +64,20 @@ std::string get_choice(const json& j, const std::string& key, const std::map<std
 }
 
 const std::map<std::string, std::string> kDtypes = {
-    {"bfloat16", "bfloat16"}, {"bf16", "bfloat16"}, {"float16", "float16"}, {"fp16", "float16"},
-    {"half", "float16"},      {"float32", "float32"}, {"fp32", "float32"},  {"float", "float32"}};
+    {"bfloat16", "bfloat16"}, {"bf16", "bfloat16"},   {"float16", "float16"}, {"fp16", "float16"},
+    {"half", "float16"},      {"float32", "float32"}, {"fp32", "float32"},    {"float", "float32"}};
 const char* kDtypeNames = "bfloat16, float16, float32";
 
 }  // namespace
 
 const char* sharding_strategy_name(ShardingStrategy s) {
   switch (s) {
-    case ShardingStrategy::kFullShard: return "FULL_SHARD";
-    case ShardingStrategy::kShardGradOp: return "SHARD_GRAD_OP";
-    case ShardingStrategy::kNoShard: return "NO_SHARD";
+    case ShardingStrategy::kFullShard:
+      return "FULL_SHARD";
+    case ShardingStrategy::kShardGradOp:
+      return "SHARD_GRAD_OP";
+    case ShardingStrategy::kNoShard:
+      return "NO_SHARD";
   }
   return "?";
 }
@@ -79,7 +96,8 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   DistConfig c = base;
   if (j.contains("world_size")) c.world_size = get_int(j, "world_size");
   if (j.contains("rank")) c.rank = get_int(j, "rank");
-  if (j.contains("backend")) c.backend = parse_backend(get_choice(j, "backend", {{"nccl", "nccl"}, {"gloo", "gloo"}}, "nccl, gloo"));
+  if (j.contains("backend"))
+    c.backend = parse_backend(get_choice(j, "backend", {{"nccl", "nccl"}, {"gloo", "gloo"}}, "nccl, gloo"));
   if (j.contains("use_fsdp")) {
     c.use_fsdp = get_bool(j, "use_fsdp");
     if (!j.contains("dit_fsdp")) c.dit_fsdp = c.use_fsdp;
@@ -89,10 +107,11 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   if (j.contains("t5_fsdp")) c.t5_fsdp = get_bool(j, "t5_fsdp");
   c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
   if (j.contains("sharding_strategy")) {
-    const std::string s = get_choice(j, "sharding_strategy",
-                                     {{"FULL_SHARD", "FULL_SHARD"}, {"SHARD_GRAD_OP", "SHARD_GRAD_OP"}, {"NO_SHARD", "NO_SHARD"}},
-                                     "FULL_SHARD, SHARD_GRAD_OP, NO_SHARD");
-    c.sharding_strategy = s == "FULL_SHARD" ? ShardingStrategy::kFullShard
+    const std::string s =
+        get_choice(j, "sharding_strategy",
+                   {{"FULL_SHARD", "FULL_SHARD"}, {"SHARD_GRAD_OP", "SHARD_GRAD_OP"}, {"NO_SHARD", "NO_SHARD"}},
+                   "FULL_SHARD, SHARD_GRAD_OP, NO_SHARD");
+    c.sharding_strategy = s == "FULL_SHARD"      ? ShardingStrategy::kFullShard
                           : s == "SHARD_GRAD_OP" ? ShardingStrategy::kShardGradOp
                                                  : ShardingStrategy::kNoShard;
   }
@@ -107,8 +126,9 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   if (j.contains("buffer_dtype")) c.buffer_dtype = get_choice(j, "buffer_dtype", kDtypes, kDtypeNames);
   if (j.contains("sync_module_states")) c.sync_module_states = get_bool(j, "sync_module_states");
   if (j.contains("attention_mode"))
-    c.attention_mode = parse_attention_mode(get_choice(j, "attention_mode", {{"sdpa", "sdpa"}, {"math", "math"}},
-                                                       "sdpa (fused kernels where LibTorch has them), math (reference)"));
+    c.attention_mode =
+        parse_attention_mode(get_choice(j, "attention_mode", {{"sdpa", "sdpa"}, {"math", "math"}},
+                                        "sdpa (fused kernels where LibTorch has them), math (reference)"));
   if (j.contains("collective_timeout_seconds")) c.collective_timeout_seconds = get_int(j, "collective_timeout_seconds");
   if (j.contains("hang_timeout_seconds")) c.hang_timeout_seconds = get_int(j, "hang_timeout_seconds");
   return c;
@@ -173,8 +193,8 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
   const std::string ws = std::to_string(c.world_size);
   if (c.world_size < 1) add("world_size", "world_size must be at least 1 (got " + ws + ")");
   if (c.rank < 0 || (c.world_size >= 1 && c.rank >= c.world_size))
-    add("rank", "rank " + std::to_string(c.rank) + " is out of range: ranks run from 0 to world_size - 1 = " +
-                    std::to_string(c.world_size - 1));
+    add("rank", "rank " + std::to_string(c.rank) +
+                    " is out of range: ranks run from 0 to world_size - 1 = " + std::to_string(c.world_size - 1));
   if (c.backend == Backend::kNccl && env.cuda_devices == 0)
     add("backend", "backend nccl needs CUDA GPUs and none was found; use backend gloo to run on the CPU");
   else if (c.backend == Backend::kNccl && env.cuda_devices > 0 && c.world_size > env.cuda_devices)
@@ -184,13 +204,14 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
   if (c.ring_size < 1) add("ring_size", "ring_size must be at least 1");
   if (c.ulysses_size >= 1 && c.ring_size >= 1 && c.world_size >= 1) {
     if (!c.context_parallel() && (c.ulysses_size > 1 || c.ring_size > 1))
-      add("use_context_parallel", "ulysses_size and ring_size take effect only with use_context_parallel: turn it on, "
-                                  "or set both sizes to 1");
+      add("use_context_parallel",
+          "ulysses_size and ring_size take effect only with use_context_parallel: turn it on, "
+          "or set both sizes to 1");
     const int product = c.sequence_parallel_size() * c.cfg_size();
     if ((c.context_parallel() || c.cfg_parallel) && product != c.world_size) {
       std::string lhs = c.context_parallel()
-                            ? "ulysses_size x ring_size" + std::string(c.cfg_parallel ? " x 2 (cfg_parallel)" : "") + " = " +
-                                  std::to_string(c.ulysses_size) + " x " + std::to_string(c.ring_size) +
+                            ? "ulysses_size x ring_size" + std::string(c.cfg_parallel ? " x 2 (cfg_parallel)" : "") +
+                                  " = " + std::to_string(c.ulysses_size) + " x " + std::to_string(c.ring_size) +
                                   (c.cfg_parallel ? " x 2" : "") + " = " + std::to_string(product)
                             : "cfg_parallel without context parallel uses 2 ranks";
       add(c.context_parallel() ? "ulysses_size" : "cfg_parallel",
@@ -200,17 +221,19 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
       std::vector<std::string> divisors;
       for (int d = 1; d <= env.num_heads; ++d)
         if (env.num_heads % d == 0) divisors.push_back(std::to_string(d));
-      add("ulysses_size", "the model has " + std::to_string(env.num_heads) + " attention heads, not divisible by ulysses_size " +
-                              std::to_string(c.ulysses_size) + "; use one of " + join(divisors) +
-                              " and put the rest of the world in ring_size");
+      add("ulysses_size", "the model has " + std::to_string(env.num_heads) +
+                              " attention heads, not divisible by ulysses_size " + std::to_string(c.ulysses_size) +
+                              "; use one of " + join(divisors) + " and put the rest of the world in ring_size");
     }
   }
   if (c.world_size == 1 && c.use_fsdp)
     add("use_fsdp", "FSDP shards weights across ranks and needs world_size > 1; turn dit_fsdp and t5_fsdp off");
   if (c.collective_timeout_seconds < 1)
-    add("collective_timeout_seconds", "collective_timeout_seconds must be at least 1 (got " + std::to_string(c.collective_timeout_seconds) + ")");
+    add("collective_timeout_seconds",
+        "collective_timeout_seconds must be at least 1 (got " + std::to_string(c.collective_timeout_seconds) + ")");
   if (c.hang_timeout_seconds < 1)
-    add("hang_timeout_seconds", "hang_timeout_seconds must be at least 1 (got " + std::to_string(c.hang_timeout_seconds) + ")");
+    add("hang_timeout_seconds",
+        "hang_timeout_seconds must be at least 1 (got " + std::to_string(c.hang_timeout_seconds) + ")");
   if (c.t5_fsdp && c.t5_cpu)
     add("t5_fsdp", "t5_fsdp and t5_cpu exclude each other (a T5 on the CPU is not sharded); turn one off");
   return out;

@@ -1,11 +1,10 @@
 #include "dist/fsdp.h"
 
 #include <sys/mman.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <map>
-
-#include <torch/torch.h>
 
 #include "wan/error.h"
 #include "weights/loader.h"
@@ -44,7 +43,9 @@ namespace {
 
 using Unit = ShardedParameters::Unit;
 
-std::int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * static_cast<std::int64_t>(t.element_size()) : 0; }
+std::int64_t bytes_of(const torch::Tensor& t) {
+  return t.defined() ? t.numel() * static_cast<std::int64_t>(t.element_size()) : 0;
+}
 
 // "blocks.<i>.<rest>" -> 1 + i; anything else -> 0 (the root unit).
 int unit_of(const std::string& name, std::int64_t num_blocks) {
@@ -63,9 +64,11 @@ torch::Tensor gather_buffer(std::int64_t numel, const torch::TensorOptions& opti
   if (!options.device().is_cpu() || numel == 0) return torch::empty({numel}, options);
   const std::size_t bytes = static_cast<std::size_t>(numel) * c10::elementSize(options.dtype().toScalarType());
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw Error(ErrorCode::kUnsupported, "out of memory: sharding could not map a " + std::to_string(bytes >> 20) +
-                                                         " MiB gather buffer (use fewer or smaller settings, or more ranks)");
-  return torch::from_blob(p, {numel}, [bytes](void* q) { munmap(q, bytes); }, options);
+  if (p == MAP_FAILED)
+    throw Error(ErrorCode::kUnsupported, "out of memory: sharding could not map a " + std::to_string(bytes >> 20) +
+                                             " MiB gather buffer (use fewer or smaller settings, or more ranks)");
+  return torch::from_blob(
+      p, {numel}, [bytes](void* q) { munmap(q, bytes); }, options);
 }
 
 void bind(Unit::Group& g) {
@@ -104,8 +107,10 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
   // Buffers (none in the Wan models today) are replicated.
   for (const auto& item : module.named_buffers(true)) {
     torch::Tensor b = item.value();
-    if (source) b.set_data(source->load(item.key(), b.scalar_type(), device));
-    else b.set_data(b.to(device));
+    if (source)
+      b.set_data(source->load(item.key(), b.scalar_type(), device));
+    else
+      b.set_data(b.to(device));
     replicated_bytes_ += bytes_of(b);
     model_bytes_ += bytes_of(b);
   }
@@ -131,8 +136,10 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
           }
         }
         if (options.sync_module_states && n > 1) comm.broadcast(full, options.source_rank);
-        if (shard) g.shard = full.narrow(0, static_cast<std::int64_t>(r) * g.chunk, g.chunk).clone();
-        else g.full = full;
+        if (shard)
+          g.shard = full.narrow(0, static_cast<std::int64_t>(r) * g.chunk, g.chunk).clone();
+        else
+          g.full = full;
       } else {
         // Only this rank's byte range of each tensor is read.
         g.shard = torch::zeros({g.chunk}, opts);
@@ -143,8 +150,10 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
           if (source) source->release_pages_of(m.name);
         }
       }
-      if (shard) unbind(g, device);
-      else bind(g);
+      if (shard)
+        unbind(g, device);
+      else
+        bind(g);
     }
     unit->present = !shard;
   }
@@ -191,7 +200,8 @@ void ShardedParameters::release(int u) {
 
 torch::Tensor ShardedParameters::take_buffer(std::int64_t numel, const torch::TensorOptions& options) {
   for (auto it = spare_.begin(); it != spare_.end(); ++it)
-    if (it->numel() == numel && it->scalar_type() == options.dtype().toScalarType() && it->device() == options.device()) {
+    if (it->numel() == numel && it->scalar_type() == options.dtype().toScalarType() &&
+        it->device() == options.device()) {
       torch::Tensor t = std::move(*it);
       spare_.erase(it);
       return t;

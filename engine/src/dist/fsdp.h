@@ -11,11 +11,11 @@
 // Every rank runs the same units in the same order (true for every layout of ParallelDit), which is
 // what makes the per-unit all-gathers line up.
 #pragma once
+#include <torch/nn/module.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/nn/module.h>
 
 #include "dist/communicator.h"
 #include "model/model_files.h"

@@ -27,13 +27,15 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // The launcher's periods and grace times, each named once.
-constexpr auto kPollPeriod = std::chrono::milliseconds(100);         // board reads, exits, watchdog, on_poll
-constexpr auto kCancelGrace = std::chrono::seconds(10);              // workers stop at the end of their step
-constexpr auto kStopGrace = std::chrono::seconds(3);                 // SIGTERM to SIGKILL when ending a run
-constexpr auto kVictimGrace = std::chrono::milliseconds(600);        // a communication error usually echoes another rank's failure
-constexpr auto kStoreTimeout = std::chrono::minutes(5);              // the rendezvous store's own waits
-constexpr auto kReapPeriod = std::chrono::milliseconds(20);          // waitpid polls while stopping workers
-constexpr auto kSpawnFailureGrace = std::chrono::milliseconds(100);  // a spawn failed: the started workers get this long
+constexpr auto kPollPeriod = std::chrono::milliseconds(100);  // board reads, exits, watchdog, on_poll
+constexpr auto kCancelGrace = std::chrono::seconds(10);       // workers stop at the end of their step
+constexpr auto kStopGrace = std::chrono::seconds(3);          // SIGTERM to SIGKILL when ending a run
+constexpr auto kVictimGrace =
+    std::chrono::milliseconds(600);                      // a communication error usually echoes another rank's failure
+constexpr auto kStoreTimeout = std::chrono::minutes(5);  // the rendezvous store's own waits
+constexpr auto kReapPeriod = std::chrono::milliseconds(20);  // waitpid polls while stopping workers
+constexpr auto kSpawnFailureGrace =
+    std::chrono::milliseconds(100);  // a spawn failed: the started workers get this long
 
 struct Worker {
   pid_t pid = -1;
@@ -84,7 +86,9 @@ pid_t spawn(const Spawn& o, int rank, int port, const std::string& run_id) {
 }
 
 std::string describe_exit(int status) {
-  if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  if (WIFSIGNALED(status))
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) +
+           ")";
   return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 
@@ -97,8 +101,10 @@ void stop_all(std::vector<Worker>& workers, std::chrono::milliseconds grace) {
     bool any = false;
     for (auto& w : workers) {
       if (!w.running) continue;
-      if (waitpid(w.pid, &w.status, WNOHANG) == w.pid) w.running = false;
-      else any = true;
+      if (waitpid(w.pid, &w.status, WNOHANG) == w.pid)
+        w.running = false;
+      else
+        any = true;
     }
     if (!any) return;
     if (Clock::now() >= deadline) break;
@@ -159,10 +165,12 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
       watched[r].status = board.read(r);
       watched[r].last_progress_ms = watched[r].status.progress_ms ? watched[r].status.progress_ms : spawn_ms[r];
       watched[r].stopped = process_stopped(w.pid);
-      if (watched[r].status.state != RankState::kRunning && watched[r].status.state != RankState::kStarting) watched[r].running = false;
+      if (watched[r].status.state != RankState::kRunning && watched[r].status.state != RankState::kStarting)
+        watched[r].running = false;
     }
     if (failed_weight < 3 && !cancelled) {
-      const HangVerdict hang = judge_hang(watched, ProgressBoard::monotonic_ms(), std::chrono::seconds(job.config.hang_timeout_seconds));
+      const HangVerdict hang =
+          judge_hang(watched, ProgressBoard::monotonic_ms(), std::chrono::seconds(job.config.hang_timeout_seconds));
       if (hang.rank >= 0) {
         failed_rank = hang.rank;
         failed_weight = 3;
@@ -206,10 +214,12 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
   result.exit_code = s.exit_code > 0 ? s.exit_code : static_cast<int>(ErrorCode::kCommunication);
   // The sampling is never lost: rank 0 saved the latent before decoding.
   const GenerationRequest& r = job.request;
-  const std::string latent = !r.save_latent.empty() ? r.save_latent : (r.output.empty() && r.frames_dir.empty()) ? "" : rescue_latent_path(r);
+  const std::string latent = !r.save_latent.empty()                       ? r.save_latent
+                             : (r.output.empty() && r.frames_dir.empty()) ? ""
+                                                                          : rescue_latent_path(r);
   if (!latent.empty() && fs::exists(latent) && result.message.find(latent) == std::string::npos)
-    result.message += "; the sampled latent is kept in " + latent + ": decode it with `wan generate --decode-latent " + latent +
-                      " --model ... --output ...`";
+    result.message += "; the sampled latent is kept in " + latent + ": decode it with `wan generate --decode-latent " +
+                      latent + " --model ... --output ...`";
   return result;
 }
 
@@ -220,7 +230,8 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
   DistConfig& c = job.config;
   const GenerationRequest& r = job.request;
   if (!r.decode_latent.empty())
-    throw Error(ErrorCode::kInvalidArgument, "--decode-latent runs in one process; drop --world-size and the distributed flags");
+    throw Error(ErrorCode::kInvalidArgument,
+                "--decode-latent runs in one process; drop --world-size and the distributed flags");
   c.backend = resolve_backend(c, r.device);
   c.rank = 0;
   // Every rank runs on this machine: as many GPUs as ranks.
@@ -232,7 +243,8 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
     throw Error(ErrorCode::kFileNotFound, "worker executable " + worker_path + " not found or not executable");
   ProgressBoard::remove_stale();
   if (job.run_id.empty())
-    job.run_id = "run-" + std::to_string(getpid()) + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000000);
+    job.run_id = "run-" + std::to_string(getpid()) + "-" +
+                 std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000000);
   ProgressBoard board = ProgressBoard::create(job.run_id, c.world_size);
 
   // The job file every rank reads, in a folder of the run's own (removed at the end).
@@ -276,7 +288,8 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
 std::string format_rank_status(int rank, const RankStatus& s) {
   const Phase phase = static_cast<Phase>(s.phase);
   char line[160];
-  std::snprintf(line, sizeof line, "rank %d: %s %d/%d", rank, phase == Phase::kNone ? "starting" : phase_name(phase), s.step, s.total);
+  std::snprintf(line, sizeof line, "rank %d: %s %d/%d", rank, phase == Phase::kNone ? "starting" : phase_name(phase),
+                s.step, s.total);
   std::string text = line;
   if (s.seconds_per_step > 0) {
     std::snprintf(line, sizeof line, " · %.2f s/step", s.seconds_per_step);

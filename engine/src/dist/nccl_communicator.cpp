@@ -2,6 +2,7 @@
 // then). Every collective runs on the rank's GPU; results are ready for the current CUDA stream when a
 // collective returns (Work::wait makes the current stream wait for NCCL's).
 #include <c10/cuda/CUDAGuard.h>
+
 #include <torch/csrc/distributed/c10d/NCCLUtils.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
@@ -36,14 +37,16 @@ std::string nccl_version() { return c10d::getNcclVersion(); }
 std::unique_ptr<Communicator> connect_nccl(const RendezvousOptions& r, int cuda_device) {
   const int devices = static_cast<int>(c10::cuda::device_count());
   if (cuda_device < 0 || cuda_device >= devices)
-    throw Error(ErrorCode::kUnsupported, "rank " + std::to_string(r.rank) + " wants GPU " + std::to_string(cuda_device) +
-                                             " (its local rank) but this machine shows " + std::to_string(devices) +
+    throw Error(ErrorCode::kUnsupported, "rank " + std::to_string(r.rank) + " wants GPU " +
+                                             std::to_string(cuda_device) + " (its local rank) but this machine shows " +
+                                             std::to_string(devices) +
                                              " GPU(s); start at most that many ranks per machine");
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(cuda_device));
   auto store = connect_store(r);
   try {
     return std::make_unique<ProcessGroupCommunicator<NcclTraits>>(
-        store, r.rank, r.world_size, r.timeout, torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device)));
+        store, r.rank, r.world_size, r.timeout,
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device)));
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kCommunication, "nccl set-up failed on rank " + std::to_string(r.rank) + " of " +
                                                std::to_string(r.world_size) + ": " + first_line(e.what()));

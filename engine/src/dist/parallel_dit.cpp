@@ -9,10 +9,12 @@ ParallelDit::ParallelDit(Communicator& world, const DistConfig& config) : cfg_pa
     throw Error(ErrorCode::kInternal, "ParallelDit: config world_size " + std::to_string(config.world_size) +
                                           " but the communicator has " + std::to_string(world.size()) + " ranks");
   layout_ = rank_layout(config, world.rank());
-  sp_comm_ = world.split(layout_.sequence_group(), "sp" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.cfg_index));
+  sp_comm_ = world.split(layout_.sequence_group(),
+                         "sp" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.cfg_index));
   sp_ = std::make_unique<SequenceParallel>(*sp_comm_, layout_.ulysses_size, layout_.ring_size);
   if (cfg_parallel_)  // the rank holding the same chunk in the other half: cond is cfg index 0, uncond 1
-    cfg_comm_ = world.split(layout_.cfg_pair(), "cfg" + std::to_string(layout_.replica_index) + "_" + std::to_string(layout_.sequence_chunk));
+    cfg_comm_ = world.split(layout_.cfg_pair(), "cfg" + std::to_string(layout_.replica_index) + "_" +
+                                                    std::to_string(layout_.sequence_chunk));
 }
 
 std::vector<Communicator*> ParallelDit::communicators() {
@@ -21,15 +23,16 @@ std::vector<Communicator*> ParallelDit::communicators() {
   return out;
 }
 
-torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context,
-                                   const torch::Tensor& clip_fea, const torch::Tensor& y) {
+torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, double t,
+                                   const torch::Tensor& context, const torch::Tensor& clip_fea,
+                                   const torch::Tensor& y) {
   if (sp_->size() == 1) return model.forward(latent, t, context, clip_fea, y);
   return sp_->dit_forward(model, latent, t, context, clip_fea, y);
 }
 
 torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t,
-                                           const torch::Tensor& context, const torch::Tensor& context_null, double guidance,
-                                           const torch::Tensor& clip_fea, const torch::Tensor& y) {
+                                           const torch::Tensor& context, const torch::Tensor& context_null,
+                                           double guidance, const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::Tensor cond, uncond;
   if (cfg_parallel_) {
     const torch::Tensor mine = forward(model, latent, t, layout_.cfg_index == 0 ? context : context_null, clip_fea, y);

@@ -18,9 +18,9 @@ class ParallelDit {
 
   // uncond + g * (cond - uncond) for the latent at timestep t, identical on every rank. clip_fea and y:
   // image-to-video's conditioning (both branches), undefined for text-to-video.
-  torch::Tensor guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context,
-                                const torch::Tensor& context_null, double guidance, const torch::Tensor& clip_fea = {},
-                                const torch::Tensor& y = {});
+  torch::Tensor guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t,
+                                const torch::Tensor& context, const torch::Tensor& context_null, double guidance,
+                                const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
 
   const RankLayout& layout() const { return layout_; }
   // Communicators in use (for accounting): the sequence-parallel group, its ulysses and ring groups,

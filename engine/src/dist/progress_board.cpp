@@ -62,7 +62,9 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std
               "the board needs lock-free atomics in shared memory");
 
 std::size_t header_bytes() { return (sizeof(Header) + 63) / 64 * 64; }
-std::size_t board_bytes(int world) { return header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world) + sizeof(Preview); }
+std::size_t board_bytes(int world) {
+  return header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world) + sizeof(Preview);
+}
 
 Header* header_of(void* base) { return static_cast<Header*>(base); }
 Slot* slot_of(void* base, int rank) {
@@ -70,7 +72,8 @@ Slot* slot_of(void* base, int rank) {
 }
 
 Preview* preview_of(void* base, int world) {
-  return reinterpret_cast<Preview*>(static_cast<char*>(base) + header_bytes() + sizeof(Slot) * static_cast<std::size_t>(world));
+  return reinterpret_cast<Preview*>(static_cast<char*>(base) + header_bytes() +
+                                    sizeof(Slot) * static_cast<std::size_t>(world));
 }
 
 Error sys_error(const std::string& what) { return Error(ErrorCode::kIo, what + ": " + std::strerror(errno)); }
@@ -92,7 +95,8 @@ std::int32_t segment_supervisor(const std::string& name) {
     void* p = mmap(nullptr, sizeof(Header), PROT_READ, MAP_SHARED, fd, 0);
     if (p != MAP_FAILED) {
       const Header* h = static_cast<const Header*>(p);
-      if (reinterpret_cast<const std::atomic<std::uint32_t>*>(&h->magic)->load(std::memory_order_acquire) == kBoardMagic)
+      if (reinterpret_cast<const std::atomic<std::uint32_t>*>(&h->magic)->load(std::memory_order_acquire) ==
+          kBoardMagic)
         pid = h->supervisor_pid;
       munmap(p, sizeof(Header));
     }
@@ -103,15 +107,16 @@ std::int32_t segment_supervisor(const std::string& name) {
 
 void check_rank(const ProgressBoard& b, int rank) {
   if (rank < 0 || rank >= b.world_size())
-    throw Error(ErrorCode::kInvalidArgument, "progress board: rank " + std::to_string(rank) + " out of range for world size " +
-                                                 std::to_string(b.world_size()));
+    throw Error(ErrorCode::kInvalidArgument, "progress board: rank " + std::to_string(rank) +
+                                                 " out of range for world size " + std::to_string(b.world_size()));
 }
 
 }  // namespace
 
 std::string ProgressBoard::segment_name(const std::string& run_id) {
   if (run_id.empty() || run_id.size() >= kRunIdBytes)
-    throw Error(ErrorCode::kInvalidArgument, "run id must have 1 to " + std::to_string(kRunIdBytes - 1) + " characters");
+    throw Error(ErrorCode::kInvalidArgument,
+                "run id must have 1 to " + std::to_string(kRunIdBytes - 1) + " characters");
   for (char c : run_id)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
       throw Error(ErrorCode::kInvalidArgument, "run id '" + run_id + "': use letters, digits, '-' and '_' only");
@@ -127,14 +132,16 @@ std::uint64_t ProgressBoard::monotonic_ms() {
 ProgressBoard ProgressBoard::create(const std::string& run_id, int world_size) {
   const std::string name = segment_name(run_id);
   if (world_size < 1 || world_size > 4096)
-    throw Error(ErrorCode::kInvalidArgument, "progress board: world size " + std::to_string(world_size) + " out of range");
+    throw Error(ErrorCode::kInvalidArgument,
+                "progress board: world size " + std::to_string(world_size) + " out of range");
   int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   if (fd < 0 && errno == EEXIST) {
     const std::int32_t pid = segment_supervisor(name);
     if (pid == kBeingCreated || process_alive(pid))
-      throw Error(ErrorCode::kInvalidArgument, "a run with id " + run_id + " is still going (" +
-                                                   (pid > 0 ? "supervisor pid " + std::to_string(pid) : std::string("being created")) +
-                                                   "); pick another run id or stop that run");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "a run with id " + run_id + " is still going (" +
+                      (pid > 0 ? "supervisor pid " + std::to_string(pid) : std::string("being created")) +
+                      "); pick another run id or stop that run");
     shm_unlink(name.c_str());  // stale: its supervisor is gone
     fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   }
@@ -174,7 +181,8 @@ ProgressBoard ProgressBoard::open(const std::string& run_id) {
   const int fd = shm_open(name.c_str(), O_RDWR, 0);
   if (fd < 0) {
     if (errno == ENOENT)
-      throw Error(ErrorCode::kFileNotFound, "no progress board for run " + run_id + " (shared memory " + name + " does not exist)");
+      throw Error(ErrorCode::kFileNotFound,
+                  "no progress board for run " + run_id + " (shared memory " + name + " does not exist)");
     throw sys_error("cannot open shared memory " + name);
   }
   struct stat st {};
@@ -193,8 +201,9 @@ ProgressBoard ProgressBoard::open(const std::string& run_id) {
   if (h->magic != kBoardMagic)
     throw Error(ErrorCode::kCorruptFile, "shared memory " + name + " is not a Wan Studio progress board");
   if (h->version != kBoardLayoutVersion)
-    throw Error(ErrorCode::kModelMismatch, "progress board " + name + " has layout version " + std::to_string(h->version) +
-                                               ", this program reads version " + std::to_string(kBoardLayoutVersion) +
+    throw Error(ErrorCode::kModelMismatch, "progress board " + name + " has layout version " +
+                                               std::to_string(h->version) + ", this program reads version " +
+                                               std::to_string(kBoardLayoutVersion) +
                                                ": use the same Wan Studio build for the studio and the workers");
   if (h->slot_bytes != sizeof(Slot) || board_bytes(static_cast<int>(h->world_size)) != b.bytes_)
     throw Error(ErrorCode::kCorruptFile, "progress board " + name + " has an unexpected size");

@@ -35,7 +35,8 @@ RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
   if (dit_comm_) {
     Communicator* comm = dit_comm_.get();
     h.dit_sharding = [this, comm, options](torch::nn::Module& module, std::int64_t blocks, const TensorSource& source,
-                                           const std::string& what, torch::Device device) -> std::shared_ptr<ParameterResidency> {
+                                           const std::string& what,
+                                           torch::Device device) -> std::shared_ptr<ParameterResidency> {
       auto shards = std::make_shared<ShardedParameters>(module, blocks, *comm, options, &source, what, device);
       dit_shards_ = shards;
       return shards;

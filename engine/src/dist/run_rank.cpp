@@ -1,6 +1,4 @@
 // run_rank and run_worker (wan/rank.h): the rank contract, written once.
-#include "wan/rank.h"
-
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -17,6 +15,7 @@
 #include "pipeline/latent_preview.h"
 #include "pipeline/rank_hooks.h"
 #include "wan/error.h"
+#include "wan/rank.h"
 
 namespace wan {
 namespace {
@@ -26,13 +25,15 @@ Job fit_to_world(const Job& given, const WorkerEnv& env) {
   Job job = given;
   DistConfig& config = job.config;
   if (config.world_size != env.world_size)
-    throw Error(ErrorCode::kInvalidArgument, "the config says world_size " + std::to_string(config.world_size) + " but the launcher (" +
-                                                 env.launcher + ") started " + std::to_string(env.world_size) +
+    throw Error(ErrorCode::kInvalidArgument, "the config says world_size " + std::to_string(config.world_size) +
+                                                 " but the launcher (" + env.launcher + ") started " +
+                                                 std::to_string(env.world_size) +
                                                  " ranks; start as many ranks as the config's world_size");
   config.rank = env.rank;
   std::string& device = job.request.device;
   config.backend = resolve_backend(config, device);
-  if (config.backend == Backend::kNccl && device == "cuda") device = "cuda:" + std::to_string(env.local_rank);  // a GPU per local rank
+  if (config.backend == Backend::kNccl && device == "cuda")
+    device = "cuda:" + std::to_string(env.local_rank);  // a GPU per local rank
   check_dist_config(config, DistEnvironment{});
   if (job.run_id.empty()) job.run_id = env.run_id;
   return job;
@@ -40,7 +41,8 @@ Job fit_to_world(const Job& given, const WorkerEnv& env) {
 
 std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   const DistConfig& config = job.config;
-  if (env.launcher == "none" && env.world_size == 1) return make_single_rank_communicator();  // one process, nobody to meet
+  if (env.launcher == "none" && env.world_size == 1)
+    return make_single_rank_communicator();  // one process, nobody to meet
   if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") setenv("WAN_GLOO_HOST", "127.0.0.1", 0);
   RendezvousOptions r;
   r.master_addr = env.master_addr;
@@ -50,7 +52,8 @@ std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   r.host_store = env.rank == 0 && !env.store_hosted;
   r.timeout = std::chrono::seconds(config.collective_timeout_seconds);
   const std::string& device = job.request.device;
-  if (config.backend == Backend::kNccl) return connect_nccl(r, device.size() > 5 ? std::atoi(device.c_str() + 5) : env.local_rank);
+  if (config.backend == Backend::kNccl)
+    return connect_nccl(r, device.size() > 5 ? std::atoi(device.c_str() + 5) : env.local_rank);
   if (env.world_size == 1) return make_single_rank_communicator();
   return connect_gloo(r);
 }
@@ -81,8 +84,10 @@ void agree_on_seed(GenerationRequest& request, Communicator& world) {
 class WorkerReporter : public RankReporter {
  public:
   WorkerReporter(const std::string& run_id, int rank, RankReporter* console) : rank_(rank), memory_(rank) {
-    if (!run_id.empty()) board_ = std::make_unique<BoardReporter>(run_id, rank);
-    else if (rank == 0) console_ = console;
+    if (!run_id.empty())
+      board_ = std::make_unique<BoardReporter>(run_id, rank);
+    else if (rank == 0)
+      console_ = console;
   }
   void started(int rank, const std::string& device) override {
     if (device.rfind("cuda", 0) == 0) memory_.set_cuda_device(device.size() > 5 ? std::atoi(device.c_str() + 5) : 0);
@@ -97,8 +102,10 @@ class WorkerReporter : public RankReporter {
     if (board_) board_->preview(image);
   }
   void note(const std::string& text) override {
-    if (console_) console_->note(text);
-    else std::fprintf(stderr, "note: %s\n", text.c_str());
+    if (console_)
+      console_->note(text);
+    else
+      std::fprintf(stderr, "note: %s\n", text.c_str());
   }
   void result(const GenerationResult& result, const GenerationRequest& request) override {
     if (console_) console_->result(result, request);
@@ -128,11 +135,17 @@ GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& 
   RankRuntime runtime(*world, job.config);
   RankHooks hooks = runtime.hooks(job.request.guidance.value(), env.rank == 0);
   hooks.save_latent_before_decode = true;
-  if (env.rank == 0) hooks.on_step = [&](int step, int total, const torch::Tensor& latent) { reporter.preview(latent_preview(latent, step, total)); };
-  const GenerationResult result = generate_with_hooks(job, [&](const ProgressEvent& e) {
-    note_phase(e.phase, e.step, e.total);
-    reporter.progress(e);
-  }, hooks);
+  if (env.rank == 0)
+    hooks.on_step = [&](int step, int total, const torch::Tensor& latent) {
+      reporter.preview(latent_preview(latent, step, total));
+    };
+  const GenerationResult result = generate_with_hooks(
+      job,
+      [&](const ProgressEvent& e) {
+        note_phase(e.phase, e.step, e.total);
+        reporter.progress(e);
+      },
+      hooks);
   if (env.rank == 0) reporter.result(result, job.request);
   return result;
 }
@@ -154,7 +167,9 @@ int run_worker(const Job& given, int threads, RankReporter* console) {
     reporter->finish(RankState::kDone, 0, "");
     return 0;
   } catch (const Error& e) {
-    if (reporter) reporter->finish(e.code() == ErrorCode::kCancelled ? RankState::kCancelled : RankState::kFailed, static_cast<int>(e.code()), e.what());
+    if (reporter)
+      reporter->finish(e.code() == ErrorCode::kCancelled ? RankState::kCancelled : RankState::kFailed,
+                       static_cast<int>(e.code()), e.what());
     std::fprintf(stderr, "wan: error: rank %d: %s\n", rank, e.what());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {

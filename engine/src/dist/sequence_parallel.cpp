@@ -57,8 +57,8 @@ std::pair<torch::Tensor, torch::Tensor> attention_block_lse(const torch::Tensor&
 SequenceParallel::SequenceParallel(Communicator& sp, int ulysses_size, int ring_size)
     : sp_(sp), ulysses_size_(ulysses_size), ring_size_(ring_size) {
   if (ulysses_size < 1 || ring_size < 1 || ulysses_size * ring_size != sp.size())
-    throw Error(ErrorCode::kInvalidArgument, "sequence parallel: ulysses_size x ring_size must equal the group size " +
-                                                 std::to_string(sp.size()));
+    throw Error(ErrorCode::kInvalidArgument,
+                "sequence parallel: ulysses_size x ring_size must equal the group size " + std::to_string(sp.size()));
   // The groups of a world that is this sequence group alone (its ranks are the group's positions).
   DistConfig alone;
   alone.world_size = sp.size();
@@ -76,7 +76,8 @@ torch::Tensor SequenceParallel::ring_attention(const torch::Tensor& q, const tor
   const std::int64_t Ls = q.size(0);
   const int R = ring_size_, ri = ring_->rank();
   torch::Tensor out = torch::zeros(q.sizes(), q.options().dtype(torch::kFloat32));
-  torch::Tensor lse = torch::full({q.size(1), Ls}, -std::numeric_limits<float>::infinity(), q.options().dtype(torch::kFloat32));
+  torch::Tensor lse =
+      torch::full({q.size(1), Ls}, -std::numeric_limits<float>::infinity(), q.options().dtype(torch::kFloat32));
   torch::Tensor kv = torch::stack({k, v});  // [2, Ls, h, d] travels around the ring
   for (int step = 0; step < R; ++step) {
     const int src = (ri - step + R) % R;  // the ring rank whose keys this rank holds now
@@ -85,7 +86,7 @@ torch::Tensor SequenceParallel::ring_attention(const torch::Tensor& q, const tor
     const std::int64_t valid = std::clamp<std::int64_t>(valid_tokens - static_cast<std::int64_t>(src) * Ls, 0, Ls);
     if (valid > 0) {
       auto [o, l] = attention_block_lse(q, kv[0], kv[1], valid);
-      const torch::Tensor merged = torch::logaddexp(lse, l);                           // [h, Ls]
+      const torch::Tensor merged = torch::logaddexp(lse, l);                               // [h, Ls]
       const torch::Tensor w_old = torch::exp(lse - merged).transpose(0, 1).unsqueeze(-1);  // [Ls, h, 1]
       const torch::Tensor w_new = torch::exp(l - merged).transpose(0, 1).unsqueeze(-1);
       out = out * w_old + o * w_new;
@@ -101,8 +102,8 @@ torch::Tensor SequenceParallel::attend(const torch::Tensor& q, const torch::Tens
   const std::int64_t s = q.size(1), n = q.size(2), d = q.size(3);
   const int U = ulysses_size_;
   if (n % U != 0)
-    throw Error(ErrorCode::kInvalidArgument, "ulysses_size " + std::to_string(U) + " does not divide the " + std::to_string(n) +
-                                                 " attention heads");
+    throw Error(ErrorCode::kInvalidArgument,
+                "ulysses_size " + std::to_string(U) + " does not divide the " + std::to_string(n) + " attention heads");
   // Ulysses: scatter heads, gather the group's tokens: [1, s, n, d] -> [U*s, n/U, d].
   auto gather_tokens = [&](const torch::Tensor& t) {
     if (U == 1) return t[0];
@@ -124,8 +125,9 @@ torch::Tensor SequenceParallel::attend(const torch::Tensor& q, const torch::Tens
   return back.permute({1, 0, 2, 3}).reshape({1, s, n, d});
 }
 
-torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Tensor& x, double t, const torch::Tensor& context,
-                                            const torch::Tensor& clip_fea, const torch::Tensor& y) {
+torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Tensor& x, double t,
+                                            const torch::Tensor& context, const torch::Tensor& clip_fea,
+                                            const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   ForwardScope scope(model.residency.get());
   const torch::Device device = model.placement().device;

@@ -24,7 +24,8 @@ class SequenceParallel {
 
   // Attention of this rank's query chunk against all keys of the group. q, k, v: [1, s, n, d] local
   // chunks; keys at global positions >= valid_tokens are masked. Returns [1, s, n, d].
-  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, std::int64_t valid_tokens);
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       std::int64_t valid_tokens);
 
   // The DiT forward with the blocks on this rank's chunk; every member returns the full
   // [out_dim, F, H, W] float32 result (identical to WanModel::forward).

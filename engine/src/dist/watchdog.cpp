@@ -26,7 +26,8 @@ constexpr auto kCollectiveGrace = std::chrono::seconds(30);
 std::string describe_rank_activity(const RankStatus& s) {
   const Phase phase = static_cast<Phase>(s.phase);
   std::string text = "while " + std::string(phase == Phase::kNone ? "starting" : phase_name(phase));
-  if (phase == Phase::kSampling || phase == Phase::kDecoding) text += " (step " + std::to_string(s.step) + " of " + std::to_string(s.total) + ")";
+  if (phase == Phase::kSampling || phase == Phase::kDecoding)
+    text += " (step " + std::to_string(s.step) + " of " + std::to_string(s.total) + ")";
   const std::string collective = std::string(collective_name(s.collective)) + " #" + std::to_string(s.collectives);
   if (s.in_collective) return text + ", waiting in " + collective;
   if (s.collectives == 0) return text + ", before any collective";
@@ -67,7 +68,8 @@ HangVerdict judge_hang(const std::vector<WatchedRank>& ranks, std::uint64_t now_
   if (!s.stopped && s.status.in_collective && !all_stalled) return {};  // waits for a peer that still works
   HangVerdict v;
   v.rank = suspect;
-  v.message = "stopped responding: no progress for " + std::to_string(idle_ms(s) / 1000) + " s " + describe_rank_activity(s.status);
+  v.message = "stopped responding: no progress for " + std::to_string(idle_ms(s) / 1000) + " s " +
+              describe_rank_activity(s.status);
   if (s.stopped) v.message += " (its process is stopped by a signal)";
   for (int r = 0; r < static_cast<int>(ranks.size()); ++r)
     if (r != suspect && ranks[r].running && ranks[r].status.in_collective)
@@ -102,8 +104,8 @@ ProcessWatchdog::ProcessWatchdog(int rank, std::chrono::seconds hang_timeout, st
       s.in_collective = p.mark.in_collective;
       s.collective = p.mark.collective;
       s.collectives = p.mark.collectives;
-      std::fprintf(stderr, "wan: error: rank %d: stopped responding: no progress for %llu s %s; ending this rank\n", rank,
-                   static_cast<unsigned long long>(idle_ms / 1000), describe_rank_activity(s).c_str());
+      std::fprintf(stderr, "wan: error: rank %d: stopped responding: no progress for %llu s %s; ending this rank\n",
+                   rank, static_cast<unsigned long long>(idle_ms / 1000), describe_rank_activity(s).c_str());
       std::fflush(stderr);
       // The process ends here: its sockets close and its NCCL communicators die with it, which ends
       // the peers' collectives; torchrun, srun and mpirun then stop the other ranks.

@@ -23,7 +23,8 @@ int number(const std::map<std::string, std::string>& env, const char* key, int f
     if (end != v->size()) throw std::invalid_argument("trailing");
     return n;
   } catch (const std::exception&) {
-    throw Error(ErrorCode::kInvalidArgument, std::string("environment variable ") + key + "='" + *v + "' is not a whole number");
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("environment variable ") + key + "='" + *v + "' is not a whole number");
   }
 }
 
@@ -51,16 +52,20 @@ WorkerEnv worker_env_from(const std::map<std::string, std::string>& env) {
   w.world_size = number(env, size_key, 1);
   w.local_rank = number(env, local_key, 0);
   if (w.world_size < 1)
-    throw Error(ErrorCode::kInvalidArgument, std::string(size_key) + "=" + std::to_string(w.world_size) + ": must be at least 1");
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(size_key) + "=" + std::to_string(w.world_size) + ": must be at least 1");
   if (w.rank < 0 || w.rank >= w.world_size)
-    throw Error(ErrorCode::kInvalidArgument, std::string(rank_key) + "=" + std::to_string(w.rank) + " is out of range for " +
-                                                 size_key + "=" + std::to_string(w.world_size));
+    throw Error(ErrorCode::kInvalidArgument, std::string(rank_key) + "=" + std::to_string(w.rank) +
+                                                 " is out of range for " + size_key + "=" +
+                                                 std::to_string(w.world_size));
   if (w.local_rank < 0) throw Error(ErrorCode::kInvalidArgument, std::string(local_key) + " must not be negative");
-  if (const std::string* addr = find(env, "MASTER_ADDR")) w.master_addr = *addr;
+  if (const std::string* addr = find(env, "MASTER_ADDR"))
+    w.master_addr = *addr;
   else if (w.launcher == "slurm" || w.launcher == "mpirun") {
     if (w.world_size > 1 && !find(env, "WAN_SINGLE_NODE"))
-      throw Error(ErrorCode::kInvalidArgument, "MASTER_ADDR is not set: under " + w.launcher +
-                                                   " export MASTER_ADDR (the host of rank 0) and MASTER_PORT before launching");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "MASTER_ADDR is not set: under " + w.launcher +
+                      " export MASTER_ADDR (the host of rank 0) and MASTER_PORT before launching");
   }
   w.master_port = number(env, "MASTER_PORT", 29500);
   if (w.master_port < 1 || w.master_port > 65535)

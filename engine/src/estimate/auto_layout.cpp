@@ -40,7 +40,8 @@ DistConfig layout_for_world(const DistConfig& current, int world_size, int num_h
   return c;
 }
 
-AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus, std::int64_t gpu_memory_bytes) {
+AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus,
+                       std::int64_t gpu_memory_bytes) {
   AutoLayout out;
   if (gpus <= 0) {
     out.config = settings.config;
@@ -94,7 +95,8 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
     char layout[96];
     std::snprintf(layout, sizeof(layout), "%d GPU%s: %s%d x %d (ulysses x ring)", gpus, gpus > 1 ? "s" : "",
                   c.cfg_parallel ? "CFG parallel, " : "", c.ulysses_size, c.ring_size);
-    out.reason = std::string(layout) + ", " + st.what + ": " + gib(out.estimate.peak) + " per GPU of " + gib(gpu_memory_bytes);
+    out.reason =
+        std::string(layout) + ", " + st.what + ": " + gib(out.estimate.peak) + " per GPU of " + gib(gpu_memory_bytes);
     if (out.fits) return out;
   }
   out.reason = "nothing fits: " + out.reason + "; lower the resolution or the frame count";

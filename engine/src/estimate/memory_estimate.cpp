@@ -1,12 +1,11 @@
 // The memory estimator: per-phase working sets of the engine's own pipeline (text encoding, then the
 // DiT's sampling, then the VAE decode on the output rank; each model is freed before the next loads).
 // docs/MEMORY.md derives each term and compares the sums with measured peaks.
-#include "wan/estimate.h"
-
-#include "model/attention_budget.h"
-
 #include <algorithm>
 #include <cmath>
+
+#include "model/attention_budget.h"
+#include "wan/estimate.h"
 
 namespace wan {
 namespace {
@@ -124,14 +123,15 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   // The chunked reference attention (attention_mode math; ring blocks in float32 on a GPU, where no fused
   // kernel returns the log-sum-exp) holds one chunk of float32 scores and its probabilities. SDPA's fused
   // kernels (the default; Ulysses and ring blocks too) hold no score matrix: blocks of a few MiB.
-  const bool chunked =
-      c.attention_mode == AttentionMode::kMath || (s.gpu && param_bytes(s) == 4 && c.context_parallel() && c.ring_size > 1);
+  const bool chunked = c.attention_mode == AttentionMode::kMath ||
+                       (s.gpu && param_bytes(s) == 4 && c.context_parallel() && c.ring_size > 1);
   if (chunked) {
     const std::int64_t queries = local * u, keys = local * u, heads = m.num_heads / u;
     attn += std::min(queries * keys * heads, kAttentionChunkElements) * 4 * 2;
   }
   // FFN: the hidden activations, its GELU and 0.5 x; on the CPU over slices of tokens (dit.cpp).
-  const std::int64_t hidden = s.gpu ? local * std::int64_t(m.ffn_dim) : std::min(local * std::int64_t(m.ffn_dim), kFfnChunkElements);
+  const std::int64_t hidden =
+      s.gpu ? local * std::int64_t(m.ffn_dim) : std::min(local * std::int64_t(m.ffn_dim), kFfnChunkElements);
   const std::int64_t ffn = 2 * U + 3 * hidden * act + A + (s.gpu ? 0 : U);  // CPU: + the assembled output
   // Text context (and for i2v the CLIP features) with their cross-attention keys and values.
   const std::int64_t image_tokens = m.i2v ? m.clip_tokens : 0;
@@ -236,7 +236,8 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   const bool t5_here = !(s.gpu && c.t5_cpu);
   if (t5_here) {
     const Units t5 = with_total(t5_units(model), model.t5_params);
-    e.text_encoder = sharded_peak_bytes(t5, c.t5_fsdp, c.sharding_strategy, world, pb) + t5_activation_bytes(model, s.gpu);
+    e.text_encoder =
+        sharded_peak_bytes(t5, c.t5_fsdp, c.sharding_strategy, world, pb) + t5_activation_bytes(model, s.gpu);
   }
   const std::int64_t vae_params = model.vae_params > 0 ? model.vae_params : vae_param_count(model);
   if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, vae_params, s.gpu);

@@ -1,10 +1,10 @@
 #include "wan/eval_case.h"
 
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <map>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "core/runtime.h"
 #include "model/model_files.h"
@@ -32,7 +32,8 @@ std::string find_weights(const fs::path& dir) {
     if (ext == ".safetensors" || ext == ".pth") found.push_back(entry.path().string());
   }
   if (found.size() != 1)
-    throw Error(ErrorCode::kInvalidArgument, dir.string() + ": expected exactly one weight file beside io.safetensors, found " +
+    throw Error(ErrorCode::kInvalidArgument, dir.string() +
+                                                 ": expected exactly one weight file beside io.safetensors, found " +
                                                  std::to_string(found.size()));
   return found[0];
 }
@@ -77,7 +78,8 @@ Outputs eval_vae(const fs::path& dir, const SafetensorsFile& io, const ModelPlac
   return out;
 }
 
-Outputs eval_clip(const fs::path& dir, const nlohmann::json& config, const SafetensorsFile& io, const ModelPlacement& placement) {
+Outputs eval_clip(const fs::path& dir, const nlohmann::json& config, const SafetensorsFile& io,
+                  const ModelPlacement& placement) {
   LoadedClip clip = load_clip(open_weights(find_weights(dir)), placement, config.value("num_heads", std::int64_t(0)));
   return {{"clip_fea", clip.model->encode(input(io, "image")).cpu()}};
 }
@@ -85,7 +87,8 @@ Outputs eval_clip(const fs::path& dir, const nlohmann::json& config, const Safet
 // Sampler case: from x_init, step i with model_output_i gives x_i.
 Outputs eval_sampler(const nlohmann::json& config, const SafetensorsFile& io) {
   const int steps = config.at("steps").get<int>();
-  auto sampler = make_sampler(parse_sampler(config.at("solver").get<std::string>()), steps, config.at("shift").get<double>());
+  auto sampler =
+      make_sampler(parse_sampler(config.at("solver").get<std::string>()), steps, config.at("shift").get<double>());
   Outputs out;
   std::vector<float> t(sampler->schedule().timesteps.begin(), sampler->schedule().timesteps.end());
   out.emplace_back("timesteps", torch::tensor(t));
@@ -116,11 +119,13 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   const torch::Tensor noise = initial_noise(plan);
   out.emplace_back("noise", noise.cpu());
   const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
-  out.emplace_back("timesteps", torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
+  out.emplace_back("timesteps",
+                   torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
   WanModel dit = load_plan_dit(plan);
-  const torch::Tensor latent = denoise(plan, dit, text, noise, [&](int step, int, const torch::Tensor& x) {
-    out.emplace_back("latent_" + std::to_string(step - 1), x.cpu());
-  }, {}, image);
+  const torch::Tensor latent = denoise(
+      plan, dit, text, noise,
+      [&](int step, int, const torch::Tensor& x) { out.emplace_back("latent_" + std::to_string(step - 1), x.cpu()); },
+      {}, image);
   out.emplace_back("final_latent", latent.cpu());
   out.emplace_back("video", decode_video(plan, latent));
   return out;
@@ -155,14 +160,22 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
   const ModelPlacement vae_placement = ModelPlacement::make(dtype, device, /*fp32_compute_on_cpu=*/true);
 
   EvalCaseResult result;
-  result.kind = config.contains("prompt") ? "pipeline" : config.contains("solver") ? "sampler" : config.value("_class_name", std::string());
+  result.kind = config.contains("prompt")   ? "pipeline"
+                : config.contains("solver") ? "sampler"
+                                            : config.value("_class_name", std::string());
   Outputs outputs;
-  if (result.kind == "pipeline") outputs = eval_pipeline(dir, options);
-  else if (result.kind == "sampler") outputs = eval_sampler(config, *io);
-  else if (result.kind == "WanModel") outputs = eval_dit(dir, *io, placement);
-  else if (result.kind == "T5Encoder") outputs = eval_t5(dir, *io, placement);
-  else if (result.kind == "WanVAE") outputs = eval_vae(dir, *io, vae_placement);
-  else if (result.kind == "CLIPVisionTransformer") outputs = eval_clip(dir, config, *io, placement);
+  if (result.kind == "pipeline")
+    outputs = eval_pipeline(dir, options);
+  else if (result.kind == "sampler")
+    outputs = eval_sampler(config, *io);
+  else if (result.kind == "WanModel")
+    outputs = eval_dit(dir, *io, placement);
+  else if (result.kind == "T5Encoder")
+    outputs = eval_t5(dir, *io, placement);
+  else if (result.kind == "WanVAE")
+    outputs = eval_vae(dir, *io, vae_placement);
+  else if (result.kind == "CLIPVisionTransformer")
+    outputs = eval_clip(dir, config, *io, placement);
   else
     throw Error(ErrorCode::kUnsupported, (dir / "config.json").string() + ": case kind '" + result.kind +
                                              "' is not supported by this version of eval-case");
@@ -172,7 +185,8 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
   return result;
 }
 
-GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype, const std::string& device) {
+GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype,
+                                        const std::string& device) {
   const fs::path dir(case_dir);
   nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
   GenerationRequest r;

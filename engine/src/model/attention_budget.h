@@ -1,7 +1,7 @@
-// Working-set budgets of the engine's CPU kernels. How many float32 attention scores the CPU attention keeps at once (one query chunk): shared by the
-// attention of one process (layers.cpp), the ring/Ulysses attention (sequence_parallel.cpp) and the
-// memory estimator, which counts them. 64 MB: larger chunks are no faster, and their freed blocks
-// fragment the heap glibc keeps, so the resident set grew far beyond the live tensors.
+// Working-set budgets of the engine's CPU kernels. How many float32 attention scores the CPU attention keeps at once
+// (one query chunk): shared by the attention of one process (layers.cpp), the ring/Ulysses attention
+// (sequence_parallel.cpp) and the memory estimator, which counts them. 64 MB: larger chunks are no faster, and their
+// freed blocks fragment the heap glibc keeps, so the resident set grew far beyond the live tensors.
 #pragma once
 #include <cstdint>
 

@@ -1,12 +1,12 @@
 #include "model/clip.h"
 
+#include <torch/nn/functional.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <functional>
 #include <map>
 #include <regex>
-
-#include <torch/nn/functional.h>
-#include <torch/torch.h>
 
 #include "wan/error.h"
 
@@ -51,11 +51,16 @@ const char* const kHfPrefix = "vision_model.";
 // ComfyUI / Hugging Face CLIPVisionModel names for the official ones (per block: the rest of the name).
 const std::map<std::string, std::string>& hf_block_names() {
   static const std::map<std::string, std::string> names = {
-      {"norm1.weight", "layer_norm1.weight"}, {"norm1.bias", "layer_norm1.bias"},
-      {"norm2.weight", "layer_norm2.weight"}, {"norm2.bias", "layer_norm2.bias"},
-      {"attn.proj.weight", "self_attn.out_proj.weight"}, {"attn.proj.bias", "self_attn.out_proj.bias"},
-      {"mlp.0.weight", "mlp.fc1.weight"}, {"mlp.0.bias", "mlp.fc1.bias"},
-      {"mlp.2.weight", "mlp.fc2.weight"}, {"mlp.2.bias", "mlp.fc2.bias"},
+      {"norm1.weight", "layer_norm1.weight"},
+      {"norm1.bias", "layer_norm1.bias"},
+      {"norm2.weight", "layer_norm2.weight"},
+      {"norm2.bias", "layer_norm2.bias"},
+      {"attn.proj.weight", "self_attn.out_proj.weight"},
+      {"attn.proj.bias", "self_attn.out_proj.bias"},
+      {"mlp.0.weight", "mlp.fc1.weight"},
+      {"mlp.0.bias", "mlp.fc1.bias"},
+      {"mlp.2.weight", "mlp.fc2.weight"},
+      {"mlp.2.bias", "mlp.fc2.bias"},
   };
   return names;
 }
@@ -64,14 +69,16 @@ bool is_hf(const TensorSource& src) { return src.contains("vision_model.embeddin
 
 const std::vector<std::int64_t>& shape_of(const TensorSource& src, const std::string& name) {
   if (!src.contains(name))
-    throw Error(ErrorCode::kModelMismatch, src.path() + ": not a CLIP vision checkpoint (tensor '" + name + "' is missing)");
+    throw Error(ErrorCode::kModelMismatch,
+                src.path() + ": not a CLIP vision checkpoint (tensor '" + name + "' is missing)");
   return src.info(name).shape;
 }
 
 }  // namespace
 
 std::int64_t ClipVisionConfig::parameter_count() const {
-  const std::int64_t per_block = 4 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + 2 * dim * mlp_dim + mlp_dim + dim;
+  const std::int64_t per_block =
+      4 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + 2 * dim * mlp_dim + mlp_dim + dim;
   return dim * 3 * patch_size * patch_size + dim + tokens() * dim + 2 * dim + used_layers() * per_block;
 }
 
@@ -85,7 +92,8 @@ ClipVisionConfig detect_clip_config(const TensorSource& src, std::int64_t num_he
   const bool hf = is_hf(src);
   const std::string pre = hf ? "vision_model.encoder.layers." : "visual.transformer.";
   ClipVisionConfig c;
-  const auto& patch = shape_of(src, hf ? "vision_model.embeddings.patch_embedding.weight" : "visual.patch_embedding.weight");
+  const auto& patch =
+      shape_of(src, hf ? "vision_model.embeddings.patch_embedding.weight" : "visual.patch_embedding.weight");
   const auto& pos = shape_of(src, hf ? "vision_model.embeddings.position_embedding.weight" : "visual.pos_embedding");
   if (patch.size() != 4 || patch[1] != 3 || patch[2] != patch[3])
     throw Error(ErrorCode::kModelMismatch, src.path() + ": CLIP patch embedding is not [dim, 3, p, p]");
@@ -94,7 +102,8 @@ ClipVisionConfig detect_clip_config(const TensorSource& src, std::int64_t num_he
   const std::int64_t grid_tokens = pos[pos.size() - 2] - 1;
   const auto side = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(grid_tokens))));
   if (side * side != grid_tokens || pos.back() != c.dim)
-    throw Error(ErrorCode::kModelMismatch, src.path() + ": CLIP position embedding does not describe a square patch grid");
+    throw Error(ErrorCode::kModelMismatch,
+                src.path() + ": CLIP position embedding does not describe a square patch grid");
   c.image_size = side * c.patch_size;
   std::int64_t layers = 0;
   while (src.contains(pre + std::to_string(layers) + (hf ? ".layer_norm1.weight" : ".norm1.weight"))) ++layers;
@@ -105,8 +114,8 @@ ClipVisionConfig detect_clip_config(const TensorSource& src, std::int64_t num_he
   c.mlp_dim = shape_of(src, pre + "0." + (hf ? "mlp.fc1.weight" : "mlp.0.weight"))[0];
   c.num_heads = num_heads_override > 0 ? num_heads_override : clip_default_heads(c.dim);
   if (c.num_heads <= 0 || c.dim % c.num_heads != 0)
-    throw Error(ErrorCode::kModelMismatch, src.path() + ": CLIP width " + std::to_string(c.dim) +
-                                               " is not divisible into attention heads");
+    throw Error(ErrorCode::kModelMismatch,
+                src.path() + ": CLIP width " + std::to_string(c.dim) + " is not divisible into attention heads");
   return c;
 }
 
@@ -178,7 +187,8 @@ torch::Tensor ClipBlockImpl::forward(const torch::Tensor& x) {
 }
 
 ClipVisionImpl::ClipVisionImpl(const ClipVisionConfig& c, const ModelPlacement& p) : config_(c), placement_(p) {
-  patch_embedding = register_module("patch_embedding", Conv(std::int64_t(3), c.dim, std::vector<std::int64_t>{c.patch_size, c.patch_size}, false, p));
+  patch_embedding = register_module(
+      "patch_embedding", Conv(std::int64_t(3), c.dim, std::vector<std::int64_t>{c.patch_size, c.patch_size}, false, p));
   cls_embedding = register_parameter("cls_embedding", uninitialized({1, 1, c.dim}, p.fp32()), false);
   pos_embedding = register_parameter("pos_embedding", uninitialized({1, c.tokens(), c.dim}, p.fp32()), false);
   pre_norm = register_module("pre_norm", Affine(c.dim, p.fp32()));
@@ -193,12 +203,16 @@ torch::Tensor ClipVisionImpl::encode(const torch::Tensor& image) {
   namespace F = torch::nn::functional;
   const std::int64_t size = config_.image_size;
   torch::Tensor x = F::interpolate(image.to(placement_.device, torch::kFloat32).unsqueeze(0),
-                                   F::InterpolateFuncOptions().size(std::vector<std::int64_t>{size, size})
-                                       .mode(torch::kBicubic).align_corners(false));
+                                   F::InterpolateFuncOptions()
+                                       .size(std::vector<std::int64_t>{size, size})
+                                       .mode(torch::kBicubic)
+                                       .align_corners(false));
   x = x.mul_(0.5).add_(0.5);
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(placement_.device);
-  const torch::Tensor mean = torch::tensor(std::vector<double>(config_.mean.begin(), config_.mean.end()), opts).view({1, 3, 1, 1});
-  const torch::Tensor std = torch::tensor(std::vector<double>(config_.std.begin(), config_.std.end()), opts).view({1, 3, 1, 1});
+  const torch::Tensor mean =
+      torch::tensor(std::vector<double>(config_.mean.begin(), config_.mean.end()), opts).view({1, 3, 1, 1});
+  const torch::Tensor std =
+      torch::tensor(std::vector<double>(config_.std.begin(), config_.std.end()), opts).view({1, 3, 1, 1});
   x = (x - mean) / std;
   // [1, dim, g, g] -> [1, g*g, dim]
   x = patch_embedding->forward(x, {config_.patch_size, config_.patch_size}, {0, 0}).flatten(2).transpose(1, 2);

@@ -4,10 +4,10 @@
 // names follow the official open-clip checkpoint without its "visual." prefix.
 #pragma once
 
-#include <array>
-
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
+
+#include <array>
 
 #include "model/layers.h"
 #include "weights/tensor_source.h"

@@ -13,7 +13,6 @@ std::shared_ptr<torch::nn::Module> indexed(torch::nn::Module& parent, const std:
   return parent.register_module(name, std::make_shared<torch::nn::Module>());
 }
 
-
 }  // namespace
 
 torch::Tensor sinusoidal_embedding(std::int64_t dim, double t) {
@@ -74,7 +73,8 @@ torch::Tensor DitCrossAttentionImpl::forward(const torch::Tensor& x, const DitCo
   torch::Tensor out = attention(qh, kh, vh).flatten(2);
   if (img > 0) {
     const torch::Tensor ctx_img = ctx.narrow(1, 0, img);
-    torch::Tensor ki = wan_rms_norm(k_img(ctx_img), norm_k_img->weight, eps).view({1, -1, num_heads, head_dim}).to(compute_dtype);
+    torch::Tensor ki =
+        wan_rms_norm(k_img(ctx_img), norm_k_img->weight, eps).view({1, -1, num_heads, head_dim}).to(compute_dtype);
     torch::Tensor vi = v_img(ctx_img).view({1, -1, num_heads, head_dim}).to(compute_dtype);
     out = out + attention(qh, ki, vi).flatten(2);
   }
@@ -122,7 +122,8 @@ WanModelImpl::WanModelImpl(const DitConfig& c, const ModelPlacement& p) : config
   c.validate("DiT config");
   rope_ = std::make_unique<RopeTable>(c.head_dim());
   patch_embedding = register_module(
-      "patch_embedding", Conv(c.in_dim, c.dim, std::vector<std::int64_t>{c.patch_size[0], c.patch_size[1], c.patch_size[2]}, true, p));
+      "patch_embedding",
+      Conv(c.in_dim, c.dim, std::vector<std::int64_t>{c.patch_size[0], c.patch_size[1], c.patch_size[2]}, true, p));
   auto te = indexed(*this, "text_embedding");
   text_embedding0 = te->register_module("0", Linear(c.text_dim, c.dim, true, p));
   text_embedding2 = te->register_module("2", Linear(c.dim, c.dim, true, p));
@@ -168,8 +169,8 @@ torch::Tensor WanModelImpl::embed(const torch::Tensor& x, const torch::Tensor& y
 DitConditioning WanModelImpl::condition(double t, const torch::Tensor& context, const torch::Tensor& clip_fea) {
   DitConditioning cond;
   torch::Tensor sin_emb = sinusoidal_embedding(config_.freq_dim, t).to(placement_.device);
-  cond.e = time_embedding2(torch::silu(time_embedding0(sin_emb)));                     // [1, dim]
-  cond.e0 = time_projection1(torch::silu(cond.e)).view({1, 6, config_.dim});            // [1, 6, dim]
+  cond.e = time_embedding2(torch::silu(time_embedding0(sin_emb)));            // [1, dim]
+  cond.e0 = time_projection1(torch::silu(cond.e)).view({1, 6, config_.dim});  // [1, 6, dim]
   if (context.dim() != 2 || context.size(1) != config_.text_dim)
     throw Error(ErrorCode::kInvalidArgument, "text context must be [L, " + std::to_string(config_.text_dim) + "]");
   if (context.size(0) > config_.text_len)
@@ -178,7 +179,7 @@ DitConditioning WanModelImpl::condition(double t, const torch::Tensor& context, 
   // Zero rows pad the text to text_len; they are attended to, as in the reference.
   torch::Tensor padded = torch::zeros({1, config_.text_len, config_.text_dim}, placement_.fp32());
   padded.narrow(1, 0, context.size(0)).copy_(context.unsqueeze(0));
-  cond.context = text_embedding2(gelu_tanh(text_embedding0(padded)));            // [1, text_len, dim]
+  cond.context = text_embedding2(gelu_tanh(text_embedding0(padded)));  // [1, text_len, dim]
   if (config_.has_image_input()) {
     if (!clip_fea.defined())
       throw Error(ErrorCode::kInvalidArgument, "an image-to-video model needs CLIP image features");
@@ -187,7 +188,7 @@ DitConditioning WanModelImpl::condition(double t, const torch::Tensor& context, 
     if (config_.kind == DitKind::kFLF2V) f = f + img_emb_pos.narrow(1, 0, f.size(1));
     torch::Tensor h = layer_norm_f32(f, img_emb0->weight, img_emb0->bias, 1e-5);
     h = img_emb3(gelu_erf(img_emb1(h)));
-    h = layer_norm_f32(h, img_emb4->weight, img_emb4->bias, 1e-5);                // [1, 257, dim]
+    h = layer_norm_f32(h, img_emb4->weight, img_emb4->bias, 1e-5);  // [1, 257, dim]
     cond.image_tokens = h.size(1);
     cond.context = torch::cat({h.to(cond.context.scalar_type()), cond.context}, 1);
   }

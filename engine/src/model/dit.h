@@ -3,11 +3,11 @@
 // distributed runtime can run blocks on a shard of the tokens with its own attention.
 #pragma once
 
-#include <functional>
-#include <memory>
-
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
+
+#include <functional>
+#include <memory>
 
 #include "model/dit_config.h"
 #include "model/layers.h"
@@ -18,9 +18,9 @@ namespace wan {
 
 // Per-forward conditioning shared by all blocks (every rank holds all of it).
 struct DitConditioning {
-  torch::Tensor e;        // [1, dim] float32: time embedding (the head's modulation input)
-  torch::Tensor e0;       // [1, 6, dim] float32: block modulation input
-  torch::Tensor context;  // [1, img_tokens + text_len, dim] in the weight dtype
+  torch::Tensor e;                // [1, dim] float32: time embedding (the head's modulation input)
+  torch::Tensor e0;               // [1, 6, dim] float32: block modulation input
+  torch::Tensor context;          // [1, img_tokens + text_len, dim] in the weight dtype
   std::int64_t image_tokens = 0;  // leading CLIP tokens in context (i2v), else 0
 };
 
@@ -82,8 +82,8 @@ struct WanModelImpl : torch::nn::Module {
 
   // The blocks on x [1, L_local, dim] float32, each made present by the residency (if any) just
   // before it runs.
-  torch::Tensor run_blocks(torch::Tensor x, const DitConditioning& cond, const torch::Tensor& cos, const torch::Tensor& sin,
-                           const SelfAttentionFn& attend);
+  torch::Tensor run_blocks(torch::Tensor x, const DitConditioning& cond, const torch::Tensor& cos,
+                           const torch::Tensor& sin, const SelfAttentionFn& attend);
 
   // Single-process forward: every stage on all tokens. Returns [out_dim, F, H, W] float32.
   torch::Tensor forward(const torch::Tensor& x, double t, const torch::Tensor& context,

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "wan/error.h"
@@ -11,19 +10,23 @@ namespace wan {
 
 const char* dit_kind_name(DitKind kind) {
   switch (kind) {
-    case DitKind::kT2V: return "t2v";
-    case DitKind::kI2V: return "i2v";
-    case DitKind::kFLF2V: return "flf2v";
+    case DitKind::kT2V:
+      return "t2v";
+    case DitKind::kI2V:
+      return "i2v";
+    case DitKind::kFLF2V:
+      return "flf2v";
   }
   return "?";
 }
 
 void DitConfig::validate(const std::string& context) const {
   auto bad = [&](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, context + ": " + what); };
-  if (dim <= 0 || num_heads <= 0 || num_layers <= 0 || ffn_dim <= 0 || freq_dim <= 0 || text_dim <= 0 ||
-      in_dim <= 0 || out_dim <= 0 || text_len <= 0)
+  if (dim <= 0 || num_heads <= 0 || num_layers <= 0 || ffn_dim <= 0 || freq_dim <= 0 || text_dim <= 0 || in_dim <= 0 ||
+      out_dim <= 0 || text_len <= 0)
     bad("model sizes must be positive");
-  if (dim % num_heads != 0) bad("dim " + std::to_string(dim) + " is not divisible by num_heads " + std::to_string(num_heads));
+  if (dim % num_heads != 0)
+    bad("dim " + std::to_string(dim) + " is not divisible by num_heads " + std::to_string(num_heads));
   if (head_dim() % 2 != 0) bad("head_dim must be even for RoPE");
   if (freq_dim % 2 != 0) bad("freq_dim must be even");
   for (std::int64_t p : patch_size)
@@ -32,10 +35,10 @@ void DitConfig::validate(const std::string& context) const {
 
 std::int64_t DitConfig::parameter_count() const {
   const std::int64_t p = patch_size[0] * patch_size[1] * patch_size[2];
-  std::int64_t n = dim * in_dim * p + dim;                        // patch embedding
-  n += text_dim * dim + dim + dim * dim + dim;                    // text embedding
-  n += freq_dim * dim + dim + dim * dim + dim + dim * 6 * dim + 6 * dim;  // time embedding + projection
-  n += p * out_dim * dim + p * out_dim + 2 * dim;                 // head
+  std::int64_t n = dim * in_dim * p + dim;                                   // patch embedding
+  n += text_dim * dim + dim + dim * dim + dim;                               // text embedding
+  n += freq_dim * dim + dim + dim * dim + dim + dim * 6 * dim + 6 * dim;     // time embedding + projection
+  n += p * out_dim * dim + p * out_dim + 2 * dim;                            // head
   std::int64_t block = 6 * dim + 8 * (dim * dim + dim) + 4 * dim + 2 * dim;  // modulation, attn, norms, norm3
   block += dim * ffn_dim + ffn_dim + ffn_dim * dim + dim;
   if (has_image_input()) {
@@ -49,8 +52,10 @@ std::int64_t DitConfig::parameter_count() const {
 std::string DitConfig::label() const {
   const double billions = static_cast<double>(parameter_count()) / 1e9;
   char size[32];
-  if (billions >= 0.95) std::snprintf(size, sizeof size, "%.3gB", std::round(billions * 10) / 10);
-  else std::snprintf(size, sizeof size, "%.3gM", std::round(billions * 1e4) / 10);
+  if (billions >= 0.95)
+    std::snprintf(size, sizeof size, "%.3gB", std::round(billions * 10) / 10);
+  else
+    std::snprintf(size, sizeof size, "%.3gM", std::round(billions * 1e4) / 10);
   return std::string(dit_kind_name(kind)) + "-" + size;
 }
 
@@ -65,10 +70,14 @@ DitConfig dit_config_from_json(const std::string& json_text, const std::string& 
   DitConfig c;
   try {
     const std::string type = j.value("model_type", std::string("t2v"));
-    if (type == "t2v" || type == "t2i") c.kind = DitKind::kT2V;
-    else if (type == "i2v") c.kind = DitKind::kI2V;
-    else if (type == "flf2v") c.kind = DitKind::kFLF2V;
-    else throw Error(ErrorCode::kUnsupported, context + ": model_type '" + type + "' is not supported (t2v, i2v, flf2v)");
+    if (type == "t2v" || type == "t2i")
+      c.kind = DitKind::kT2V;
+    else if (type == "i2v")
+      c.kind = DitKind::kI2V;
+    else if (type == "flf2v")
+      c.kind = DitKind::kFLF2V;
+    else
+      throw Error(ErrorCode::kUnsupported, context + ": model_type '" + type + "' is not supported (t2v, i2v, flf2v)");
     if (j.contains("patch_size")) {
       auto p = j["patch_size"].get<std::vector<std::int64_t>>();
       if (p.size() != 3) throw Error(ErrorCode::kCorruptFile, context + ": patch_size must have 3 entries");
@@ -92,7 +101,8 @@ DitConfig dit_config_from_json(const std::string& json_text, const std::string& 
     throw Error(ErrorCode::kCorruptFile, context + ": malformed field (" + e.what() + ")");
   }
   if (!c.qk_norm || !c.cross_attn_norm)
-    throw Error(ErrorCode::kUnsupported, context + ": qk_norm and cross_attn_norm must be true (as in every Wan2.1 model)");
+    throw Error(ErrorCode::kUnsupported,
+                context + ": qk_norm and cross_attn_norm must be true (as in every Wan2.1 model)");
   c.validate(context);
   return c;
 }

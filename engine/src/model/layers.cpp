@@ -1,18 +1,16 @@
 #include "model/layers.h"
 
+#include <torch/nn/functional.h>
+#include <torch/version.h>
+
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
-#include "wan/error.h"
-
 #include "model/attention_budget.h"
 #include "model/residency.h"
-
-#include <cmath>
-
-#include <torch/nn/functional.h>
-#include <torch/version.h>
+#include "wan/error.h"
 
 namespace wan {
 
@@ -128,8 +126,7 @@ torch::Tensor gelu_erf(const torch::Tensor& x) { return torch::gelu(x); }
 namespace {
 
 // Reference attention for LibTorch without fused kernels: query chunks bound the score matrix.
-torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                double scale) {
+torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale) {
   // [B, n, L, d]
   const torch::Tensor qh = q.transpose(1, 2);
   const torch::Tensor kh = k.transpose(1, 2);
@@ -158,8 +155,8 @@ std::atomic<AttentionMode> g_attention_mode{AttentionMode::kSdpa};
 
 void set_attention_mode(AttentionMode mode) { g_attention_mode.store(mode, std::memory_order_relaxed); }
 AttentionMode attention_mode() { return g_attention_mode.load(std::memory_order_relaxed); }
-torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        std::int64_t valid_keys, double scale) {
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, std::int64_t valid_keys,
+                        double scale) {
   // Masking keys past valid_keys is the same as dropping them.
   torch::Tensor kk = k, vv = v;
   if (valid_keys >= 0 && valid_keys < k.size(1)) {
@@ -171,8 +168,8 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   const torch::Tensor kq = kk.to(q.scalar_type());
   if (attention_mode() == AttentionMode::kSdpa) {
     // [B, n, L, d] views; no mask, no dropout, not causal: every back-end (CUDA and CPU) is eligible.
-    torch::Tensor out = at::scaled_dot_product_attention(q.transpose(1, 2), kq.transpose(1, 2), vq.transpose(1, 2),
-                                                         {}, 0.0, false, scale);
+    torch::Tensor out = at::scaled_dot_product_attention(q.transpose(1, 2), kq.transpose(1, 2), vq.transpose(1, 2), {},
+                                                         0.0, false, scale);
     return out.transpose(1, 2);
   }
   return attention_chunked(q, kq, vq, scale);

@@ -2,12 +2,12 @@
 // names follow the official checkpoints, and the numeric helpers (norms, GELU, attention).
 #pragma once
 
-#include <array>
-#include <string>
-
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
+
+#include <array>
+#include <string>
 
 #include "wan/dist_config.h"  // AttentionMode
 
@@ -72,7 +72,8 @@ TORCH_MODULE(Conv);
 // Wan RMSNorm: (x_f32 * rsqrt(mean(x^2) + eps)).to(x.dtype) * weight.
 torch::Tensor wan_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 // LayerNorm over the last dim computed in float32, cast back to x's dtype; weight/bias may be undefined.
-torch::Tensor layer_norm_f32(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps);
+torch::Tensor layer_norm_f32(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             double eps);
 torch::Tensor gelu_tanh(const torch::Tensor& x);
 torch::Tensor gelu_erf(const torch::Tensor& x);
 

@@ -20,7 +20,8 @@ namespace wan {
 // placeholder parameters (DeferredParameters) and this fills them (checking names and shapes as
 // load_strict does) and returns the residency that manages them. Empty: the ordinary full load.
 using ShardingLoader = std::function<std::shared_ptr<ParameterResidency>(
-    torch::nn::Module& module, std::int64_t num_blocks, const TensorSource& source, const std::string& what, torch::Device device)>;
+    torch::nn::Module& module, std::int64_t num_blocks, const TensorSource& source, const std::string& what,
+    torch::Device device)>;
 
 struct LoadedDit {
   WanModel model{nullptr};

@@ -1,11 +1,10 @@
 #include "model/rope.h"
 
-#include "model/attention_budget.h"
+#include <torch/torch.h>
 
 #include <algorithm>
 
-#include <torch/torch.h>
-
+#include "model/attention_budget.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -31,7 +30,8 @@ std::pair<torch::Tensor, torch::Tensor> RopeTable::for_tokens(const TokenGrid& g
                                                               std::int64_t count, torch::Device device) const {
   const std::int64_t maxp = angles_f_.size(0);
   if (grid.frames > maxp || grid.height > maxp || grid.width > maxp)
-    throw Error(ErrorCode::kInvalidArgument, "video too large for RoPE: a grid side exceeds " + std::to_string(maxp) + " patches");
+    throw Error(ErrorCode::kInvalidArgument,
+                "video too large for RoPE: a grid side exceeds " + std::to_string(maxp) + " patches");
   const std::int64_t slots = head_dim_ / 2;
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
   torch::Tensor angles = torch::zeros({count, slots}, opts);
@@ -42,8 +42,8 @@ std::pair<torch::Tensor, torch::Tensor> RopeTable::for_tokens(const TokenGrid& g
     torch::Tensor f = idx.div(hw, "trunc");
     torch::Tensor h = idx.remainder(hw).div(grid.width, "trunc");
     torch::Tensor w = idx.remainder(grid.width);
-    torch::Tensor real = torch::cat({angles_f_.index_select(0, f), angles_h_.index_select(0, h),
-                                     angles_w_.index_select(0, w)}, 1);
+    torch::Tensor real =
+        torch::cat({angles_f_.index_select(0, f), angles_h_.index_select(0, h), angles_w_.index_select(0, w)}, 1);
     angles.narrow(0, 0, real_end - begin).copy_(real);
   }
   return {torch::cos(angles).to(device), torch::sin(angles).to(device)};

@@ -2,9 +2,9 @@
 // frame, height and width ([c - 2*(c/3), c/3, c/3] with c = d/2); pairs are interleaved (x[2k], x[2k+1]).
 #pragma once
 
-#include <cstdint>
-
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace wan {
 

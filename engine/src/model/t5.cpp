@@ -1,8 +1,8 @@
 #include "model/t5.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "wan/error.h"
 
@@ -11,7 +11,8 @@ namespace wan {
 T5Config detect_t5_config(const TensorSource& src) {
   auto shape = [&](const std::string& name) -> const std::vector<std::int64_t>& {
     if (!src.contains(name))
-      throw Error(ErrorCode::kModelMismatch, src.path() + ": not a umT5 encoder checkpoint (tensor '" + name + "' is missing)");
+      throw Error(ErrorCode::kModelMismatch,
+                  src.path() + ": not a umT5 encoder checkpoint (tensor '" + name + "' is missing)");
     return src.info(name).shape;
   };
   T5Config c;
@@ -110,11 +111,14 @@ torch::Tensor T5EncoderImpl::forward(const torch::Tensor& ids) {
   torch::NoGradGuard no_grad;
   if (ids.dim() != 1) throw Error(ErrorCode::kInvalidArgument, "T5 input ids must be 1-D");
   if (ids.numel() > 0 && (ids.min().item<std::int64_t>() < 0 || ids.max().item<std::int64_t>() >= config.vocab))
-    throw Error(ErrorCode::kInvalidArgument, "token id out of range for a T5 vocabulary of " + std::to_string(config.vocab) +
+    throw Error(ErrorCode::kInvalidArgument, "token id out of range for a T5 vocabulary of " +
+                                                 std::to_string(config.vocab) +
                                                  ": the tokenizer does not belong to this text encoder");
   const std::int64_t L = ids.size(0);
   ForwardScope scope(residency.get());
-  torch::Tensor x = token_embedding->weight.index_select(0, ids.to(placement.device)).unsqueeze(0).to(placement.compute_dtype);  // [1, L, dim]
+  torch::Tensor x = token_embedding->weight.index_select(0, ids.to(placement.device))
+                        .unsqueeze(0)
+                        .to(placement.compute_dtype);  // [1, L, dim]
   torch::Tensor shared = config.shared_pos ? pos_embedding->forward(L, config.max_distance) : torch::Tensor();
   for (std::size_t i = 0; i < blocks->size(); ++i) {
     if (residency) residency->before_block(static_cast<int>(i));

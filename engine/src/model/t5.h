@@ -49,7 +49,7 @@ struct T5EncoderImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& ids);
   T5Config config;
   ModelPlacement placement;
-  Gain token_embedding{nullptr};  // weight [vocab, dim]
+  Gain token_embedding{nullptr};               // weight [vocab, dim]
   T5RelativeEmbedding pos_embedding{nullptr};  // shared_pos only
   torch::nn::ModuleList blocks{nullptr};
   Gain norm{nullptr};

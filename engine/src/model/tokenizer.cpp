@@ -122,7 +122,8 @@ void train_sentencepiece(const std::map<std::string, std::string>& options) {
       break;
     }
   if (helper.empty())
-    throw Error(ErrorCode::kInternal, "cannot find the wan-spm-train helper beside " + dir + "; reinstall, or set WAN_SPM_TRAINER");
+    throw Error(ErrorCode::kInternal,
+                "cannot find the wan-spm-train helper beside " + dir + "; reinstall, or set WAN_SPM_TRAINER");
   std::vector<std::string> args{helper};
   for (const auto& [key, value] : options) args.push_back(key + "=" + value);
   std::vector<char*> argv;
@@ -152,7 +153,8 @@ void train_sentencepiece(const std::map<std::string, std::string>& options) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     while (!log.empty() && (log.back() == '\n' || log.back() == '\r')) log.pop_back();
     const std::size_t nl = log.rfind('\n');
-    throw Error(ErrorCode::kInternal, "SentencePiece training failed: " + (nl == std::string::npos ? log : log.substr(nl + 1)));
+    throw Error(ErrorCode::kInternal,
+                "SentencePiece training failed: " + (nl == std::string::npos ? log : log.substr(nl + 1)));
   }
 }
 

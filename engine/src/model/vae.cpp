@@ -1,8 +1,8 @@
 #include "model/vae.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "wan/error.h"
 
@@ -12,8 +12,8 @@ namespace {
 constexpr std::int64_t kCacheFrames = 2;
 
 // The reference's latent normalisation constants (WanVAE.__init__).
-const double kLatentMean[16] = {-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
-                                0.4134,  -0.0715, 0.5517,  -0.3632, -0.1922, -0.9497, 0.2503, -0.2921};
+const double kLatentMean[16] = {-0.7571, -0.7089, -0.9113, 0.1075,  -0.1745, 0.9653,  -0.1517, 1.5508,
+                                0.4134,  -0.0715, 0.5517,  -0.3632, -0.1922, -0.9497, 0.2503,  -0.2921};
 const double kLatentStd[16] = {2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
                                3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160};
 
@@ -42,8 +42,8 @@ struct CausalConv3dImpl : torch::nn::Module {
 };
 TORCH_MODULE(CausalConv3d);
 
-CausalConv3d make_cc(std::int64_t in, std::int64_t out, std::array<std::int64_t, 3> k, std::array<std::int64_t, 3> stride,
-                     std::array<std::int64_t, 3> pad, const ModelPlacement& o) {
+CausalConv3d make_cc(std::int64_t in, std::int64_t out, std::array<std::int64_t, 3> k,
+                     std::array<std::int64_t, 3> stride, std::array<std::int64_t, 3> pad, const ModelPlacement& o) {
   return CausalConv3d(std::make_shared<CausalConv3dImpl>(in, out, k, stride, pad, o));
 }
 
@@ -68,8 +68,9 @@ TORCH_MODULE(ChannelRmsNorm);
 // Conv with a per-chunk cache of its input's last frames (the reference's feat_cache rule).
 torch::Tensor cached_conv(CausalConv3dImpl& conv, const torch::Tensor& x, VaeCache& cache) {
   VaeCache::Slot& slot = cache.take();
-  torch::Tensor cache_x = x.narrow(2, std::max<std::int64_t>(0, x.size(2) - kCacheFrames),
-                                   std::min<std::int64_t>(kCacheFrames, x.size(2))).clone();
+  torch::Tensor cache_x =
+      x.narrow(2, std::max<std::int64_t>(0, x.size(2) - kCacheFrames), std::min<std::int64_t>(kCacheFrames, x.size(2)))
+          .clone();
   if (cache_x.size(2) < 2 && slot.state == VaeCache::State::kTensor)
     cache_x = torch::cat({slot.frames.narrow(2, slot.frames.size(2) - 1, 1), cache_x}, 2);
   torch::Tensor out = conv.forward(x, slot.state == VaeCache::State::kTensor ? slot.frames : torch::Tensor());
@@ -145,7 +146,8 @@ struct ResampleImpl : VaeLayer {
         slot.state = VaeCache::State::kRep;  // first latent frame: no temporal upsampling
       } else {
         const std::int64_t t = x.size(2);
-        torch::Tensor cache_x = x.narrow(2, std::max<std::int64_t>(0, t - kCacheFrames), std::min(kCacheFrames, t)).clone();
+        torch::Tensor cache_x =
+            x.narrow(2, std::max<std::int64_t>(0, t - kCacheFrames), std::min(kCacheFrames, t)).clone();
         if (cache_x.size(2) < 2 && slot.state == VaeCache::State::kTensor)
           cache_x = torch::cat({slot.frames.narrow(2, slot.frames.size(2) - 1, 1), cache_x}, 2);
         if (cache_x.size(2) < 2 && slot.state == VaeCache::State::kRep)
@@ -199,7 +201,8 @@ std::int64_t VaeConfig::temporal_stride() const {
 VaeConfig detect_vae_config(const TensorSource& src) {
   auto need = [&](const std::string& name) -> const std::vector<std::int64_t>& {
     if (!src.contains(name))
-      throw Error(ErrorCode::kModelMismatch, src.path() + ": not a Wan VAE checkpoint (tensor '" + name + "' is missing)");
+      throw Error(ErrorCode::kModelMismatch,
+                  src.path() + ": not a Wan VAE checkpoint (tensor '" + name + "' is missing)");
     return src.info(name).shape;
   };
   VaeConfig c;
@@ -241,7 +244,8 @@ WanVaeImpl::WanVaeImpl(const VaeConfig& c, const ModelPlacement& p) : config_(c)
   encoder_.conv1 = enc->register_module("conv1", make_cc(3, dims[0], {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, o).ptr());
   auto down = enc->register_module("downsamples", std::make_shared<torch::nn::Module>());
   std::int64_t index = 0;
-  auto add = [&](torch::nn::Module& parent, std::shared_ptr<VaeLayer> layer, std::vector<std::shared_ptr<VaeLayer>>& list) {
+  auto add = [&](torch::nn::Module& parent, std::shared_ptr<VaeLayer> layer,
+                 std::vector<std::shared_ptr<VaeLayer>>& list) {
     parent.register_module(std::to_string(index++), layer);
     list.push_back(layer);
   };
@@ -252,8 +256,9 @@ WanVaeImpl::WanVaeImpl(const VaeConfig& c, const ModelPlacement& p) : config_(c)
       in = dims[i + 1];
     }
     if (i + 1 != stages)
-      add(*down, std::make_shared<ResampleImpl>(dims[i + 1],
-                                                c.temporal_downsample[i] ? ResampleMode::kDown3d : ResampleMode::kDown2d, o),
+      add(*down,
+          std::make_shared<ResampleImpl>(dims[i + 1],
+                                         c.temporal_downsample[i] ? ResampleMode::kDown3d : ResampleMode::kDown2d, o),
           encoder_.layers);
   }
   const std::int64_t top = dims.back();
@@ -264,7 +269,8 @@ WanVaeImpl::WanVaeImpl(const VaeConfig& c, const ModelPlacement& p) : config_(c)
   add(*enc_mid, std::make_shared<ResidualBlockImpl>(top, top, o), encoder_.layers);
   auto enc_head = enc->register_module("head", std::make_shared<torch::nn::Module>());
   encoder_.head_norm = enc_head->register_module("0", ChannelRmsNorm(top, false, o).ptr());
-  encoder_.head_conv = enc_head->register_module("2", make_cc(top, 2 * c.z_dim, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, o).ptr());
+  encoder_.head_conv =
+      enc_head->register_module("2", make_cc(top, 2 * c.z_dim, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, o).ptr());
 
   conv1 = register_module("conv1", Conv(2 * c.z_dim, 2 * c.z_dim, std::vector<std::int64_t>{1, 1, 1}, true, o));
   conv2 = register_module("conv2", Conv(c.z_dim, c.z_dim, std::vector<std::int64_t>{1, 1, 1}, true, o));
@@ -296,7 +302,8 @@ WanVaeImpl::WanVaeImpl(const VaeConfig& c, const ModelPlacement& p) : config_(c)
   }
   auto dec_head = dec->register_module("head", std::make_shared<torch::nn::Module>());
   decoder_.head_norm = dec_head->register_module("0", ChannelRmsNorm(ddims.back(), false, o).ptr());
-  decoder_.head_conv = dec_head->register_module("2", make_cc(ddims.back(), 3, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, o).ptr());
+  decoder_.head_conv =
+      dec_head->register_module("2", make_cc(ddims.back(), 3, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, o).ptr());
 
   mean_ = torch::tensor(std::vector<double>(kLatentMean, kLatentMean + 16), torch::kFloat32).to(p.device);
   inv_std_ = 1.0 / torch::tensor(std::vector<double>(kLatentStd, kLatentStd + 16), torch::kFloat32).to(p.device);
@@ -319,7 +326,8 @@ torch::Tensor WanVaeImpl::encode(const torch::Tensor& video) {
   if ((T - 1) % 4 != 0)
     throw Error(ErrorCode::kInvalidArgument, "VAE encode needs 4n+1 frames, got " + std::to_string(T));
   if (video.size(2) % stride || video.size(3) % stride)
-    throw Error(ErrorCode::kInvalidArgument, "VAE encode needs height and width divisible by " + std::to_string(stride));
+    throw Error(ErrorCode::kInvalidArgument,
+                "VAE encode needs height and width divisible by " + std::to_string(stride));
   const torch::Tensor x = video.unsqueeze(0).to(placement_.device).to(placement_.compute_dtype);
   VaeCache cache;
   std::vector<torch::Tensor> outs;

@@ -3,10 +3,10 @@
 // Sizes come from the tensors (base dim, z_dim, stage multipliers, temporal down-sampling).
 #pragma once
 
+#include <torch/nn/module.h>
+
 #include <functional>
 #include <vector>
-
-#include <torch/nn/module.h>
 
 #include "model/layers.h"
 #include "weights/tensor_source.h"
@@ -60,7 +60,7 @@ class WanVaeImpl : public torch::nn::Module {
 
  private:
   struct Stack {
-    std::shared_ptr<torch::nn::Module> conv1;  // CausalConv3d
+    std::shared_ptr<torch::nn::Module> conv1;       // CausalConv3d
     std::vector<std::shared_ptr<VaeLayer>> layers;  // downsamples/upsamples + middle, in order
     std::shared_ptr<torch::nn::Module> head_norm, head_conv;
   };

@@ -1,13 +1,12 @@
 #include "pipeline/demo_model.h"
 
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "model/clip.h"
 #include "model/dit.h"
@@ -45,7 +44,8 @@ NamedTensors random_state(torch::nn::Module& module, torch::ScalarType stored, c
       p.zero_();
     } else if (ends_with(name, "modulation")) {
       p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32) / std::sqrt(static_cast<double>(p.size(-1))));
-    } else if (name.find("embedding.weight") != std::string::npos && p.dim() == 2 && name.find("token") != std::string::npos) {
+    } else if (name.find("embedding.weight") != std::string::npos && p.dim() == 2 &&
+               name.find("token") != std::string::npos) {
       p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32));
     } else {
       const double fan_in = p.dim() > 1 ? static_cast<double>(p.numel() / p.size(0)) : static_cast<double>(p.numel());
@@ -59,16 +59,21 @@ NamedTensors random_state(torch::nn::Module& module, torch::ScalarType stored, c
 
 std::string training_text() {
   // A few thousand short scene descriptions from word lists: enough for a small unigram vocabulary.
-  const char* subjects[] = {"a red fox", "an old man", "a small boat", "two cats", "a young woman", "a white horse", "the city lights",
-                            "a golden retriever", "a paper kite", "a steam train", "a flock of birds", "a blue car", "a tall lighthouse",
-                            "children", "a dancer", "rain drops", "an astronaut", "a sailing ship", "a waterfall", "a hot air balloon"};
-  const char* verbs[] = {"runs through", "walks across", "floats over", "rests beside", "drives along", "flies above", "glows in",
-                         "jumps into", "moves slowly through", "spins around", "appears in", "crosses", "waits near", "shines over"};
-  const char* places[] = {"the snowy forest", "a quiet street", "the calm sea", "a busy market", "the green hills", "an empty beach",
-                          "a neon city", "the desert at noon", "a misty lake", "the mountain pass", "a sunflower field", "the old harbor",
-                          "a rainy alley", "the night sky"};
-  const char* times[] = {"at dawn", "at sunset", "in the rain", "under the stars", "in slow motion", "on a windy day", "in winter",
-                         "in autumn light", "with soft shadows", "in cinematic style", "close up", "from above"};
+  const char* subjects[] = {"a red fox",         "an old man",     "a small boat",     "two cats",
+                            "a young woman",     "a white horse",  "the city lights",  "a golden retriever",
+                            "a paper kite",      "a steam train",  "a flock of birds", "a blue car",
+                            "a tall lighthouse", "children",       "a dancer",         "rain drops",
+                            "an astronaut",      "a sailing ship", "a waterfall",      "a hot air balloon"};
+  const char* verbs[] = {"runs through", "walks across", "floats over", "rests beside",         "drives along",
+                         "flies above",  "glows in",     "jumps into",  "moves slowly through", "spins around",
+                         "appears in",   "crosses",      "waits near",  "shines over"};
+  const char* places[] = {"the snowy forest", "a quiet street",    "the calm sea",      "a busy market",
+                          "the green hills",  "an empty beach",    "a neon city",       "the desert at noon",
+                          "a misty lake",     "the mountain pass", "a sunflower field", "the old harbor",
+                          "a rainy alley",    "the night sky"};
+  const char* times[] = {"at dawn",           "at sunset",          "in the rain", "under the stars",
+                         "in slow motion",    "on a windy day",     "in winter",   "in autumn light",
+                         "with soft shadows", "in cinematic style", "close up",    "from above"};
   std::string text;
   std::size_t i = 0;
   for (const char* s : subjects)
@@ -98,7 +103,8 @@ void write_demo_clip(const fs::path& path, const DemoModelSpec& spec, const torc
     state.emplace_back("visual.transformer." + std::to_string(c.num_layers - 1) + "." + name, t);
   state.emplace_back("visual.post_norm.weight", torch::ones({c.dim}));
   state.emplace_back("visual.post_norm.bias", torch::zeros({c.dim}));
-  state.emplace_back("visual.head", torch::randn({c.dim, c.dim}, gen, torch::kFloat32) / std::sqrt(static_cast<double>(c.dim)));
+  state.emplace_back("visual.head",
+                     torch::randn({c.dim, c.dim}, gen, torch::kFloat32) / std::sqrt(static_cast<double>(c.dim)));
   state.emplace_back("textual.token_embedding.weight", torch::randn({16, c.dim}, gen, torch::kFloat32));
   state.emplace_back("log_scale", torch::tensor(4.6052f));
   write_pth(path.string(), state);
@@ -135,9 +141,17 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
       if (!out) throw Error(ErrorCode::kIo, "cannot write " + corpus.string());
     }
     const fs::path prefix = temp / "google" / "umt5-xxl" / "spiece";
-    train_sentencepiece({{"input", corpus.string()}, {"model_prefix", prefix.string()}, {"vocab_size", std::to_string(spec.vocab)},
-                         {"model_type", "unigram"}, {"character_coverage", "1.0"}, {"pad_id", "0"}, {"eos_id", "1"},
-                         {"unk_id", "2"}, {"bos_id", "-1"}, {"hard_vocab_limit", "false"}, {"num_threads", "2"}});
+    train_sentencepiece({{"input", corpus.string()},
+                         {"model_prefix", prefix.string()},
+                         {"vocab_size", std::to_string(spec.vocab)},
+                         {"model_type", "unigram"},
+                         {"character_coverage", "1.0"},
+                         {"pad_id", "0"},
+                         {"eos_id", "1"},
+                         {"unk_id", "2"},
+                         {"bos_id", "-1"},
+                         {"hard_vocab_limit", "false"},
+                         {"num_threads", "2"}});
     fs::remove(corpus);
     fs::remove(prefix.string() + ".vocab");
 
@@ -154,14 +168,25 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
     }
     dit.validate("demo model");
     WanModel model(dit, fp32);
-    write_safetensors((temp / "diffusion_pytorch_model.safetensors").string(), random_state(*model, torch::kFloat32, gen),
-                      {{"format", "pt"}});
-    write_json(temp / "config.json", {{"_class_name", "WanModel"}, {"_diffusers_version", "0.30.0"}, {"model_type", spec.i2v ? "i2v" : "t2v"},
-                                      {"patch_size", {1, 2, 2}}, {"text_len", dit.text_len}, {"in_dim", dit.in_dim},
-                                      {"dim", dit.dim}, {"ffn_dim", dit.ffn_dim}, {"freq_dim", dit.freq_dim},
-                                      {"text_dim", dit.text_dim}, {"out_dim", dit.out_dim}, {"num_heads", dit.num_heads},
-                                      {"num_layers", dit.num_layers}, {"window_size", {-1, -1}}, {"qk_norm", true},
-                                      {"cross_attn_norm", true}, {"eps", 1e-6}});
+    write_safetensors((temp / "diffusion_pytorch_model.safetensors").string(),
+                      random_state(*model, torch::kFloat32, gen), {{"format", "pt"}});
+    write_json(temp / "config.json", {{"_class_name", "WanModel"},
+                                      {"_diffusers_version", "0.30.0"},
+                                      {"model_type", spec.i2v ? "i2v" : "t2v"},
+                                      {"patch_size", {1, 2, 2}},
+                                      {"text_len", dit.text_len},
+                                      {"in_dim", dit.in_dim},
+                                      {"dim", dit.dim},
+                                      {"ffn_dim", dit.ffn_dim},
+                                      {"freq_dim", dit.freq_dim},
+                                      {"text_dim", dit.text_dim},
+                                      {"out_dim", dit.out_dim},
+                                      {"num_heads", dit.num_heads},
+                                      {"num_layers", dit.num_layers},
+                                      {"window_size", {-1, -1}},
+                                      {"qk_norm", true},
+                                      {"cross_attn_norm", true},
+                                      {"eps", 1e-6}});
 
     T5Config t5;
     t5.vocab = spec.vocab;
@@ -197,7 +222,8 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
 
 std::string default_demo_model_dir() {
   if (const char* d = std::getenv("WAN_DEMO_MODEL_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return (fs::path(x) / "wan-studio" / "demo-model").string();
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return (fs::path(x) / "wan-studio" / "demo-model").string();
   const char* home = std::getenv("HOME");
   return (fs::path(home && *home ? home : "/tmp") / ".local" / "share" / "wan-studio" / "demo-model").string();
 }

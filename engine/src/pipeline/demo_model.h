@@ -9,21 +9,21 @@
 namespace wan {
 
 struct DemoModelSpec {
-  std::int64_t dit_dim = 256;      // 2 heads of 128, as the released models' head width
+  std::int64_t dit_dim = 256;  // 2 heads of 128, as the released models' head width
   std::int64_t dit_layers = 4;
   std::int64_t dit_ffn = 768;
   std::int64_t t5_dim = 256;
   std::int64_t t5_layers = 2;
   std::int64_t t5_heads = 4;
   std::int64_t t5_ffn = 512;
-  std::int64_t vocab = 1000;       // SentencePiece vocabulary
+  std::int64_t vocab = 1000;  // SentencePiece vocabulary
   std::int64_t vae_dim = 16;
   std::uint64_t seed = 2025;
   // Image-to-video: an I2V DiT (36 input channels, image embedding) and a CLIP vision tower in the
   // official open-clip .pth form (visual.* beside a token textual.* part and log_scale).
   bool i2v = false;
-  std::int64_t clip_dim = 128;     // 8 heads of 16
-  std::int64_t clip_layers = 3;    // image-to-video uses all but the last
+  std::int64_t clip_dim = 128;                          // 8 heads of 16
+  std::int64_t clip_layers = 3;                         // image-to-video uses all but the last
   std::int64_t clip_image_size = 224, clip_patch = 14;  // as ViT-H/14: 257 tokens
 };
 

@@ -1,10 +1,10 @@
 // wan::generate: plan, encode, denoise, decode, write; progress events, timings, the JSON sidecar.
+#include <torch/torch.h>
+
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "core/memory.h"
 #include "pipeline/rank_hooks.h"
@@ -20,15 +20,24 @@ namespace fs = std::filesystem;
 
 const char* phase_name(Phase phase) {
   switch (phase) {
-    case Phase::kNone: return "none";
-    case Phase::kStarting: return "starting";
-    case Phase::kLoading: return "loading";
-    case Phase::kEncodingText: return "text";
-    case Phase::kSampling: return "sampling";
-    case Phase::kDecoding: return "decoding";
-    case Phase::kWriting: return "writing";
-    case Phase::kDone: return "done";
-    case Phase::kFailed: return "failed";
+    case Phase::kNone:
+      return "none";
+    case Phase::kStarting:
+      return "starting";
+    case Phase::kLoading:
+      return "loading";
+    case Phase::kEncodingText:
+      return "text";
+    case Phase::kSampling:
+      return "sampling";
+    case Phase::kDecoding:
+      return "decoding";
+    case Phase::kWriting:
+      return "writing";
+    case Phase::kDone:
+      return "done";
+    case Phase::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -50,7 +59,7 @@ nlohmann::json file_entry(const std::string& path) {
 // then what the engine found (task, output size, model files with their sizes).
 nlohmann::json settings_json(const RunPlan& p, const DistConfig& config) {
   GenerationRequest as_ran = p.request;  // seed drawn, defaults resolved, negative prompt filled in
-  if (p.i2v) {  // the area asked for: the output size follows from it and the picture
+  if (p.i2v) {                           // the area asked for: the output size follows from it and the picture
     as_ran.width = p.max_width;
     as_ran.height = p.max_height;
   }
@@ -59,7 +68,8 @@ nlohmann::json settings_json(const RunPlan& p, const DistConfig& config) {
   j["request"] = nlohmann::json::parse(request_to_json(as_ran));
   j["config"] = nlohmann::json::parse(dist_config_to_json(config));
   j["task"] = task_name(request_task(p.request));
-  j["video"] = {{"width", p.request.width}, {"height", p.request.height}, {"frames", p.request.frames}, {"fps", p.request.fps}};
+  j["video"] = {
+      {"width", p.request.width}, {"height", p.request.height}, {"frames", p.request.frames}, {"fps", p.request.fps}};
   if (p.i2v) j["image"] = file_entry(p.request.image);
   j["model"] = {{"layout", p.files.layout},
                 {"dit", file_entry(p.files.dit)},
@@ -92,7 +102,8 @@ void save_latent(const std::string& path, const torch::Tensor& latent, const nlo
 
 torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann::json* settings) {
   auto file = SafetensorsFile::open(path);
-  if (!file->contains("latent")) throw Error(ErrorCode::kCorruptFile, path + ": no 'latent' tensor; not a latent saved by --save-latent");
+  if (!file->contains("latent"))
+    throw Error(ErrorCode::kCorruptFile, path + ": no 'latent' tensor; not a latent saved by --save-latent");
   torch::Tensor latent = file->view("latent").to(torch::kFloat32).clone();
   if (latent.dim() != 4 || latent.size(0) != plan.vae.z_dim)
     throw Error(ErrorCode::kModelMismatch, path + ": latent shape does not fit this VAE (expected [" +
@@ -147,7 +158,8 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
         settings["config"] = nlohmann::json::parse(dist_config_to_json(made.config));
         result.seed = r.seed;
         if (saved.contains("task")) settings["task"] = saved["task"];
-        if (saved.contains("model") && saved["model"].is_object()) settings["model"]["dit"] = saved["model"].value("dit", nlohmann::json());
+        if (saved.contains("model") && saved["model"].is_object())
+          settings["model"]["dit"] = saved["model"].value("dit", nlohmann::json());
       } catch (const Error&) {
         // Metadata that is not ours: the sidecar records the decode alone.
       }
@@ -171,10 +183,13 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps.value(), 0, "");
     const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text, image) : VelocityFn{};
-    latent = denoise(plan, dit, text, initial_noise(plan), [&](int step, int total, const torch::Tensor& current) {
-      if (hooks.on_step) hooks.on_step(step, total, current);
-      report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
-    }, velocity, image);
+    latent = denoise(
+        plan, dit, text, initial_noise(plan),
+        [&](int step, int total, const torch::Tensor& current) {
+          if (hooks.on_step) hooks.on_step(step, total, current);
+          report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
+        },
+        velocity, image);
     result.sampling_seconds = seconds_since(t0);
     dit = WanModel(nullptr);  // free the DiT before the VAE runs
     if (!hooks.output_rank) {
@@ -202,7 +217,8 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
   try {
     Clock::time_point t0 = Clock::now();
     report(Phase::kDecoding, 0, static_cast<int>(latent.size(1)), 0, "");
-    const torch::Tensor video = decode_video(plan, latent, [&](int done, int n) { report(Phase::kDecoding, done, n, seconds_since(t0) / done, ""); });
+    const torch::Tensor video = decode_video(
+        plan, latent, [&](int done, int n) { report(Phase::kDecoding, done, n, seconds_since(t0) / done, ""); });
     result.decode_seconds = seconds_since(t0);
     release_free_heap();  // the VAE and its working set are gone: only the video is left
     t0 = Clock::now();
@@ -218,15 +234,19 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
     }
     result.write_seconds = seconds_since(t0);
     settings["timings_seconds"] = {{"text_encoding", result.text_seconds}, {"image_encoding", result.image_seconds},
-                                   {"dit_loading", result.load_seconds},
-                                   {"sampling", result.sampling_seconds}, {"decoding", result.decode_seconds},
-                                   {"writing", result.write_seconds}, {"total", seconds_since(t_start)}};
+                                   {"dit_loading", result.load_seconds},   {"sampling", result.sampling_seconds},
+                                   {"decoding", result.decode_seconds},    {"writing", result.write_seconds},
+                                   {"total", seconds_since(t_start)}};
     settings["peak_memory_bytes"] = {{"cpu_rss", peak_rss_bytes()}};
     settings["engine"] = {{"name", "wan-studio"}, {"version", kWanVersion}, {"torch", kWanTorchVersion}};
     settings["created"] = now_iso8601();
-    settings["outputs"] = {{"video", result.video_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.video_path).string())},
-                           {"frames_dir", result.frames_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.frames_dir).string())},
-                           {"latent", result.latent_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.latent_path).string())}};
+    settings["outputs"] = {
+        {"video",
+         result.video_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.video_path).string())},
+        {"frames_dir",
+         result.frames_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.frames_dir).string())},
+        {"latent",
+         result.latent_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.latent_path).string())}};
     result.sidecar_path = sidecar_path_for(plan.request);
     const std::string text = settings.dump(2) + "\n";
     AtomicFileWriter sidecar(result.sidecar_path);

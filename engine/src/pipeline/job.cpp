@@ -61,8 +61,10 @@ struct FieldReader {
       return;
     }
     T value{};
-    if constexpr (std::is_integral_v<T>) integer(key, value);
-    else number(key, value);
+    if constexpr (std::is_integral_v<T>)
+      integer(key, value);
+    else
+      number(key, value);
     out = value;
   }
   void only(std::initializer_list<const char*> known) const {
@@ -110,7 +112,13 @@ json request_json(const GenerationRequest& r) {
           {"dtype", r.dtype},
           {"device", r.device},
           {"cpu_noise", r.cpu_noise},
-          {"model", {{"model_dir", m.model_dir}, {"dit", m.dit}, {"t5", m.t5}, {"vae", m.vae}, {"tokenizer", m.tokenizer}, {"clip", m.clip}}},
+          {"model",
+           {{"model_dir", m.model_dir},
+            {"dit", m.dit},
+            {"t5", m.t5},
+            {"vae", m.vae},
+            {"tokenizer", m.tokenizer},
+            {"clip", m.clip}}},
           {"output", r.output},
           {"frames_dir", r.frames_dir},
           {"save_latent", r.save_latent},
@@ -121,8 +129,9 @@ json request_json(const GenerationRequest& r) {
 
 GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   const FieldReader f{j, "request"};
-  f.only({"prompt", "negative_prompt", "image", "width", "height", "frames", "steps", "shift", "guidance", "seed", "sampler", "dtype",
-          "device", "cpu_noise", "model", "output", "frames_dir", "save_latent", "decode_latent", "fps", "crf"});
+  f.only({"prompt", "negative_prompt", "image",      "width",       "height",        "frames", "steps",
+          "shift",  "guidance",        "seed",       "sampler",     "dtype",         "device", "cpu_noise",
+          "model",  "output",          "frames_dir", "save_latent", "decode_latent", "fps",    "crf"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -208,7 +217,8 @@ Job job_from_json(const std::string& json_text) {
   std::string format;
   f.text("format", format);
   if (format != kJobFormat)
-    throw invalid("not a job file (format '" + format + "', expected '" + kJobFormat + "'): write it with `wan generate --write-job`");
+    throw invalid("not a job file (format '" + format + "', expected '" + kJobFormat +
+                  "'): write it with `wan generate --write-job`");
   Job job;
   f.text("run_id", job.run_id);
   if (const json* r = f.find("request")) {
@@ -249,10 +259,11 @@ Job job_from_sidecar(const std::string& json_text) {
   }
   // The first sidecars (before the job codec): flat settings, the output's size in width/height, the
   // picture and the area asked for under image / max_area, the distributed config under "world".
-  if (!j.contains("prompt") || !j.contains("seed")) throw invalid("not a sidecar of Wan Studio (no request, prompt or seed)");
+  if (!j.contains("prompt") || !j.contains("seed"))
+    throw invalid("not a sidecar of Wan Studio (no request, prompt or seed)");
   json r = json::object();
-  for (const char* key : {"prompt", "negative_prompt", "seed", "width", "height", "frames", "steps", "sampler", "shift", "guidance", "fps",
-                          "crf", "dtype", "device", "cpu_noise"})
+  for (const char* key : {"prompt", "negative_prompt", "seed", "width", "height", "frames", "steps", "sampler", "shift",
+                          "guidance", "fps", "crf", "dtype", "device", "cpu_noise"})
     if (j.contains(key)) r[key] = j[key];
   if (j.contains("image") && j["image"].is_object()) r["image"] = j["image"].value("path", "");
   if (j.contains("max_area") && j["max_area"].is_object()) {

@@ -37,11 +37,16 @@ Role sniff_role(const std::string& path) {
 
 const char* role_name(Role role) {
   switch (role) {
-    case Role::kDit: return "Wan diffusion model";
-    case Role::kT5: return "umT5 text encoder";
-    case Role::kVae: return "Wan VAE";
-    case Role::kClip: return "CLIP vision";
-    default: return "other";
+    case Role::kDit:
+      return "Wan diffusion model";
+    case Role::kT5:
+      return "umT5 text encoder";
+    case Role::kVae:
+      return "Wan VAE";
+    case Role::kClip:
+      return "CLIP vision";
+    default:
+      return "other";
   }
 }
 
@@ -67,8 +72,9 @@ std::vector<std::string> find_by_role(const fs::path& dir, Role role, std::strin
 std::string explicit_file(const std::string& given, const fs::path& model_dir, const char* subdir, const char* flag) {
   if (fs::exists(given)) return given;
   if (!model_dir.empty() && fs::exists(model_dir / subdir / given)) return (model_dir / subdir / given).string();
-  throw Error(ErrorCode::kFileNotFound, std::string(flag) + " " + given + ": no such file" +
-                                            (model_dir.empty() ? "" : " (also looked in " + (model_dir / subdir).string() + ")"));
+  throw Error(ErrorCode::kFileNotFound,
+              std::string(flag) + " " + given + ": no such file" +
+                  (model_dir.empty() ? "" : " (also looked in " + (model_dir / subdir).string() + ")"));
 }
 
 std::string pick_one(const fs::path& model_dir, const char* subdir, Role role, const char* flag) {
@@ -89,19 +95,22 @@ std::string pick_one(const fs::path& model_dir, const char* subdir, Role role, c
 std::string tokenizer_in(const fs::path& p) {
   if (fs::is_regular_file(p)) return p.string();
   if (fs::is_regular_file(p / "spiece.model")) return (p / "spiece.model").string();
-  if (fs::is_regular_file(p / "google" / "umt5-xxl" / "spiece.model")) return (p / "google" / "umt5-xxl" / "spiece.model").string();
+  if (fs::is_regular_file(p / "google" / "umt5-xxl" / "spiece.model"))
+    return (p / "google" / "umt5-xxl" / "spiece.model").string();
   return {};
 }
 
 std::string official_dit(const fs::path& dir) {
   for (const char* name : {"diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors"})
     if (fs::exists(dir / name)) return (dir / name).string();
-  throw Error(ErrorCode::kFileNotFound, dir.string() + ": official Wan2.1 folder without diffusion_pytorch_model.safetensors "
-                                                       "(or its .index.json); the download is incomplete");
+  throw Error(ErrorCode::kFileNotFound, dir.string() +
+                                            ": official Wan2.1 folder without diffusion_pytorch_model.safetensors "
+                                            "(or its .index.json); the download is incomplete");
 }
 
 std::string required(const fs::path& p, const std::string& what) {
-  if (!fs::exists(p)) throw Error(ErrorCode::kFileNotFound, p.string() + ": missing (" + what + "); the download is incomplete");
+  if (!fs::exists(p))
+    throw Error(ErrorCode::kFileNotFound, p.string() + ": missing (" + what + "); the download is incomplete");
   return p.string();
 }
 
@@ -115,25 +124,38 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
   const bool official = !dir.empty() && (fs::exists(dir / "config.json") || fs::exists(dir / kOfficialVae) ||
                                          fs::exists(dir / "diffusion_pytorch_model.safetensors.index.json") ||
                                          fs::exists(dir / "diffusion_pytorch_model.safetensors"));
-  const bool comfy = !dir.empty() && !official && (fs::is_directory(dir / "diffusion_models") || fs::is_directory(dir / "text_encoders"));
+  const bool comfy = !dir.empty() && !official &&
+                     (fs::is_directory(dir / "diffusion_models") || fs::is_directory(dir / "text_encoders"));
   if (!dir.empty() && !official && !comfy)
-    throw Error(ErrorCode::kFileNotFound, files.model_dir + ": neither an official Wan2.1 folder (config.json, "
-                                          "diffusion_pytorch_model.safetensors, " + kOfficialT5 + ", " + kOfficialVae +
-                                          ") nor a ComfyUI models folder (diffusion_models/, text_encoders/, vae/)");
+    throw Error(ErrorCode::kFileNotFound,
+                files.model_dir +
+                    ": neither an official Wan2.1 folder (config.json, "
+                    "diffusion_pytorch_model.safetensors, " +
+                    kOfficialT5 + ", " + kOfficialVae +
+                    ") nor a ComfyUI models folder (diffusion_models/, text_encoders/, vae/)");
   out.layout = official ? "official" : comfy ? "comfyui" : "files";
 
-  if (!files.dit.empty()) out.dit = explicit_file(files.dit, dir, "diffusion_models", "--dit");
-  else if (official) out.dit = official_dit(dir);
-  else if (comfy) out.dit = pick_one(dir, "diffusion_models", Role::kDit, "--dit");
+  if (!files.dit.empty())
+    out.dit = explicit_file(files.dit, dir, "diffusion_models", "--dit");
+  else if (official)
+    out.dit = official_dit(dir);
+  else if (comfy)
+    out.dit = pick_one(dir, "diffusion_models", Role::kDit, "--dit");
   if (official && files.dit.empty() && fs::exists(dir / "config.json")) out.dit_config = (dir / "config.json").string();
 
-  if (!files.t5.empty()) out.t5 = explicit_file(files.t5, dir, "text_encoders", "--t5");
-  else if (official) out.t5 = required(dir / kOfficialT5, "the umT5 text encoder");
-  else if (comfy) out.t5 = pick_one(dir, "text_encoders", Role::kT5, "--t5");
+  if (!files.t5.empty())
+    out.t5 = explicit_file(files.t5, dir, "text_encoders", "--t5");
+  else if (official)
+    out.t5 = required(dir / kOfficialT5, "the umT5 text encoder");
+  else if (comfy)
+    out.t5 = pick_one(dir, "text_encoders", Role::kT5, "--t5");
 
-  if (!files.vae.empty()) out.vae = explicit_file(files.vae, dir, "vae", "--vae");
-  else if (official) out.vae = required(dir / kOfficialVae, "the VAE");
-  else if (comfy) out.vae = pick_one(dir, "vae", Role::kVae, "--vae");
+  if (!files.vae.empty())
+    out.vae = explicit_file(files.vae, dir, "vae", "--vae");
+  else if (official)
+    out.vae = required(dir / kOfficialVae, "the VAE");
+  else if (comfy)
+    out.vae = pick_one(dir, "vae", Role::kVae, "--vae");
 
   if (!files.tokenizer.empty()) {
     out.tokenizer = tokenizer_in(files.tokenizer);
@@ -146,17 +168,20 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
   }
 
   const char* missing = out.dit.empty() ? "--dit" : out.t5.empty() ? "--t5" : out.vae.empty() ? "--vae" : nullptr;
-  if (missing) throw Error(ErrorCode::kInvalidArgument, std::string("no model given: pass --model DIR, or ") + missing + " FILE");
+  if (missing)
+    throw Error(ErrorCode::kInvalidArgument, std::string("no model given: pass --model DIR, or ") + missing + " FILE");
   return out;
 }
 
 std::string resolve_clip_file(const ModelFiles& files, const ResolvedModel& resolved) {
   const fs::path dir = files.model_dir;
   if (!files.clip.empty()) return explicit_file(files.clip, dir, "clip_vision", "--clip");
-  if (resolved.layout == "official") return required(dir / kOfficialClip, "the CLIP vision encoder image-to-video needs");
+  if (resolved.layout == "official")
+    return required(dir / kOfficialClip, "the CLIP vision encoder image-to-video needs");
   if (resolved.layout == "comfyui") return pick_one(dir, "clip_vision", Role::kClip, "--clip");
-  throw Error(ErrorCode::kInvalidArgument, "image-to-video needs the CLIP vision encoder: pass --clip FILE "
-                                           "(models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth or clip_vision_h.safetensors)");
+  throw Error(ErrorCode::kInvalidArgument,
+              "image-to-video needs the CLIP vision encoder: pass --clip FILE "
+              "(models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth or clip_vision_h.safetensors)");
 }
 
 }  // namespace wan

@@ -8,13 +8,13 @@
 namespace wan {
 
 struct ResolvedModel {
-  std::string layout;       // "official" | "comfyui" | "files"
-  std::string dit;          // .safetensors, .index.json or .pth
-  std::string dit_config;   // official config.json, or empty (sizes from the tensors)
+  std::string layout;      // "official" | "comfyui" | "files"
+  std::string dit;         // .safetensors, .index.json or .pth
+  std::string dit_config;  // official config.json, or empty (sizes from the tensors)
   std::string t5;
   std::string vae;
-  std::string tokenizer;    // spiece.model, or empty: the text encoder file embeds it
-  std::string clip;         // CLIP vision tower (image-to-video only; see resolve_clip_file)
+  std::string tokenizer;  // spiece.model, or empty: the text encoder file embeds it
+  std::string clip;       // CLIP vision tower (image-to-video only; see resolve_clip_file)
 };
 
 // Throws wan::Error(kFileNotFound / kInvalidArgument) naming what is missing and how to point at it.

@@ -9,9 +9,9 @@
 #include "model/vae.h"
 #include "pipeline/demo_model.h"
 #include "pipeline/model_folder.h"
+#include "wan/error.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
-#include "wan/error.h"
 #include "weights/name_tables.h"
 
 namespace wan {
@@ -56,7 +56,8 @@ ModelInfo inspect_model(const ModelFiles& files) {
 
   const TensorSourcePtr dit_source = open_weights(r.dit);
   const RenamedSource dit_named(dit_source, dit_official_name);
-  DitConfig dit = r.dit_config.empty() ? detect_dit_config(dit_named) : dit_config_from_json(read_text_file(r.dit_config), r.dit_config);
+  DitConfig dit = r.dit_config.empty() ? detect_dit_config(dit_named)
+                                       : dit_config_from_json(read_text_file(r.dit_config), r.dit_config);
   if (!r.dit_config.empty() && dit.has_image_input()) dit.clip_dim = detect_dit_config(dit_named).clip_dim;
   dit.validate(r.dit);
   info.kind = dit_kind_name(dit.kind);

@@ -16,20 +16,23 @@ namespace wan {
 namespace fs = std::filesystem;
 
 const char* const kDefaultNegativePrompt =
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，"
-    "残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，"
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，"
+    "残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱"
+    "的背景，"
     "三条腿，背景人很多，倒着走";
 const char* const kImageToVideoNegativePrefix = "镜头晃动，";
 
-std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height, std::int64_t image_width,
-                                                std::int64_t image_height, std::int64_t stride, std::int64_t patch_h,
-                                                std::int64_t patch_w) {
+std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int64_t max_height,
+                                                std::int64_t image_width, std::int64_t image_height,
+                                                std::int64_t stride, std::int64_t patch_h, std::int64_t patch_w) {
   // lat_h = round(np.sqrt(max_area * aspect) // vae_stride // patch * patch): float floor divisions.
   const double area = static_cast<double>(max_width) * static_cast<double>(max_height);
   const double aspect = static_cast<double>(image_height) / static_cast<double>(image_width);
   const double lat_h = std::floor(std::floor(std::sqrt(area * aspect) / stride) / patch_h) * patch_h;
   const double lat_w = std::floor(std::floor(std::sqrt(area / aspect) / stride) / patch_w) * patch_w;
-  return {static_cast<std::int64_t>(std::llround(lat_w)) * stride, static_cast<std::int64_t>(std::llround(lat_h)) * stride};
+  return {static_cast<std::int64_t>(std::llround(lat_w)) * stride,
+          static_cast<std::int64_t>(std::llround(lat_h)) * stride};
 }
 
 namespace {
@@ -50,12 +53,14 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
     if (!is_supported_video_extension(r.output))
       throw invalid("--output " + r.output + ": unsupported video file type; use .mp4, .mkv or .mov");
     if (!can_encode_video())
-      throw Error(ErrorCode::kUnsupported, "--output " + r.output + ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF); "
-                  "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
+      throw Error(ErrorCode::kUnsupported, "--output " + r.output +
+                                               ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF); "
+                                               "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
     check_output_parent(r.output, "--output");
   }
   if (!r.frames_dir.empty()) {
-    if (fs::exists(r.frames_dir)) throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
+    if (fs::exists(r.frames_dir))
+      throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
     check_output_parent(r.frames_dir, "--frames-dir");
   }
   if (!r.save_latent.empty()) {
@@ -77,13 +82,17 @@ std::int64_t random_seed() {
 void check_image_input(RunPlan& p) {
   const std::string kind = dit_kind_name(p.dit.kind);
   if (p.dit.kind == DitKind::kFLF2V)
-    throw Error(ErrorCode::kUnsupported, p.files.dit + ": this is a first-last-frame (flf2v) model; this version runs text-to-video "
-                                                       "and image-to-video models only");
+    throw Error(ErrorCode::kUnsupported,
+                p.files.dit +
+                    ": this is a first-last-frame (flf2v) model; this version runs text-to-video "
+                    "and image-to-video models only");
   if (p.dit.has_image_input() && p.request.image.empty())
-    throw invalid(p.files.dit + " is an image-to-video (" + kind + ") model: give the start picture with --image FILE "
-                                "(or use a text-to-video model)");
+    throw invalid(p.files.dit + " is an image-to-video (" + kind +
+                  ") model: give the start picture with --image FILE "
+                  "(or use a text-to-video model)");
   if (!p.dit.has_image_input() && !p.request.image.empty())
-    throw invalid("--image " + p.request.image + ": " + p.files.dit + " is a text-to-video model; image-to-video needs an I2V model");
+    throw invalid("--image " + p.request.image + ": " + p.files.dit +
+                  " is a text-to-video model; image-to-video needs an I2V model");
   if (!p.dit.has_image_input()) return;
   p.i2v = true;
   p.files.clip = resolve_clip_file(p.request.model, p.files);
@@ -91,10 +100,17 @@ void check_image_input(RunPlan& p) {
   p.clip = detect_clip_config(*p.clip_source);
   if (p.clip.dim != p.dit.clip_dim)
     throw Error(ErrorCode::kModelMismatch, p.files.clip + ": CLIP features are " + std::to_string(p.clip.dim) +
-                                               " wide but the DiT's image embedding takes " + std::to_string(p.dit.clip_dim));
+                                               " wide but the DiT's image embedding takes " +
+                                               std::to_string(p.dit.clip_dim));
   const Rgb8Video picture = read_image(p.request.image);
-  p.image = torch::from_blob(const_cast<std::uint8_t*>(picture.data.data()), {picture.height, picture.width, 3}, torch::kUInt8)
-                .permute({2, 0, 1}).to(torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5).contiguous();
+  p.image = torch::from_blob(const_cast<std::uint8_t*>(picture.data.data()), {picture.height, picture.width, 3},
+                             torch::kUInt8)
+                .permute({2, 0, 1})
+                .to(torch::kFloat32)
+                .div_(255.0)
+                .sub_(0.5)
+                .div_(0.5)
+                .contiguous();
 }
 
 // Cheap header checks that catch a wrong or broken file before any weights are read.
@@ -113,8 +129,9 @@ void check_models(RunPlan& p) {
   const std::int64_t expected_in = p.dit.has_image_input() ? 2 * p.vae.z_dim + 4 : p.vae.z_dim;
   if (p.vae.z_dim != p.dit.out_dim || p.dit.in_dim != expected_in)
     throw Error(ErrorCode::kModelMismatch, p.files.vae + ": VAE latent has " + std::to_string(p.vae.z_dim) +
-                                               " channels, which does not fit the DiT (in " + std::to_string(p.dit.in_dim) +
-                                               ", out " + std::to_string(p.dit.out_dim) + " channels)");
+                                               " channels, which does not fit the DiT (in " +
+                                               std::to_string(p.dit.in_dim) + ", out " + std::to_string(p.dit.out_dim) +
+                                               " channels)");
   if (p.decode_only) return;
   p.t5_source = open_weights(p.files.t5);
   p.t5 = detect_t5_config(RenamedSource(p.t5_source, t5_official_name));
@@ -122,7 +139,8 @@ void check_models(RunPlan& p) {
     throw Error(ErrorCode::kModelMismatch, p.files.t5 + ": text encoder width " + std::to_string(p.t5.dim) +
                                                " does not match the DiT's text_dim " + std::to_string(p.dit.text_dim));
   if (p.files.tokenizer.empty() && !p.t5_source->contains("spiece_model"))
-    throw Error(ErrorCode::kFileNotFound, p.files.t5 + " has no embedded tokenizer: pass --tokenizer PATH/spiece.model "
+    throw Error(ErrorCode::kFileNotFound, p.files.t5 +
+                                              " has no embedded tokenizer: pass --tokenizer PATH/spiece.model "
                                               "(from the google/umt5-xxl folder of the official release)");
 }
 
@@ -134,9 +152,11 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
     if (r.frames < 1 || (r.frames - 1) % 4 != 0)
       throw invalid("--frames must be 4n+1 (1, 5, 9, ..., 81), got " + std::to_string(r.frames));
     if (r.width < 16 || r.width % 16 != 0)
-      throw invalid("--width must be a positive multiple of 16 (patch 2 x VAE stride 8), got " + std::to_string(r.width));
+      throw invalid("--width must be a positive multiple of 16 (patch 2 x VAE stride 8), got " +
+                    std::to_string(r.width));
     if (r.height < 16 || r.height % 16 != 0)
-      throw invalid("--height must be a positive multiple of 16 (patch 2 x VAE stride 8), got " + std::to_string(r.height));
+      throw invalid("--height must be a positive multiple of 16 (patch 2 x VAE stride 8), got " +
+                    std::to_string(r.height));
     if (r.steps && *r.steps < 1) throw invalid("--steps must be at least 1, got " + std::to_string(*r.steps));
     if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
     if (r.shift && (!std::isfinite(*r.shift) || *r.shift <= 0)) throw invalid("--shift must be a finite number > 0");
@@ -157,7 +177,8 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   if (!p.decode_only) {
     p.sampler = request.sampler;
     if (p.request.negative_prompt.empty())
-      p.request.negative_prompt = std::string(request.image.empty() ? "" : kImageToVideoNegativePrefix) + kDefaultNegativePrompt;
+      p.request.negative_prompt =
+          std::string(request.image.empty() ? "" : kImageToVideoNegativePrefix) + kDefaultNegativePrompt;
     if (p.request.seed < 0) p.request.seed = random_seed();
   }
   p.device = parse_device(request.device);
@@ -177,16 +198,19 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
       const auto size = image_to_video_size(request.width, request.height, p.image.size(2), p.image.size(1), stride,
                                             p.dit.patch_size[1], p.dit.patch_size[2]);
       if (size[0] < pw || size[1] < ph)
-        throw invalid("--size " + std::to_string(request.width) + "*" + std::to_string(request.height) + " is too small an area for a " +
-                      std::to_string(p.image.size(2)) + "x" + std::to_string(p.image.size(1)) + " picture of this shape");
+        throw invalid("--size " + std::to_string(request.width) + "*" + std::to_string(request.height) +
+                      " is too small an area for a " + std::to_string(p.image.size(2)) + "x" +
+                      std::to_string(p.image.size(1)) + " picture of this shape");
       p.request.width = static_cast<int>(size[0]);
       p.request.height = static_cast<int>(size[1]);
     }
     if (p.request.height % ph || p.request.width % pw)
-      throw invalid("width and height must be multiples of " + std::to_string(pw) + " x " + std::to_string(ph) + " for this model");
+      throw invalid("width and height must be multiples of " + std::to_string(pw) + " x " + std::to_string(ph) +
+                    " for this model");
     const std::int64_t f_lat = (request.frames - 1) / p.vae.temporal_stride() + 1;
     p.latent_shape = {p.vae.z_dim, f_lat, p.request.height / stride, p.request.width / stride};
-    p.seq_len = f_lat / p.dit.patch_size[0] * (p.latent_shape[2] / p.dit.patch_size[1]) * (p.latent_shape[3] / p.dit.patch_size[2]);
+    p.seq_len = f_lat / p.dit.patch_size[0] * (p.latent_shape[2] / p.dit.patch_size[1]) *
+                (p.latent_shape[3] / p.dit.patch_size[2]);
   }
   return p;
 }

@@ -2,11 +2,11 @@
 // found and their headers read (so a broken checkpoint fails before anything heavy runs), the latent
 // shape, token count and schedule fixed.
 #pragma once
+#include <torch/types.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
-
-#include <torch/types.h>
 
 #include "model/clip.h"
 #include "model/dit_config.h"
@@ -25,12 +25,11 @@ extern const char* const kDefaultNegativePrompt;
 // What image-to-video puts in front of it (wan/configs/wan_i2v_14B.py: "camera shake,").
 extern const char* const kImageToVideoNegativePrefix;
 
-
 struct RunPlan {
   // As given, with the task's defaults resolved (steps, shift and guidance are set), the seed drawn and
   // the negative prompt filled in.
   GenerationRequest request;
-  bool decode_only = false;       // request.decode_latent set: no text encoding, no sampling
+  bool decode_only = false;  // request.decode_latent set: no text encoding, no sampling
   ResolvedModel files;
   SamplerKind sampler = SamplerKind::kUniPC;
   torch::ScalarType dtype = torch::kBFloat16;
@@ -56,7 +55,8 @@ struct RunPlan {
 // for model files, kUnsupported for what this version does not do) with a one-line message.
 // require_output false: no output needs to be named (eval-case and the benchmark run the stages).
 // `config` places the models (t5_cpu); the rest of it is the distributed runtime's.
-RunPlan make_plan(const GenerationRequest& request, const DistConfig& config = DistConfig{}, bool require_output = true);
+RunPlan make_plan(const GenerationRequest& request, const DistConfig& config = DistConfig{},
+                  bool require_output = true);
 
 // Settings only (no files touched): what the studio validates live.
 void validate_settings(const GenerationRequest& request, bool require_output = true);

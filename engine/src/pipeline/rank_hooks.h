@@ -15,11 +15,11 @@ struct RankHooks {
   // conditioning, empty for text-to-video).
   std::function<VelocityFn(WanModel& dit, const TextContexts& text, const ImageContext& image)> make_velocity;
   ShardingLoader dit_sharding, t5_sharding;  // dit_fsdp / t5_fsdp (empty: full weights)
-  bool output_rank = true;  // saves the latent, decodes and writes the outputs
+  bool output_rank = true;                   // saves the latent, decodes and writes the outputs
   // Without --save-latent, write the latent to the rescue path before decoding and remove it once the
   // outputs are written, so a decode that dies (even killed) never loses the sampling.
   bool save_latent_before_decode = false;
-  StepObserver on_step;     // after each sampling step, with the current latent (live preview)
+  StepObserver on_step;  // after each sampling step, with the current latent (live preview)
 };
 
 // Where a sampled latent is kept when decoding or writing fails: "<output stem>.latent.safetensors".

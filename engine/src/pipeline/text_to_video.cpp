@@ -1,7 +1,7 @@
 #include "pipeline/text_to_video.h"
 
-#include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
 
 #include "core/memory.h"
 #include "model/model_files.h"
@@ -23,8 +23,10 @@ TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding)
   auto encode = [&](const std::string& text, std::vector<std::int64_t>* ids) {
     const TokenizedText tok = tokenizer->encode(text, text_len);
     *ids = tok.ids;
-    const torch::Tensor valid = torch::tensor(std::vector<std::int64_t>(tok.ids.begin(), tok.ids.begin() + tok.valid_tokens),
-                                              torch::TensorOptions().dtype(torch::kInt64)).to(plan.t5_device);
+    const torch::Tensor valid =
+        torch::tensor(std::vector<std::int64_t>(tok.ids.begin(), tok.ids.begin() + tok.valid_tokens),
+                      torch::TensorOptions().dtype(torch::kInt64))
+            .to(plan.t5_device);
     return t5.model->forward(valid).to(plan.device);
   };
   TextContexts out;
@@ -40,20 +42,21 @@ ImageContext encode_image(const RunPlan& plan) {
   namespace F = torch::nn::functional;
   {
     // The reference runs CLIP under fp16 autocast on the GPU; float32 on the CPU.
-    const torch::ScalarType dtype = plan.device.is_cpu() || plan.dtype == torch::kFloat32 ? torch::kFloat32 : torch::kFloat16;
+    const torch::ScalarType dtype =
+        plan.device.is_cpu() || plan.dtype == torch::kFloat32 ? torch::kFloat32 : torch::kFloat16;
     LoadedClip clip = load_clip(plan.clip_source, ModelPlacement::make(dtype, plan.device), plan.clip.num_heads);
     plan.clip_source->release_resident_pages();
     out.clip_fea = clip.model->encode(plan.image);
   }
-  release_free_heap();  // CLIP is gone
+  release_free_heap();                // CLIP is gone
   const auto& s = plan.latent_shape;  // [z, F_lat, h, w]
   const std::int64_t h = plan.request.height, w = plan.request.width, frames = plan.request.frames;
   // [bicubic-resized picture, frames - 1 black frames] -> VAE latent [z, F_lat, h/8, w/8]
-  const torch::Tensor first = F::interpolate(plan.image.unsqueeze(0), F::InterpolateFuncOptions()
-                                                                          .size(std::vector<std::int64_t>{h, w})
-                                                                          .mode(torch::kBicubic)
-                                                                          .align_corners(false))
-                                  .transpose(0, 1);  // [3, 1, h, w]
+  const torch::Tensor first =
+      F::interpolate(
+          plan.image.unsqueeze(0),
+          F::InterpolateFuncOptions().size(std::vector<std::int64_t>{h, w}).mode(torch::kBicubic).align_corners(false))
+          .transpose(0, 1);  // [3, 1, h, w]
   torch::Tensor video = torch::cat({first, torch::zeros({3, frames - 1, h, w}, first.options())}, 1);
   torch::Tensor latent;
   {
@@ -114,7 +117,8 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   return latent;
 }
 
-torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame) {
+torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent,
+                           const std::function<void(int, int)>& on_frame) {
   torch::NoGradGuard no_grad;
   LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
   plan.vae_source->release_resident_pages();
@@ -125,7 +129,10 @@ Rgb8Video to_rgb8(const torch::Tensor& video) {
   TORCH_CHECK(video.dim() == 4 && video.size(0) == 3, "to_rgb8 expects [3, T, H, W]");
   // [3, T, H, W] -> [T, H, W, 3]
   const torch::Tensor u8 = ((video.to(torch::kFloat32).clamp(-1, 1) + 1) / 2 * 255)
-                               .to(torch::kUInt8).permute({1, 2, 3, 0}).contiguous().cpu();
+                               .to(torch::kUInt8)
+                               .permute({1, 2, 3, 0})
+                               .contiguous()
+                               .cpu();
   Rgb8Video out;
   out.frames = static_cast<int>(u8.size(0));
   out.height = static_cast<int>(u8.size(1));

@@ -2,10 +2,10 @@
 // draw the noise, denoise with classifier-free guidance, decode. generate() strings them together;
 // eval-case and the benchmark call them one by one.
 #pragma once
+#include <torch/types.h>
+
 #include <functional>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "model/dit.h"
 #include "model/model_files.h"
@@ -53,10 +53,12 @@ using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, doub
 // uncond + g * (cond - uncond), one solver step. Returns the final latent [z, F, h, w] float32.
 // `image` conditions both forwards (image-to-video); velocity_fn, when given, has it already.
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
-                      const StepObserver& observer = {}, const VelocityFn& velocity_fn = {}, const ImageContext& image = {});
+                      const StepObserver& observer = {}, const VelocityFn& velocity_fn = {},
+                      const ImageContext& image = {});
 
 // VAE decode (float32, plan.device) -> video [3, T, H, W] in [-1, 1] on the CPU.
-torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent, const std::function<void(int, int)>& on_frame = {});
+torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent,
+                           const std::function<void(int, int)>& on_frame = {});
 
 // [3, T, H, W] in [-1, 1] -> RGB24 as the reference's cache_video: (x + 1) / 2 * 255, truncated.
 Rgb8Video to_rgb8(const torch::Tensor& video);

@@ -1,8 +1,8 @@
 #include "sampling/sampler.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "wan/error.h"
 
@@ -27,8 +27,8 @@ class UniPC final : public Sampler {
     if (i > 0 && last_sample_.defined()) sample = correct(m, sample, this_order_);
     m_prev_ = m_last_;
     m_last_ = m;
-    const int order = std::min(2, n - i);                     // lower_order_final
-    this_order_ = std::min(order, lower_order_nums_ + 1);     // warm-up
+    const int order = std::min(2, n - i);                  // lower_order_final
+    this_order_ = std::min(order, lower_order_nums_ + 1);  // warm-up
     last_sample_ = sample;
     torch::Tensor next = predict(sample, this_order_);
     lower_order_nums_ = std::min(lower_order_nums_ + 1, 2);

@@ -2,9 +2,9 @@
 // lower order at the end) and FlowDPMSolverMultistepScheduler (dpmsolver++, midpoint, order 2).
 // Pure units: no model inside. The pipeline calls step() once per timestep with the guided velocity.
 #pragma once
-#include <memory>
-
 #include <torch/types.h>
+
+#include <memory>
 
 #include "sampling/schedule.h"
 

@@ -36,7 +36,8 @@ SigmaSchedule shifted(std::vector<double> sigma, double shift, int num_train_tim
 }
 
 void check(int steps, double shift) {
-  if (steps < 1) throw Error(ErrorCode::kInvalidArgument, "steps must be at least 1 (got " + std::to_string(steps) + ")");
+  if (steps < 1)
+    throw Error(ErrorCode::kInvalidArgument, "steps must be at least 1 (got " + std::to_string(steps) + ")");
   if (!std::isfinite(shift) || shift <= 0)
     throw Error(ErrorCode::kInvalidArgument, "shift must be a finite number > 0 (got " + std::to_string(shift) + ")");
 }

@@ -1,7 +1,7 @@
-#include "wan/video_decode.h"
-
 #include <filesystem>
 #include <memory>
+
+#include "wan/video_decode.h"
 
 #if WAN_WITH_FFMPEG
 #include "video/av_handles.h"
@@ -17,7 +17,8 @@ namespace {
 
 Error unreadable(const std::string& path, const std::string& why) {
   const std::string said = av::last_log_error();
-  return Error(ErrorCode::kCorruptFile, path + ": cannot be decoded (" + why + (said.empty() ? "" : "; FFmpeg: " + said) + ")");
+  return Error(ErrorCode::kCorruptFile,
+               path + ": cannot be decoded (" + why + (said.empty() ? "" : "; FFmpeg: " + said) + ")");
 }
 
 }  // namespace
@@ -26,7 +27,8 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
   av::capture_log();
   AVFormatContext* raw = nullptr;
-  if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0) throw unreadable(path, av::error_text(e));
+  if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0)
+    throw unreadable(path, av::error_text(e));
   av::Input fmt(raw);
   if (int e = avformat_find_stream_info(fmt.get(), nullptr); e < 0) throw unreadable(path, av::error_text(e));
   const int stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
@@ -53,7 +55,8 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
         // Exact for 8-bit RGB pictures (a copy that drops alpha); YUV through accurate rounding and
         // full chroma interpolation.
         sws.reset(sws_getContext(w, h, static_cast<AVPixelFormat>(frame->format), w, h, AV_PIX_FMT_RGB24,
-                                 SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP, nullptr, nullptr, nullptr));
+                                 SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP, nullptr,
+                                 nullptr, nullptr));
       if (!sws) throw unreadable(path, "unsupported pixel format");
       rgb.resize(static_cast<std::size_t>(w) * h * 3);
       uint8_t* dst[1] = {rgb.data()};
@@ -79,8 +82,10 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
 #else
 
 double decode_rgb_frames(const std::string& path, int, const RgbFrameFn&) {
-  throw Error(ErrorCode::kUnsupported, path + ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF), so it cannot decode videos "
-                                              "or pictures other than PNG; rebuild with FFmpeg");
+  throw Error(ErrorCode::kUnsupported,
+              path +
+                  ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF), so it cannot decode videos "
+                  "or pictures other than PNG; rebuild with FFmpeg");
 }
 
 #endif

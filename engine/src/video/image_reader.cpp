@@ -41,7 +41,8 @@ Rgb8Video read_image(const std::string& path) {
     });
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kCorruptFile) throw;
-    throw Error(ErrorCode::kCorruptFile, std::string(e.what()) + ": not a picture this build can read; use a PNG or JPEG file");
+    throw Error(ErrorCode::kCorruptFile,
+                std::string(e.what()) + ": not a picture this build can read; use a PNG or JPEG file");
   }
   return picture;
 }

@@ -46,7 +46,8 @@ Rgb8Video decode_png(const std::vector<std::uint8_t>& bytes, const std::string& 
     if (length > bytes.size() - at - 12) throw bad("truncated");
     const std::string type(reinterpret_cast<const char*>(&bytes[at + 4]), 4);
     const std::uint8_t* data = &bytes[at + 8];
-    if (crc32(crc32(0L, Z_NULL, 0), &bytes[at + 4], length + 4) != be32(data + length)) throw bad("checksum error in " + type);
+    if (crc32(crc32(0L, Z_NULL, 0), &bytes[at + 4], length + 4) != be32(data + length))
+      throw bad("checksum error in " + type);
     if (type == "IHDR") {
       if (length < 13) throw bad("short header");
       width = be32(data);
@@ -93,12 +94,22 @@ Rgb8Video decode_png(const std::vector<std::uint8_t>& bytes, const std::string& 
       const int a = i >= bpp ? row[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
       int v = row[i];
       switch (filter) {
-        case 0: break;
-        case 1: v += a; break;
-        case 2: v += b; break;
-        case 3: v += (a + b) / 2; break;
-        case 4: v += paeth(a, b, c); break;
-        default: throw bad("unknown row filter");
+        case 0:
+          break;
+        case 1:
+          v += a;
+          break;
+        case 2:
+          v += b;
+          break;
+        case 3:
+          v += (a + b) / 2;
+          break;
+        case 4:
+          v += paeth(a, b, c);
+          break;
+        default:
+          throw bad("unknown row filter");
       }
       row[i] = static_cast<std::uint8_t>(v);
     }
@@ -130,7 +141,8 @@ Rgb8Video decode_png(const std::vector<std::uint8_t>& bytes, const std::string& 
         if (depth < 8) g = g * 255 / max_small;
         px[0] = px[1] = px[2] = static_cast<std::uint8_t>(g);
       } else {
-        for (int c = 0; c < 3; ++c) px[c] = static_cast<std::uint8_t>(sample(static_cast<std::size_t>(x) * channels + c));
+        for (int c = 0; c < 3; ++c)
+          px[c] = static_cast<std::uint8_t>(sample(static_cast<std::size_t>(x) * channels + c));
       }
     }
   }

@@ -1,14 +1,13 @@
 #include "video/video_writer.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <vector>
-
-#include <zlib.h>
 
 #if WAN_WITH_FFMPEG
 extern "C" {
@@ -28,7 +27,8 @@ namespace {
 
 std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext;
 }
 
@@ -98,7 +98,6 @@ std::unique_ptr<AVFrame, FrameDeleter> alloc_frame(AVPixelFormat format, int wid
   return f;
 }
 
-
 }  // namespace
 
 void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
@@ -112,8 +111,9 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
   if (options.crf < 0 || options.crf > 51) throw Error(ErrorCode::kInvalidArgument, "crf must be 0..51");
   const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
   if (!codec)
-    throw Error(ErrorCode::kUnsupported, "this FFmpeg has no libx264 encoder; install an FFmpeg built with x264 "
-                                         "(Debian: libavcodec59) or write PNG frames instead");
+    throw Error(ErrorCode::kUnsupported,
+                "this FFmpeg has no libx264 encoder; install an FFmpeg built with x264 "
+                "(Debian: libavcodec59) or write PNG frames instead");
 
   OutputFile out;
   out.temp_path = path + ".part-" + std::to_string(getpid());  // same rule as AtomicFileWriter
@@ -142,13 +142,15 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
 
   check_av(avio_open(&out.ctx->pb, out.temp_path.c_str(), AVIO_FLAG_WRITE), "cannot write " + out.temp_path);
   AVDictionary* mux_options = nullptr;
-  if (std::string(muxer) == "mp4" || std::string(muxer) == "mov") av_dict_set(&mux_options, "movflags", "+faststart", 0);
+  if (std::string(muxer) == "mp4" || std::string(muxer) == "mov")
+    av_dict_set(&mux_options, "movflags", "+faststart", 0);
   const int header = avformat_write_header(out.ctx, &mux_options);
   av_dict_free(&mux_options);
   check_av(header, "writing the header of " + path);
 
-  std::unique_ptr<SwsContext, SwsDeleter> sws(sws_getContext(video.width, video.height, AV_PIX_FMT_RGB24, video.width, video.height,
-                                                              AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr));
+  std::unique_ptr<SwsContext, SwsDeleter> sws(sws_getContext(video.width, video.height, AV_PIX_FMT_RGB24, video.width,
+                                                             video.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr,
+                                                             nullptr, nullptr));
   if (!sws) throw Error(ErrorCode::kIo, "cannot set up RGB -> YUV conversion");
   auto frame = alloc_frame(AV_PIX_FMT_YUV420P, video.width, video.height);
   std::unique_ptr<AVPacket, PacketDeleter> pkt(av_packet_alloc());
@@ -170,8 +172,10 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
 }
 #else
 void encode_video(const std::string& path, const Rgb8Video&, const VideoEncodeOptions&) {
-  throw Error(ErrorCode::kUnsupported, "cannot write " + path + ": this build has no FFmpeg (configured with "
-              "-DWAN_WITH_FFMPEG=OFF); write PNG frames with --frames-dir, or rebuild with FFmpeg");
+  throw Error(ErrorCode::kUnsupported,
+              "cannot write " + path +
+                  ": this build has no FFmpeg (configured with "
+                  "-DWAN_WITH_FFMPEG=OFF); write PNG frames with --frames-dir, or rebuild with FFmpeg");
 }
 #endif
 
@@ -227,7 +231,8 @@ void write_png(const std::string& path, const Rgb8Video& video, int t) {
 
 void write_png_frames(const std::string& dir, const Rgb8Video& video) {
   const fs::path target(dir);
-  if (fs::exists(target)) throw Error(ErrorCode::kInvalidArgument, dir + ": already exists; PNG frames go into a new folder");
+  if (fs::exists(target))
+    throw Error(ErrorCode::kInvalidArgument, dir + ": already exists; PNG frames go into a new folder");
   const fs::path temp = dir + ".part-" + std::to_string(getpid());
   std::error_code ec;
   fs::create_directories(temp, ec);

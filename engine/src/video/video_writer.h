@@ -16,7 +16,7 @@ struct Rgb8Video {
 
 struct VideoEncodeOptions {
   int fps = 16;
-  int crf = 19;                 // libx264 constant rate factor, 0..51
+  int crf = 19;  // libx264 constant rate factor, 0..51
   std::string preset = "medium";
 };
 

@@ -1,11 +1,11 @@
 #include "weights/file_util.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "wan/error.h"
 
@@ -25,8 +25,7 @@ std::string read_text_file(const std::string& path) {
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   temp_path_ = path_ + ".part-" + std::to_string(::getpid());
   file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (file_ == nullptr)
-    throw Error(ErrorCode::kIo, path_ + ": cannot create (" + std::strerror(errno) + ")");
+  if (file_ == nullptr) throw Error(ErrorCode::kIo, path_ + ": cannot create (" + std::strerror(errno) + ")");
 }
 
 AtomicFileWriter::~AtomicFileWriter() {

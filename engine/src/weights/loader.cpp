@@ -1,13 +1,12 @@
 #include "weights/loader.h"
 
-#include "core/progress_mark.h"
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <set>
 #include <sstream>
 
-#include <torch/torch.h>
-
+#include "core/progress_mark.h"
 #include "wan/error.h"
 #include "weights/mapped_file.h"
 #include "weights/pth_file.h"
@@ -53,7 +52,8 @@ TensorSourcePtr open_weights(const std::string& path) {
 }
 
 namespace {
-std::vector<std::pair<std::string, torch::Tensor>> checked_targets(torch::nn::Module& module, const TensorSource& source,
+std::vector<std::pair<std::string, torch::Tensor>> checked_targets(torch::nn::Module& module,
+                                                                   const TensorSource& source,
                                                                    const std::string& what) {
   std::vector<std::pair<std::string, torch::Tensor>> targets;
   for (const auto& item : module.named_parameters(true)) targets.emplace_back(item.key(), item.value());
@@ -68,7 +68,8 @@ std::vector<std::pair<std::string, torch::Tensor>> checked_targets(torch::nn::Mo
     if (!wanted.count(name)) unexpected.push_back(name);
   if (!missing.empty() || !unexpected.empty()) {
     std::string msg = source.path() + ": does not match the " + what + " model:";
-    if (!missing.empty()) msg += " missing " + std::to_string(missing.size()) + " tensor(s): " + list_some(missing) + ";";
+    if (!missing.empty())
+      msg += " missing " + std::to_string(missing.size()) + " tensor(s): " + list_some(missing) + ";";
     if (!unexpected.empty())
       msg += " unexpected " + std::to_string(unexpected.size()) + " tensor(s): " + list_some(unexpected) + ";";
     msg += " is this the right file for the " + what + "?";

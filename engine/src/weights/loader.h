@@ -1,9 +1,9 @@
 // Opening weight files by kind, and strict loading into a module by name.
 #pragma once
 
-#include <string>
-
 #include <torch/nn/module.h>
+
+#include <string>
 
 #include "weights/tensor_source.h"
 

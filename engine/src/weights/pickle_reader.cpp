@@ -35,12 +35,18 @@ struct StorageClass {
   StoredDType dtype;
 };
 constexpr StorageClass kStorageClasses[] = {
-    {"FloatStorage", StoredDType::kF32},   {"DoubleStorage", StoredDType::kF64},
-    {"HalfStorage", StoredDType::kF16},    {"BFloat16Storage", StoredDType::kBF16},
-    {"LongStorage", StoredDType::kI64},    {"IntStorage", StoredDType::kI32},
-    {"ShortStorage", StoredDType::kI16},   {"CharStorage", StoredDType::kI8},
-    {"ByteStorage", StoredDType::kU8},     {"BoolStorage", StoredDType::kBool},
-    {"Float8_e4m3fnStorage", StoredDType::kF8E4M3}, {"Float8_e5m2Storage", StoredDType::kF8E5M2},
+    {"FloatStorage", StoredDType::kF32},
+    {"DoubleStorage", StoredDType::kF64},
+    {"HalfStorage", StoredDType::kF16},
+    {"BFloat16Storage", StoredDType::kBF16},
+    {"LongStorage", StoredDType::kI64},
+    {"IntStorage", StoredDType::kI32},
+    {"ShortStorage", StoredDType::kI16},
+    {"CharStorage", StoredDType::kI8},
+    {"ByteStorage", StoredDType::kU8},
+    {"BoolStorage", StoredDType::kBool},
+    {"Float8_e4m3fnStorage", StoredDType::kF8E4M3},
+    {"Float8_e5m2Storage", StoredDType::kF8E5M2},
 };
 
 bool is_allowed_global(const std::string& g) {
@@ -61,8 +67,7 @@ class Unpickler {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorCode::kCorruptFile,
-                context_ + ": " + what + " (pickle byte " + std::to_string(p_ - begin_) + ")");
+    throw Error(ErrorCode::kCorruptFile, context_ + ": " + what + " (pickle byte " + std::to_string(p_ - begin_) + ")");
   }
   const std::uint8_t* take(std::size_t n) {
     if (static_cast<std::size_t>(end_ - p_) < n) fail("pickle is truncated");
@@ -194,46 +199,127 @@ ValuePtr Unpickler::run() {
   while (true) {
     const std::uint8_t op = *take(1);
     switch (op) {
-      case 0x80: take(1); break;                // PROTO
-      case 0x95: take(8); break;                // FRAME
-      case '.': {                               // STOP
+      case 0x80:
+        take(1);
+        break;  // PROTO
+      case 0x95:
+        take(8);
+        break;     // FRAME
+      case '.': {  // STOP
         if (stack_.size() != 1) fail("pickle ended with a malformed stack");
         return stack_.back();
       }
-      case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case ')': stack_.push_back(make(Kind::kTuple)); break;
-      case 't': stack_.push_back(tuple_of(pop_to_mark())); break;
-      case 0x85: { auto a = pop(); stack_.push_back(tuple_of({a})); break; }
-      case 0x86: { auto b = pop(); auto a = pop(); stack_.push_back(tuple_of({a, b})); break; }
-      case 0x87: { auto c = pop(); auto b = pop(); auto a = pop(); stack_.push_back(tuple_of({a, b, c})); break; }
-      case '}': stack_.push_back(make(Kind::kDict)); break;
-      case ']': stack_.push_back(make(Kind::kList)); break;
-      case 'a': { auto v = pop(); auto& l = top(); if (l->kind != Kind::kList) fail("APPEND to a non-list"); l->items.push_back(v); break; }
-      case 'e': { auto items = pop_to_mark(); auto& l = top(); if (l->kind != Kind::kList) fail("APPENDS to a non-list");
-                  l->items.insert(l->items.end(), items.begin(), items.end()); break; }
-      case 's': { auto v = pop(); auto k = pop(); auto& d = top(); if (d->kind != Kind::kDict) fail("SETITEM on a non-dict");
-                  d->dict.emplace_back(k, v); break; }
-      case 'u': { auto items = pop_to_mark(); auto& d = top(); if (d->kind != Kind::kDict) fail("SETITEMS on a non-dict");
-                  if (items.size() % 2 != 0) fail("SETITEMS with an odd item count");
-                  for (std::size_t k = 0; k < items.size(); k += 2) d->dict.emplace_back(items[k], items[k + 1]);
-                  break; }
-      case 'c': { std::string module = line(); std::string name = line(); stack_.push_back(global(module, name)); break; }
-      case 0x93: { auto name = pop(); auto module = pop();
-                   if (name->kind != Kind::kString || module->kind != Kind::kString) fail("STACK_GLOBAL needs strings");
-                   stack_.push_back(global(module->s, name->s)); break; }
-      case 'q': memo_[uint_le(1)] = top(); break;
-      case 'r': memo_[uint_le(4)] = top(); break;
-      case 0x94: memo_[memo_.size()] = top(); break;
-      case 'h': case 'j': {
+      case '(':
+        marks_.push_back(stack_.size());
+        break;  // MARK
+      case ')':
+        stack_.push_back(make(Kind::kTuple));
+        break;
+      case 't':
+        stack_.push_back(tuple_of(pop_to_mark()));
+        break;
+      case 0x85: {
+        auto a = pop();
+        stack_.push_back(tuple_of({a}));
+        break;
+      }
+      case 0x86: {
+        auto b = pop();
+        auto a = pop();
+        stack_.push_back(tuple_of({a, b}));
+        break;
+      }
+      case 0x87: {
+        auto c = pop();
+        auto b = pop();
+        auto a = pop();
+        stack_.push_back(tuple_of({a, b, c}));
+        break;
+      }
+      case '}':
+        stack_.push_back(make(Kind::kDict));
+        break;
+      case ']':
+        stack_.push_back(make(Kind::kList));
+        break;
+      case 'a': {
+        auto v = pop();
+        auto& l = top();
+        if (l->kind != Kind::kList) fail("APPEND to a non-list");
+        l->items.push_back(v);
+        break;
+      }
+      case 'e': {
+        auto items = pop_to_mark();
+        auto& l = top();
+        if (l->kind != Kind::kList) fail("APPENDS to a non-list");
+        l->items.insert(l->items.end(), items.begin(), items.end());
+        break;
+      }
+      case 's': {
+        auto v = pop();
+        auto k = pop();
+        auto& d = top();
+        if (d->kind != Kind::kDict) fail("SETITEM on a non-dict");
+        d->dict.emplace_back(k, v);
+        break;
+      }
+      case 'u': {
+        auto items = pop_to_mark();
+        auto& d = top();
+        if (d->kind != Kind::kDict) fail("SETITEMS on a non-dict");
+        if (items.size() % 2 != 0) fail("SETITEMS with an odd item count");
+        for (std::size_t k = 0; k < items.size(); k += 2) d->dict.emplace_back(items[k], items[k + 1]);
+        break;
+      }
+      case 'c': {
+        std::string module = line();
+        std::string name = line();
+        stack_.push_back(global(module, name));
+        break;
+      }
+      case 0x93: {
+        auto name = pop();
+        auto module = pop();
+        if (name->kind != Kind::kString || module->kind != Kind::kString) fail("STACK_GLOBAL needs strings");
+        stack_.push_back(global(module->s, name->s));
+        break;
+      }
+      case 'q':
+        memo_[uint_le(1)] = top();
+        break;
+      case 'r':
+        memo_[uint_le(4)] = top();
+        break;
+      case 0x94:
+        memo_[memo_.size()] = top();
+        break;
+      case 'h':
+      case 'j': {
         const auto key = uint_le(op == 'h' ? 1 : 4);
         auto it = memo_.find(key);
         if (it == memo_.end()) fail("memo key " + std::to_string(key) + " missing");
         stack_.push_back(it->second);
         break;
       }
-      case 'K': { auto v = make(Kind::kInt); v->i = static_cast<std::int64_t>(uint_le(1)); stack_.push_back(v); break; }
-      case 'M': { auto v = make(Kind::kInt); v->i = static_cast<std::int64_t>(uint_le(2)); stack_.push_back(v); break; }
-      case 'J': { auto v = make(Kind::kInt); v->i = static_cast<std::int32_t>(uint_le(4)); stack_.push_back(v); break; }
+      case 'K': {
+        auto v = make(Kind::kInt);
+        v->i = static_cast<std::int64_t>(uint_le(1));
+        stack_.push_back(v);
+        break;
+      }
+      case 'M': {
+        auto v = make(Kind::kInt);
+        v->i = static_cast<std::int64_t>(uint_le(2));
+        stack_.push_back(v);
+        break;
+      }
+      case 'J': {
+        auto v = make(Kind::kInt);
+        v->i = static_cast<std::int32_t>(uint_le(4));
+        stack_.push_back(v);
+        break;
+      }
       case 0x8a: {  // LONG1: little-endian two's complement of n bytes
         const std::size_t n = uint_le(1);
         if (n > 8) fail("integer too large");
@@ -246,13 +332,30 @@ ValuePtr Unpickler::run() {
         stack_.push_back(v);
         break;
       }
-      case 0x88: case 0x89: { auto v = make(Kind::kBool); v->i = op == 0x88; stack_.push_back(v); break; }
-      case 'N': stack_.push_back(make(Kind::kNone)); break;
-      case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': {
+      case 0x88:
+      case 0x89: {
+        auto v = make(Kind::kBool);
+        v->i = op == 0x88;
+        stack_.push_back(v);
+        break;
+      }
+      case 'N':
+        stack_.push_back(make(Kind::kNone));
+        break;
+      case 'X':
+      case 0x8c:
+      case 0x8d:
+      case 'T':
+      case 'U':
+      case 'B':
+      case 'C': {
         std::size_t n = 0;
-        if (op == 'X' || op == 'T' || op == 'B') n = uint_le(4);
-        else if (op == 0x8d) n = uint_le(8);
-        else n = uint_le(1);
+        if (op == 'X' || op == 'T' || op == 'B')
+          n = uint_le(4);
+        else if (op == 0x8d)
+          n = uint_le(8);
+        else
+          n = uint_le(1);
         const std::uint8_t* b = take(n);
         auto v = make((op == 'B' || op == 'C') ? Kind::kBytes : Kind::kString);
         v->s.assign(reinterpret_cast<const char*>(b), n);
@@ -268,12 +371,31 @@ ValuePtr Unpickler::run() {
         stack_.push_back(v);
         break;
       }
-      case 'Q': { auto pid = pop(); stack_.push_back(persistent_load(pid)); break; }
-      case 'R': { auto args = pop(); auto fn = pop(); stack_.push_back(reduce(fn, args)); break; }
-      case 'b': { pop(); top(); break; }  // BUILD: object state (e.g. OrderedDict._metadata) is not needed
-      case '0': pop(); break;
-      case '1': pop_to_mark(); break;
-      case '2': stack_.push_back(top()); break;
+      case 'Q': {
+        auto pid = pop();
+        stack_.push_back(persistent_load(pid));
+        break;
+      }
+      case 'R': {
+        auto args = pop();
+        auto fn = pop();
+        stack_.push_back(reduce(fn, args));
+        break;
+      }
+      case 'b': {
+        pop();
+        top();
+        break;
+      }  // BUILD: object state (e.g. OrderedDict._metadata) is not needed
+      case '0':
+        pop();
+        break;
+      case '1':
+        pop_to_mark();
+        break;
+      case '2':
+        stack_.push_back(top());
+        break;
       default: {
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02x", op);

@@ -1,8 +1,8 @@
 #include "weights/pth_file.h"
 
-#include <filesystem>
-
 #include <zlib.h>
+
+#include <filesystem>
 
 #include "wan/error.h"
 #include "weights/file_util.h"
@@ -36,10 +36,12 @@ std::shared_ptr<PthFile> PthFile::open(const std::string& path) {
   for (const auto& [name, rec] : records) {
     const ZipArchive::Entry* storage = pth->zip_->find(prefix + "data/" + rec.storage_key);
     if (storage == nullptr)
-      throw Error(ErrorCode::kCorruptFile, path + ": storage '" + rec.storage_key + "' of tensor '" + name + "' is missing");
+      throw Error(ErrorCode::kCorruptFile,
+                  path + ": storage '" + rec.storage_key + "' of tensor '" + name + "' is missing");
     const std::int64_t esize = static_cast<std::int64_t>(element_size_bytes(rec.dtype));
     if (rec.storage_numel < 0 || static_cast<std::uint64_t>(rec.storage_numel * esize) > storage->size_bytes)
-      throw Error(ErrorCode::kCorruptFile, path + ": storage of tensor '" + name + "' is shorter than its declared size");
+      throw Error(ErrorCode::kCorruptFile,
+                  path + ": storage of tensor '" + name + "' is shorter than its declared size");
     // Highest element the view touches must lie inside the storage.
     std::int64_t last = rec.storage_offset, numel = 1;
     for (std::size_t d = 0; d < rec.shape.size(); ++d) {
@@ -107,9 +109,17 @@ class PickleWriter {
     raw(s);
   }
   void integer(std::int64_t v) {
-    if (v >= 0 && v < 256) { op('K'); op(static_cast<std::uint8_t>(v)); }
-    else if (v >= INT32_MIN && v <= INT32_MAX) { op('J'); u32(static_cast<std::uint32_t>(static_cast<std::int32_t>(v))); }
-    else { op(0x8a); op(8); for (int i = 0; i < 8; ++i) op(static_cast<std::uint8_t>(static_cast<std::uint64_t>(v) >> (8 * i))); }
+    if (v >= 0 && v < 256) {
+      op('K');
+      op(static_cast<std::uint8_t>(v));
+    } else if (v >= INT32_MIN && v <= INT32_MAX) {
+      op('J');
+      u32(static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
+    } else {
+      op(0x8a);
+      op(8);
+      for (int i = 0; i < 8; ++i) op(static_cast<std::uint8_t>(static_cast<std::uint64_t>(v) >> (8 * i)));
+    }
   }
   void int_tuple(const std::vector<std::int64_t>& v) {
     op('(');
@@ -119,7 +129,9 @@ class PickleWriter {
   const std::string& bytes() const { return out_; }
 
  private:
-  void u32(std::uint32_t v) { for (int i = 0; i < 4; ++i) op(static_cast<std::uint8_t>(v >> (8 * i))); }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) op(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
   std::string out_;
 };
 
@@ -128,7 +140,8 @@ class ZipWriter {
   explicit ZipWriter(AtomicFileWriter& out) : out_(out) {}
   void add(const std::string& name, const void* data, std::uint64_t size) {
     if (out_.bytes_written() + size > 0xFFFFFFF0ull)
-      throw Error(ErrorCode::kUnsupported, name + ": .pth writer is limited to 4 GiB archives; write safetensors instead");
+      throw Error(ErrorCode::kUnsupported,
+                  name + ": .pth writer is limited to 4 GiB archives; write safetensors instead");
     const std::uint32_t crc = static_cast<std::uint32_t>(
         crc32(crc32(0L, Z_NULL, 0), static_cast<const Bytef*>(data), static_cast<uInt>(size)));
     const std::uint64_t offset = out_.bytes_written();
@@ -136,16 +149,41 @@ class ZipWriter {
     std::uint64_t header = 30 + name.size() + 4;
     std::uint16_t pad = static_cast<std::uint16_t>((64 - (offset + header) % 64) % 64);
     std::string h;
-    put(h, 0x04034b50, 4); put(h, 20, 2); put(h, 0, 2); put(h, 0, 2); put(h, 0, 2); put(h, 0, 2);
-    put(h, crc, 4); put(h, size, 4); put(h, size, 4); put(h, name.size(), 2); put(h, 4 + pad, 2);
+    put(h, 0x04034b50, 4);
+    put(h, 20, 2);
+    put(h, 0, 2);
+    put(h, 0, 2);
+    put(h, 0, 2);
+    put(h, 0, 2);
+    put(h, crc, 4);
+    put(h, size, 4);
+    put(h, size, 4);
+    put(h, name.size(), 2);
+    put(h, 4 + pad, 2);
     h += name;
-    put(h, 0x4246, 2); put(h, pad, 2); h.append(pad, 'Z');
+    put(h, 0x4246, 2);
+    put(h, pad, 2);
+    h.append(pad, 'Z');
     out_.write(h.data(), h.size());
     out_.write(data, size);
     std::string c;
-    put(c, 0x02014b50, 4); put(c, 20, 2); put(c, 20, 2); put(c, 0, 2); put(c, 0, 2); put(c, 0, 2); put(c, 0, 2);
-    put(c, crc, 4); put(c, size, 4); put(c, size, 4); put(c, name.size(), 2); put(c, 0, 2); put(c, 0, 2);
-    put(c, 0, 2); put(c, 0, 2); put(c, 0, 4); put(c, offset, 4);
+    put(c, 0x02014b50, 4);
+    put(c, 20, 2);
+    put(c, 20, 2);
+    put(c, 0, 2);
+    put(c, 0, 2);
+    put(c, 0, 2);
+    put(c, 0, 2);
+    put(c, crc, 4);
+    put(c, size, 4);
+    put(c, size, 4);
+    put(c, name.size(), 2);
+    put(c, 0, 2);
+    put(c, 0, 2);
+    put(c, 0, 2);
+    put(c, 0, 2);
+    put(c, 0, 4);
+    put(c, offset, 4);
     c += name;
     central_ += c;
     ++count_;
@@ -154,8 +192,14 @@ class ZipWriter {
     const std::uint64_t cd_offset = out_.bytes_written();
     out_.write(central_.data(), central_.size());
     std::string e;
-    put(e, 0x06054b50, 4); put(e, 0, 2); put(e, 0, 2); put(e, count_, 2); put(e, count_, 2);
-    put(e, central_.size(), 4); put(e, cd_offset, 4); put(e, 0, 2);
+    put(e, 0x06054b50, 4);
+    put(e, 0, 2);
+    put(e, 0, 2);
+    put(e, count_, 2);
+    put(e, count_, 2);
+    put(e, central_.size(), 4);
+    put(e, cd_offset, 4);
+    put(e, 0, 2);
     out_.write(e.data(), e.size());
   }
 
@@ -174,9 +218,11 @@ void write_pth(const std::string& path, const std::vector<std::pair<std::string,
   const std::string archive = std::filesystem::path(path).stem().string();
   std::vector<torch::Tensor> storages;
   PickleWriter pk;
-  pk.op(0x80); pk.op(2);
+  pk.op(0x80);
+  pk.op(2);
   pk.global("collections", "OrderedDict");
-  pk.op(')'); pk.op('R');
+  pk.op(')');
+  pk.op('R');
   pk.op('(');
   for (const auto& [name, t] : tensors) {
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
@@ -197,7 +243,8 @@ void write_pth(const std::string& path, const std::vector<std::pair<std::string,
     pk.int_tuple(c.strides().vec());
     pk.op(0x89);
     pk.global("collections", "OrderedDict");
-    pk.op(')'); pk.op('R');
+    pk.op(')');
+    pk.op('R');
     pk.op('t');
     pk.op('R');
     storages.push_back(c);

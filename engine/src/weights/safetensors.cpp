@@ -5,9 +5,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "wan/error.h"
 #include "weights/file_util.h"
@@ -40,8 +39,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     corrupt(path, "header too large (" + std::to_string(header_bytes) + " bytes, limit " +
                       std::to_string(kSafetensorsMaxHeaderBytes) + "): not a safetensors file or corrupt");
   if (8 + header_bytes > file_bytes)
-    corrupt(path, "file is truncated: header of " + std::to_string(header_bytes) +
-                      " bytes does not fit in " + std::to_string(file_bytes) + " bytes");
+    corrupt(path, "file is truncated: header of " + std::to_string(header_bytes) + " bytes does not fit in " +
+                      std::to_string(file_bytes) + " bytes");
   json header;
   try {
     header = json::parse(st->file_->data() + 8, st->file_->data() + 8 + header_bytes);
@@ -93,8 +92,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                         " bytes (file truncated?)");
     const std::uint64_t expected = numel * element_size_bytes(*dtype);
     if (expected != end - begin)
-      corrupt(path, "tensor '" + name + "' shape x dtype is " + std::to_string(expected) + " bytes but its data_offsets span " +
-                        std::to_string(end - begin) + " bytes");
+      corrupt(path, "tensor '" + name + "' shape x dtype is " + std::to_string(expected) +
+                        " bytes but its data_offsets span " + std::to_string(end - begin) + " bytes");
     entry.begin = data_start + begin;
     entry.end = data_start + end;
     if (end > begin) spans.emplace_back(begin, name);
@@ -105,7 +104,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   for (std::size_t i = 1; i < spans.size(); ++i) {
     const Entry& prev = st->entries_.at(spans[i - 1].second);
     if (prev.end - data_start > spans[i].first)
-      corrupt(path, "tensors '" + spans[i - 1].second + "' and '" + spans[i].second + "' have overlapping data_offsets");
+      corrupt(path,
+              "tensors '" + spans[i - 1].second + "' and '" + spans[i].second + "' have overlapping data_offsets");
   }
   // Keep file order (by offset) for names, which is how the writer laid them out.
   std::sort(st->names_.begin(), st->names_.end(), [&](const std::string& a, const std::string& b) {
@@ -151,7 +151,8 @@ std::shared_ptr<ShardedSafetensors> ShardedSafetensors::open(const std::string& 
   const fs::path dir = fs::path(index_path).parent_path();
   std::map<std::string, std::size_t> shard_of_file;
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-    if (!it->is_string()) throw Error(ErrorCode::kCorruptFile, index_path + ": weight_map entry '" + it.key() + "' is not a file name");
+    if (!it->is_string())
+      throw Error(ErrorCode::kCorruptFile, index_path + ": weight_map entry '" + it.key() + "' is not a file name");
     const std::string file = it->get<std::string>();
     auto found = shard_of_file.find(file);
     if (found == shard_of_file.end()) {
@@ -162,7 +163,8 @@ std::shared_ptr<ShardedSafetensors> ShardedSafetensors::open(const std::string& 
       found = shard_of_file.emplace(file, sh->shards_.size() - 1).first;
     }
     if (!sh->shards_[found->second]->contains(it.key()))
-      throw Error(ErrorCode::kCorruptFile, index_path + ": tensor '" + it.key() + "' is listed in " + file + " but not stored there");
+      throw Error(ErrorCode::kCorruptFile,
+                  index_path + ": tensor '" + it.key() + "' is listed in " + file + " but not stored there");
     sh->owner_[it.key()] = found->second;
     sh->names_.push_back(it.key());
   }
@@ -181,8 +183,7 @@ torch::Tensor ShardedSafetensors::view(const std::string& name) const {
   return shards_[it->second]->view(name);
 }
 
-void write_safetensors(const std::string& path,
-                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -192,7 +193,8 @@ void write_safetensors(const std::string& path,
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
     const StoredDType dtype = from_scalar_type(c.scalar_type());
     const std::uint64_t bytes = static_cast<std::uint64_t>(c.numel()) * element_size_bytes(dtype);
-    header[name] = {{"dtype", safetensors_name(dtype)}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", safetensors_name(dtype)}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     cpu.push_back(c);
   }

@@ -69,8 +69,7 @@ class ShardedSafetensors final : public TensorSource {
 };
 
 // Writes tensors (any device/dtype; stored as they are) to path atomically (temp file + rename).
-void write_safetensors(const std::string& path,
-                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace wan

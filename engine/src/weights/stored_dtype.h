@@ -1,11 +1,11 @@
 // Element types as weight files store them, and their LibTorch counterparts.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <torch/types.h>
 
 namespace wan {
 

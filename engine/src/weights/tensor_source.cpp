@@ -2,12 +2,12 @@
 
 namespace wan {
 
-torch::Tensor TensorSource::load(const std::string& name, torch::ScalarType dtype,
-                                 torch::Device device) const {
+torch::Tensor TensorSource::load(const std::string& name, torch::ScalarType dtype, torch::Device device) const {
   torch::Tensor src = view(name);
   // Always copy: the result must not alias the mapping.
-  return src.to(torch::TensorOptions().dtype(dtype).device(device), /*non_blocking=*/false,
-                /*copy=*/true)
+  return src
+      .to(torch::TensorOptions().dtype(dtype).device(device), /*non_blocking=*/false,
+          /*copy=*/true)
       .contiguous();
 }
 

@@ -1,12 +1,12 @@
 // A read-only collection of named tensors backed by a file (safetensors, torch .pth, sharded folder).
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "weights/stored_dtype.h"
 
@@ -32,8 +32,7 @@ class TensorSource {
   virtual torch::Tensor view(const std::string& name) const = 0;
 
   // view(name) converted to dtype and device (a copy owned by the caller).
-  torch::Tensor load(const std::string& name, torch::ScalarType dtype,
-                     torch::Device device = torch::kCPU) const;
+  torch::Tensor load(const std::string& name, torch::ScalarType dtype, torch::Device device = torch::kCPU) const;
   // Drops the file pages read so far from the resident set (after the weights were copied out).
   virtual void release_resident_pages() const {}
   // The same for one tensor's bytes, once they were copied out (loading a model then holds the model

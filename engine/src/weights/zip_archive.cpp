@@ -21,9 +21,7 @@ std::uint64_t le(const std::uint8_t* p, int bytes) {
 
 }  // namespace
 
-bool looks_like_zip(const MappedFile& file) {
-  return file.size_bytes() >= 4 && le(file.data(), 4) == kLocalSig;
-}
+bool looks_like_zip(const MappedFile& file) { return file.size_bytes() >= 4 && le(file.data(), 4) == kLocalSig; }
 
 ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)) {
   const std::string& path = file_->path();
@@ -78,9 +76,17 @@ ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)
       const auto len = le(extra + x + 2, 2);
       if (id == 0x0001) {
         std::uint64_t q = x + 4;
-        if (uncomp_size == 0xFFFFFFFFu && q + 8 <= x + 4 + len) { uncomp_size = le(extra + q, 8); q += 8; }
-        if (comp_size == 0xFFFFFFFFu && q + 8 <= x + 4 + len) { comp_size = le(extra + q, 8); q += 8; }
-        if (local == 0xFFFFFFFFu && q + 8 <= x + 4 + len) { local = le(extra + q, 8); }
+        if (uncomp_size == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+          uncomp_size = le(extra + q, 8);
+          q += 8;
+        }
+        if (comp_size == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+          comp_size = le(extra + q, 8);
+          q += 8;
+        }
+        if (local == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+          local = le(extra + q, 8);
+        }
       }
       x += 4 + len;
     }
