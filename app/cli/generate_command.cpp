@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include "progress_printer.h"
@@ -44,33 +45,87 @@ class BoardPrinter {
   std::vector<std::uint64_t> peaks_;
 };
 
+// SIGINT and SIGTERM set g_interrupted while it lives (the run then stops at the end of a step).
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+// What rank 0 wrote, from its sidecar (the launched ranks print to the board, not to this terminal).
+void print_launched_result(const wan::GenerationRequest& r) {
+  namespace fs = std::filesystem;
+  const std::string sidecar = !r.output.empty()       ? fs::path(r.output).replace_extension(".json").string()
+                              : !r.frames_dir.empty() ? r.frames_dir + ".json"
+                                                      : "";
+  std::int64_t seed = r.seed;
+  if (!sidecar.empty()) {
+    try {
+      seed = wan::job_from_sidecar(wan_cli::read_file(sidecar)).request.seed;
+    } catch (const wan::Error&) {
+    }
+  }
+  if (!r.output.empty()) std::printf("wrote %s (seed %lld)\n", r.output.c_str(), static_cast<long long>(seed));
+  if (!r.frames_dir.empty()) std::printf("wrote PNG frames into %s\n", r.frames_dir.c_str());
+  if (!r.save_latent.empty())
+    std::printf("wrote latent %s (seed %lld)\n", r.save_latent.c_str(), static_cast<long long>(seed));
+  if (!sidecar.empty()) std::printf("settings in %s\n", sidecar.c_str());
+}
+
 int run_launched(const wan::Job& job, const DistFlags& d) {
   wan::LaunchOptions l;
-  l.master_port = d.master_port;
+  l.master_port = d.master_port.value_or(0);
   l.cancel = &g_interrupted;
   BoardPrinter printer;
   l.on_poll = [&](const wan::ProgressBoard& b) { printer(b); };
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_interrupt;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
   const wan::DistConfig& c = job.config;
-  std::fprintf(stderr, "starting %d workers (%s, ulysses %d x ring %d%s)\n", c.world_size, wan::backend_name(c.backend),
-               c.context_parallel() ? c.ulysses_size : 1, c.context_parallel() ? c.ring_size : 1,
-               c.cfg_parallel ? ", cfg parallel" : "");
+  l.on_spawn = [&](int rank, int) {  // after the launcher checked the job: say what starts
+    if (rank != 0) return;
+    std::fprintf(stderr, "starting %d worker%s (%s, ulysses %d x ring %d%s)\n", c.world_size,
+                 c.world_size == 1 ? "" : "s", wan::backend_name(c.backend), c.context_parallel() ? c.ulysses_size : 1,
+                 c.context_parallel() ? c.ring_size : 1, c.cfg_parallel ? ", cfg parallel" : "");
+  };
   wan::LaunchResult r;
-  try {
+  {
+    InterruptGuard interrupts;
     r = wan::launch_job(job, l);
-  } catch (...) {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-    throw;
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
   if (r.exit_code != 0) throw wan::Error(static_cast<wan::ErrorCode>(r.exit_code), r.message);
   printer.print_peaks();
+  print_launched_result(job.request);
+  return 0;
+}
+
+// --write-job: a job file a cluster launcher's ranks read, with absolute paths; never the output's
+// sidecar (rank 0 writes that and would overwrite the job).
+int write_job(const wan::Job& given, const std::string& path) {
+  namespace fs = std::filesystem;
+  const wan::Job job = with_absolute_paths(given);
+  const fs::path target = fs::absolute(path).lexically_normal();
+  for (const std::string& out : {job.request.output, job.request.frames_dir})
+    if (!out.empty()) {
+      const fs::path sidecar =
+          out == job.request.output ? fs::path(out).replace_extension(".json") : fs::path(out + ".json");
+      if (sidecar == target)
+        throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                         "--write-job " + path + " is where rank 0 writes the sidecar of " + out +
+                             ": name the job file differently (e.g. " + fs::path(path).stem().string() + ".job.json)");
+    }
+  wan::save_job(target.string(), job);
+  std::printf("wrote %s: run it with `torchrun --nproc_per_node=%d wan-worker --job %s` (or srun, mpirun)\n",
+              target.c_str(), job.config.world_size, target.c_str());
   return 0;
 }
 
@@ -78,14 +133,10 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
 
 int run_generate_command(const JobFlags& flags) {
   const wan::Job job = job_from_flags(flags);
-  if (!flags.write_job.empty()) {
-    wan::save_job(flags.write_job, job);
-    std::printf("wrote %s: run it with `torchrun --nproc_per_node=%d wan-worker --job %s` (or srun, mpirun)\n",
-                flags.write_job.c_str(), job.config.world_size, flags.write_job.c_str());
-    return 0;
-  }
+  if (!flags.write_job.empty()) return write_job(job, flags.write_job);
   if (flags.dist.distributed()) return run_launched(job, flags.dist);
-  ConsoleReporter console(stderr);
+  ConsoleReporter console(stderr, &g_interrupted);  // Ctrl-C: cancelled at the end of the step
+  InterruptGuard interrupts;
   wan::run_rank(job, wan::WorkerEnv{}, console);  // a world of one that nobody launched
   return 0;
 }

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   demo->add_option("--clip-layers", demo_spec.clip_layers, "CLIP vision blocks (the last is unused)")
       ->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  if (const int code = wan_cli::parse_command_line(app, argc, argv); code >= 0) return code;
   try {
     wan::init_runtime(threads);
     if (eval->parsed()) return run_eval_case_command(case_dir, case_out, eval_options);

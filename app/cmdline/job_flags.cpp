@@ -1,5 +1,8 @@
 #include "job_flags.h"
 
+#include <cstdio>
+#include <filesystem>
+
 #include "wan/error.h"
 
 namespace wan_cli {
@@ -61,12 +64,19 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
 
 void add_distributed_options(CLI::App* cmd, DistFlags& d) {
   const char* group = "Distributed (one wan-worker process per rank)";
-  cmd->add_option("--world-size", d.world_size, "number of ranks (processes) on this machine")->group(group);
-  cmd->add_option("--dist-config", d.config_file,
-                  "distributed config JSON (resources/presets/*.json); flags override it")
-      ->group(group);
-  cmd->add_option("--ulysses", d.ulysses, "Ulysses (head) parallel size; enables context parallel")->group(group);
-  cmd->add_option("--ring", d.ring, "ring attention size; enables context parallel")->group(group);
+  auto number = [&](const char* name, std::optional<int>& out, const char* help) {
+    cmd->add_option_function<int>(
+           name, [&out](const int& v) { out = v; }, help)
+        ->group(group);
+  };
+  number("--world-size", d.world_size, "number of ranks (processes) on this machine");
+  cmd->add_option("--dist-config", d.config_files,
+                  "distributed config JSON (resources/presets/*.json); give several to apply each over the one "
+                  "before (e.g. 2-gpu.json, then memory-efficient.json); the flags override them")
+      ->group(group)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  number("--ulysses", d.ulysses, "Ulysses (head) parallel size; enables context parallel");
+  number("--ring", d.ring, "ring attention size; enables context parallel");
   cmd->add_flag("--cfg-parallel", d.cfg_parallel, "cond and uncond on two halves of the world")->group(group);
   cmd->add_flag("--dit-fsdp", d.dit_fsdp, "shard the DiT's weights across the ranks (one unit per block, as FSDP)")
       ->group(group);
@@ -74,12 +84,10 @@ void add_distributed_options(CLI::App* cmd, DistFlags& d) {
       ->group(group);
   cmd->add_option("--sharding", d.sharding, "FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")->group(group);
   cmd->add_option("--backend", d.backend, "gloo (CPU) | nccl (GPU); CPU ranks always use gloo")->group(group);
-  cmd->add_option("--master-port", d.master_port, "rendezvous port (default: a free one)")->group(group);
+  number("--master-port", d.master_port, "rendezvous port, 1 to 65535 (default: a free one)");
   cmd->add_option("--run-id", d.run_id, "name of the run's progress board (default: generated)")->group(group);
-  cmd->add_option("--hang-timeout", d.hang_timeout,
-                  "seconds without progress before a rank counts as hung (the config's "
-                  "hang_timeout_seconds, default 300)")
-      ->group(group);
+  number("--hang-timeout", d.hang_timeout,
+         "seconds without progress before a rank counts as hung (the config's hang_timeout_seconds, default 300)");
 }
 
 void parse_size(const std::string& size, int& width, int& height) {
@@ -114,16 +122,20 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
 }
 
 wan::DistConfig dist_config_from_flags(const DistFlags& d, const std::string& device, const wan::DistConfig& base) {
-  wan::DistConfig c = d.config_file.empty() ? base : wan::load_dist_config(d.config_file);
-  if (d.world_size > 0) c.world_size = d.world_size;
-  if (d.ulysses > 0) c.ulysses_size = d.ulysses;
-  if (d.ring > 0) c.ring_size = d.ring;
-  if (d.ulysses > 0 || d.ring > 0) c.use_context_parallel = true;
+  wan::DistConfig c = base;
+  for (const std::string& file : d.config_files) c = wan::load_dist_config(file, c);
+  if (d.world_size) c.world_size = *d.world_size;  // every number given is checked with the config
+  if (d.ulysses) c.ulysses_size = *d.ulysses;
+  if (d.ring) c.ring_size = *d.ring;
+  if (d.ulysses || d.ring) c.use_context_parallel = true;
+  if (d.master_port && (*d.master_port < 1 || *d.master_port > 65535))
+    throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                     "--master-port " + std::to_string(*d.master_port) + " is not a TCP port (1 to 65535)");
   if (d.cfg_parallel) c.cfg_parallel = true;
   if (d.dit_fsdp) c.dit_fsdp = true;
   if (d.t5_fsdp) c.t5_fsdp = true;
   c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
-  if (d.hang_timeout > 0) c.hang_timeout_seconds = d.hang_timeout;
+  if (d.hang_timeout) c.hang_timeout_seconds = *d.hang_timeout;
   if (!d.sharding.empty()) c = wan::dist_config_from_json("{\"sharding_strategy\": \"" + d.sharding + "\"}", c);
   if (!d.backend.empty()) {
     c.backend = wan::parse_backend(d.backend);
@@ -134,6 +146,38 @@ wan::DistConfig dist_config_from_flags(const DistFlags& d, const std::string& de
   }
   c.backend = wan::resolve_backend(c, device);
   return c;
+}
+
+wan::Job with_absolute_paths(wan::Job job) {
+  auto absolute = [](std::string& path) {
+    if (!path.empty()) path = std::filesystem::absolute(path).lexically_normal().string();
+  };
+  wan::GenerationRequest& r = job.request;
+  for (std::string* p :
+       {&r.image, &r.output, &r.frames_dir, &r.save_latent, &r.decode_latent, &r.model.model_dir, &r.model.tokenizer})
+    absolute(*p);
+  // Inside a model folder a bare name picks a file of its ComfyUI sub-folder: it stays a name.
+  for (std::string* p : {&r.model.dit, &r.model.t5, &r.model.vae, &r.model.clip})
+    if (r.model.model_dir.empty() || p->find('/') != std::string::npos) absolute(*p);
+  return job;
+}
+
+int parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "wan: error: %s (see --help)\n", e.what());
+    return static_cast<int>(wan::ErrorCode::kInvalidArgument);
+  }
 }
 
 }  // namespace wan_cli

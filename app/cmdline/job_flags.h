@@ -4,21 +4,25 @@
 // `wan-worker` (the wan_cmdline library, app/cmdline/); no torch.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "wan/job.h"
 
 namespace wan_cli {
 
-// The distributed flags of `wan generate` (one wan-worker per rank on this machine).
+// The distributed flags of `wan generate` (one wan-worker per rank on this machine). Numbers not given
+// stay unset; a number given is checked, never taken for "not given".
 struct DistFlags {
-  int world_size = 0;  // 0: not given
-  std::string config_file, backend, sharding, run_id;
-  int ulysses = 0, ring = 0, master_port = 0, hang_timeout = 0;
+  std::optional<int> world_size, ulysses, ring, master_port, hang_timeout;
+  std::vector<std::string> config_files;  // --dist-config, each applied over the one before
+  std::string backend, sharding, run_id;
   bool cfg_parallel = false, dit_fsdp = false, t5_fsdp = false;
-  // Whether the run goes through the launcher (a world, a config or a layout was asked for).
+  // Whether the run goes through the launcher (a world other than 1, a config or a layout was asked for).
   bool distributed() const {
-    return (world_size > 0 && !(world_size == 1 && config_file.empty())) || !config_file.empty() || ulysses > 0 ||
-           ring > 0 || cfg_parallel || dit_fsdp || t5_fsdp;
+    return (world_size && *world_size != 1) || !config_files.empty() || ulysses || ring || cfg_parallel || dit_fsdp ||
+           t5_fsdp;
   }
 };
 
@@ -49,5 +53,14 @@ wan::Job job_from_flags(const JobFlags& flags, const wan::DistConfig& base = wan
 
 // Parses "W*H" (or "WxH") as generate.py's --size; throws wan::Error(kInvalidArgument).
 void parse_size(const std::string& size, int& width, int& height);
+
+// The job with every file path made absolute (model files, picture, outputs, latents): a job file is
+// read by ranks that may start in another folder.
+wan::Job with_absolute_paths(wan::Job job);
+
+// Parses argv with `app`. A parse error becomes one line "wan: error: ..." on stderr and exit code 2
+// (kInvalidArgument), as every other invalid setting; --help and --version print and give 0. Returns
+// -1 when parsing succeeded and the program goes on, else the exit code.
+int parse_command_line(CLI::App& app, int argc, char** argv);
 
 }  // namespace wan_cli

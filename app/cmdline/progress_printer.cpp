@@ -3,6 +3,10 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "wan/error.h"
 
 namespace wan_cli {
 
@@ -71,6 +75,23 @@ void print_generation_result(const wan::GenerationResult& r, const wan::Generati
   if (!request.image.empty()) std::printf("image %.1f s, ", r.image_seconds);
   std::printf("DiT load %.1f s, sampling %.1f s, decode %.1f s, write %.1f s\n", r.load_seconds, r.sampling_seconds,
               r.decode_seconds, r.write_seconds);
+}
+
+void ConsoleReporter::progress(const wan::ProgressEvent& event) {
+  printer_(event);
+  if (cancel_ && cancel_->load()) {
+    printer_.finish();
+    throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw wan::Error(wan::ErrorCode::kFileNotFound, path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in && !in.eof()) throw wan::Error(wan::ErrorCode::kIo, path + ": cannot read");
+  return text.str();
 }
 
 void ConsoleReporter::note(const std::string& text) {

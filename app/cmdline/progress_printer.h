@@ -1,5 +1,6 @@
 // Terminal progress for the CLI: one redrawn bar on a terminal, plain lines otherwise (logs, pipes).
 #pragma once
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -30,17 +31,24 @@ void print_generation_result(const wan::GenerationResult& result, const wan::Gen
 
 // The console as a rank's reporter (a run in one process, or rank 0 under torchrun, srun, mpirun):
 // the progress bar or lines on `out`, notes, and the result.
+// `cancel` (optional): when set (e.g. by SIGINT), the next progress event throws
+// wan::Error(kCancelled), which stops the run at the end of the current step.
 class ConsoleReporter : public wan::RankReporter {
  public:
-  explicit ConsoleReporter(std::FILE* out) : out_(out), printer_(out) {}
+  explicit ConsoleReporter(std::FILE* out, const std::atomic<bool>* cancel = nullptr)
+      : out_(out), printer_(out), cancel_(cancel) {}
   ~ConsoleReporter() override { printer_.finish(); }
-  void progress(const wan::ProgressEvent& event) override { printer_(event); }
+  void progress(const wan::ProgressEvent& event) override;
   void note(const std::string& text) override;
   void result(const wan::GenerationResult& result, const wan::GenerationRequest& request) override;
 
  private:
   std::FILE* out_;
   ProgressPrinter printer_;
+  const std::atomic<bool>* cancel_;
 };
+
+// The whole of a small text file (a sidecar); throws wan::Error(kFileNotFound / kIo).
+std::string read_file(const std::string& path);
 
 }  // namespace wan_cli

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   QApplication::setApplicationDisplayName("Wan Studio");
   QApplication::setWindowIcon(QIcon(":/icons/wan-studio.svg"));
   QCommandLineParser parser;
-  parser.setApplicationDescription("Wan Studio: multi-GPU Wan2.1 text-to-video");
+  parser.setApplicationDescription("Wan Studio: multi-GPU Wan2.1 text-to-video and image-to-video");
   parser.addHelpOption();
   QCommandLineOption model({"m", "model"}, "Open this model folder.", "folder");
   QCommandLineOption demo("demo", "Open the built-in demo model (created on first use).");

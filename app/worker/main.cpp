@@ -1,5 +1,5 @@
 // `wan-worker`: one rank of a run. Wan Studio's launcher starts it with the run's job file:
-//   wan-worker --threads N --job /tmp/wan-<run>/job.json
+//   wan-worker --threads N --job /tmp/wan-job-<pid>-<run>/job.json
 // torchrun, srun and mpirun start it with a distributed config and the flags of `wan generate` (the
 // rank and the rendezvous come from the environment, wan/worker_env.h):
 //   torchrun --nproc_per_node=2 build/bin/wan-worker --dist-config resources/presets/2-gpu.json \
@@ -21,22 +21,21 @@ int main(int argc, char** argv) {
   std::string job_file, dist_config;
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
   app.add_option("--job", job_file, "the run's job file (written by wan's launcher or `wan generate --write-job`)");
-  app.add_option("--dist-config", dist_config,
-                 "distributed config JSON (resources/presets/*.json); its world_size must match");
+  app.add_option("--dist-config", dist_config, "distributed config JSON for `generate`; its world_size must match");
   wan_cli::JobFlags flags;
   CLI::App* generate = wan_cli::add_generate_command(app, flags, /*with_dist=*/false);
-  CLI11_PARSE(app, argc, argv);
+  if (const int code = wan_cli::parse_command_line(app, argc, argv); code >= 0) return code;
   wan::Job job;
   try {
-    if (job_file.empty() == !generate->parsed())
+    if (job_file.empty() == !generate->parsed() || (!job_file.empty() && !dist_config.empty()))
       throw wan::Error(wan::ErrorCode::kInvalidArgument,
-                       "give either --job FILE or `generate` with its flags (see --help)");
+                       "give either --job FILE, or [--dist-config FILE] generate <flags>");
     if (!job_file.empty()) {
       job = wan::load_job(job_file);
     } else {
       wan::DistConfig base;
       base.world_size = wan::worker_env_from_process().world_size;  // without a config: the launcher's world
-      flags.dist.config_file = dist_config;
+      if (!dist_config.empty()) flags.dist.config_files = {dist_config};
       job = wan_cli::job_from_flags(flags, base);
     }
   } catch (const wan::Error& e) {

@@ -2,6 +2,9 @@
 // PNG frames and MP4 checked against the reference), --decode-latent, ComfyUI folders, and every
 // invalid setting or broken model folder: a clear message, a non-zero exit code, no output left; and
 // the figures `wan bench` reports.
+#include <signal.h>
+
+#include <QElapsedTimer>
 #include <QImage>
 #include <QProcess>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,7 @@
 #include "cli_test_util.h"
 #include "test_util.h"
 #include "wan/estimate.h"
+#include "wan/job.h"
 #include "wan/model_info.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
@@ -185,6 +189,17 @@ class TestCliGenerate : public QObject {
                                         << static_cast<int>(wan::ErrorCode::kFileNotFound) << "neither an official";
     QTest::newRow("decode-latent missing") << QStringList{"--decode-latent", "OUT/none.safetensors"}
                                            << static_cast<int>(wan::ErrorCode::kFileNotFound) << "none.safetensors";
+    // Command-line mistakes: the same exit code and one line, whatever part of the program finds them.
+    QTest::newRow("number syntax") << QStringList{"--steps", "abc"} << bad << "--steps";
+    QTest::newRow("unknown flag") << QStringList{"--stepz", "3"} << bad << "--stepz";
+    QTest::newRow("hang timeout 0") << QStringList{"--world-size", "2", "--hang-timeout", "0"} << bad
+                                    << "hang_timeout_seconds must be at least 1";
+    QTest::newRow("world size 0") << QStringList{"--world-size", "0"} << bad << "world_size must be at least 1";
+    QTest::newRow("master port") << QStringList{"--world-size", "2", "--master-port", "70000"} << bad
+                                 << "is not a TCP port";
+    QTest::newRow("nccl on the cpu") << QStringList{"--world-size", "2", "--backend", "nccl", "--device", "cpu"} << bad
+                                     << "--backend nccl moves GPU tensors only";
+    QTest::newRow("fsdp without a world") << QStringList{"--dit-fsdp"} << bad << "give the world a size";
   }
 
   void invalidSettingsLeaveNoOutput() {
@@ -198,6 +213,67 @@ class TestCliGenerate : public QObject {
     const Run r = run_wan(args);
     QCOMPARE(r.code, code);
     QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
+  // A file of the user's where the sidecar would go is never overwritten; an earlier sidecar is.
+  void sidecarNeverReplacesAFileOfTheUsers() {
+    QTemporaryDir tmp;
+    QFile mine(tmp.filePath("clip.json"));
+    QVERIFY(mine.open(QIODevice::WriteOnly));
+    mine.write(R"({"my": "notes"})");
+    mine.close();
+    QStringList args = fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4");
+    const Run r = run_wan(args);
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(r.err).contains("is not a sidecar of an earlier run"), qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.json"}));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), std::string(R"({"my": "notes"})"));
+    QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);
+    QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);  // its own sidecar
+  }
+
+  // --write-job: absolute paths (ranks may start elsewhere), and never where rank 0 writes the sidecar.
+  void writeJob() {
+    QTemporaryDir tmp;
+    const QString here = QDir::currentPath();
+    QDir::setCurrent(tmp.path());
+    const Run r = run_wan({"generate", "--prompt", "x", "--world-size", "2", "--model", "demo", "-o", "out.mp4",
+                           "--write-job", "run.job.json"});
+    const Run clash =
+        run_wan({"generate", "--prompt", "x", "--world-size", "2", "-o", "out.mp4", "--write-job", "out.json"});
+    QDir::setCurrent(here);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const wan::Job job = wan::load_job(tmp.filePath("run.job.json").toStdString());
+    QCOMPARE(QString::fromStdString(job.request.output), QDir(tmp.path()).absoluteFilePath("out.mp4"));
+    QCOMPARE(QString::fromStdString(job.request.model.model_dir), QDir(tmp.path()).absoluteFilePath("demo"));
+    QCOMPARE(job.config.world_size, 2);
+    QVERIFY(!job.request.steps);  // not given: the ranks resolve it
+    QCOMPARE(clash.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(clash.err).contains("is where rank 0 writes the sidecar"), qPrintable(clash.err));
+    QVERIFY(!QFile::exists(tmp.filePath("out.json")));
+  }
+
+  // Ctrl-C in a run of one process: cancelled at the end of the step, exit code 9, nothing written.
+  void interruptInOneProcess() {
+    QTemporaryDir tmp;
+    QProcess p;
+    p.start(WAN_CLI_PATH, QStringList{"generate", "--prompt", "a fox", "--size", "256*160", "--frames", "17", "--steps",
+                                      "400", "--output", tmp.filePath("clip.mp4")});
+    QVERIFY(p.waitForStarted());
+    QElapsedTimer timer;
+    timer.start();
+    QString err;
+    while (!err.contains("[sampling] step 2/") && timer.elapsed() < 120000) {
+      p.waitForReadyRead(200);
+      err += p.readAllStandardError();
+    }
+    QVERIFY2(err.contains("[sampling] step 2/"), qPrintable(err));
+    kill(static_cast<pid_t>(p.processId()), SIGINT);
+    QVERIFY(p.waitForFinished(30000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
+    QVERIFY2(last_line(err) == "wan: error: cancelled", qPrintable(err));
     QCOMPARE(files_in(tmp.path()), QStringList());
   }
 

@@ -124,7 +124,7 @@ class TestDistConfig : public QObject {
     QTest::newRow("not enough GPUs") << R"({"world_size": 8})" << 2 << 12 << "world_size"
                                      << "Not enough GPUs available: found 2, asked for 8; lower world_size to 2";
     QTest::newRow("nccl without CUDA") << R"({"world_size": 2})" << 0 << 12 << "backend"
-                                       << "use backend gloo";
+                                       << "run the ranks on the CPU (--device cpu";
     QTest::newRow("rank out of range") << R"({"world_size": 2, "rank": 2})" << 2 << 12 << "rank"
                                        << "rank 2 is out of range: ranks run from 0 to world_size - 1 = 1";
     QTest::newRow("world 0") << R"({"world_size": 0, "backend": "gloo"})" << 0 << 12 << "world_size"

@@ -294,7 +294,7 @@ class TestLauncherFaults : public QObject {
         "outside any collective",
         30);
     const QString err = last_line(stderr_of(run));
-    QVERIFY2(err.contains("rank 0 waits in all_to_all #"), qPrintable(err));
+    QVERIFY2(err.contains("rank 0 waits in all_to_all (collective #"), qPrintable(err));
     QVERIFY2(timer.elapsed() < 40000, "the hang was not detected in time");
   }
 
@@ -303,6 +303,17 @@ class TestLauncherFaults : public QObject {
     start(run);
     QVERIFY(wait_for(run, 0, wan::Phase::kSampling, 1));
     kill(static_cast<pid_t>(run.process.processId()), SIGINT);
+    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCancelled), "cancelled");
+  }
+
+  // Ctrl-C on a terminal reaches the whole foreground process group: the launcher alone must see it
+  // (its workers have a group of their own), so the run is cancelled, not failed by a killed rank.
+  void ctrlCToTheProcessGroup() {
+    Run run;
+    run.process.setChildProcessModifier([] { setpgid(0, 0); });  // as a shell puts a job in its own group
+    start(run);
+    QVERIFY(wait_for(run, 1, wan::Phase::kSampling, 1));
+    kill(-static_cast<pid_t>(run.process.processId()), SIGINT);
     expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCancelled), "cancelled");
   }
 

@@ -3,6 +3,7 @@
 // run this way gives the reference final latent, and rank 0 alone writes the outputs.
 #include <QProcess>
 #include <QTcpServer>
+#include <QThread>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -173,6 +174,37 @@ class TestWorkerProcesses : public QObject {
     const QString err = p.readAllStandardError();
     QVERIFY2(err.contains("says world_size 4 but the launcher (torchrun) started 2 ranks"), qPrintable(err));
     QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList({"dist.json"}));
+  }
+
+  // A rank started well after the others (a slow node, a late srun task) is waited for at the
+  // rendezvous, which counts as waiting for peers, not as a hang, whatever the hang timeout.
+  void latePeerIsNotAHang() {
+    QTemporaryDir dir;
+    QFile f(dir.filePath("dist.json"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"world_size": 2, "backend": "gloo", "cfg_parallel": true, "hang_timeout_seconds": 2})");
+    f.close();
+    const QString out = dir.filePath("out");
+    QVERIFY(QDir().mkpath(out));
+    const int port = free_port();
+    std::vector<std::unique_ptr<QProcess>> procs;
+    for (int r = 0; r < 2; ++r) {
+      if (r == 1) QThread::sleep(5);  // rank 0 waits longer than the hang timeout
+      auto p = std::make_unique<QProcess>();
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert("RANK", QString::number(r));
+      env.insert("WORLD_SIZE", "2");
+      env.insert("MASTER_ADDR", "127.0.0.1");
+      env.insert("MASTER_PORT", QString::number(port));
+      p->setProcessEnvironment(env);
+      p->start(WAN_WORKER_PATH,
+               QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
+      procs.push_back(std::move(p));
+    }
+    for (auto& p : procs) {
+      QVERIFY(p->waitForFinished(240000));
+      QVERIFY2(p->exitCode() == 0, p->readAllStandardError().constData());
+    }
   }
 
   // Under torchrun nothing watches the ranks but themselves: a rank blocked before an all-to-all (its

@@ -42,7 +42,7 @@ struct LaunchResult {
 LaunchResult launch_job(const Job& job, const LaunchOptions& options);
 
 // One line for a rank's status on the board, as the CLI prints it and the studio's progress bars
-// show it: "rank 1: sampling 3/8 · 2.10 s/step · 1.4 GiB" (and the error of a failed rank).
+// show it: "rank 1: sampling 3/8 · 2.10 s/step · 1.40 GiB" (and the error of a failed rank).
 std::string format_rank_status(int rank, const RankStatus& status);
 
 // wan-worker beside the running executable (or $WAN_WORKER).

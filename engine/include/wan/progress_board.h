@@ -22,7 +22,9 @@ constexpr int kBoardErrorBytes = 512;
 constexpr int kPreviewMaxSide = 256;  // live preview images are at most this wide and high
 
 // The collectives of the distributed runtime (dist/communicator.h), named on the board and in hang reports.
-enum class CollectiveKind { kAllGather, kAllToAll, kBroadcast, kAllReduce, kSendRecv, kBarrier, kCount };
+// kRendezvous: connecting to the others through the TCPStore (waiting for them to start counts as
+// waiting in a collective, not as a hang).
+enum class CollectiveKind { kAllGather, kAllToAll, kBroadcast, kAllReduce, kSendRecv, kBarrier, kRendezvous, kCount };
 const char* collective_name(CollectiveKind kind);  // "all_gather", ...; "none" for kCount
 constexpr int kCollectiveKinds = static_cast<int>(CollectiveKind::kCount);
 

@@ -51,12 +51,22 @@ RankMemory::~RankMemory() = default;
 
 void RankMemory::set_cuda_device(int index) { cuda_device_ = index; }
 
+// GPU figures come from the CUDA allocator, which throws when the GPU is gone or was never there: the
+// memory report is never the reason a run fails (finish() runs while an error is being reported).
 std::int64_t RankMemory::phase_peak() const {
-  return cuda_device_ >= 0 ? device_peak_bytes(cuda_device_) : peak_rss_bytes();
+  try {
+    return cuda_device_ >= 0 ? device_peak_bytes(cuda_device_) : peak_rss_bytes();
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 std::uint64_t RankMemory::current_bytes() const {
-  return static_cast<std::uint64_t>(cuda_device_ >= 0 ? device_current_bytes(cuda_device_) : current_rss_bytes());
+  try {
+    return static_cast<std::uint64_t>(cuda_device_ >= 0 ? device_current_bytes(cuda_device_) : current_rss_bytes());
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 std::uint64_t RankMemory::peak_bytes() const { return static_cast<std::uint64_t>(std::max(run_peak_, phase_peak())); }
@@ -85,10 +95,13 @@ void RankMemory::close_phase(int next) {
     reset_cpu_block_peak();
   }
   if (next == phase_) return;
-  if (cuda_device_ >= 0)
-    reset_device_peak_bytes(cuda_device_);
-  else
-    reset_peak_rss();
+  try {
+    if (cuda_device_ >= 0)
+      reset_device_peak_bytes(cuda_device_);
+    else
+      reset_peak_rss();
+  } catch (const std::exception&) {
+  }
 }
 
 void RankMemory::finish() {

@@ -100,6 +100,8 @@ const char* collective_name(CollectiveKind kind) {
       return "send_recv";
     case CollectiveKind::kBarrier:
       return "barrier";
+    case CollectiveKind::kRendezvous:
+      return "rendezvous";
     case CollectiveKind::kCount:
       return "none";
   }
@@ -140,8 +142,8 @@ void stall_if_asked(CollectiveKind kind) {
   }();
   if (stall->kind != static_cast<int>(kind)) return;
   if (++stall->seen != stall->nth) return;
-  std::fprintf(stderr, "WAN_TEST_STALL_BEFORE: rank %d stops before %s #%ld\n", stall->rank, collective_name(kind),
-               stall->nth);
+  std::fprintf(stderr, "WAN_TEST_STALL_BEFORE: rank %d stops before its %s number %ld\n", stall->rank,
+               collective_name(kind), stall->nth);
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 

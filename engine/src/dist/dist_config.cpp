@@ -196,7 +196,9 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
     add("rank", "rank " + std::to_string(c.rank) +
                     " is out of range: ranks run from 0 to world_size - 1 = " + std::to_string(c.world_size - 1));
   if (c.backend == Backend::kNccl && env.cuda_devices == 0)
-    add("backend", "backend nccl needs CUDA GPUs and none was found; use backend gloo to run on the CPU");
+    add("backend",
+        "backend nccl needs CUDA GPUs and none was found; run the ranks on the CPU (--device cpu, which uses "
+        "gloo)");
   else if (c.backend == Backend::kNccl && env.cuda_devices > 0 && c.world_size > env.cuda_devices)
     add("world_size", "Not enough GPUs available: found " + std::to_string(env.cuda_devices) + ", asked for " + ws +
                           "; lower world_size to " + std::to_string(env.cuda_devices) + " or fewer");
@@ -227,7 +229,9 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
     }
   }
   if (c.world_size == 1 && c.use_fsdp)
-    add("use_fsdp", "FSDP shards weights across ranks and needs world_size > 1; turn dit_fsdp and t5_fsdp off");
+    add("use_fsdp",
+        "FSDP (use_fsdp, dit_fsdp, t5_fsdp) shards weights across ranks and needs world_size > 1: give the "
+        "world a size (--world-size N, or a preset with one before this config) or turn sharding off");
   if (c.collective_timeout_seconds < 1)
     add("collective_timeout_seconds",
         "collective_timeout_seconds must be at least 1 (got " + std::to_string(c.collective_timeout_seconds) + ")");

@@ -61,6 +61,9 @@ pid_t spawn(const Spawn& o, int rank, int port, const std::string& run_id) {
   if (pid < 0) throw Error(ErrorCode::kIo, std::string("cannot start a worker process: ") + std::strerror(errno));
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the launcher
+    // A process group of its own: a terminal's Ctrl-C reaches the launcher alone, which cancels the run
+    // through the board (every rank stops at the end of its step) instead of killing ranks mid-step.
+    setpgid(0, 0);
     if (getppid() != parent) _exit(127);
     setenv("RANK", std::to_string(rank).c_str(), 1);
     setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
@@ -121,6 +124,20 @@ void stop_all(std::vector<Worker>& workers, std::chrono::milliseconds grace) {
 std::string phase_of(const RankStatus& s) {
   const Phase p = static_cast<Phase>(s.phase);
   return p == Phase::kNone ? std::string("starting") : phase_name(p);
+}
+
+// The folder of a run's job file: "<temp>/wan-job-<launcher pid>-<run id>"; one whose launcher is gone
+// (killed before it could clean up) is removed by the next launch.
+constexpr const char* kRunDirPrefix = "wan-job-";
+
+void remove_stale_run_dirs() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kRunDirPrefix, 0) != 0) continue;
+    const long pid = std::atol(name.c_str() + std::strlen(kRunDirPrefix));
+    if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+  }
 }
 
 // Supervises the spawned workers until they end; the result names the failed rank, its phase and
@@ -234,6 +251,10 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
                 "--decode-latent runs in one process; drop --world-size and the distributed flags");
   c.backend = resolve_backend(c, r.device);
   c.rank = 0;
+  if (r.device.rfind("cuda", 0) == 0 && cuda_device_count() == 0)
+    throw Error(ErrorCode::kUnsupported, "--device " + r.device +
+                                             ": no CUDA GPU is visible (or this build has no CUDA): "
+                                             "run the ranks on the CPU with --device cpu");
   // Every rank runs on this machine: as many GPUs as ranks.
   check_dist_config(c, DistEnvironment{r.device == "cpu" ? -1 : cuda_device_count(), 0});
   // Settings and folders are checked by every worker too; checking here fails before any process starts.
@@ -248,7 +269,8 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
   ProgressBoard board = ProgressBoard::create(job.run_id, c.world_size);
 
   // The job file every rank reads, in a folder of the run's own (removed at the end).
-  const fs::path run_dir = fs::temp_directory_path() / ("wan-" + job.run_id);
+  remove_stale_run_dirs();
+  const fs::path run_dir = fs::temp_directory_path() / (kRunDirPrefix + std::to_string(getpid()) + "-" + job.run_id);
   fs::create_directories(run_dir);
   struct RemoveDir {
     fs::path dir;

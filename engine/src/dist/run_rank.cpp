@@ -31,6 +31,7 @@ Job fit_to_world(const Job& given, const WorkerEnv& env) {
                                                  " ranks; start as many ranks as the config's world_size");
   config.rank = env.rank;
   std::string& device = job.request.device;
+  parse_device(device);  // kUnsupported without a CUDA GPU, kInvalidArgument for a bad name: before connecting
   config.backend = resolve_backend(config, device);
   if (config.backend == Backend::kNccl && device == "cuda")
     device = "cuda:" + std::to_string(env.local_rank);  // a GPU per local rank
@@ -52,9 +53,18 @@ std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   r.host_store = env.rank == 0 && !env.store_hosted;
   r.timeout = std::chrono::seconds(config.collective_timeout_seconds);
   const std::string& device = job.request.device;
+  if (config.backend != Backend::kNccl && env.world_size == 1) return make_single_rank_communicator();
+  // Waiting for the other ranks to start is waiting for peers, as in a collective: the watchdogs give
+  // it the collective timeout (the store's own), not the hang timeout.
+  if (r.host_store && env.launcher != "wan")  // torchrun, srun, mpirun: say where the others must come
+    std::fprintf(stderr, "rank 0: hosting the rendezvous on port %d (MASTER_ADDR %s), waiting for %d ranks\n",
+                 r.master_port, r.master_addr.c_str(), r.world_size);
+  note_collective_begin(CollectiveKind::kRendezvous);
+  struct EndMark {
+    ~EndMark() { note_collective_end(); }
+  } end_mark;
   if (config.backend == Backend::kNccl)
     return connect_nccl(r, device.size() > 5 ? std::atoi(device.c_str() + 5) : env.local_rank);
-  if (env.world_size == 1) return make_single_rank_communicator();
   return connect_gloo(r);
 }
 
@@ -151,7 +161,7 @@ GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& 
 }
 
 int run_worker(const Job& given, int threads, RankReporter* console) {
-  int rank = 0;
+  int rank = -1;  // not known until the environment is read
   std::unique_ptr<WorkerReporter> reporter;
   try {
     const WorkerEnv env = worker_env_from_process();
@@ -170,7 +180,10 @@ int run_worker(const Job& given, int threads, RankReporter* console) {
     if (reporter)
       reporter->finish(e.code() == ErrorCode::kCancelled ? RankState::kCancelled : RankState::kFailed,
                        static_cast<int>(e.code()), e.what());
-    std::fprintf(stderr, "wan: error: rank %d: %s\n", rank, e.what());
+    if (rank >= 0)
+      std::fprintf(stderr, "wan: error: rank %d: %s\n", rank, e.what());
+    else
+      std::fprintf(stderr, "wan: error: %s\n", e.what());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
     if (reporter) reporter->finish(RankState::kFailed, static_cast<int>(ErrorCode::kInternal), e.what());

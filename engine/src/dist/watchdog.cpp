@@ -28,7 +28,9 @@ std::string describe_rank_activity(const RankStatus& s) {
   std::string text = "while " + std::string(phase == Phase::kNone ? "starting" : phase_name(phase));
   if (phase == Phase::kSampling || phase == Phase::kDecoding)
     text += " (step " + std::to_string(s.step) + " of " + std::to_string(s.total) + ")";
-  const std::string collective = std::string(collective_name(s.collective)) + " #" + std::to_string(s.collectives);
+  // Collectives are counted over all kinds: "#57" is the rank's 57th collective of any kind.
+  const std::string collective =
+      std::string(collective_name(s.collective)) + " (collective #" + std::to_string(s.collectives) + ")";
   if (s.in_collective) return text + ", waiting in " + collective;
   if (s.collectives == 0) return text + ", before any collective";
   return text + ", outside any collective (the last: " + collective + ", finished)";
@@ -73,8 +75,8 @@ HangVerdict judge_hang(const std::vector<WatchedRank>& ranks, std::uint64_t now_
   if (s.stopped) v.message += " (its process is stopped by a signal)";
   for (int r = 0; r < static_cast<int>(ranks.size()); ++r)
     if (r != suspect && ranks[r].running && ranks[r].status.in_collective)
-      v.message += "; rank " + std::to_string(r) + " waits in " + collective_name(ranks[r].status.collective) + " #" +
-                   std::to_string(ranks[r].status.collectives);
+      v.message += "; rank " + std::to_string(r) + " waits in " + collective_name(ranks[r].status.collective) +
+                   " (collective #" + std::to_string(ranks[r].status.collectives) + ")";
   return v;
 }
 

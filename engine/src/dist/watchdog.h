@@ -15,8 +15,9 @@
 
 namespace wan {
 
-// "while sampling (step 3 of 8), waiting in all_to_all #57" or "..., outside any collective (the last:
-// all_gather #56, finished)": what a rank's status says it was doing.
+// "while sampling (step 3 of 8), waiting in all_to_all (collective #57)" or "..., outside any collective
+// (the last: all_gather (collective #56), finished)": what a rank's status says it was doing. Collectives
+// are counted over all kinds.
 std::string describe_rank_activity(const RankStatus& status);
 
 struct HangVerdict {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/runtime.h"
@@ -46,6 +47,23 @@ void check_output_parent(const std::string& path, const char* flag) {
   if (fs::is_directory(path)) throw invalid(std::string(flag) + " " + path + ": is a folder");
 }
 
+// The sidecar a run writes beside its output replaces a file of that name only when that file is an
+// earlier sidecar (the video beside it is replaced too); anything else is the user's and stays.
+void check_sidecar_free(const std::string& sidecar, const std::string& flag, const std::string& output) {
+  std::error_code ec;
+  if (!fs::exists(sidecar, ec)) return;
+  bool ours = false;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(read_text_file(sidecar));
+    ours = j.is_object() && ((j.value("format", "").rfind("wan-studio-sidecar/", 0) == 0) ||
+                             (j.contains("outputs") && j.contains("prompt") && j.contains("seed")));
+  } catch (const std::exception&) {
+  }
+  if (!ours)
+    throw invalid(flag + " " + output + ": the run's settings go to " + sidecar +
+                  ", which exists and is not a sidecar of an earlier run; pick another name or move that file");
+}
+
 void validate_outputs(const GenerationRequest& r, bool require_output) {
   if (require_output && r.output.empty() && r.frames_dir.empty() && r.save_latent.empty())
     throw invalid("no output: give --output FILE.mp4, --frames-dir DIR or --save-latent FILE.safetensors");
@@ -57,11 +75,13 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
                                                ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF); "
                                                "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
     check_output_parent(r.output, "--output");
+    check_sidecar_free(fs::path(r.output).replace_extension(".json").string(), "--output", r.output);
   }
   if (!r.frames_dir.empty()) {
     if (fs::exists(r.frames_dir))
       throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
     check_output_parent(r.frames_dir, "--frames-dir");
+    if (r.output.empty()) check_sidecar_free(r.frames_dir + ".json", "--frames-dir", r.frames_dir);
   }
   if (!r.save_latent.empty()) {
     if (fs::path(r.save_latent).extension() != ".safetensors")
