@@ -120,9 +120,9 @@ wan::DistConfig ConfigForm::config() const {
   c.ring_size = ring_->value();
   c.cfg_parallel = cfg_parallel_->isChecked();
   c.t5_cpu = t5_cpu_->isChecked();
-  c.param_dtype = param_dtype_->currentText().toStdString();
-  c.reduce_dtype = reduce_dtype_->currentText().toStdString();
-  c.buffer_dtype = buffer_dtype_->currentText().toStdString();
+  c.param_dtype = wan::parse_dtype_name(param_dtype_->currentText().toStdString());
+  c.reduce_dtype = wan::parse_dtype_name(reduce_dtype_->currentText().toStdString());
+  c.buffer_dtype = wan::parse_dtype_name(buffer_dtype_->currentText().toStdString());
   c.sync_module_states = sync_states_->isChecked();
   c.attention_mode = wan::parse_attention_mode(attention_->currentText().toStdString());
   c.hang_timeout_seconds = hang_timeout_->value();
@@ -144,9 +144,9 @@ void ConfigForm::setConfig(const wan::DistConfig& c) {
   ring_->setValue(c.ring_size);
   cfg_parallel_->setChecked(c.cfg_parallel);
   t5_cpu_->setChecked(c.t5_cpu);
-  param_dtype_->setCurrentText(QString::fromStdString(c.param_dtype));
-  reduce_dtype_->setCurrentText(QString::fromStdString(c.reduce_dtype));
-  buffer_dtype_->setCurrentText(QString::fromStdString(c.buffer_dtype));
+  param_dtype_->setCurrentText(wan::dtype_long_name(c.param_dtype));
+  reduce_dtype_->setCurrentText(wan::dtype_long_name(c.reduce_dtype));
+  buffer_dtype_->setCurrentText(wan::dtype_long_name(c.buffer_dtype));
   sync_states_->setChecked(c.sync_module_states);
   attention_->setCurrentText(wan::attention_mode_name(c.attention_mode));
   hang_timeout_->setValue(c.hang_timeout_seconds);

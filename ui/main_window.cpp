@@ -240,7 +240,7 @@ QWidget* MainWindow::buildSidePanel() {
       const wan::Job job = wan::job_from_sidecar(QJsonDocument(s).toJson().toStdString());
       generation_->setRequest(job.request);
       wan::DistConfig c = job.config;
-      c.backend = wan::resolve_backend(c, device().toStdString());
+      c.backend = wan::resolve_backend(c, device());
       config_->setConfig(c);
       status_->setText("Settings of that video restored: press Generate to run it again.");
     } catch (const wan::Error& e) {
@@ -266,7 +266,7 @@ void MainWindow::refreshPresets(const QString& select) {
 }
 
 bool MainWindow::gpuRun() const { return !system_.gpus.empty(); }
-QString MainWindow::device() const { return gpuRun() ? "cuda" : "cpu"; }
+wan::Device MainWindow::device() const { return wan::parse_device_name(gpuRun() ? "cuda" : "cpu"); }
 
 bool MainWindow::applyPreset(const QString& name) {
   wan::DistConfig c;
@@ -292,7 +292,7 @@ bool MainWindow::applyPreset(const QString& name) {
     }
     last_message_ = "Preset " + name + " applied.";
   }
-  c.backend = wan::resolve_backend(c, device().toStdString());  // no GPU here: CPU processes over gloo
+  c.backend = wan::resolve_backend(c, device());  // no GPU here: CPU processes over gloo
   config_->setConfig(c);
   status_->setText(last_message_);
   return true;
@@ -353,7 +353,7 @@ void MainWindow::generate() {
     return;
   }
   r.model = model_panel_->files();
-  r.device = device().toStdString();
+  r.device = device();
   const QString folder = generation_->outputFolder();
   if (!QDir().mkpath(folder)) {
     last_message_ = "Cannot create the output folder " + folder;
@@ -481,7 +481,7 @@ void MainWindow::restoreSettings() {
     } catch (const wan::Error&) {
     }
   }
-  c.backend = wan::resolve_backend(c, device().toStdString());
+  c.backend = wan::resolve_backend(c, device());
   config_->setConfig(c);
   history_->setFolder(generation_->outputFolder());
   wan::ModelFiles files;

@@ -83,7 +83,7 @@ class MainWindow : public QMainWindow {
   void restoreSettings();
   void saveSettings() const;
   bool gpuRun() const;
-  QString device() const;  // where the ranks run: "cuda" with GPUs, else "cpu"
+  wan::Device device() const;  // where the ranks run: a GPU (each rank its own) with GPUs, else the CPU
 
   StudioOptions options_;
   wan::SystemInfo system_;

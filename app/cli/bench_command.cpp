@@ -51,7 +51,7 @@ namespace {
 int run_dist_bench_command(BenchCommandOptions& o) {
   wan::DistConfig c;
   c.world_size = o.world_size;
-  c.backend = wan::resolve_backend(c, "cpu");  // CPU ranks
+  c.backend = wan::resolve_backend(c, wan::Device{});  // CPU ranks
   c.cfg_parallel = o.cfg_parallel;
   c.ulysses_size = std::max(1, o.ulysses);
   c.ring_size = std::max(1, o.ring);

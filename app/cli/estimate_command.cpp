@@ -74,9 +74,9 @@ int run_estimate_command(EstimateOptions& o) {
     s.height = static_cast<int>(size[1]);
   }
   s.frames = o.frames;
-  s.dtype = o.dtype;
+  s.dtype = wan::parse_dtype_name(o.dtype);
   s.gpu = o.device != "cpu";
-  const wan::DistConfig current = dist_config_from_flags(o.dist, o.device);
+  const wan::DistConfig current = dist_config_from_flags(o.dist, wan::parse_device_name(o.device));
 
   std::vector<wan::ModelDims> models = {wan::wan21_t2v_1_3b(), wan::wan21_t2v_14b()};
   if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
@@ -109,14 +109,14 @@ int run_estimate_command(EstimateOptions& o) {
     nlohmann::json out = {{"width", s.width},
                           {"height", s.height},
                           {"frames", s.frames},
-                          {"dtype", s.dtype},
+                          {"dtype", wan::dtype_name(s.dtype)},
                           {"device", s.gpu ? "cuda" : "cpu"},
                           {"rows", rows}};
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
   std::printf("Estimated peak memory per %s (rank %d%s), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process",
-              o.rank, o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, s.dtype.c_str());
+              o.rank, o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, wan::dtype_name(s.dtype));
   std::printf("%-22s", "model");
   for (int world : kColumns) std::printf("  %8d %-4s", world, s.gpu ? (world == 1 ? "GPU" : "GPUs") : "proc");
   std::printf("\n");

@@ -40,9 +40,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
       cmd->add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the task's, 5)");
   cmd->add_option("--seed", r.seed, "random seed; -1 picks one (recorded in the sidecar)")->capture_default_str();
   cmd->add_option("--sampler", f.sampler, "unipc | dpm++")->capture_default_str();
-  cmd->add_option("--dtype", r.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")
+  cmd->add_option("--dtype", f.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")
       ->capture_default_str();
-  cmd->add_option("--device", r.device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--device", f.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--t5-cpu", f.t5_cpu, "run the text encoder on the CPU (saves GPU memory; the config's t5_cpu)");
   cmd->add_flag("--cpu-noise", r.cpu_noise,
                 "draw the initial noise on the CPU (as ComfyUI): the same seed gives the same video on any device; "
@@ -111,6 +111,8 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   r = f.request;
   if (!f.size.empty()) parse_size(f.size, r.width, r.height);
   r.sampler = wan::parse_sampler(f.sampler);
+  r.dtype = wan::parse_dtype_name(f.dtype);
+  r.device = wan::parse_device_name(f.device);
   if (f.steps_option && f.steps_option->count()) r.steps = f.steps;
   if (f.shift_option && f.shift_option->count()) r.shift = f.shift;
   if (f.guidance_option && f.guidance_option->count()) r.guidance = f.guidance;
@@ -121,7 +123,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   return job;
 }
 
-wan::DistConfig dist_config_from_flags(const DistFlags& d, const std::string& device, const wan::DistConfig& base) {
+wan::DistConfig dist_config_from_flags(const DistFlags& d, const wan::Device& device, const wan::DistConfig& base) {
   wan::DistConfig c = base;
   for (const std::string& file : d.config_files) c = wan::load_dist_config(file, c);
   if (d.world_size) c.world_size = *d.world_size;  // every number given is checked with the config
@@ -139,7 +141,7 @@ wan::DistConfig dist_config_from_flags(const DistFlags& d, const std::string& de
   if (!d.sharding.empty()) c = wan::dist_config_from_json("{\"sharding_strategy\": \"" + d.sharding + "\"}", c);
   if (!d.backend.empty()) {
     c.backend = wan::parse_backend(d.backend);
-    if (c.backend == wan::Backend::kNccl && device == "cpu")
+    if (c.backend == wan::Backend::kNccl && device.is_cpu())
       throw wan::Error(wan::ErrorCode::kInvalidArgument,
                        "--backend nccl moves GPU tensors only and --device is cpu; "
                        "use --device cuda for GPU ranks, or --backend gloo on the CPU");

@@ -29,8 +29,9 @@ struct DistFlags {
 struct JobFlags {
   wan::GenerationRequest request;
   std::string size;               // "W*H" or "WxH", as generate.py's --size
-  std::string sampler = "unipc";  // --sampler, parsed into the request's SamplerKind
-  int steps = 0;                  // bound to --steps; used when given
+  std::string sampler = "unipc";  // --sampler, --dtype, --device: parsed into the request's types
+  std::string dtype = "auto", device = "cpu";
+  int steps = 0;  // bound to --steps; used when given
   double shift = 0, guidance = 0;
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
   bool t5_cpu = false;    // --t5-cpu: the config's t5_cpu
@@ -44,7 +45,7 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& flags, bool with_dist = 
 // The distributed flags (on `generate` and `estimate`).
 void add_distributed_options(CLI::App* cmd, DistFlags& flags);
 // --dist-config (or `base`), then the flags over it; the backend resolved for `device`.
-wan::DistConfig dist_config_from_flags(const DistFlags& flags, const std::string& device,
+wan::DistConfig dist_config_from_flags(const DistFlags& flags, const wan::Device& device,
                                        const wan::DistConfig& base = wan::DistConfig{});
 
 // The job the flags describe: --dist-config (or `base`), then the flags over it; the request's

@@ -31,7 +31,7 @@ void startScreenshotTour(wan_ui::MainWindow& w, const QString& dir) {
     w.loadModel(QString::fromStdString(wan::demo_model_dir()));
     wan::DistConfig c;
     c.world_size = 2;
-    c.backend = wan::resolve_backend(c, "cpu");
+    c.backend = wan::resolve_backend(c, wan::Device{});
     c.use_context_parallel = true;
     c.ulysses_size = 2;
     w.configForm()->setConfig(c);

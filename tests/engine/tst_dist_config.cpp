@@ -36,7 +36,7 @@ class TestDistConfig : public QObject {
     QCOMPARE(c.world_size, world);
     QCOMPARE(c.sequence_parallel_size(), sp);
     QCOMPARE(c.dit_fsdp, ditFsdp);
-    QCOMPARE(c.param_dtype, std::string("bfloat16"));
+    QVERIFY(c.param_dtype == wan::Dtype::kBFloat16);
     // 1.3B (12 heads) and 14B (40 heads) on a machine with 8 GPUs.
     for (int heads : {12, 40}) {
       const auto problems = wan::validate_dist_config(c, DistEnvironment{8, heads});
@@ -66,13 +66,13 @@ class TestDistConfig : public QObject {
     c.ulysses_size = 2;
     c.ring_size = 2;
     c.cfg_parallel = true;
-    c.param_dtype = "float16";
+    c.param_dtype = wan::Dtype::kFloat16;
     c.attention_mode = wan::AttentionMode::kMath;
     const DistConfig back = from(wan::dist_config_to_json(c));
     QCOMPARE(wan::dist_config_to_json(back), wan::dist_config_to_json(c));
     QCOMPARE(back.sharding_strategy, wan::ShardingStrategy::kShardGradOp);
     QVERIFY(back.cfg_parallel && !back.t5_fsdp);
-    QCOMPARE(from(R"({"param_dtype": "bf16", "reduce_dtype": "fp32"})").param_dtype, std::string("bfloat16"));
+    QVERIFY(from(R"({"param_dtype": "bf16", "reduce_dtype": "fp32"})").param_dtype == wan::Dtype::kBFloat16);
   }
 
   void badJson_data() {

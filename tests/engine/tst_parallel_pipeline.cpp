@@ -73,7 +73,7 @@ class TestParallelPipeline : public QObject {
     QFETCH(QString, config);
     QFETCH(QString, fixture);
     wan::DistConfig dist = wan::dist_config_from_json(config.toStdString());
-    dist.backend = wan::resolve_backend(dist, "cpu");
+    dist.backend = wan::resolve_backend(dist, wan::Device{});
     const std::string dir = wan_test::golden(fixture.toStdString());
     QVERIFY(wan::validate_dist_config(dist, wan::DistEnvironment{0, 4}).empty());
     const wan::GenerationRequest r = wan::pipeline_case_request(dir);

@@ -35,7 +35,7 @@ inline wan::GenerationRequest smallRequest(const QString& out_dir) {
   r.frames = 5;
   r.steps = 3;
   r.seed = 7;
-  r.device = "cpu";
+  r.device = wan::Device{};
   r.model.model_dir = wan::demo_model_dir();
   r.output = QDir(out_dir).filePath("clip.mp4").toStdString();
   return r;
@@ -68,7 +68,7 @@ inline bool sampling(const std::vector<wan::RankStatus>& ranks, int rank, int mi
 inline wan::DistConfig world2() {
   wan::DistConfig c;
   c.world_size = 2;
-  c.backend = wan::resolve_backend(c, "cpu");
+  c.backend = wan::resolve_backend(c, wan::Device{});
   c.use_context_parallel = true;
   c.ulysses_size = 2;
   return c;

@@ -33,8 +33,8 @@ wan::Job parse_cli(const std::vector<std::string>& args) {
 wan::GenerationRequest form_part(wan::GenerationRequest r) {
   r.model = {};
   r.output.clear();
-  r.device = "cpu";
-  r.dtype = "auto";
+  r.device = wan::Device{};
+  r.dtype = wan::Dtype::kAuto;
   r.cpu_noise = false;
   r.fps = 16;
   r.crf = 19;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "wan/types.h"
+
 namespace wan {
 
 enum class ShardingStrategy { kFullShard, kShardGradOp, kNoShard };
@@ -36,9 +38,10 @@ struct DistConfig {
   bool use_usp = false;       // xDiT's name for the same context parallel; either enables it
   bool cfg_parallel = false;  // cond and uncond on the two halves of the world
   bool t5_cpu = false;        // umT5 runs on the CPU whatever the request's device (the one owner of this placement)
-  std::string param_dtype = "bfloat16";  // bfloat16 | float16 | float32
-  std::string reduce_dtype = "float32";
-  std::string buffer_dtype = "float32";
+  // FSDP's MixedPrecision (never Dtype::kAuto); JSON names bfloat16 | float16 | float32 (or bf16, ...).
+  Dtype param_dtype = Dtype::kBFloat16;
+  Dtype reduce_dtype = Dtype::kFloat32;
+  Dtype buffer_dtype = Dtype::kFloat32;
   bool sync_module_states = true;  // rank 0 reads the checkpoint and broadcasts
   AttentionMode attention_mode = AttentionMode::kSdpa;
   // Seconds one collective may wait for its peers before it fails (c10d's process-group timeout, as
@@ -60,7 +63,7 @@ const char* sharding_strategy_name(ShardingStrategy s);  // "FULL_SHARD", ...
 // The backend ranks on `device` ("cpu", "cuda", "cuda:N") use: gloo on the CPU (NCCL moves GPU
 // tensors only; a GPU preset run on a machine without GPUs), the config's backend on a GPU. The one
 // place this rule lives.
-Backend resolve_backend(const DistConfig& config, const std::string& device);
+Backend resolve_backend(const DistConfig& config, const Device& device);
 
 // Reads the fields present in `json_text` on top of `base` (a preset may set only some fields). Accepts
 // the dtype short forms bf16/fp16/fp32. Unknown fields, wrong types and unknown values throw

@@ -36,7 +36,7 @@ std::int64_t clip_param_count(const ModelDims& m);  // the CLIP blocks image-to-
 
 struct EstimateSettings {
   int width = 832, height = 480, frames = 81;
-  std::string dtype = "auto";  // the request's --dtype: auto | fp32 | bf16 | fp16
+  Dtype dtype = Dtype::kAuto;  // the request's --dtype
   bool gpu = true;             // false: CPU ranks (gloo); the figure is then the process's resident set
   DistConfig config;
 };

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "wan/types.h"
+
 namespace wan {
 
 // Where the weights are. `model_dir` is an official Wan2.1 folder or a ComfyUI models folder
@@ -43,8 +45,8 @@ struct GenerationRequest {
   std::optional<double> guidance;  // classifier-free guidance scale
   std::int64_t seed = -1;          // < 0: random
   SamplerKind sampler = SamplerKind::kUniPC;
-  std::string dtype = "auto";  // DiT and T5 parameter dtype: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)
-  std::string device = "cpu";  // cpu | cuda | cuda:N (where umT5 runs: the distributed config's t5_cpu)
+  Dtype dtype = Dtype::kAuto;  // DiT and T5 weights (auto: bf16 on a GPU, fp32 on the CPU; wan/types.h)
+  Device device;               // the CPU by default (where umT5 runs: the distributed config's t5_cpu)
   // Draw the initial noise with the CPU generator (as ComfyUI does): a seed then gives the same noise on
   // every device, the CPU included. Off: the device's own generator, as the official generate.py
   // (torch.Generator(device).manual_seed(seed)), whose CUDA noise differs from the CPU's.

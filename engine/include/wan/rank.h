@@ -27,8 +27,8 @@ namespace wan {
 class RankReporter {
  public:
   virtual ~RankReporter() = default;
-  // Once the rank knows its device ("cpu", "cuda:N") and the request it runs (defaults resolved).
-  virtual void started(int rank, const std::string& device) {}
+  // Once the rank knows its device (a GPU's index is then set).
+  virtual void started(int rank, const Device& device) {}
   // May throw wan::Error(kCancelled) to stop the run (the board's cancel flag).
   virtual void progress(const ProgressEvent& event) = 0;
   virtual void preview(const PreviewImage& image) {}  // rank 0, after each sampling step

@@ -71,7 +71,7 @@ DistBenchResult run_dist_bench(const BenchOptions& o, const DistConfig& c) {
   DitConfig config = bench_dit_config(o.model);
   env.num_heads = static_cast<int>(config.num_heads);
   DistConfig dist = c;
-  dist.backend = resolve_backend(dist, "cpu");  // the CPU benchmark: gloo ranks
+  dist.backend = resolve_backend(dist, Device{});  // the CPU benchmark: gloo ranks
   check_dist_config(dist, env);
   if (o.layers > 0) config.num_layers = std::min<std::int64_t>(o.layers, config.num_layers);
   if (o.width % 16 || o.height % 16 || o.frames < 1 || (o.frames - 1) % 4)

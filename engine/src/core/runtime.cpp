@@ -71,6 +71,22 @@ torch::Device parse_device(const std::string& name) {
   throw Error(ErrorCode::kInvalidArgument, "unknown device '" + name + "': use cpu, cuda or cuda:N");
 }
 
+torch::ScalarType to_scalar_type(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::kFloat32:
+      return torch::kFloat32;
+    case Dtype::kBFloat16:
+      return torch::kBFloat16;
+    case Dtype::kFloat16:
+      return torch::kFloat16;
+    case Dtype::kAuto:
+      break;
+  }
+  throw Error(ErrorCode::kInternal, "dtype auto must be resolved before it is used");
+}
+
+torch::Device to_torch_device(const Device& device) { return parse_device(device_name(device)); }
+
 int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
 
 }  // namespace wan

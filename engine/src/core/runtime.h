@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "wan/types.h"
+
 namespace wan {
 
 // Sets LibTorch's intra-op thread count to the machine's cores (Debian's build starts at 1).
@@ -17,6 +19,11 @@ const char* dtype_name(torch::ScalarType dtype);
 
 // "cpu" | "cuda" | "cuda:N"; throws kInvalidArgument, or kUnsupported when CUDA is missing.
 torch::Device parse_device(const std::string& name);
+
+// The public settings as LibTorch's types. to_scalar_type throws kInternal for Dtype::kAuto (resolve it
+// first); to_torch_device throws kUnsupported when CUDA is missing (index -1: the current GPU).
+torch::ScalarType to_scalar_type(Dtype dtype);
+torch::Device to_torch_device(const Device& device);
 
 // CUDA GPUs this process can use (0 in CPU builds).
 int cuda_device_count();

@@ -121,9 +121,11 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   if (j.contains("use_usp")) c.use_usp = get_bool(j, "use_usp");
   if (j.contains("cfg_parallel")) c.cfg_parallel = get_bool(j, "cfg_parallel");
   if (j.contains("t5_cpu")) c.t5_cpu = get_bool(j, "t5_cpu");
-  if (j.contains("param_dtype")) c.param_dtype = get_choice(j, "param_dtype", kDtypes, kDtypeNames);
-  if (j.contains("reduce_dtype")) c.reduce_dtype = get_choice(j, "reduce_dtype", kDtypes, kDtypeNames);
-  if (j.contains("buffer_dtype")) c.buffer_dtype = get_choice(j, "buffer_dtype", kDtypes, kDtypeNames);
+  if (j.contains("param_dtype")) c.param_dtype = parse_dtype_name(get_choice(j, "param_dtype", kDtypes, kDtypeNames));
+  if (j.contains("reduce_dtype"))
+    c.reduce_dtype = parse_dtype_name(get_choice(j, "reduce_dtype", kDtypes, kDtypeNames));
+  if (j.contains("buffer_dtype"))
+    c.buffer_dtype = parse_dtype_name(get_choice(j, "buffer_dtype", kDtypes, kDtypeNames));
   if (j.contains("sync_module_states")) c.sync_module_states = get_bool(j, "sync_module_states");
   if (j.contains("attention_mode"))
     c.attention_mode =
@@ -134,8 +136,8 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   return c;
 }
 
-Backend resolve_backend(const DistConfig& config, const std::string& device) {
-  return device == "cpu" ? Backend::kGloo : config.backend;
+Backend resolve_backend(const DistConfig& config, const Device& device) {
+  return device.is_cpu() ? Backend::kGloo : config.backend;
 }
 
 const char* backend_name(Backend backend) { return backend == Backend::kGloo ? "gloo" : "nccl"; }
@@ -177,9 +179,9 @@ std::string dist_config_to_json(const DistConfig& c) {
             {"use_usp", c.use_usp},
             {"cfg_parallel", c.cfg_parallel},
             {"t5_cpu", c.t5_cpu},
-            {"param_dtype", c.param_dtype},
-            {"reduce_dtype", c.reduce_dtype},
-            {"buffer_dtype", c.buffer_dtype},
+            {"param_dtype", dtype_long_name(c.param_dtype)},
+            {"reduce_dtype", dtype_long_name(c.reduce_dtype)},
+            {"buffer_dtype", dtype_long_name(c.buffer_dtype)},
             {"sync_module_states", c.sync_module_states},
             {"attention_mode", attention_mode_name(c.attention_mode)},
             {"collective_timeout_seconds", c.collective_timeout_seconds},

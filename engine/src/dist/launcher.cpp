@@ -251,12 +251,12 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
                 "--decode-latent runs in one process; drop --world-size and the distributed flags");
   c.backend = resolve_backend(c, r.device);
   c.rank = 0;
-  if (r.device.rfind("cuda", 0) == 0 && cuda_device_count() == 0)
-    throw Error(ErrorCode::kUnsupported, "--device " + r.device +
+  if (r.device.is_cuda() && cuda_device_count() == 0)
+    throw Error(ErrorCode::kUnsupported, "--device " + device_name(r.device) +
                                              ": no CUDA GPU is visible (or this build has no CUDA): "
                                              "run the ranks on the CPU with --device cpu");
   // Every rank runs on this machine: as many GPUs as ranks.
-  check_dist_config(c, DistEnvironment{r.device == "cpu" ? -1 : cuda_device_count(), 0});
+  check_dist_config(c, DistEnvironment{r.device.is_cpu() ? -1 : cuda_device_count(), 0});
   // Settings and folders are checked by every worker too; checking here fails before any process starts.
   if (!r.output.empty() || !r.frames_dir.empty() || !r.save_latent.empty()) validate_settings(r);
   const std::string worker_path = o.worker_path.empty() ? default_worker_path() : o.worker_path;

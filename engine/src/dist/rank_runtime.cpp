@@ -13,11 +13,9 @@ ShardOptions shard_options(const DistConfig& config) {
   return o;
 }
 
-std::string effective_dtype(const DistConfig& config, const std::string& requested, bool cpu) {
-  if (requested != "auto" || cpu || !(config.dit_fsdp || config.t5_fsdp)) return requested;
-  if (config.param_dtype == "float32") return "fp32";
-  if (config.param_dtype == "float16") return "fp16";
-  return "bf16";
+Dtype effective_dtype(const DistConfig& config, Dtype requested, bool cpu) {
+  if (requested != Dtype::kAuto || cpu || !(config.dit_fsdp || config.t5_fsdp)) return requested;
+  return config.param_dtype;
 }
 
 RankRuntime::RankRuntime(Communicator& world, const DistConfig& config) : config_(config) {

@@ -39,6 +39,6 @@ ShardOptions shard_options(const DistConfig& config);
 // The --dtype a distributed run uses when the user left it at "auto": on a GPU, FSDP's param_dtype
 // when the DiT or T5 is sharded (as FSDP's MixedPrecision casts to it); otherwise "auto" (float32 on
 // the CPU, where LibTorch's bfloat16 matmuls are far slower than float32).
-std::string effective_dtype(const DistConfig& config, const std::string& requested, bool cpu);
+Dtype effective_dtype(const DistConfig& config, Dtype requested, bool cpu);
 
 }  // namespace wan

@@ -30,11 +30,11 @@ Job fit_to_world(const Job& given, const WorkerEnv& env) {
                                                  std::to_string(env.world_size) +
                                                  " ranks; start as many ranks as the config's world_size");
   config.rank = env.rank;
-  std::string& device = job.request.device;
-  parse_device(device);  // kUnsupported without a CUDA GPU, kInvalidArgument for a bad name: before connecting
+  Device& device = job.request.device;
+  to_torch_device(device);  // kUnsupported without a CUDA GPU: before connecting
   config.backend = resolve_backend(config, device);
-  if (config.backend == Backend::kNccl && device == "cuda")
-    device = "cuda:" + std::to_string(env.local_rank);  // a GPU per local rank
+  if (config.backend == Backend::kNccl && device.is_cuda() && device.index < 0)
+    device.index = env.local_rank;  // a GPU per local rank
   check_dist_config(config, DistEnvironment{});
   if (job.run_id.empty()) job.run_id = env.run_id;
   return job;
@@ -52,7 +52,7 @@ std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   r.world_size = env.world_size;
   r.host_store = env.rank == 0 && !env.store_hosted;
   r.timeout = std::chrono::seconds(config.collective_timeout_seconds);
-  const std::string& device = job.request.device;
+  const Device& device = job.request.device;
   if (config.backend != Backend::kNccl && env.world_size == 1) return make_single_rank_communicator();
   // Waiting for the other ranks to start is waiting for peers, as in a collective: the watchdogs give
   // it the collective timeout (the store's own), not the hang timeout.
@@ -63,8 +63,7 @@ std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   struct EndMark {
     ~EndMark() { note_collective_end(); }
   } end_mark;
-  if (config.backend == Backend::kNccl)
-    return connect_nccl(r, device.size() > 5 ? std::atoi(device.c_str() + 5) : env.local_rank);
+  if (config.backend == Backend::kNccl) return connect_nccl(r, device.index < 0 ? env.local_rank : device.index);
   return connect_gloo(r);
 }
 
@@ -79,7 +78,7 @@ void prepare(Job& job, Communicator& world, RankReporter& reporter) {
   if (world.rank() == 0) prepare_here();
   world.barrier();
   if (world.rank() != 0) prepare_here();
-  job.request.dtype = effective_dtype(job.config, job.request.dtype, job.request.device == "cpu");
+  job.request.dtype = effective_dtype(job.config, job.request.dtype, job.request.device.is_cpu());
 }
 
 // Step 4: one seed for every rank.
@@ -99,8 +98,8 @@ class WorkerReporter : public RankReporter {
     else if (rank == 0)
       console_ = console;
   }
-  void started(int rank, const std::string& device) override {
-    if (device.rfind("cuda", 0) == 0) memory_.set_cuda_device(device.size() > 5 ? std::atoi(device.c_str() + 5) : 0);
+  void started(int rank, const Device& device) override {
+    if (device.is_cuda()) memory_.set_cuda_device(device.index < 0 ? 0 : device.index);
     if (console_) console_->started(rank, device);
   }
   void progress(const ProgressEvent& e) override {

@@ -46,7 +46,7 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
   if (gpus <= 0) {
     out.config = settings.config;
     out.config.world_size = 1;
-    out.config.backend = resolve_backend(out.config, "cpu");  // no GPU: one CPU process
+    out.config.backend = resolve_backend(out.config, Device{});  // no GPU: one CPU process
     out.config.cfg_parallel = out.config.use_context_parallel = out.config.use_usp = false;
     out.config.dit_fsdp = out.config.t5_fsdp = out.config.use_fsdp = false;
     out.config.ulysses_size = out.config.ring_size = 1;
@@ -85,7 +85,7 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
     c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
     c.sharding_strategy = ShardingStrategy::kFullShard;
     c.t5_cpu = st.t5_cpu;
-    c.param_dtype = "bfloat16";
+    c.param_dtype = Dtype::kBFloat16;
     EstimateSettings s = settings;
     s.gpu = true;
     s.config = c;

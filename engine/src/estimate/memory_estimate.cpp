@@ -12,15 +12,14 @@ namespace {
 
 constexpr std::int64_t kMiB = std::int64_t(1) << 20;
 
-int dtype_bytes(const std::string& dtype) {
-  if (dtype == "fp32" || dtype == "float32") return 4;
-  return 2;  // bf16, fp16
+int dtype_bytes(Dtype dtype) {
+  return dtype == Dtype::kFloat32 ? 4 : 2;  // bf16, fp16
 }
 
 // The engine's rule (rank_runtime.cpp effective_dtype): --dtype auto is fp32 on the CPU, and on a GPU
 // the FSDP param_dtype when the DiT is sharded, else bf16.
 int param_bytes(const EstimateSettings& s) {
-  if (s.dtype != "auto") return dtype_bytes(s.dtype);
+  if (s.dtype != Dtype::kAuto) return dtype_bytes(s.dtype);
   if (!s.gpu) return 4;
   return s.config.dit_fsdp ? dtype_bytes(s.config.param_dtype) : 2;
 }

@@ -208,8 +208,8 @@ GenerationRequest pipeline_case_request(const std::string& case_dir, const std::
   r.guidance = run.at("guide_scale").get<double>();
   r.seed = run.at("seed").get<std::int64_t>();
   r.sampler = parse_sampler(run.value("solver", std::string("unipc")));
-  r.dtype = dtype;
-  r.device = device;
+  r.dtype = parse_dtype_name(dtype);
+  r.device = parse_device_name(device);
   r.cpu_noise = true;  // the fixtures' noise comes from the CPU generator (golden/README.md), on any device
   return r;
 }

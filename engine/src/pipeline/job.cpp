@@ -109,8 +109,8 @@ json request_json(const GenerationRequest& r) {
           {"guidance", optional_json(r.guidance)},
           {"seed", r.seed},
           {"sampler", sampler_name(r.sampler)},
-          {"dtype", r.dtype},
-          {"device", r.device},
+          {"dtype", dtype_name(r.dtype)},
+          {"device", device_name(r.device)},
           {"cpu_noise", r.cpu_noise},
           {"model",
            {{"model_dir", m.model_dir},
@@ -146,8 +146,11 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   std::string sampler = sampler_name(r.sampler);
   f.text("sampler", sampler);
   r.sampler = parse_sampler(sampler);
-  f.text("dtype", r.dtype);
-  f.text("device", r.device);
+  std::string dtype = dtype_name(r.dtype), device = device_name(r.device);
+  f.text("dtype", dtype);
+  f.text("device", device);
+  r.dtype = parse_dtype_name(dtype);
+  r.device = parse_device_name(device);
   f.boolean("cpu_noise", r.cpu_noise);
   if (const json* m = f.find("model")) {
     if (!m->is_object()) throw f.wrong("model", "an object of file names", *m);

@@ -182,7 +182,6 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
     if (r.shift && (!std::isfinite(*r.shift) || *r.shift <= 0)) throw invalid("--shift must be a finite number > 0");
     if (r.seed < -1) throw invalid("--seed must be >= 0, or -1 for a random seed");
   }
-  if (r.dtype != "auto") parse_dtype(r.dtype);
   validate_outputs(r, require_output);
 }
 
@@ -201,11 +200,11 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
           std::string(request.image.empty() ? "" : kImageToVideoNegativePrefix) + kDefaultNegativePrompt;
     if (p.request.seed < 0) p.request.seed = random_seed();
   }
-  p.device = parse_device(request.device);
+  p.device = to_torch_device(request.device);
   // "auto": bf16 on a GPU (the reference's param_dtype); float32 on the CPU, where LibTorch's bf16
   // matmuls are slower than float32 ones.
-  if (p.request.dtype == "auto") p.request.dtype = p.device.is_cpu() ? "fp32" : "bf16";
-  p.dtype = parse_dtype(p.request.dtype);
+  if (p.request.dtype == Dtype::kAuto) p.request.dtype = p.device.is_cpu() ? Dtype::kFloat32 : Dtype::kBFloat16;
+  p.dtype = to_scalar_type(p.request.dtype);
   p.t5_device = config.t5_cpu ? torch::Device(torch::kCPU) : p.device;
   p.files = resolve_model_files(request.model);
   check_models(p);

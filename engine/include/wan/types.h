@@ -1,0 +1,32 @@
+// Typed settings shared by the request and the distributed config: the dtype of weights and the device
+// a rank computes on. Parsed from text at the edges (JSON, command line, forms); no torch types.
+#pragma once
+#include <string>
+
+namespace wan {
+
+// A weight dtype. kAuto (the request only): bf16 on a GPU (the official param_dtype), fp32 on the CPU,
+// where LibTorch's bf16 matmuls are slower than fp32 ones; with FSDP on a GPU the config's param_dtype.
+enum class Dtype { kAuto, kFloat32, kBFloat16, kFloat16 };
+const char* dtype_name(Dtype dtype);       // "auto", "fp32", "bf16", "fp16" (the request's and the CLI's names)
+const char* dtype_long_name(Dtype dtype);  // "auto", "float32", "bfloat16", "float16" (the config's, as PyTorch)
+// Either name, and "float" / "half"; throws wan::Error(kInvalidArgument) naming the choices.
+Dtype parse_dtype_name(const std::string& name);
+
+// Where a rank computes: the CPU, or a CUDA GPU. index -1 on a GPU: the rank's own (its LOCAL_RANK in a
+// distributed run, else GPU 0).
+struct Device {
+  enum class Kind { kCpu, kCuda };
+  Kind kind = Kind::kCpu;
+  int index = -1;
+  bool is_cpu() const { return kind == Kind::kCpu; }
+  bool is_cuda() const { return kind == Kind::kCuda; }
+  bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+};
+std::string device_name(const Device& device);  // "cpu", "cuda", "cuda:1"
+// "cpu", "cuda", "cuda:N"; throws wan::Error(kInvalidArgument) naming the choices. Whether a GPU exists
+// is checked where the run is planned, not here.
+Device parse_device_name(const std::string& name);
+
+}  // namespace wan
