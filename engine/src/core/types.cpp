@@ -39,7 +39,8 @@ Dtype parse_dtype_name(const std::string& name) {
   if (name == "fp32" || name == "float32" || name == "float") return Dtype::kFloat32;
   if (name == "bf16" || name == "bfloat16") return Dtype::kBFloat16;
   if (name == "fp16" || name == "float16" || name == "half") return Dtype::kFloat16;
-  throw Error(ErrorCode::kInvalidArgument, "dtype '" + name + "' is unknown; use fp32, bf16, fp16 (or auto for the weights)");
+  throw Error(ErrorCode::kInvalidArgument,
+              "dtype '" + name + "' is unknown; use fp32, bf16, fp16 (or auto for the weights)");
 }
 
 std::string device_name(const Device& device) {
