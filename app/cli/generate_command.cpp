@@ -12,6 +12,7 @@
 #include "wan/error.h"
 #include "wan/launcher.h"
 #include "wan/rank.h"
+#include "weights/safetensors.h"
 
 namespace wan_cli {
 namespace {
@@ -53,13 +54,21 @@ class InterruptGuard {
     sa.sa_handler = on_interrupt;
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGHUP, &sa, &old_hup_);  // the terminal closed: stop the run cleanly too
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;  // stderr piped into `head`: the run goes on, its lines are dropped
+    sigaction(SIGPIPE, &ignore, &old_pipe_);
   }
   ~InterruptGuard() {
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGHUP, &old_hup_, nullptr);
+    sigaction(SIGPIPE, &old_pipe_, nullptr);
   }
 
  private:
+  struct sigaction old_hup_ {
+  }, old_pipe_{};
   struct sigaction old_int_ {
   }, old_term_{};
 };
@@ -71,11 +80,12 @@ void print_launched_result(const wan::GenerationRequest& r) {
                               : !r.frames_dir.empty() ? r.frames_dir + ".json"
                                                       : "";
   std::int64_t seed = r.seed;
-  if (!sidecar.empty()) {
-    try {
+  try {
+    if (!sidecar.empty())
       seed = wan::job_from_sidecar(wan_cli::read_file(sidecar)).request.seed;
-    } catch (const wan::Error&) {
-    }
+    else if (!r.save_latent.empty())  // a latent alone: its metadata holds the settings
+      seed = wan::job_from_sidecar(wan::SafetensorsFile::open(r.save_latent)->metadata().at("settings")).request.seed;
+  } catch (const std::exception&) {
   }
   if (!r.output.empty()) std::printf("wrote %s (seed %lld)\n", r.output.c_str(), static_cast<long long>(seed));
   if (!r.frames_dir.empty()) std::printf("wrote PNG frames into %s\n", r.frames_dir.c_str());
@@ -113,12 +123,24 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
 int write_job(const wan::Job& given, const std::string& path) {
   namespace fs = std::filesystem;
   const wan::Job job = with_absolute_paths(given);
-  const fs::path target = fs::absolute(path).lexically_normal();
+  const fs::path target = fs::weakly_canonical(fs::absolute(path));
+  std::error_code ec;
+  if (fs::exists(target, ec)) {  // only an earlier job file is replaced: never a picture, config or video
+    bool job_file = false;
+    try {
+      wan::load_job(target.string());
+      job_file = true;
+    } catch (const wan::Error&) {
+    }
+    if (!job_file)
+      throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                       "--write-job " + path + " exists and is not a job file; pick another name for the job");
+  }
   for (const std::string& out : {job.request.output, job.request.frames_dir})
     if (!out.empty()) {
       const fs::path sidecar =
           out == job.request.output ? fs::path(out).replace_extension(".json") : fs::path(out + ".json");
-      if (sidecar == target)
+      if (fs::weakly_canonical(fs::absolute(sidecar)) == target)
         throw wan::Error(wan::ErrorCode::kInvalidArgument,
                          "--write-job " + path + " is where rank 0 writes the sidecar of " + out +
                              ": name the job file differently (e.g. " + fs::path(path).stem().string() + ".job.json)");

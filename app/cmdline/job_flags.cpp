@@ -158,9 +158,10 @@ wan::Job with_absolute_paths(wan::Job job) {
   for (std::string* p :
        {&r.image, &r.output, &r.frames_dir, &r.save_latent, &r.decode_latent, &r.model.model_dir, &r.model.tokenizer})
     absolute(*p);
-  // Inside a model folder a bare name picks a file of its ComfyUI sub-folder: it stays a name.
+  // With a model folder a bare name may pick a file of its ComfyUI sub-folder: it stays a name unless a
+  // file of that name is here (which is what the run would find first).
   for (std::string* p : {&r.model.dit, &r.model.t5, &r.model.vae, &r.model.clip})
-    if (r.model.model_dir.empty() || p->find('/') != std::string::npos) absolute(*p);
+    if (r.model.model_dir.empty() || p->find('/') != std::string::npos || std::filesystem::exists(*p)) absolute(*p);
   return job;
 }
 

@@ -18,16 +18,19 @@ int main(int argc, char** argv) {
   CLI::App app{"wan-worker: one rank of a distributed Wan generation (torchrun, srun, mpirun or wan's launcher)"};
   app.set_version_flag("--version", [] { return wan::build_info_text(wan::build_info()); });
   int threads = 0;
-  std::string job_file, dist_config;
+  std::string job_file;
+  std::vector<std::string> dist_configs;
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
   app.add_option("--job", job_file, "the run's job file (written by wan's launcher or `wan generate --write-job`)");
-  app.add_option("--dist-config", dist_config, "distributed config JSON for `generate`; its world_size must match");
+  app.add_option("--dist-config", dist_configs,
+                 "distributed config JSON for `generate` (several: each over the one "
+                 "before); its world_size must match");
   wan_cli::JobFlags flags;
   CLI::App* generate = wan_cli::add_generate_command(app, flags, /*with_dist=*/false);
   if (const int code = wan_cli::parse_command_line(app, argc, argv); code >= 0) return code;
   wan::Job job;
   try {
-    if (job_file.empty() == !generate->parsed() || (!job_file.empty() && !dist_config.empty()))
+    if (job_file.empty() == !generate->parsed() || (!job_file.empty() && !dist_configs.empty()))
       throw wan::Error(wan::ErrorCode::kInvalidArgument,
                        "give either --job FILE, or [--dist-config FILE] generate <flags>");
     if (!job_file.empty()) {
@@ -35,7 +38,7 @@ int main(int argc, char** argv) {
     } else {
       wan::DistConfig base;
       base.world_size = wan::worker_env_from_process().world_size;  // without a config: the launcher's world
-      if (!dist_config.empty()) flags.dist.config_files = {dist_config};
+      flags.dist.config_files = dist_configs;
       job = wan_cli::job_from_flags(flags, base);
     }
   } catch (const wan::Error& e) {

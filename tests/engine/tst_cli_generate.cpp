@@ -233,6 +233,31 @@ class TestCliGenerate : public QObject {
     QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);  // its own sidecar
   }
 
+  // The latent a failed run kept (or any file of that name) is never replaced by the next run's own.
+  void keptLatentIsNeverReplaced() {
+    QTemporaryDir tmp;
+    QFile kept(tmp.filePath("clip.latent.safetensors"));
+    QVERIFY(kept.open(QIODevice::WriteOnly));
+    kept.write("kept by an earlier run");
+    kept.close();
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(
+        last_line(r.err).contains("clip.latent.safetensors exists") && last_line(r.err).contains("--decode-latent"),
+        qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.latent.safetensors"}));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.latent.safetensors").toStdString()),
+             std::string("kept by an earlier run"));
+  }
+
+  // A file name that looks like a URL to FFmpeg ("take2:final.mp4") is still a file.
+  void outputNameWithAColon() {
+    QTemporaryDir tmp;
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("take2:final.mp4"));
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList({"take2:final.json", "take2:final.mp4"}));
+  }
+
   // --write-job: absolute paths (ranks may start elsewhere), and never where rank 0 writes the sidecar.
   void writeJob() {
     QTemporaryDir tmp;
@@ -252,6 +277,16 @@ class TestCliGenerate : public QObject {
     QCOMPARE(clash.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
     QVERIFY2(last_line(clash.err).contains("is where rank 0 writes the sidecar"), qPrintable(clash.err));
     QVERIFY(!QFile::exists(tmp.filePath("out.json")));
+    // Nor over a file that is not a job (a picture, a config, a video).
+    QFile picture(tmp.filePath("start.png"));
+    QVERIFY(picture.open(QIODevice::WriteOnly));
+    picture.write("PNG");
+    picture.close();
+    const Run over = run_wan({"generate", "--prompt", "x", "--world-size", "2", "-o", tmp.filePath("o.mp4"),
+                              "--write-job", tmp.filePath("start.png")});
+    QCOMPARE(over.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(over.err).contains("exists and is not a job file"), qPrintable(over.err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("start.png").toStdString()), std::string("PNG"));
   }
 
   // Ctrl-C in a run of one process: cancelled at the end of the step, exit code 9, nothing written.

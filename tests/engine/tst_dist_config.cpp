@@ -92,6 +92,8 @@ class TestDistConfig : public QObject {
                              << "'mpi' is not one of nccl, gloo";
     QTest::newRow("strategy") << "{\"sharding_strategy\": \"HYBRID_SHARD\"}"
                               << "FULL_SHARD, SHARD_GRAD_OP, NO_SHARD";
+    QTest::newRow("beyond int") << "{\"world_size\": 4294967298}"
+                                << "world_size: 4294967298 is out of range";
     QTest::newRow("dtype") << "{\"param_dtype\": \"int8\"}"
                            << "'int8' is not one of bfloat16, float16, float32";
     QTest::newRow("attention") << "{\"attention_mode\": \"sageattn\"}"

@@ -191,6 +191,10 @@ class TestJob : public QObject {
                            << "request.model field dit";
     QTest::newRow("config") << R"({"format": "wan-studio-job/1", "config": {"hang_timeout_seconds": true}})"
                             << "hang_timeout_seconds";
+    QTest::newRow("beyond int") << R"({"format": "wan-studio-job/1", "request": {"steps": 4294967298}})"
+                                << "request field steps: 4294967298 is out of range";
+    QTest::newRow("a sidecar") << R"({"format": "wan-studio-sidecar/2", "request": {}, "created": "x"})"
+                               << "this is the sidecar of a video, not a job file";
   }
   void malformedJobsAreNamed() {
     QFETCH(QString, json);

@@ -1,6 +1,8 @@
 #include "wan/dist_config.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -50,7 +52,11 @@ bool get_bool(const json& j, const std::string& key) {
 int get_int(const json& j, const std::string& key) {
   const json& v = j.at(key);
   if (!v.is_number_integer()) throw invalid("config field " + key + ": expected a whole number, got " + v.dump());
-  return v.get<int>();
+  // Read wide, then checked: a value beyond int's range is an error, never wrapped.
+  const std::int64_t wide =
+      v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX ? INT64_MAX : v.get<std::int64_t>();
+  if (wide < INT_MIN || wide > INT_MAX) throw invalid("config field " + key + ": " + v.dump() + " is out of range");
+  return static_cast<int>(wide);
 }
 
 std::string get_choice(const json& j, const std::string& key, const std::map<std::string, std::string>& choices,

@@ -206,6 +206,11 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
     std::this_thread::sleep_for(kPollPeriod);
   }
 
+  // A cancel that came after every rank had finished cancels nothing: the outputs are complete.
+  bool all_done = true;
+  for (const Worker& w : workers)
+    all_done = all_done && !w.running && WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+  if (all_done && failed_rank < 0) cancelled = false;
   const bool clean_exit = failed_rank < 0 && !cancelled;
   if (!clean_exit) board.request_cancel();
   stop_all(workers, kStopGrace);

@@ -2,6 +2,9 @@
 // converted to and from JSON, and the one place its defaults are decided.
 #include "wan/job.h"
 
+#include <climits>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "wan/error.h"
@@ -42,7 +45,12 @@ struct FieldReader {
   void integer(const char* key, Int& out) const {
     if (const json* v = find(key)) {
       if (!v->is_number_integer()) throw wrong(key, "a whole number", *v);
-      out = v->get<Int>();
+      // Read wide, then checked: a value beyond the field's range is an error, never wrapped.
+      const bool too_big = v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX);
+      const std::int64_t wide = too_big ? INT64_MAX : v->get<std::int64_t>();
+      if (too_big || wide < std::numeric_limits<Int>::min() || wide > std::numeric_limits<Int>::max())
+        throw invalid(where + " field " + key + ": " + v->dump() + " is out of range");
+      out = static_cast<Int>(wide);
     }
   }
   void number(const char* key, double& out) const {
@@ -216,12 +224,16 @@ std::string job_to_json(const Job& job) {
 Job job_from_json(const std::string& json_text) {
   const json j = parse_object(json_text, "job");
   const FieldReader f{j, "job"};
-  f.only({"format", "run_id", "request", "config"});
   std::string format;
   f.text("format", format);
+  if (format.rfind("wan-studio-sidecar/", 0) == 0)
+    throw invalid(
+        "this is the sidecar of a video, not a job file: re-run it from the studio's history, or write a "
+        "job with `wan generate --write-job`");
   if (format != kJobFormat)
     throw invalid("not a job file (format '" + format + "', expected '" + kJobFormat +
                   "'): write it with `wan generate --write-job`");
+  f.only({"format", "run_id", "request", "config"});
   Job job;
   f.text("run_id", job.run_id);
   if (const json* r = f.find("request")) {

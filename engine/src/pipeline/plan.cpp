@@ -1,11 +1,16 @@
 #include "pipeline/plan.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/runtime.h"
+#include "pipeline/rank_hooks.h"
 #include "video/image_reader.h"
 #include "video/video_writer.h"
 #include "wan/error.h"
@@ -45,6 +50,11 @@ void check_output_parent(const std::string& path, const char* flag) {
   if (!parent.empty() && !fs::is_directory(parent))
     throw invalid(std::string(flag) + " " + path + ": folder " + parent.string() + " does not exist");
   if (fs::is_directory(path)) throw invalid(std::string(flag) + " " + path + ": is a folder");
+  // Checked before the sampling, not found after it.
+  if (access(parent.empty() ? "." : parent.c_str(), W_OK) != 0)
+    throw Error(ErrorCode::kIo, std::string(flag) + " " + path + ": cannot write into folder " +
+                                    (parent.empty() ? std::string(".") : parent.string()) + " (" +
+                                    std::strerror(errno) + ")");
 }
 
 // The sidecar a run writes beside its output replaces a file of that name only when that file is an
@@ -76,6 +86,10 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
                                                "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
     check_output_parent(r.output, "--output");
     check_sidecar_free(fs::path(r.output).replace_extension(".json").string(), "--output", r.output);
+    if (!r.frames_dir.empty() &&
+        fs::path(r.frames_dir).lexically_normal() == fs::path(r.output).replace_extension(".json").lexically_normal())
+      throw invalid("--frames-dir " + r.frames_dir + " is where the settings of " + r.output +
+                    " go; name the folder differently");
   }
   if (!r.frames_dir.empty()) {
     if (fs::exists(r.frames_dir))
@@ -87,6 +101,18 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
     if (fs::path(r.save_latent).extension() != ".safetensors")
       throw invalid("--save-latent " + r.save_latent + ": the file name must end in .safetensors");
     check_output_parent(r.save_latent, "--save-latent");
+  }
+  // Without --save-latent a sampling run keeps its latent at the rescue path while it decodes (and for
+  // good when decoding fails): a file already there, kept by an earlier run or the user's, is never
+  // replaced.
+  if (r.decode_latent.empty() && r.save_latent.empty() && (!r.output.empty() || !r.frames_dir.empty())) {
+    const std::string rescue = rescue_latent_path(r);
+    std::error_code ec;
+    if (fs::exists(rescue, ec))
+      throw invalid(rescue +
+                    " exists (a latent kept by an earlier run, or a file of yours), and this run would keep its "
+                    "latent there: decode it with `wan generate --decode-latent " +
+                    rescue + " --model ... --output ...`, move it, or pick another output name");
   }
   if (r.fps < 1 || r.fps > 240) throw invalid("--fps must be between 1 and 240 (got " + std::to_string(r.fps) + ")");
   if (r.crf < 0 || r.crf > 51) throw invalid("--crf must be between 0 and 51 (got " + std::to_string(r.crf) + ")");

@@ -140,7 +140,9 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
   stream->time_base = enc->time_base;
   stream->avg_frame_rate = enc->framerate;
 
-  check_av(avio_open(&out.ctx->pb, out.temp_path.c_str(), AVIO_FLAG_WRITE), "cannot write " + out.temp_path);
+  // "file:" keeps FFmpeg from reading a name such as "take2:final.mp4.part-1" as a protocol URL.
+  check_av(avio_open(&out.ctx->pb, ("file:" + out.temp_path).c_str(), AVIO_FLAG_WRITE),
+           "cannot write " + out.temp_path);
   AVDictionary* mux_options = nullptr;
   if (std::string(muxer) == "mp4" || std::string(muxer) == "mov")
     av_dict_set(&mux_options, "movflags", "+faststart", 0);
