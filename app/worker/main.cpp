@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::string job_file;
   std::vector<std::string> dist_configs;
-  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)");
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--job", job_file, "the run's job file (written by wan's launcher or `wan generate --write-job`)");
   app.add_option("--dist-config", dist_configs,
                  "distributed config JSON for `generate` (several: each over the one "

@@ -200,6 +200,8 @@ class TestCliGenerate : public QObject {
     QTest::newRow("nccl on the cpu") << QStringList{"--world-size", "2", "--backend", "nccl", "--device", "cpu"} << bad
                                      << "--backend nccl moves GPU tensors only";
     QTest::newRow("fsdp without a world") << QStringList{"--dit-fsdp"} << bad << "give the world a size";
+    QTest::newRow("ulysses vs heads") << QStringList{"--world-size", "8", "--ulysses", "8"} << bad
+                                      << "4 attention heads, not divisible by ulysses_size 8";
   }
 
   void invalidSettingsLeaveNoOutput() {

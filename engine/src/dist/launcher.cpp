@@ -19,6 +19,7 @@
 #include "pipeline/rank_hooks.h"
 #include "wan/error.h"
 #include "wan/generation.h"
+#include "wan/model_info.h"
 
 namespace wan {
 namespace {
@@ -261,7 +262,16 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
                                              ": no CUDA GPU is visible (or this build has no CUDA): "
                                              "run the ranks on the CPU with --device cpu");
   // Every rank runs on this machine: as many GPUs as ranks.
-  check_dist_config(c, DistEnvironment{r.device.is_cpu() ? -1 : cuda_device_count(), 0});
+  // The model's heads (its headers only) so that a Ulysses size that does not divide them fails here,
+  // not after every rank has loaded; a model that cannot be read is reported by the ranks.
+  int heads = 0;
+  if (!r.model.model_dir.empty() || !r.model.dit.empty()) {
+    try {
+      heads = inspect_model(r.model).dims.num_heads;
+    } catch (const Error&) {
+    }
+  }
+  check_dist_config(c, DistEnvironment{r.device.is_cpu() ? -1 : cuda_device_count(), heads});
   // Settings and folders are checked by every worker too; checking here fails before any process starts.
   if (!r.output.empty() || !r.frames_dir.empty() || !r.save_latent.empty()) validate_settings(r);
   const std::string worker_path = o.worker_path.empty() ? default_worker_path() : o.worker_path;
