@@ -26,19 +26,23 @@ int main(int argc, char** argv) {
                  "distributed config JSON for `generate` (several: each over the one "
                  "before); its world_size must match");
   wan_cli::JobFlags flags;
-  CLI::App* generate = wan_cli::add_generate_command(app, flags, /*with_dist=*/false);
+  CLI::App* generate = wan_cli::add_generate_command(app, flags);  // the same flags as `wan generate`
   if (const int code = wan_cli::parse_command_line(app, argc, argv); code >= 0) return code;
   wan::Job job;
   try {
     if (job_file.empty() == !generate->parsed() || (!job_file.empty() && !dist_configs.empty()))
       throw wan::Error(wan::ErrorCode::kInvalidArgument,
                        "give either --job FILE, or [--dist-config FILE] generate <flags>");
+    if (!flags.write_job.empty() || flags.dist.master_port)
+      throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                       "a rank takes neither --write-job (use `wan generate`) nor "
+                       "--master-port (the launcher sets MASTER_PORT)");
     if (!job_file.empty()) {
       job = wan::load_job(job_file);
     } else {
       wan::DistConfig base;
       base.world_size = wan::worker_env_from_process().world_size;  // without a config: the launcher's world
-      flags.dist.config_files = dist_configs;
+      flags.dist.config_files.insert(flags.dist.config_files.begin(), dist_configs.begin(), dist_configs.end());
       job = wan_cli::job_from_flags(flags, base);
     }
   } catch (const wan::Error& e) {

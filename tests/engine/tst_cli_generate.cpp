@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QImage>
 #include <QProcess>
+#include <QRegularExpression>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
@@ -250,6 +251,26 @@ class TestCliGenerate : public QObject {
     QCOMPARE(files_in(tmp.path()), QStringList({"clip.latent.safetensors"}));
     QCOMPARE(wan::read_text_file(tmp.filePath("clip.latent.safetensors").toStdString()),
              std::string("kept by an earlier run"));
+  }
+
+  // A prompt longer than the text encoder reads (the fixture's text_len is 16) is cut, as the reference
+  // does, and the user is told how many tokens were dropped; a short one says nothing.
+  void truncatedPromptIsAnnounced() {
+    QTemporaryDir tmp;
+    const QString base =
+        "a red fox runs through the snowy forest at dawn while the sun rises over the distant mountains";
+    Run r = run_wan({"generate", "--model", fixture(), "--prompt", base, "--negative", "blurry", "--size", "64*48",
+                     "--frames", "1", "--steps", "1", "--save-latent", tmp.filePath("a.safetensors")});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(
+        r.err.contains(QRegularExpression(
+            R"(note: the prompt is \d+ tokens long; umT5 reads 15 \(and the end mark\): its last \d+ tokens are dropped)")),
+        qPrintable(r.err));
+    QVERIFY(!r.err.contains("negative prompt is"));
+    r = run_wan({"generate", "--model", fixture(), "--prompt", "a fox", "--negative", "blurry", "--size", "64*48",
+                 "--frames", "1", "--steps", "1", "--save-latent", tmp.filePath("b.safetensors")});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY(!r.err.contains("tokens are dropped"));
   }
 
   // A file name that looks like a URL to FFmpeg ("take2:final.mp4") is still a file.

@@ -155,6 +155,48 @@ class TestWorkerProcesses : public QObject {
     QCOMPARE(sidecar.at("config").at("world_size").get<int>(), world);
   }
 
+  // torchrun users type the distributed flags of `wan generate` after `generate`: the worker takes them
+  // (one option table), gives the reference latent, and refuses what a rank cannot use.
+  void distributedFlagsOnTheWorker() {
+    QTemporaryDir dir;
+    const QString out = dir.filePath("out");
+    QVERIFY(QDir().mkpath(out));
+    const int port = free_port();
+    std::vector<std::unique_ptr<QProcess>> procs;
+    for (int r = 0; r < 2; ++r) {
+      auto p = std::make_unique<QProcess>();
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert("RANK", QString::number(r));
+      env.insert("WORLD_SIZE", "2");
+      env.insert("MASTER_ADDR", "127.0.0.1");
+      env.insert("MASTER_PORT", QString::number(port));
+      p->setProcessEnvironment(env);
+      p->start(WAN_WORKER_PATH, QStringList{"--threads", "1"} + fixture_generate_args(out) << "--ulysses"
+                                                                                           << "2"
+                                                                                           << "--hang-timeout"
+                                                                                           << "120");
+      procs.push_back(std::move(p));
+    }
+    for (auto& p : procs) {
+      QVERIFY(p->waitForFinished(240000));
+      QVERIFY2(p->exitCode() == 0, p->readAllStandardError().constData());
+    }
+    const auto sidecar = nlohmann::json::parse(wan::read_text_file((out + "/clip.json").toStdString()));
+    QCOMPARE(sidecar.at("config").at("ulysses_size").get<int>(), 2);
+    QCOMPARE(sidecar.at("config").at("hang_timeout_seconds").get<int>(), 120);
+    const std::string d = wan_test::golden("t2v_pipeline_small");
+    auto latent = wan::SafetensorsFile::open((out + "/latent.safetensors").toStdString());
+    QVERIFY(wan_test::rel_l2(latent->view("latent"),
+                             wan::SafetensorsFile::open(d + "/io.safetensors")->view("final_latent")) < 1e-5);
+
+    QProcess refused;
+    refused.start(WAN_WORKER_PATH, fixture_generate_args(dir.filePath("none")) << "--master-port"
+                                                                               << "29511");
+    QVERIFY(refused.waitForFinished(60000));
+    QCOMPARE(refused.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY(QString(refused.readAllStandardError()).contains("the launcher sets MASTER_PORT"));
+  }
+
   void configWorldMismatch() {
     QTemporaryDir dir;
     QFile f(dir.filePath("dist.json"));

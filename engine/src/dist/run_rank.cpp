@@ -144,6 +144,7 @@ GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& 
   RankRuntime runtime(*world, job.config);
   RankHooks hooks = runtime.hooks(job.request.guidance.value(), env.rank == 0);
   hooks.save_latent_before_decode = true;
+  if (env.rank == 0) hooks.on_note = [&](const std::string& text) { reporter.note(text); };
   if (env.rank == 0)
     hooks.on_step = [&](int step, int total, const torch::Tensor& latent) {
       reporter.preview(latent_preview(latent, step, total));

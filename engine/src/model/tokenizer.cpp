@@ -101,7 +101,10 @@ TokenizedText Tokenizer::encode(const std::string& text, std::int64_t text_len) 
   if (n < 0) throw Error(ErrorCode::kInvalidArgument, std::string("cannot tokenize the prompt: ") + err);
   TokenizedText out;
   out.ids.assign(pieces.begin(), pieces.begin() + n);
-  if (static_cast<std::int64_t>(out.ids.size()) > text_len - 1) out.ids.resize(static_cast<std::size_t>(text_len - 1));
+  if (static_cast<std::int64_t>(out.ids.size()) > text_len - 1) {
+    out.dropped_tokens = static_cast<std::int64_t>(out.ids.size()) - (text_len - 1);
+    out.ids.resize(static_cast<std::size_t>(text_len - 1));
+  }
   out.ids.push_back(eos_id_);
   out.valid_tokens = static_cast<std::int64_t>(out.ids.size());
   out.ids.resize(static_cast<std::size_t>(text_len), pad_id_);

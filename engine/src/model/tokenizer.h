@@ -12,8 +12,9 @@
 namespace wan {
 
 struct TokenizedText {
-  std::vector<std::int64_t> ids;  // padded / truncated to text_len
-  std::int64_t valid_tokens = 0;  // real tokens including EOS (the attention mask's sum)
+  std::vector<std::int64_t> ids;    // padded / truncated to text_len
+  std::int64_t dropped_tokens = 0;  // tokens past text_len - 1 (the reference truncates silently)
+  std::int64_t valid_tokens = 0;    // real tokens including EOS (the attention mask's sum)
 };
 
 class Tokenizer {

@@ -169,6 +169,13 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
     Clock::time_point t0 = Clock::now();
     report(Phase::kEncodingText, 0, 2, 0, "umT5 on " + plan.t5_device.str());
     const TextContexts text = encode_prompts(plan, hooks.t5_sharding);
+    // The reference cuts a long prompt at the text encoder's length without a word; say so.
+    for (const auto& [what, dropped] : {std::pair<const char*, std::int64_t>{"prompt", text.prompt_tokens_dropped},
+                                        {"negative prompt", text.negative_tokens_dropped}})
+      if (dropped > 0 && hooks.on_note)
+        hooks.on_note(std::string("the ") + what + " is " + std::to_string(text.text_len - 1 + dropped) +
+                      " tokens long; umT5 reads " + std::to_string(text.text_len - 1) +
+                      " (and the end mark): its last " + std::to_string(dropped) + " tokens are dropped");
     release_free_heap();  // umT5 is gone
     result.text_seconds = seconds_since(t0);
     t0 = Clock::now();

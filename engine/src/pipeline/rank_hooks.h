@@ -19,7 +19,8 @@ struct RankHooks {
   // Without --save-latent, write the latent to the rescue path before decoding and remove it once the
   // outputs are written, so a decode that dies (even killed) never loses the sampling.
   bool save_latent_before_decode = false;
-  StepObserver on_step;  // after each sampling step, with the current latent (live preview)
+  StepObserver on_step;                             // after each sampling step, with the current latent (live preview)
+  std::function<void(const std::string&)> on_note;  // a remark for the user (a truncated prompt); empty: none
 };
 
 // Where a sampled latent is kept when decoding or writing fails: "<output stem>.latent.safetensors".

@@ -20,9 +20,10 @@ TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding)
       plan.files.tokenizer.empty() ? std::move(t5.embedded_tokenizer) : Tokenizer::from_file(plan.files.tokenizer);
   if (!tokenizer) throw Error(ErrorCode::kFileNotFound, plan.files.t5 + " has no embedded tokenizer: pass --tokenizer");
   const std::int64_t text_len = plan.dit.text_len;
-  auto encode = [&](const std::string& text, std::vector<std::int64_t>* ids) {
+  auto encode = [&](const std::string& text, std::vector<std::int64_t>* ids, std::int64_t* dropped) {
     const TokenizedText tok = tokenizer->encode(text, text_len);
     *ids = tok.ids;
+    *dropped = tok.dropped_tokens;
     const torch::Tensor valid =
         torch::tensor(std::vector<std::int64_t>(tok.ids.begin(), tok.ids.begin() + tok.valid_tokens),
                       torch::TensorOptions().dtype(torch::kInt64))
@@ -30,8 +31,9 @@ TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding)
     return t5.model->forward(valid).to(plan.device);
   };
   TextContexts out;
-  out.context = encode(plan.request.prompt, &out.ids_prompt);
-  out.context_null = encode(plan.request.negative_prompt, &out.ids_negative);
+  out.text_len = text_len;
+  out.context = encode(plan.request.prompt, &out.ids_prompt, &out.prompt_tokens_dropped);
+  out.context_null = encode(plan.request.negative_prompt, &out.ids_negative, &out.negative_tokens_dropped);
   return out;
 }
 

@@ -17,7 +17,9 @@ namespace wan {
 struct TextContexts {
   torch::Tensor context;       // [L_prompt, text_dim] float32 (valid tokens only) on the DiT's device
   torch::Tensor context_null;  // [L_negative, text_dim]
-  std::vector<std::int64_t> ids_prompt, ids_negative;  // padded to text_len
+  std::vector<std::int64_t> ids_prompt, ids_negative;                   // padded to text_len
+  std::int64_t prompt_tokens_dropped = 0, negative_tokens_dropped = 0;  // cut at text_len (umT5's 512)
+  std::int64_t text_len = 0;
 };
 
 // Loads the tokenizer and umT5 on plan.t5_device, encodes prompt and negative prompt, frees T5.
