@@ -55,11 +55,13 @@ QString HistoryModel::videoPathAt(int row) const {
   return row >= 0 && row < items_.size() ? items_[row].video : QString();
 }
 
-QString HistoryModel::remove(int row) {
+QString HistoryModel::remove(int row, bool to_trash) {
   if (row < 0 || row >= items_.size()) return "No such history entry.";
   const Item item = items_[row];
-  if (QFile::exists(item.video) && !QFile::remove(item.video)) return "Cannot delete " + item.video + ".";
-  if (!QFile::remove(item.sidecar)) return "Cannot delete " + item.sidecar + ".";
+  auto discard = [to_trash](const QString& path) { return to_trash ? QFile::moveToTrash(path) : QFile::remove(path); };
+  const QString verb = to_trash ? "Cannot move %1 to the trash." : "Cannot delete %1.";
+  if (QFile::exists(item.video) && !discard(item.video)) return verb.arg(item.video);
+  if (!discard(item.sidecar)) return verb.arg(item.sidecar);
   beginRemoveRows({}, row, row);
   items_.removeAt(row);
   endRemoveRows();

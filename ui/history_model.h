@@ -1,6 +1,6 @@
 // Every generation in the output folder, newest first: thumbnail, prompt and settings, read from the
 // JSON sidecars the engine writes beside each video (through the job codec, wan::job_from_sidecar).
-// Delete removes the video and its sidecar.
+// Delete moves the video and its sidecar to the desktop's trash (or, asked for, deletes them).
 #pragma once
 #include <QAbstractListModel>
 #include <QDateTime>
@@ -26,7 +26,9 @@ class HistoryModel : public QAbstractListModel {
 
   QJsonObject settingsAt(int row) const;  // the whole sidecar
   QString videoPathAt(int row) const;
-  QString remove(int row);  // error message, empty on success
+  // Moves the entry's video and sidecar to the trash (QFile::moveToTrash), or deletes them for good when
+  // `to_trash` is false. Returns an error message, empty on success; on failure the entry stays.
+  QString remove(int row, bool to_trash = true);
 
   int rowCount(const QModelIndex& parent = {}) const override;
   QVariant data(const QModelIndex& index, int role) const override;

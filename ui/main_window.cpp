@@ -248,7 +248,14 @@ QWidget* MainWindow::buildSidePanel() {
     }
   });
   connect(remove, &QPushButton::clicked, this, [this, row] {
-    if (QString e = history_->remove(row()); !e.isEmpty()) QMessageBox::warning(this, "Delete", e);
+    const int r = row();
+    if (r < 0) return;
+    const QString video = history_->videoPathAt(r);
+    if (!confirm("Delete", "Move " + video + " and its settings to the trash?")) return;
+    QString e = history_->remove(r);
+    if (!e.isEmpty() && confirm("Delete", e + " Delete " + video + " and its settings for good?"))
+      e = history_->remove(r, false);
+    if (!e.isEmpty()) status_->setText(e);
   });
   return w;
 }
@@ -439,6 +446,15 @@ void MainWindow::onFinished(int exit_code, const QString& message, const QString
     } else {
       last_message_ += " (" + error + ")";
     }
+  } else if (exit_code == static_cast<int>(wan::ErrorCode::kCancelled)) {
+    // A cancel is what the user asked for: said plainly, and no bar or ETA left half full.
+    last_message_ = "Cancelled.";
+    for (int r = 0; r < rank_bars_.size(); ++r) {
+      rank_bars_[r]->setValue(0);
+      rank_bars_[r]->setFormat(QString("rank %1: cancelled").arg(r));
+    }
+    eta_->clear();
+    log_->appendPlainText(last_message_);
   } else {
     last_message_ =
         QString("Failed (%1): %2").arg(wan::error_code_name(static_cast<wan::ErrorCode>(exit_code)), message);
@@ -512,7 +528,16 @@ void MainWindow::saveSettings() const {
   s->setValue("dist/config", QString::fromStdString(wan::dist_config_to_json(config_->config())));
 }
 
+bool MainWindow::confirm(const QString& title, const QString& question) {
+  if (confirm_) return confirm_(title, question);
+  return QMessageBox::question(this, title, question) == QMessageBox::Yes;
+}
+
 void MainWindow::closeEvent(QCloseEvent* event) {
+  if (supervisor_->isRunning() && !confirm("Quit", "A generation is running. Stop it and close the window?")) {
+    event->ignore();
+    return;
+  }
   if (supervisor_->isRunning()) {
     status_->setText("Stopping the run before closing…");
     supervisor_->cancel();

@@ -4,6 +4,7 @@
 #pragma once
 #include <QMainWindow>
 #include <QPointer>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -53,6 +54,10 @@ class MainWindow : public QMainWindow {
   VideoPlayer* player() const { return player_; }
   QTabWidget* tabs() const { return tabs_; }
   QString lastMessage() const { return last_message_; }
+  // How the window asks before it deletes or stops a run (default: a Yes/No message box). Tests answer.
+  void setConfirm(std::function<bool(const QString& title, const QString& question)> confirm) {
+    confirm_ = std::move(confirm);
+  }
   bool previewShown() const;
   int progressBarCount() const;
 
@@ -83,7 +88,9 @@ class MainWindow : public QMainWindow {
   void restoreSettings();
   void saveSettings() const;
   bool gpuRun() const;
-  wan::Device device() const;  // where the ranks run: a GPU (each rank its own) with GPUs, else the CPU
+  wan::Device device() const;
+  bool confirm(const QString& title,
+               const QString& question);  // where the ranks run: a GPU (each rank its own) with GPUs, else the CPU
 
   StudioOptions options_;
   wan::SystemInfo system_;
@@ -101,6 +108,7 @@ class MainWindow : public QMainWindow {
   QPushButton *generate_, *cancel_;
   QVBoxLayout* ranks_layout_;
   QList<QProgressBar*> rank_bars_;
+  std::function<bool(const QString&, const QString&)> confirm_;
   QPlainTextEdit* log_;
   QTableView* estimate_view_;
   QListView* history_view_;

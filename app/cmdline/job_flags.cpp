@@ -169,13 +169,7 @@ int parse_command_line(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
     return -1;
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
+  } catch (const CLI::Success& e) {  // --help, --version (CallForHelp and CallForVersion derive from it)
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "wan: error: %s (see --help)\n", e.what());

@@ -41,10 +41,19 @@ class TestHistoryModel : public QObject {
     QCOMPARE(model.rowCount(), 2);
     QCOMPARE(model.data(model.index(0), wan_ui::HistoryModel::kPromptRole).toString(), QString("newer"));
     QCOMPARE(model.settingsAt(1).value("seed").toInt(), 3);
+    // Delete moves to the desktop's trash (here one of our own: XDG_DATA_HOME/Trash, the freedesktop.org
+    // home trash QFile::moveToTrash uses), so nothing is lost by one click.
+    QTemporaryDir data(dir.filePath("xdg-XXXXXX"));
+    qputenv("XDG_DATA_HOME", data.path().toUtf8());
     QCOMPARE(model.remove(0), QString());
     QCOMPARE(model.rowCount(), 1);
     QVERIFY(!QFile::exists(dir.filePath("b.mp4")) && !QFile::exists(dir.filePath("b.json")));
+    QVERIFY(QFile::exists(data.filePath("Trash/files/b.mp4")) && QFile::exists(data.filePath("Trash/files/b.json")));
     QVERIFY(QFile::exists(dir.filePath("a.mp4")));
+    QCOMPARE(model.remove(0, /*to_trash=*/false), QString());  // for good, when asked
+    QCOMPARE(model.rowCount(), 0);
+    QVERIFY(!QFile::exists(dir.filePath("a.mp4")) && !QFile::exists(data.filePath("Trash/files/a.mp4")));
+    qunsetenv("XDG_DATA_HOME");
   }
 
   // A sidecar as the engine writes it now (the request and config through the job codec, the video's

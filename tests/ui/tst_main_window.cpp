@@ -5,6 +5,9 @@
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
+#include <QProgressBar>
+#include <QRegularExpression>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
@@ -17,6 +20,7 @@
 #include "run_supervisor.h"
 #include "studio_test_util.h"
 #include "video_player.h"
+#include "wan/error.h"
 #include "wan/job.h"
 #include "wan/model_info.h"
 
@@ -116,12 +120,45 @@ class TestMainWindow : public QObject {
     w->generate();
     QTRY_VERIFY_WITH_TIMEOUT(sampling(w->supervisor()->ranks(), 1), 120000);
     const qint64 pid0 = w->supervisor()->pidOf(0), pid1 = w->supervisor()->pidOf(1);
+    QStringList asked;
+    w->setConfirm([&](const QString&, const QString& question) {
+      asked << question;
+      return asked.size() > 1;  // "no" the first time, "yes" the second
+    });
+    QVERIFY(!w->close());  // closing mid-run asks; "no" keeps the run going
+    QVERIFY(w->supervisor()->isRunning());
+    QVERIFY(asked.front().contains("A generation is running"));
     QVERIFY(w->close());
     QVERIFY(!w->supervisor()->isRunning());
     delete w;
     QVERIFY(!processAlive(pid0) && !processAlive(pid1));
     QCOMPARE(studioSegments(), 0);
     QVERIFY(QDir(out.path()).entryList({"*.mp4"}, QDir::Files).isEmpty());
+  }
+
+  // Cancel from the window: said plainly ("Cancelled."), every bar reset, no ETA left behind.
+  void cancelFromTheWindowSaysCancelled() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    w.configForm()->setConfig(world2());
+    w.generationForm()->setRequest(longRequest(dirs.out.path()));
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    QSignalSpy finished(&w, &wan_ui::MainWindow::runFinished);
+    w.generate();
+    QTRY_VERIFY_WITH_TIMEOUT(sampling(w.supervisor()->ranks(), 1, 1), 120000);
+    w.cancel();
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(finished.front().front().toInt(), static_cast<int>(wan::ErrorCode::kCancelled));
+    QCOMPARE(w.lastMessage(), QString("Cancelled."));
+    const auto bars = w.findChildren<QProgressBar*>(QRegularExpression("^rank\\d+$"));
+    QCOMPARE(bars.size(), 2);
+    for (QProgressBar* b : bars) {
+      QCOMPARE(b->value(), 0);
+      QVERIFY2(b->format().endsWith(": cancelled"), qPrintable(b->format()));
+    }
+    QVERIFY(w.findChild<QLabel*>("eta")->text().isEmpty());
+    QCOMPARE(studioSegments(), 0);
   }
 
   void settingsPersistBetweenSessions() {
