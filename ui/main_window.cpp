@@ -479,6 +479,14 @@ void MainWindow::restoreSettings() {
   // The form's request and the config, through the job codec (what a history re-run reads too).
   wan::GenerationRequest r;
   r.prompt = "A red fox runs through fresh snow at dawn, cinematic";
+  if (!gpuRun()) {
+    // A first run on a machine without a GPU (the demo model): a clip that is done in seconds, not the
+    // official 832x480, 81 frames, 50 steps (tens of minutes on a CPU). Saved settings win.
+    r.width = 256;
+    r.height = 160;
+    r.frames = 17;
+    r.steps = 10;
+  }
   const QString request_json = s->value("generation/request").toString();
   if (!request_json.isEmpty()) {
     try {

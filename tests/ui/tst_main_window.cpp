@@ -161,6 +161,17 @@ class TestMainWindow : public QObject {
     QCOMPARE(studioSegments(), 0);
   }
 
+  // Without a GPU and without saved settings the first run is the small demo clip (seconds on a CPU).
+  void firstRunWithoutGpuIsSmall() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    const wan::GenerationRequest r = w.generationForm()->request();
+    QCOMPARE(r.width, 256);
+    QCOMPARE(r.height, 160);
+    QCOMPARE(r.frames, 17);
+    QCOMPARE(r.steps.value_or(0), 10);
+  }
+
   void settingsPersistBetweenSessions() {
     WindowDirs dirs;
     const wan_ui::StudioOptions o = dirs.options();
