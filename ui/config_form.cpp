@@ -87,6 +87,42 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
       "FULL_SHARD: gather each block just before it runs and free it after (least memory).\n"
       "SHARD_GRAD_OP: keep gathered weights for the whole step.\nNO_SHARD: every rank holds everything.");
   param_dtype_->setToolTip("Weights of sharded models (and of every GPU model with dtype auto).");
+  // What each setting does and when to use it.
+  backend_->setToolTip(
+      "How ranks talk: nccl between GPUs (use it on GPUs), gloo between CPU processes.\n"
+      "Ranks on the CPU always use gloo.");
+  dit_fsdp_->setToolTip(
+      "Each rank keeps 1/N of the DiT's weights and gathers a block just before it runs.\n"
+      "Use it when the DiT does not fit one GPU (14B on 24-48 GB cards); costs gathers per step.");
+  t5_fsdp_->setToolTip(
+      "Each rank keeps 1/N of umT5's weights. Use it when umT5 (about 11 GB in bf16) does not fit\n"
+      "beside the DiT; or run umT5 on the CPU instead.");
+  context_parallel_->setToolTip(
+      "Split the video's tokens across ranks (Ulysses x ring below): the fastest way to use\n"
+      "several GPUs for one video. Exact: every layout gives the same video.");
+  use_usp_->setToolTip("The same switch under xDiT's name (USP); either turns context parallel on.");
+  ulysses_->setToolTip(
+      "Ranks that split the attention heads (all-to-all). Must divide the model's heads (12 for\n"
+      "1.3B, 40 for 14B); fast within one machine.");
+  ring_->setToolTip(
+      "Ranks that pass keys and values around a ring. Use it for what Ulysses cannot take (heads that do\n"
+      "not divide) or across machines. Ulysses x ring (x 2 with CFG parallel) = world size.");
+  cfg_parallel_->setToolTip(
+      "Run the prompt's and the negative prompt's forwards on two halves of the world at once:\n"
+      "about 2x on two GPUs, no loss.");
+  t5_cpu_->setToolTip(
+      "Encode the prompt on the CPU: frees the text encoder's GPU memory for a few seconds more per run.");
+  sync_states_->setToolTip(
+      "Rank 0 reads the checkpoint once and sends each rank its part (one read of a slow disk).\n"
+      "Off: every rank reads only its own byte ranges (fast shared storage).");
+  attention_->setToolTip(
+      "sdpa: LibTorch's fused kernels (flash, memory-efficient, cuDNN), the fast default.\n"
+      "math: the reference computation, for checking results.");
+  reduce_dtype_->setToolTip(
+      "FSDP's gradient-reduction dtype: nothing to reduce in inference; kept for configs of the\n"
+      "Python extension.");
+  buffer_dtype_->setToolTip(
+      "FSDP's buffer dtype: the models have no buffers; kept for configs of the Python extension.");
   for (QSpinBox* s : {world_size_, ulysses_, ring_, hang_timeout_, collective_timeout_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
   for (QComboBox* c : {backend_, sharding_, param_dtype_, reduce_dtype_, buffer_dtype_, attention_})

@@ -1,5 +1,8 @@
 // The distributed settings form (ConfigForm): validation messages next to the fields they belong to,
 // revalidation on every edit, and every field read back as it was set or edited.
+#include <QAbstractButton>
+#include <QAbstractSpinBox>
+#include <QComboBox>
 #include <QSpinBox>
 #include <QtTest/QtTest>
 
@@ -64,6 +67,21 @@ class TestConfigForm : public QObject {
     QCOMPARE(form.config().hang_timeout_seconds, 9);
     QCOMPARE(form.config().collective_timeout_seconds, 77);
     QCOMPARE(form.config().rank, 1);
+  }
+
+  // Every setting says what it does (a tooltip on each widget of the form).
+  void everySettingExplainsItself() {
+    wan_ui::ConfigForm form;
+    int widgets = 0;
+    for (QWidget* w : form.findChildren<QWidget*>()) {
+      if (w->objectName().isEmpty() || w->objectName().startsWith("message_") || w->objectName().startsWith("qt_"))
+        continue;
+      if (!qobject_cast<QAbstractButton*>(w) && !qobject_cast<QAbstractSpinBox*>(w) && !qobject_cast<QComboBox*>(w))
+        continue;
+      ++widgets;
+      QVERIFY2(!w->toolTip().isEmpty(), qPrintable(w->objectName() + " has no tooltip"));
+    }
+    QVERIFY(widgets >= 18);
   }
 };
 
