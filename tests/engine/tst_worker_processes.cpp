@@ -4,6 +4,7 @@
 #include <QProcess>
 #include <QTcpServer>
 #include <QThread>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -50,6 +51,22 @@ QStringList fixture_generate_args(const QString& out_dir) {
           out_dir + "/latent.safetensors",
           "--output",
           out_dir + "/clip.mp4"};
+}
+
+// Starts one rank as torchrun does: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT in its environment (and
+// `extra` variables), then `wan-worker <args>`.
+std::unique_ptr<QProcess> start_rank(int rank, int world, int port, const QStringList& args,
+                                     const std::map<QString, QString>& extra = {}) {
+  auto p = std::make_unique<QProcess>();
+  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+  env.insert("RANK", QString::number(rank));
+  env.insert("WORLD_SIZE", QString::number(world));
+  env.insert("MASTER_ADDR", "127.0.0.1");
+  env.insert("MASTER_PORT", QString::number(port));
+  for (const auto& [key, value] : extra) env.insert(key, value);
+  p->setProcessEnvironment(env);
+  p->start(WAN_WORKER_PATH, args);
+  return p;
 }
 
 }  // namespace
@@ -126,19 +143,11 @@ class TestWorkerProcesses : public QObject {
     QVERIFY(QDir().mkpath(out));
     const int port = free_port();
     std::vector<std::unique_ptr<QProcess>> procs;
-    for (int r = 0; r < world; ++r) {
-      auto p = std::make_unique<QProcess>();
-      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-      env.insert("RANK", QString::number(r));
-      env.insert("WORLD_SIZE", QString::number(world));
-      env.insert("LOCAL_RANK", QString::number(r));
-      env.insert("MASTER_ADDR", "127.0.0.1");
-      env.insert("MASTER_PORT", QString::number(port));
-      p->setProcessEnvironment(env);
-      p->start(WAN_WORKER_PATH,
-               QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
-      procs.push_back(std::move(p));
-    }
+    for (int r = 0; r < world; ++r)
+      procs.push_back(start_rank(
+          r, world, port,
+          QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out),
+          {{"LOCAL_RANK", QString::number(r)}}));
     for (int r = 0; r < world; ++r) {
       QVERIFY(procs[r]->waitForFinished(240000));
       QVERIFY2(procs[r]->exitCode() == 0, procs[r]->readAllStandardError().constData());
@@ -163,20 +172,10 @@ class TestWorkerProcesses : public QObject {
     QVERIFY(QDir().mkpath(out));
     const int port = free_port();
     std::vector<std::unique_ptr<QProcess>> procs;
-    for (int r = 0; r < 2; ++r) {
-      auto p = std::make_unique<QProcess>();
-      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-      env.insert("RANK", QString::number(r));
-      env.insert("WORLD_SIZE", "2");
-      env.insert("MASTER_ADDR", "127.0.0.1");
-      env.insert("MASTER_PORT", QString::number(port));
-      p->setProcessEnvironment(env);
-      p->start(WAN_WORKER_PATH, QStringList{"--threads", "1"} + fixture_generate_args(out) << "--ulysses"
-                                                                                           << "2"
-                                                                                           << "--hang-timeout"
-                                                                                           << "120");
-      procs.push_back(std::move(p));
-    }
+    for (int r = 0; r < 2; ++r)
+      procs.push_back(start_rank(r, 2, port,
+                                 QStringList{"--threads", "1"} + fixture_generate_args(out) +
+                                     QStringList{"--ulysses", "2", "--hang-timeout", "120"}));
     for (auto& p : procs) {
       QVERIFY(p->waitForFinished(240000));
       QVERIFY2(p->exitCode() == 0, p->readAllStandardError().constData());
@@ -234,16 +233,9 @@ class TestWorkerProcesses : public QObject {
       std::vector<std::unique_ptr<QProcess>> procs;
       for (int r = 0; r < 2; ++r) {
         if (r == 1) QThread::sleep(5);  // rank 0 waits longer than the hang timeout
-        auto p = std::make_unique<QProcess>();
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert("RANK", QString::number(r));
-        env.insert("WORLD_SIZE", "2");
-        env.insert("MASTER_ADDR", "127.0.0.1");
-        env.insert("MASTER_PORT", QString::number(port));
-        p->setProcessEnvironment(env);
-        p->start(WAN_WORKER_PATH, QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} +
-                                      fixture_generate_args(out));
-        procs.push_back(std::move(p));
+        procs.push_back(start_rank(
+            r, 2, port,
+            QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out)));
       }
       QStringList errors;
       bool ok = true;
@@ -275,19 +267,11 @@ class TestWorkerProcesses : public QObject {
     QElapsedTimer timer;
     timer.start();
     std::vector<std::unique_ptr<QProcess>> procs;
-    for (int r = 0; r < 2; ++r) {
-      auto p = std::make_unique<QProcess>();
-      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-      env.insert("RANK", QString::number(r));
-      env.insert("WORLD_SIZE", "2");
-      env.insert("MASTER_ADDR", "127.0.0.1");
-      env.insert("MASTER_PORT", QString::number(port));
-      env.insert("WAN_TEST_STALL_BEFORE", "all_to_all:1:3");  // the engine's fault injection
-      p->setProcessEnvironment(env);
-      p->start(WAN_WORKER_PATH,
-               QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out));
-      procs.push_back(std::move(p));
-    }
+    for (int r = 0; r < 2; ++r)  // WAN_TEST_STALL_BEFORE: the engine's fault injection
+      procs.push_back(start_rank(
+          r, 2, port,
+          QStringList{"--threads", "1", "--dist-config", dir.filePath("dist.json")} + fixture_generate_args(out),
+          {{"WAN_TEST_STALL_BEFORE", "all_to_all:1:3"}}));
     for (auto& p : procs) QVERIFY(p->waitForFinished(60000));
     QVERIFY2(timer.elapsed() < 45000, "the hung rank was not ended in time");
     const QString err1 = procs[1]->readAllStandardError();
