@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench_command.h"
+#include "core/out_of_memory.h"
 #include "core/runtime.h"
 #include "estimate_command.h"
 #include "generate_command.h"
@@ -80,12 +81,10 @@ int main(int argc, char** argv) {
       std::printf("wrote the demo model (random weights) to %s\n", demo_dir.c_str());
       return 0;
     }
-  } catch (const wan::Error& e) {
-    std::fprintf(stderr, "wan: error: %s\n", e.what());
+  } catch (const std::exception& failure) {
+    const wan::Error e = wan::to_engine_error(failure);  // allocation failures named, no LibTorch stack trace
+    std::fprintf(stderr, "wan: %s: %s\n", e.code() == wan::ErrorCode::kInternal ? "internal error" : "error", e.what());
     return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wan: internal error: %s\n", e.what());
-    return static_cast<int>(wan::ErrorCode::kInternal);
   }
   return 0;
 }

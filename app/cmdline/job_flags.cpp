@@ -1,6 +1,7 @@
 #include "job_flags.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "wan/error.h"
@@ -53,6 +54,10 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--decode-latent", r.decode_latent, "skip sampling: decode a latent saved with --save-latent");
   cmd->add_option("--fps", r.fps, "frames per second of the video")->capture_default_str();
   cmd->add_option("--crf", r.crf, "H.264 quality: 0 (lossless) .. 51 (worst)")->capture_default_str();
+  // An environment variable, so the workers a launch starts inherit it (core/out_of_memory.h).
+  cmd->add_flag_callback(
+      "--verbose", [] { setenv("WAN_VERBOSE", "1", 1); },
+      "on failure, also print LibTorch's C++ stack trace (for bug reports)");
   if (!with_dist) return cmd;
   add_distributed_options(cmd, f.dist);
   cmd->add_option("--write-job", f.write_job,

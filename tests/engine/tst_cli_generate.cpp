@@ -171,6 +171,9 @@ class TestCliGenerate : public QObject {
     QTest::newRow("height not /16") << QStringList{"--height", "40"} << bad << "--height";
     QTest::newRow("size syntax") << QStringList{"--size", "64by48"} << bad << "--size";
     QTest::newRow("steps zero") << QStringList{"--steps", "0"} << bad << "--steps";
+    QTest::newRow("steps past the schedule") << QStringList{"--steps", "1001"} << bad << "between 1 and 1000";
+    QTest::newRow("width too large") << QStringList{"--width", "4112"} << bad << "between 16 and 4096";
+    QTest::newRow("frames too many") << QStringList{"--frames", "1005"} << bad << "between 1 and 1001";
     QTest::newRow("guidance nan") << QStringList{"--guidance", "nan"} << bad << "--guidance";
     QTest::newRow("guidance inf") << QStringList{"--guidance", "inf"} << bad << "--guidance";
     QTest::newRow("shift nan") << QStringList{"--shift", "nan"} << bad << "--shift";
@@ -271,6 +274,64 @@ class TestCliGenerate : public QObject {
                  "--frames", "1", "--steps", "1", "--save-latent", tmp.filePath("b.safetensors")});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY(!r.err.contains("tokens are dropped"));
+  }
+
+  // Out of memory in each phase (WAN_TEST_OOM makes the next allocation fail once the phase begins,
+  // through the real allocator): exit 11 and one line naming the phase, the memory free, the estimate
+  // and no LibTorch stack trace; once the sampling is done the latent is kept, and the command the
+  // message gives finishes the video.
+  void outOfMemoryInEachPhase_data() {
+    QTest::addColumn<QString>("phase");
+    QTest::addColumn<QString>("words");
+    QTest::addColumn<bool>("sampled");
+    QTest::newRow("text") << "text"
+                          << "encoding the prompt" << false;
+    QTest::newRow("loading") << "loading"
+                             << "loading the DiT" << false;
+    QTest::newRow("sampling") << "sampling"
+                              << "sampling" << false;
+    QTest::newRow("decoding") << "decoding"
+                              << "decoding the latent (VAE)" << true;
+    QTest::newRow("writing") << "writing"
+                             << "writing the outputs" << true;
+  }
+  void outOfMemoryInEachPhase() {
+    QFETCH(QString, phase);
+    QFETCH(QString, words);
+    QFETCH(bool, sampled);
+    QTemporaryDir tmp;
+    qputenv("WAN_TEST_OOM", phase.toUtf8());
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    qunsetenv("WAN_TEST_OOM");
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    const QString line = last_line(r.err);
+    QVERIFY2(line.startsWith("wan: error: out of memory on cpu while " + words), qPrintable(r.err));
+    QVERIFY2(line.contains(QRegularExpression(R"(\d+(\.\d+)? [KMG]iB free)")) && line.contains("by the estimate"),
+             qPrintable(line));
+    QVERIFY2(!r.err.contains("Exception raised from") && !r.err.contains("frame #"), qPrintable(r.err));
+    if (!sampled) {
+      QCOMPARE(files_in(tmp.path()), QStringList());
+      return;
+    }
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.latent.safetensors"}));
+    const QRegularExpressionMatch resume = QRegularExpression("finish with `wan (generate [^`]+)`").match(line);
+    QVERIFY2(resume.hasMatch(), qPrintable(line));
+    QStringList args = resume.captured(1).split(' ');
+    args.removeLast();  // "..."
+    const Run finish = run_wan(args << tmp.filePath("clip.mp4"));
+    QVERIFY2(finish.code == 0, qPrintable(finish.err));
+    QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
+  }
+
+  // --verbose adds LibTorch's stack trace for a bug report; the last line stays the same one.
+  void verboseShowsTheStackTrace() {
+    QTemporaryDir tmp;
+    qputenv("WAN_TEST_OOM", "sampling");
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4") << "--verbose");
+    qunsetenv("WAN_TEST_OOM");
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    QVERIFY2(r.err.contains("Exception raised from"), qPrintable(r.err));
+    QVERIFY(last_line(r.err).startsWith("wan: error: out of memory on cpu while sampling"));
   }
 
   // A file name that looks like a URL to FFmpeg ("take2:final.mp4") is still a file.

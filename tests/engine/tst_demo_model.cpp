@@ -7,6 +7,7 @@
 #include "pipeline/demo_model.h"
 #include "pipeline/latent_preview.h"
 #include "pipeline/plan.h"
+#include "pipeline/rank_hooks.h"
 #include "test_util.h"
 #include "video/video_writer.h"
 #include "wan/generation.h"
@@ -127,6 +128,48 @@ class TestDemoModel : public QObject {
     wan::generate(r);
     const torch::Tensor b = wan::SafetensorsFile::open(r.save_latent)->view("latent");
     QVERIFY2(wan_test::rel_l2(b, a) > 1e-3, std::to_string(wan_test::rel_l2(b, a)).c_str());
+  }
+
+  // The output folder vanishes while sampling: the latent goes to the fallback folder
+  // ($XDG_STATE_HOME/wan-studio/latents), a note says so at once, and the run's error names the file.
+  void latentGoesToTheFallbackFolderWhenTheOutputFolderCannotBeWritten() {
+    QTemporaryDir tmp;
+    const QString out_dir = tmp.filePath("out"), state = tmp.filePath("state");
+    QVERIFY(QDir().mkpath(out_dir));
+    const QByteArray old_state = qgetenv("XDG_STATE_HOME");
+    qputenv("XDG_STATE_HOME", state.toUtf8());
+    wan::Job job;
+    job.request.model.model_dir = wan_test::golden("t2v_pipeline_small");
+    job.request.prompt = "a fox";
+    job.request.width = 64;
+    job.request.height = 48;
+    job.request.frames = 5;
+    job.request.steps = 2;
+    job.request.seed = 1;
+    job.request.output = (out_dir + "/clip.mp4").toStdString();
+    wan::RankHooks hooks;
+    hooks.save_latent_before_decode = true;
+    hooks.on_step = [&](int step, int total, const torch::Tensor&) {
+      if (step == total) QDir(out_dir).removeRecursively();
+    };
+    std::vector<std::string> notes;
+    hooks.on_note = [&](const std::string& text) { notes.push_back(text); };
+    const std::string kept = (state + "/wan-studio/latents/clip.latent.safetensors").toStdString();
+    try {
+      wan::generate_with_hooks(job, {}, hooks);
+      QFAIL("the video cannot be written: the run must fail");
+    } catch (const wan::Error& e) {
+      QVERIFY2(std::string(e.what()).find("the sampled latent is kept in " + kept) != std::string::npos, e.what());
+    }
+    if (old_state.isNull())
+      qunsetenv("XDG_STATE_HOME");
+    else
+      qputenv("XDG_STATE_HOME", old_state);
+    QCOMPARE(notes.size(), std::size_t(1));
+    QVERIFY2(notes[0].find("the sampled latent is kept in " + kept + " instead") != std::string::npos,
+             notes[0].c_str());
+    QCOMPARE(wan::SafetensorsFile::open(kept)->view("latent").sizes().vec(), (std::vector<std::int64_t>{16, 2, 6, 8}));
+    QVERIFY(!QFileInfo::exists(out_dir));
   }
 
   void refusesANonEmptyFolder() {

@@ -18,6 +18,7 @@ enum class ErrorCode : int {
   kCommunication = 8,  // a collective failed or timed out, or a peer rank is gone
   kCancelled = 9,      // the user cancelled the run
   kInternal = 10,
+  kOutOfMemory = 11,  // an allocation failed (host or GPU); the message names the phase and what helps
 };
 
 const char* error_code_name(ErrorCode code);

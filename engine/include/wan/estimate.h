@@ -76,4 +76,20 @@ struct AutoLayout {
 AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus,
                        std::int64_t gpu_memory_bytes);
 
+// What an out-of-memory message offers (issue 17): changes to the settings that lower the memory of the
+// phase that failed, each with the estimate after the change, most effective first. `phase` is the
+// failing phase's phase_name ("text", "loading", "sampling", "decoding", "writing"; anything else: the
+// whole run's peak). The figure compared is one rank's need in that phase (estimate_memory, rank 0,
+// the output rank) plus `runtime`; on the CPU every rank shares the host, so it is multiplied by the
+// world size there and more ranks never help. Only changes that lower the estimate by 5 % or more are
+// returned; at most `limit`.
+struct MemoryRemedy {
+  std::string flags;        // the command line's words, e.g. "--t5-cpu" or "--width 624 --height 352"
+  std::string description;  // plain words: "run umT5 on the CPU"
+  std::int64_t bytes = 0;   // estimated need of the phase after the change (same unit as phase_bytes)
+};
+std::int64_t phase_bytes(const MemoryEstimate& estimate, const std::string& phase);
+std::vector<MemoryRemedy> memory_remedies(const ModelDims& model, const EstimateSettings& settings,
+                                          const std::string& phase, int limit = 4);
+
 }  // namespace wan

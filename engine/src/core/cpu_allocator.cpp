@@ -120,6 +120,8 @@ void free_any(void* p) {
   if (!cache().give_back(p) && g_small_deleter) g_small_deleter(p);
 }
 
+std::atomic<bool> g_fail_next{false};
+
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(c10::Allocator* small) : small_(small) { g_small_deleter = small->raw_deleter(); }
@@ -131,10 +133,14 @@ class CachingCpuAllocator final : public c10::Allocator {
 
  private:
   c10::DataPtr allocate_impl(size_t n) const {
+    // fail_next_cpu_allocation(): this one fails as a refused mapping does.
+    const bool injected = g_fail_next.exchange(false, std::memory_order_relaxed);
+    TORCH_CHECK_WITH(OutOfMemoryError, !injected, "CPU allocator: not enough memory for a tensor of ", n,
+                     " bytes (injected by WAN_TEST_OOM)");
     if (n < kLargeBlock) return small_->allocate(n);
     std::size_t size = 0;
     void* p = cache().take(n, &size);
-    TORCH_CHECK(p != nullptr, "CPU allocator: not enough memory for a tensor of ", n, " bytes");
+    TORCH_CHECK_WITH(OutOfMemoryError, p != nullptr, "CPU allocator: not enough memory for a tensor of ", n, " bytes");
     return c10::DataPtr(p, p, &give_back, c10::Device(c10::DeviceType::CPU));
   }
   c10::Allocator* small_;
@@ -159,6 +165,11 @@ void install_cpu_block_cache() {
 }
 
 bool cpu_block_cache_installed() { return g_installed; }
+bool fail_next_cpu_allocation() {
+  if (!g_installed) return false;
+  g_fail_next = true;
+  return true;
+}
 void release_cpu_block_cache() { cache().release(); }
 CpuBlockStats cpu_block_stats() { return cache().stats(); }
 void reset_cpu_block_peak() { cache().reset_peak(); }

@@ -12,6 +12,11 @@ namespace wan {
 void install_cpu_block_cache();
 bool cpu_block_cache_installed();
 
+// Test hook (WAN_TEST_OOM, core/out_of_memory.h): the next CPU tensor allocation, of any size and on any
+// thread, throws c10::OutOfMemoryError as a refused mapping does. False (and nothing armed) when the
+// cache is not installed.
+bool fail_next_cpu_allocation();
+
 // Unmaps every cached free block (between phases: text, loading, sampling, decoding).
 void release_cpu_block_cache();
 

@@ -24,6 +24,8 @@ const char* error_code_name(ErrorCode code) {
       return "cancelled";
     case ErrorCode::kInternal:
       return "internal error";
+    case ErrorCode::kOutOfMemory:
+      return "out of memory";
   }
   return "unknown";
 }

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -9,6 +10,8 @@
 
 #if WAN_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace wan {
@@ -23,7 +26,37 @@ std::int64_t status_field_kb(const char* key) {
   return 0;
 }
 
+// One number from a cgroup v2 file of this process's group; -1 when absent or "max".
+std::int64_t cgroup_value(const std::string& file) {
+  std::ifstream group("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(group, line))
+    if (line.rfind("0::", 0) == 0) path = line.substr(3);
+  std::ifstream in("/sys/fs/cgroup" + path + "/" + file);
+  std::string value;
+  if (!(in >> value) || value == "max") return -1;
+  try {
+    return std::stoll(value);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
 }  // namespace
+
+std::int64_t host_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::int64_t kb = -1, available = -1;
+  std::string unit;
+  while (in >> key >> kb) {
+    std::getline(in, unit);
+    if (key == "MemAvailable:") available = kb * 1024;
+  }
+  const std::int64_t limit = cgroup_value("memory.max"), used = cgroup_value("memory.current");
+  if (limit > 0 && used >= 0) available = available < 0 ? limit - used : std::min(available, limit - used);
+  return available < 0 ? -1 : std::max<std::int64_t>(0, available);
+}
 
 std::int64_t current_rss_bytes() { return status_field_kb("VmRSS") * 1024; }
 std::int64_t peak_rss_bytes() { return status_field_kb("VmHWM") * 1024; }
@@ -60,7 +93,21 @@ std::int64_t device_current_bytes(int device_index) {
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
   return stats.allocated_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
 }
+std::int64_t device_free_bytes(int device_index) {
+  init_cuda();
+  const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+  std::size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the error so the next CUDA call does not report it
+    return -1;
+  }
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
+  const auto aggregate = static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  const std::int64_t unused = stats.reserved_bytes[aggregate].current - stats.allocated_bytes[aggregate].current;
+  return static_cast<std::int64_t>(free) + std::max<std::int64_t>(0, unused);
+}
 #else
+std::int64_t device_free_bytes(int) { return -1; }
 std::int64_t device_peak_bytes(int) { return 0; }
 void reset_device_peak_bytes(int) {}
 std::int64_t device_current_bytes(int) { return 0; }

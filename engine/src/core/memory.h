@@ -23,4 +23,11 @@ void reset_device_peak_bytes(int device_index);
 // CUDA caching-allocator bytes in use now (0 in builds without CUDA).
 std::int64_t device_current_bytes(int device_index);
 
+// What a new allocation could still get, for out-of-memory messages; -1 when unknown.
+// Host: MemAvailable (/proc/meminfo), capped by the cgroup v2 limit left (memory.max - memory.current).
+std::int64_t host_available_bytes();
+// GPU: cudaMemGetInfo's free bytes plus what LibTorch's caching allocator holds unused (it frees that
+// before it reports out of memory); -1 in builds without CUDA.
+std::int64_t device_free_bytes(int device_index);
+
 }  // namespace wan

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/memory_report.h"
+#include "core/out_of_memory.h"
 #include "core/progress_mark.h"
 #include "core/runtime.h"
 #include "dist/board_reporter.h"
@@ -144,6 +145,7 @@ GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& 
   RankRuntime runtime(*world, job.config);
   RankHooks hooks = runtime.hooks(job.request.guidance.value(), env.rank == 0);
   hooks.save_latent_before_decode = true;
+  hooks.rank = env.rank;
   if (env.rank == 0) hooks.on_note = [&](const std::string& text) { reporter.note(text); };
   if (env.rank == 0)
     hooks.on_step = [&](int step, int total, const torch::Tensor& latent) {
@@ -176,19 +178,17 @@ int run_worker(const Job& given, int threads, RankReporter* console) {
     run_rank(given, env, *reporter);
     reporter->finish(RankState::kDone, 0, "");
     return 0;
-  } catch (const Error& e) {
+  } catch (const std::exception& failure) {
+    const Error e = to_engine_error(failure);  // the run's errors are wan::Error already; this is the rest
     if (reporter)
       reporter->finish(e.code() == ErrorCode::kCancelled ? RankState::kCancelled : RankState::kFailed,
                        static_cast<int>(e.code()), e.what());
+    const char* kind = e.code() == ErrorCode::kInternal ? "internal error" : "error";
     if (rank >= 0)
-      std::fprintf(stderr, "wan: error: rank %d: %s\n", rank, e.what());
+      std::fprintf(stderr, "wan: %s: rank %d: %s\n", kind, rank, e.what());
     else
-      std::fprintf(stderr, "wan: error: %s\n", e.what());
+      std::fprintf(stderr, "wan: %s: %s\n", kind, e.what());
     return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    if (reporter) reporter->finish(RankState::kFailed, static_cast<int>(ErrorCode::kInternal), e.what());
-    std::fprintf(stderr, "wan: internal error: rank %d: %s\n", rank, e.what());
-    return static_cast<int>(ErrorCode::kInternal);
   }
 }
 

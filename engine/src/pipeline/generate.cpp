@@ -7,10 +7,14 @@
 #include <nlohmann/json.hpp>
 
 #include "core/memory.h"
+#include "core/out_of_memory.h"
+#include "core/runtime.h"
 #include "pipeline/rank_hooks.h"
 #include "pipeline/text_to_video.h"
 #include "wan/error.h"
+#include "wan/estimate.h"
 #include "wan/job.h"
+#include "wan/model_info.h"
 #include "wan/version.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
@@ -114,11 +118,158 @@ torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann
   return latent;
 }
 
+// "1.25 GiB", "300 MiB", "12 KiB", "40 bytes".
+std::string gib(std::int64_t bytes) {
+  char buf[32];
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (std::int64_t{1} << 30))
+    std::snprintf(buf, sizeof(buf), "%.2f GiB", b / (1ull << 30));
+  else if (bytes >= (std::int64_t{1} << 20))
+    std::snprintf(buf, sizeof(buf), "%.0f MiB", b / (1ull << 20));
+  else if (bytes >= 1024)
+    std::snprintf(buf, sizeof(buf), "%.0f KiB", b / 1024);
+  else
+    std::snprintf(buf, sizeof(buf), "%lld bytes", static_cast<long long>(bytes));
+  return buf;
+}
+
+// The command that finishes a run from its kept latent.
+std::string resume_command(const std::string& latent, const GenerationRequest& r) {
+  std::string command = "wan generate --decode-latent " + latent;
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string&>{"--model", r.model.model_dir},
+                                    {"--dit", r.model.dit},
+                                    {"--t5", r.model.t5},
+                                    {"--vae", r.model.vae}})
+    if (!value.empty()) command += std::string(" ") + flag + " " + value;
+  return command + " --output ...";
+}
+
+// What a failure message needs to know of the run, copied as it goes (the plan itself is gone by the
+// time an exception reaches the catch).
+struct RunState {
+  Phase phase = Phase::kNone;
+  bool planned = false;
+  torch::Device device = torch::kCPU;
+  ModelFiles model;
+  int width = 0, height = 0, frames = 0;
+  Dtype dtype = Dtype::kAuto;
+};
+
+// The phase in the words of a message: "out of memory on cuda:0 while <this>".
+const char* phase_words(Phase phase) {
+  switch (phase) {
+    case Phase::kLoading:
+      return "loading the DiT";
+    case Phase::kEncodingText:
+      return "encoding the prompt";
+    case Phase::kSampling:
+      return "sampling";
+    case Phase::kDecoding:
+      return "decoding the latent (VAE)";
+    case Phase::kWriting:
+      return "writing the outputs";
+    default:
+      return "checking the settings and model files";
+  }
+}
+
+// One line: the device and phase, what the allocation asked and what was free, the estimate of this
+// phase and the settings that lower it most (wan::memory_remedies).
+Error out_of_memory_error(const AllocationFailure& failure, const RunState& run, const DistConfig& config) {
+  std::string message = "out of memory on " + run.device.str() + " while " + phase_words(run.phase);
+  const std::int64_t free = run.device.is_cuda() ? device_free_bytes(run.device.has_index() ? run.device.index() : 0)
+                                                 : host_available_bytes();
+  if (failure.requested_bytes > 0) message += ": an allocation of " + gib(failure.requested_bytes) + " failed";
+  if (free >= 0) message += std::string(failure.requested_bytes > 0 ? " with " : ": ") + gib(free) + " free";
+  if (run.planned) {
+    try {
+      const ModelDims dims = inspect_model(run.model).dims;
+      EstimateSettings s;
+      s.width = run.width;
+      s.height = run.height;
+      s.frames = run.frames;
+      s.dtype = run.dtype;
+      s.gpu = run.device.is_cuda();
+      s.config = config;
+      const std::string phase = phase_name(run.phase);
+      std::int64_t need = phase_bytes(estimate_memory(dims, s, 0), phase);
+      if (!s.gpu) need *= std::max(1, config.world_size);
+      message +=
+          "; this phase needs about " + gib(need) + (s.gpu ? " per GPU" : " of host memory") + " by the estimate";
+      const std::vector<MemoryRemedy> remedies = memory_remedies(dims, s, phase);
+      if (remedies.empty()) {
+        message += "; no setting lowers that: free memory on this machine or use one with more";
+      } else {
+        message += "; what helps most, by the estimate:";
+        for (std::size_t i = 0; i < remedies.size(); ++i)
+          message += std::string(i ? "," : "") + " " + remedies[i].flags + " (" + remedies[i].description + ", " +
+                     gib(remedies[i].bytes) + ")";
+      }
+    } catch (const std::exception&) {
+      // The model cannot be inspected again: the message goes without remedies.
+    }
+  }
+  return Error(ErrorCode::kOutOfMemory, message);
+}
+
+// Any exception as the engine's error: allocation failures named (kOutOfMemory), LibTorch errors
+// without their C++ stack trace unless WAN_VERBOSE asks for it.
+Error engine_error(const std::exception& e, const RunState& run, const DistConfig& config) {
+  const AllocationFailure failure = classify_allocation_failure(e);
+  if (!failure.out_of_memory || dynamic_cast<const Error*>(&e)) return to_engine_error(e);
+  if (verbose_errors()) std::fprintf(stderr, "wan: %s\n", e.what());
+  return out_of_memory_error(failure, run, config);
+}
+
+// The latent at `preferred`, or when that cannot be written in the first fallback folder that can;
+// returns the path it went to, and the first failure in `*failed` (empty when `preferred` worked).
+std::string keep_latent(const std::string& preferred, const torch::Tensor& latent, const nlohmann::json& settings,
+                        std::string* failed) {
+  try {
+    save_latent(preferred, latent, settings);
+    return preferred;
+  } catch (const Error& e) {
+    *failed = e.what();
+  }
+  const std::string stem = fs::path(preferred).filename().string();
+  const std::string base = stem.substr(0, stem.size() - std::string(".latent.safetensors").size());
+  std::string last_error = *failed;
+  for (const std::string& dir : latent_fallback_dirs()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    for (int n = 1; n < 1000; ++n) {  // never over an earlier kept latent
+      const fs::path path = fs::path(dir) / (base + (n > 1 ? "-" + std::to_string(n) : "") + ".latent.safetensors");
+      if (fs::exists(path, ec)) continue;
+      try {
+        save_latent(path.string(), latent, settings);
+        return path.string();
+      } catch (const Error& e) {
+        last_error = e.what();
+      }
+      break;
+    }
+  }
+  throw Error(ErrorCode::kIo, "the sampled latent could not be kept anywhere: " + *failed + "; " + last_error);
+}
+
 }  // namespace
 
 std::string rescue_latent_path(const GenerationRequest& r) {
   const std::string base = !r.output.empty() ? fs::path(r.output).replace_extension("").string() : r.frames_dir;
   return base + ".latent.safetensors";
+}
+
+std::vector<std::string> latent_fallback_dirs() {
+  std::vector<std::string> dirs;
+  const char* state = std::getenv("XDG_STATE_HOME");
+  const char* home = std::getenv("HOME");
+  if (state && *state)
+    dirs.push_back((fs::path(state) / "wan-studio" / "latents").string());
+  else if (home && *home)
+    dirs.push_back((fs::path(home) / ".local" / "state" / "wan-studio" / "latents").string());
+  const char* tmp = std::getenv("TMPDIR");
+  dirs.push_back(tmp && *tmp ? tmp : "/tmp");
+  return dirs;
 }
 
 GenerationResult generate(const GenerationRequest& request, const ProgressFn& progress) {
@@ -128,20 +279,42 @@ GenerationResult generate(const GenerationRequest& request, const ProgressFn& pr
   return generate_with_hooks(job, progress, RankHooks{});
 }
 
-GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress, const RankHooks& hooks) {
+namespace {
+
+GenerationResult run_generation(const Job& job, const ProgressFn& progress, const RankHooks& hooks, RunState& run) {
   const GenerationRequest& request = job.request;
   const Clock::time_point t_start = Clock::now();
   GenerationResult result;
   auto report = [&](Phase phase, int step, int total, double s_per_step, const std::string& detail) {
+    if (phase != run.phase && phase != Phase::kDone) {
+      run.phase = phase;
+      maybe_inject_out_of_memory(phase_name(phase), hooks.rank, run.device.is_cuda(),
+                                 run.device.has_index() ? run.device.index() : 0);
+    }
     if (progress) progress({phase, step, total, s_per_step, seconds_since(t_start), detail});
   };
+  run.device = to_torch_device(request.device);
   report(Phase::kStarting, 0, 0, 0, "checking settings and model files");
   const RunPlan plan = make_plan(request, job.config);
+  run.planned = true;
+  run.device = plan.device;
+  run.model = plan.request.model;
+  run.width = plan.request.width;
+  run.height = plan.request.height;
+  run.frames = plan.request.frames;
+  run.dtype = plan.request.dtype;
   result.seed = plan.request.seed;
   nlohmann::json settings = settings_json(plan, job.config);
   std::string rescue_copy;  // latent saved before decoding (save_latent_before_decode)
   torch::Tensor latent;
-
+  // A latent kept somewhere else than asked: say where, at once.
+  auto keep = [&](const std::string& preferred) {
+    std::string failed;
+    const std::string kept = keep_latent(preferred, latent, settings, &failed);
+    if (!failed.empty() && hooks.on_note)
+      hooks.on_note(failed + ": the sampled latent is kept in " + kept + " instead");
+    return kept;
+  };
   if (plan.decode_only) {
     nlohmann::json saved;
     latent = load_latent(plan.request.decode_latent, plan, &saved);
@@ -204,11 +377,9 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
       return result;
     }
     if (!plan.request.save_latent.empty()) {
-      save_latent(plan.request.save_latent, latent, settings);
-      result.latent_path = plan.request.save_latent;
+      result.latent_path = keep(plan.request.save_latent);
     } else if (hooks.save_latent_before_decode && (!plan.request.output.empty() || !plan.request.frames_dir.empty())) {
-      rescue_copy = rescue_latent_path(plan.request);
-      save_latent(rescue_copy, latent, settings);
+      rescue_copy = keep(rescue_latent_path(plan.request));
     }
   }
   release_free_heap();  // the DiT and the sampling are gone (the velocity function held the DiT until here)
@@ -260,22 +431,33 @@ GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress,
     sidecar.write(text.data(), text.size());
     sidecar.commit();
     if (!rescue_copy.empty()) fs::remove(rescue_copy);
-  } catch (const Error& e) {
+  } catch (const std::exception& failure) {
     // Never lose the sampling: keep the latent and say how to decode it.
+    const Error e = engine_error(failure, run, job.config);
     std::error_code ec;
     if (!result.video_path.empty()) fs::remove(result.video_path, ec);
     if (!result.frames_dir.empty()) fs::remove_all(result.frames_dir, ec);
-    if (plan.decode_only) throw;
+    if (plan.decode_only) throw e;
     std::string kept = !result.latent_path.empty() ? result.latent_path : rescue_copy;
-    if (kept.empty()) {
-      kept = rescue_latent_path(plan.request);
-      save_latent(kept, latent, settings);
-    }
-    throw Error(e.code(), std::string(e.what()) + " (the sampled latent is kept in " + kept +
-                              ": decode it with `wan generate --decode-latent " + kept + " --model ... --output ...`)");
+    if (kept.empty()) kept = keep(rescue_latent_path(plan.request));
+    throw Error(e.code(), std::string(e.what()) + " (the sampled latent is kept in " + kept + ": finish with `" +
+                              resume_command(kept, plan.request) + "`)");
   }
   report(Phase::kDone, 1, 1, 0, "");
   return result;
+}
+
+}  // namespace
+
+GenerationResult generate_with_hooks(const Job& job, const ProgressFn& progress, const RankHooks& hooks) {
+  RunState run;
+  try {
+    return run_generation(job, progress, hooks, run);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw engine_error(e, run, job.config);
+  }
 }
 
 }  // namespace wan

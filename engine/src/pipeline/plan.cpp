@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -45,16 +47,36 @@ namespace {
 
 Error invalid(const std::string& message) { return Error(ErrorCode::kInvalidArgument, message); }
 
-void check_output_parent(const std::string& path, const char* flag) {
+// The folder exists, is a folder, takes a new file (a probe is created and removed: permissions,
+// read-only mounts and full quotas all show) and has room for `bytes`. Checked before anything loads,
+// not found after the sampling.
+void check_output_parent(const std::string& path, const char* flag, std::int64_t bytes) {
   const fs::path parent = fs::path(path).parent_path();
+  const std::string folder = parent.empty() ? std::string(".") : parent.string();
   if (!parent.empty() && !fs::is_directory(parent))
     throw invalid(std::string(flag) + " " + path + ": folder " + parent.string() + " does not exist");
   if (fs::is_directory(path)) throw invalid(std::string(flag) + " " + path + ": is a folder");
-  // Checked before the sampling, not found after it.
-  if (access(parent.empty() ? "." : parent.c_str(), W_OK) != 0)
-    throw Error(ErrorCode::kIo, std::string(flag) + " " + path + ": cannot write into folder " +
-                                    (parent.empty() ? std::string(".") : parent.string()) + " (" +
-                                    std::strerror(errno) + ")");
+  std::string probe = (fs::path(folder) / ".wan-write-probe-XXXXXX").string();
+  const int fd = mkstemp(probe.data());
+  if (fd < 0)
+    throw Error(ErrorCode::kIo, std::string(flag) + " " + path + ": cannot write into folder " + folder + " (" +
+                                    std::strerror(errno) + "); pick a folder you can write to");
+  close(fd);
+  std::error_code ec;
+  fs::remove(probe, ec);
+  const fs::space_info space = fs::space(folder, ec);
+  if (!ec && bytes > 0 && space.available < static_cast<std::uintmax_t>(bytes))
+    throw Error(ErrorCode::kIo, std::string(flag) + " " + path + ": folder " + folder + " has " +
+                                    std::to_string(space.available >> 20) + " MiB free and this run needs at least " +
+                                    std::to_string((bytes >> 20) + 1) +
+                                    " MiB there; free some space or pick another folder");
+}
+
+// What a run writes at least, for the free-space check: its latent in float32 (16 channels, the Wan2.1
+// VAE's z_dim; 4x time and 8x space compression) and 1 MiB for the sidecar and the container.
+std::int64_t least_output_bytes(const GenerationRequest& r) {
+  const std::int64_t f_lat = r.frames >= 1 ? (r.frames - 1) / 4 + 1 : 1;
+  return 16 * f_lat * std::max(1, r.height / 8) * std::max(1, r.width / 8) * 4 + (std::int64_t{1} << 20);
 }
 
 // The sidecar a run writes beside its output replaces a file of that name only when that file is an
@@ -84,7 +106,7 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
       throw Error(ErrorCode::kUnsupported, "--output " + r.output +
                                                ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF); "
                                                "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
-    check_output_parent(r.output, "--output");
+    check_output_parent(r.output, "--output", least_output_bytes(r));
     check_sidecar_free(fs::path(r.output).replace_extension(".json").string(), "--output", r.output);
     if (!r.frames_dir.empty() &&
         fs::path(r.frames_dir).lexically_normal() == fs::path(r.output).replace_extension(".json").lexically_normal())
@@ -94,13 +116,13 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
   if (!r.frames_dir.empty()) {
     if (fs::exists(r.frames_dir))
       throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
-    check_output_parent(r.frames_dir, "--frames-dir");
+    check_output_parent(r.frames_dir, "--frames-dir", least_output_bytes(r));
     if (r.output.empty()) check_sidecar_free(r.frames_dir + ".json", "--frames-dir", r.frames_dir);
   }
   if (!r.save_latent.empty()) {
     if (fs::path(r.save_latent).extension() != ".safetensors")
       throw invalid("--save-latent " + r.save_latent + ": the file name must end in .safetensors");
-    check_output_parent(r.save_latent, "--save-latent");
+    check_output_parent(r.save_latent, "--save-latent", least_output_bytes(r));
   }
   // Without --save-latent a sampling run keeps its latent at the rescue path while it decodes (and for
   // good when decoding fails): a file already there, kept by an earlier run or the user's, is never
@@ -195,15 +217,15 @@ void check_models(RunPlan& p) {
 void validate_settings(const GenerationRequest& r, bool require_output) {
   if (r.decode_latent.empty()) {
     if (r.prompt.empty()) throw invalid("the prompt is empty: give --prompt TEXT");
-    if (r.frames < 1 || (r.frames - 1) % 4 != 0)
-      throw invalid("--frames must be 4n+1 (1, 5, 9, ..., 81), got " + std::to_string(r.frames));
-    if (r.width < 16 || r.width % 16 != 0)
-      throw invalid("--width must be a positive multiple of 16 (patch 2 x VAE stride 8), got " +
-                    std::to_string(r.width));
-    if (r.height < 16 || r.height % 16 != 0)
-      throw invalid("--height must be a positive multiple of 16 (patch 2 x VAE stride 8), got " +
-                    std::to_string(r.height));
-    if (r.steps && *r.steps < 1) throw invalid("--steps must be at least 1, got " + std::to_string(*r.steps));
+    if (r.frames < 1 || r.frames > kMaxFrames || (r.frames - 1) % 4 != 0)
+      throw invalid("--frames must be 4n+1 between 1 and " + std::to_string(kMaxFrames) + " (1, 5, 9, ..., 81), got " +
+                    std::to_string(r.frames));
+    for (const auto& [flag, value] : {std::pair<const char*, int>{"--width", r.width}, {"--height", r.height}})
+      if (value < kMinSide || value > kMaxSide || value % kSideMultiple != 0)
+        throw invalid(std::string(flag) + " must be a multiple of 16 between 16 and " + std::to_string(kMaxSide) +
+                      " (patch 2 x VAE stride 8), got " + std::to_string(value));
+    if (r.steps && (*r.steps < 1 || *r.steps > kMaxSteps))
+      throw invalid("--steps must be between 1 and " + std::to_string(kMaxSteps) + ", got " + std::to_string(*r.steps));
     if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
     if (r.shift && (!std::isfinite(*r.shift) || *r.shift <= 0)) throw invalid("--shift must be a finite number > 0");
     if (r.seed < -1) throw invalid("--seed must be >= 0, or -1 for a random seed");

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "pipeline/text_to_video.h"
 #include "wan/generation.h"
@@ -21,10 +22,15 @@ struct RankHooks {
   bool save_latent_before_decode = false;
   StepObserver on_step;                             // after each sampling step, with the current latent (live preview)
   std::function<void(const std::string&)> on_note;  // a remark for the user (a truncated prompt); empty: none
+  int rank = 0;                                     // for WAN_TEST_OOM's rank filter (core/out_of_memory.h)
 };
 
 // Where a sampled latent is kept when decoding or writing fails: "<output stem>.latent.safetensors".
 std::string rescue_latent_path(const GenerationRequest& request);
+
+// Where it goes when that folder cannot be written: $XDG_STATE_HOME/wan-studio/latents (by default
+// ~/.local/state/wan-studio/latents), else $TMPDIR (or /tmp). The message that reports it names the file.
+std::vector<std::string> latent_fallback_dirs();
 
 // The sidecar's format name (its fields: generate.cpp settings_json; read back by job_from_sidecar).
 constexpr const char* kSidecarFormat = "wan-studio-sidecar/2";
