@@ -2,6 +2,7 @@
 #include "model/text_clean.h"
 #include "model/tokenizer.h"
 #include "test_util.h"
+#include "wan/prompt_tokens.h"
 #include "weights/safetensors.h"
 
 using namespace wan;
@@ -26,6 +27,27 @@ class TestTokenizer : public QObject {
     QCOMPARE(t.ids.size(), std::size_t(8));
     QCOMPARE(t.valid_tokens, std::int64_t(8));
     QCOMPARE(t.ids.back(), tok->eos_id());
+  }
+
+  // The studio's counter: the model's text_len (16 in the fixture's config.json) and the same count as
+  // the text encoder's tokenizer, the end mark included.
+  void promptTokenCounterCountsAsTheEncoder() {
+    ModelFiles files;
+    files.model_dir = wan_test::golden("t2v_pipeline_small");
+    const PromptTokenCounter counter(files);
+    const PromptTokens short_prompt = counter.count("a red fox runs through the snowy forest at dawn");
+    QCOMPARE(short_prompt.limit, 16);
+    auto io = SafetensorsFile::open(wan_test::golden("t2v_pipeline_small") + "/io.safetensors");
+    QCOMPARE(std::int64_t(short_prompt.tokens), io->view("context").size(0));
+    QCOMPARE(short_prompt.dropped, 0);
+    const std::string long_text = "a red fox runs through the snowy forest at dawn while the sun rises over the hills";
+    const PromptTokens long_prompt = counter.count(long_text);
+    auto tok = Tokenizer::from_file(wan_test::golden("t2v_pipeline_small") + "/google/umt5-xxl/spiece.model");
+    const TokenizedText t = tok->encode(long_text, 16);
+    QVERIFY(long_prompt.dropped > 0);
+    QCOMPARE(std::int64_t(long_prompt.dropped), t.dropped_tokens);
+    QCOMPARE(long_prompt.tokens, 16 + long_prompt.dropped);
+    QCOMPARE(counter.count("").tokens, 1);  // the end mark alone
   }
 
   void cleaningMatchesPython() {
