@@ -13,39 +13,109 @@
 #include <QPushButton>
 #include <QSignalBlocker>
 #include <QSpinBox>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "wan/error.h"
 
 namespace wan_ui {
 namespace {
 
 const QList<QSize> kSizes = {{832, 480}, {480, 832}, {1280, 720}, {720, 1280}};
 
+// The nearest of offset + k * multiple within [lo, hi] (ties: the larger).
+int snapTo(int v, int lo, int hi, int multiple, int offset) {
+  v = std::clamp(v, lo, hi);
+  const int below = offset + (v - offset) / multiple * multiple;
+  int best = v - below < below + multiple - v ? below : below + multiple;
+  while (best > hi) best -= multiple;
+  while (best < lo) best += multiple;
+  return best;
+}
+
+// A spin box that holds only the engine's valid values: a typed value off the grid (frames 18, width
+// 250) is intermediate while typing and snaps to the nearest valid one when editing ends.
+class SnapSpinBox : public QSpinBox {
+ public:
+  SnapSpinBox(int lo, int hi, int multiple, int offset) : multiple_(multiple), offset_(offset) {
+    setRange(lo, hi);
+    setSingleStep(multiple);
+    setCorrectionMode(QAbstractSpinBox::CorrectToNearestValue);
+  }
+  int snap(int v) const { return snapTo(v, minimum(), maximum(), multiple_, offset_); }
+  void setSnappedValue(int v) { setValue(snap(v)); }
+
+ protected:
+  QValidator::State validate(QString& text, int& pos) const override {
+    const QValidator::State s = QSpinBox::validate(text, pos);
+    if (s != QValidator::Acceptable || (!specialValueText().isEmpty() && text == specialValueText())) return s;
+    bool ok = false;
+    const int v = locale().toInt(text.trimmed(), &ok);
+    return ok && v != snap(v) ? QValidator::Intermediate : s;
+  }
+  void fixup(QString& text) const override {
+    bool ok = false;
+    const int v = locale().toInt(text.trimmed(), &ok);
+    if (ok) text = textFromValue(snap(v));
+  }
+
+ private:
+  int multiple_, offset_;
+};
+
+SnapSpinBox* snapBox(QSpinBox* b) { return static_cast<SnapSpinBox*>(b); }
+
 }  // namespace
+
+int GenerationForm::snapSide(int v) { return snapTo(v, wan::kMinSide, wan::kMaxSide, wan::kSideMultiple, 0); }
+int GenerationForm::snapFrames(int v) { return snapTo(v, 1, wan::kMaxFrames, 4, 1); }
+int GenerationForm::snapSteps(int v) { return std::clamp(v, 0, wan::kMaxSteps); }
 
 GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   prompt_ = new QPlainTextEdit;
   prompt_->setObjectName("prompt");
   prompt_->setPlaceholderText("What the video shows, e.g. \"A red fox runs through fresh snow at dawn\"");
   prompt_->setMaximumHeight(80);
+  prompt_->setTabChangesFocus(true);  // Tab moves on to the next field, as in every other box
   negative_ = new QPlainTextEdit;
   negative_->setObjectName("negativePrompt");
   negative_->setPlaceholderText("Negative prompt (empty: Wan2.1's default)");
   negative_->setMaximumHeight(50);
+  negative_->setTabChangesFocus(true);
+  prompt_tokens_ = new QLabel;
+  prompt_tokens_->setObjectName("promptTokens");
+  negative_tokens_ = new QLabel;
+  negative_tokens_->setObjectName("negativeTokens");
+  for (QLabel* l : {prompt_tokens_, negative_tokens_}) {
+    l->setWordWrap(true);
+    l->setToolTip(
+        "umT5 tokens of this text as the text encoder counts them (the end mark included); the model reads at "
+        "most its text length, and the engine cuts the rest.");
+  }
+  token_timer_ = new QTimer(this);
+  token_timer_->setSingleShot(true);
+  token_timer_->setInterval(150);
+  connect(token_timer_, &QTimer::timeout, this, &GenerationForm::updateTokenCounts);
   size_ = new QComboBox;
+  size_->setObjectName("sizePreset");
   for (const QSize& s : kSizes) size_->addItem(QString("%1 x %2").arg(s.width()).arg(s.height()));
   size_->addItem("Custom");
-  width_ = new QSpinBox;
-  height_ = new QSpinBox;
-  for (QSpinBox* s : {width_, height_}) {
-    s->setRange(16, 4096);
-    s->setSingleStep(16);
-  }
-  frames_ = new QSpinBox;
-  frames_->setRange(1, 1001);
-  frames_->setSingleStep(4);
-  frames_->setToolTip("4n + 1 frames (81 = 5 s at 16 fps)");
-  steps_ = new QSpinBox;
+  width_ = new SnapSpinBox(wan::kMinSide, wan::kMaxSide, wan::kSideMultiple, 0);
+  width_->setObjectName("width");
+  height_ = new SnapSpinBox(wan::kMinSide, wan::kMaxSide, wan::kSideMultiple, 0);
+  height_->setObjectName("height");
+  for (QSpinBox* s : {width_, height_})
+    s->setToolTip(QString("A multiple of %1 from %2 to %3 (a typed value snaps to the nearest one).")
+                      .arg(wan::kSideMultiple)
+                      .arg(wan::kMinSide)
+                      .arg(wan::kMaxSide));
+  frames_ = new SnapSpinBox(1, wan::kMaxFrames, 4, 1);
+  frames_->setObjectName("frames");
+  frames_->setToolTip(QString("4n + 1 frames up to %1 (81 = 5 s at 16 fps; a typed value snaps to the nearest one)")
+                          .arg(wan::kMaxFrames));
+  steps_ = new SnapSpinBox(0, wan::kMaxSteps, 1, 0);  // 0: the task's default
   steps_->setObjectName("steps");
-  steps_->setRange(0, 200);  // 0: the task's default
   shift_ = new QDoubleSpinBox;
   shift_->setObjectName("shift");
   shift_->setRange(0, 50);  // 0: the task's default (a shift must be > 0)
@@ -90,8 +160,17 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   image_row->addWidget(image_preview_);
   image_label_ = new QLabel;
   form->addRow(image_label_, image_row);
-  form->addRow("Prompt", prompt_);
-  form->addRow("Negative", negative_);
+  auto boxWithCounter = [](QPlainTextEdit* box, QLabel* counter) {
+    auto* w = new QWidget;
+    auto* l = new QVBoxLayout(w);
+    l->setContentsMargins(0, 0, 0, 0);
+    l->setSpacing(2);
+    l->addWidget(box);
+    l->addWidget(counter);
+    return w;
+  };
+  form->addRow("&Prompt", boxWithCounter(prompt_, prompt_tokens_));
+  form->addRow("&Negative", boxWithCounter(negative_, negative_tokens_));
   auto* size_row = new QHBoxLayout;
   size_row->addWidget(size_);
   size_row->addWidget(width_);
@@ -123,6 +202,9 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   for (QSpinBox* s : {width_, height_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::showTaskDefaults);
   connect(prompt_, &QPlainTextEdit::textChanged, this, &GenerationForm::changed);
+  connect(negative_, &QPlainTextEdit::textChanged, this, &GenerationForm::changed);
+  for (QPlainTextEdit* box : {prompt_, negative_})
+    connect(box, &QPlainTextEdit::textChanged, token_timer_, qOverload<>(&QTimer::start));
   setRequest(wan::GenerationRequest{});
   setImageToVideo(false);
 }
@@ -208,10 +290,10 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
     if (kSizes[i] == QSize(r.width, r.height)) preset = i;
   size_->setCurrentIndex(preset);
   onSizePreset(preset);
-  width_->setValue(r.width);
-  height_->setValue(r.height);
-  frames_->setValue(r.frames);
-  steps_->setValue(r.steps.value_or(steps_->minimum()));
+  snapBox(width_)->setSnappedValue(r.width);
+  snapBox(height_)->setSnappedValue(r.height);
+  snapBox(frames_)->setSnappedValue(r.frames);
+  snapBox(steps_)->setSnappedValue(r.steps.value_or(steps_->minimum()));
   sampler_->setCurrentText(wan::sampler_name(r.sampler));
   shift_->setValue(r.shift.value_or(shift_->minimum()));
   guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
@@ -219,6 +301,41 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   seed_->setText(r.seed < 0 ? QString() : QString::number(r.seed));
   seed_->setDisabled(r.seed < 0);
   if (!r.image.empty()) setStartImage(QString::fromStdString(r.image));
+}
+
+void GenerationForm::setTokenCounter(std::shared_ptr<const wan::PromptTokenCounter> counter, const QString& note) {
+  token_counter_ = std::move(counter);
+  token_note_ = note;
+  updateTokenCounts();
+}
+
+QString GenerationForm::promptTokensText() const { return prompt_tokens_->text(); }
+QString GenerationForm::negativeTokensText() const { return negative_tokens_->text(); }
+
+void GenerationForm::updateTokenCounts() {
+  token_timer_->stop();
+  auto show = [this](QLabel* label, const QString& text, bool negative) {
+    if (!token_counter_) {
+      label->setText(negative ? QString() : token_note_);
+      label->setStyleSheet("color: palette(mid);");
+      label->setVisible(!label->text().isEmpty());
+      return;
+    }
+    label->setVisible(true);
+    if (negative && text.trimmed().isEmpty()) {
+      label->setText("empty: Wan2.1's default negative prompt");
+      label->setStyleSheet("color: palette(mid);");
+      return;
+    }
+    const wan::PromptTokens t = token_counter_->count(text.toStdString());
+    QString s = QString("%1 / %2 tokens").arg(t.tokens).arg(t.limit);
+    if (t.dropped > 0)
+      s += t.dropped == 1 ? QString(": the last one is cut") : QString(": the last %1 are cut").arg(t.dropped);
+    label->setText(s);
+    label->setStyleSheet(t.dropped > 0 ? "color: #c62828; font-weight: bold;" : "color: palette(mid);");
+  };
+  show(prompt_tokens_, prompt_->toPlainText(), false);
+  show(negative_tokens_, negative_->toPlainText(), true);
 }
 
 QString GenerationForm::outputFolder() const { return output_->text(); }

@@ -6,8 +6,10 @@
 #pragma once
 #include <QSize>
 #include <QWidget>
+#include <memory>
 
 #include "wan/generation.h"
+#include "wan/prompt_tokens.h"
 
 class QCheckBox;
 class QLabel;
@@ -17,6 +19,7 @@ class QLineEdit;
 class QPlainTextEdit;
 class QPushButton;
 class QSpinBox;
+class QTimer;
 
 namespace wan_ui {
 
@@ -39,6 +42,15 @@ class GenerationForm : public QWidget {
   // picture gives within that area (what the memory estimate is for).
   QSize videoSize() const;
   void setStartImage(const QString& path);
+  // The token counters under the prompt and negative boxes ("37 / 512 tokens"; over the limit, in red,
+  // how many are cut). No counter: `note` is shown instead ("" shows nothing).
+  void setTokenCounter(std::shared_ptr<const wan::PromptTokenCounter> counter, const QString& note = {});
+  QString promptTokensText() const;
+  QString negativeTokensText() const;
+  // The nearest value of the engine's valid ranges (what the boxes snap a typed value to).
+  static int snapSide(int v);
+  static int snapFrames(int v);
+  static int snapSteps(int v);  // 0: the task's default
 
  signals:
   void changed();
@@ -46,13 +58,17 @@ class GenerationForm : public QWidget {
  private:
   void onSizePreset(int index);
   void showTaskDefaults();  // the "default (N)" texts for the current task and size
+  void updateTokenCounts();
   QPlainTextEdit *prompt_, *negative_;
   QComboBox *size_, *sampler_;
   QSpinBox *width_, *height_, *frames_, *steps_;
   QDoubleSpinBox *shift_, *guidance_;
   QCheckBox* random_seed_;
   QLineEdit *seed_, *output_, *image_;
-  QLabel *image_label_, *size_label_, *image_preview_;
+  QLabel *image_label_, *size_label_, *image_preview_, *prompt_tokens_, *negative_tokens_;
+  QTimer* token_timer_;
+  std::shared_ptr<const wan::PromptTokenCounter> token_counter_;
+  QString token_note_;
   QPushButton* pick_image_;
   bool i2v_ = false;
   QSize image_size_;  // of the start picture; invalid when none or unreadable

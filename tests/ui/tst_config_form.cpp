@@ -1,14 +1,21 @@
 // The distributed settings form (ConfigForm): validation messages next to the fields they belong to,
-// revalidation on every edit, and every field read back as it was set or edited.
+// revalidation on every edit, and every field read back as it was set or edited. The generation form
+// (GenerationForm): sizes, frames and steps held to the engine's ranges, the prompt's token counter,
+// Tab leaving the prompt box.
 #include <QAbstractButton>
 #include <QAbstractSpinBox>
 #include <QComboBox>
+#include <QLabel>
+#include <QPlainTextEdit>
 #include <QSpinBox>
 #include <QtTest/QtTest>
 
 #include "config_form.h"
+#include "generation_form.h"
 #include "studio_test_util.h"
 #include "wan/dist_config.h"
+#include "wan/error.h"
+#include "wan/prompt_tokens.h"
 
 using studio_test::world2;
 
@@ -16,6 +23,9 @@ class TestConfigForm : public QObject {
   Q_OBJECT
  private slots:
   void initTestCase() { QVERIFY(studio_test::initStudioTest()); }
+  void generationFormSnapsToValidValues();
+  void tokenCounterUnderThePrompt();
+  void tabLeavesThePromptBox();
 
   void configFormShowsMessagesNextToFields() {
     wan_ui::ConfigForm form;
@@ -84,6 +94,94 @@ class TestConfigForm : public QObject {
     QVERIFY(widgets >= 18);
   }
 };
+
+// Types `text` into a spin box as a user would (select all, type) and leaves the field.
+static int typeInto(QWidget& window, QSpinBox* box, const QString& text) {
+  box->setFocus();
+  box->selectAll();
+  QTest::keyClicks(box, text);
+  QTest::keyClick(box, Qt::Key_Tab);  // editing finished
+  (void)window;
+  return box->value();
+}
+
+void TestConfigForm::generationFormSnapsToValidValues() {
+  wan_ui::GenerationForm form;
+  wan::GenerationRequest r;
+  r.width = 250;  // not a preset size, and not a multiple of 16: set through the request, it snaps too
+  r.height = 100;
+  r.frames = 18;
+  r.steps = 5000;
+  form.setRequest(r);
+  QCOMPARE(form.request().width, 256);
+  QCOMPARE(form.request().height, 96);
+  QCOMPARE(form.request().frames, 17);
+  QCOMPARE(form.request().steps.value_or(-1), wan::kMaxSteps);
+  form.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&form));
+  auto* width = form.findChild<QSpinBox*>("width");
+  auto* height = form.findChild<QSpinBox*>("height");
+  auto* frames = form.findChild<QSpinBox*>("frames");
+  auto* steps = form.findChild<QSpinBox*>("steps");
+  QVERIFY(width && height && frames && steps);
+  QVERIFY(width->isEnabled());  // a custom size
+  QCOMPARE(typeInto(form, frames, "18"), 17);
+  QCOMPARE(typeInto(form, frames, "19"), 21);
+  QCOMPARE(typeInto(form, width, "250"), 256);
+  QCOMPARE(typeInto(form, height, "470"), 464);
+  QCOMPARE(typeInto(form, width, "8"), wan::kMinSide);
+  QCOMPARE(typeInto(form, steps, "7"), 7);
+  QCOMPARE(width->maximum(), wan::kMaxSide);
+  QCOMPARE(frames->maximum(), wan::kMaxFrames);
+  QCOMPARE(steps->maximum(), wan::kMaxSteps);
+  QCOMPARE(form.request().frames, 21);
+  QCOMPARE(form.request().width, 16);
+  QCOMPARE(form.request().height, 464);
+  QCOMPARE(wan_ui::GenerationForm::snapFrames(2000), wan::kMaxFrames);
+  QCOMPARE(wan_ui::GenerationForm::snapSide(5000), wan::kMaxSide);
+}
+
+// The counter under the prompt box counts as the text encoder does (the fixture model reads 16 tokens)
+// and says how many are cut; without a counter it shows the note.
+void TestConfigForm::tokenCounterUnderThePrompt() {
+  wan_ui::GenerationForm form;
+  form.setTokenCounter(nullptr, "load a model");
+  QCOMPARE(form.promptTokensText(), QString("load a model"));
+  wan::ModelFiles files;
+  files.model_dir = QString(WAN_TEST_DATA_DIR "/golden/t2v_pipeline_small").toStdString();
+  auto counter = std::make_shared<const wan::PromptTokenCounter>(files);
+  form.setTokenCounter(counter);
+  auto* prompt = form.findChild<QPlainTextEdit*>("prompt");
+  prompt->setPlainText("a red fox runs through the snowy forest at dawn");
+  QTRY_COMPARE(form.promptTokensText(), QString("11 / 16 tokens"));  // debounced
+  const std::string long_text = "a red fox runs through the snowy forest at dawn while the sun rises over the hills";
+  const wan::PromptTokens t = counter->count(long_text);
+  QVERIFY(t.dropped > 1);
+  prompt->setPlainText(QString::fromStdString(long_text));
+  QTRY_COMPARE(form.promptTokensText(), QString("%1 / 16 tokens: the last %2 are cut").arg(t.tokens).arg(t.dropped));
+  QVERIFY(form.findChild<QLabel*>("promptTokens")->styleSheet().contains("#c62828"));  // red
+  auto* negative = form.findChild<QPlainTextEdit*>("negativePrompt");
+  negative->setPlainText("static, blurry");
+  QTRY_VERIFY(form.negativeTokensText().endsWith(" / 16 tokens"));
+  QVERIFY_THROWS_EXCEPTION(wan::Error, wan::PromptTokenCounter(wan::ModelFiles{"/nonexistent"}));
+}
+
+// Tab in the prompt box moves to the next field instead of typing a tab.
+void TestConfigForm::tabLeavesThePromptBox() {
+  wan_ui::GenerationForm form;
+  form.show();
+  form.activateWindow();
+  QVERIFY(QTest::qWaitForWindowActive(&form));
+  auto* prompt = form.findChild<QPlainTextEdit*>("prompt");
+  prompt->setPlainText("fox");
+  prompt->setFocus();
+  QTRY_VERIFY(prompt->hasFocus());
+  QTest::keyClick(prompt, Qt::Key_Tab);
+  QTRY_VERIFY(!prompt->hasFocus());
+  QCOMPARE(prompt->toPlainText(), QString("fox"));
+  auto* negative = form.findChild<QPlainTextEdit*>("negativePrompt");
+  QVERIFY(negative->tabChangesFocus());
+}
 
 QTEST_MAIN(TestConfigForm)
 #include "tst_config_form.moc"
