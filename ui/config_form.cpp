@@ -29,6 +29,7 @@ const QStringList kDtypes = {"bfloat16", "float16", "float32"};
 ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
   form_ = new QFormLayout(this);
   form_->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  form_->setRowWrapPolicy(QFormLayout::WrapLongRows);  // a narrow column puts labels above their fields
   world_size_ = spin(1, 64);
   backend_ = combo({"nccl", "gloo"});
   dit_fsdp_ = new QCheckBox("shard the DiT (FSDP)");

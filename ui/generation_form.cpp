@@ -16,6 +16,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <tuple>
 
 #include "wan/error.h"
 
@@ -169,8 +170,12 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
     l->addWidget(counter);
     return w;
   };
-  form->addRow("&Prompt", boxWithCounter(prompt_, prompt_tokens_));
-  form->addRow("&Negative", boxWithCounter(negative_, negative_tokens_));
+  for (auto [label, box, counter] :
+       {std::tuple{"&Prompt", prompt_, prompt_tokens_}, std::tuple{"&Negative", negative_, negative_tokens_}}) {
+    auto* row_label = new QLabel(label);
+    row_label->setBuddy(box);  // Alt+P / Alt+N focus the box itself
+    form->addRow(row_label, boxWithCounter(box, counter));
+  }
   auto* size_row = new QHBoxLayout;
   size_row->addWidget(size_);
   size_row->addWidget(width_);

@@ -129,7 +129,8 @@ QString JobQueueModel::load() {
       error = "Cannot read the queue " + file_ + ": " + f.errorString();
     } else {
       const QJsonObject root = QJsonDocument::fromJson(f.readAll()).object();
-      if (root.value("format").toString() != kFormat) error = "The queue file " + file_ + " is not a " + kFormat + " file.";
+      if (root.value("format").toString() != kFormat)
+        error = "The queue file " + file_ + " is not a " + kFormat + " file.";
       for (const QJsonValue& v : root.value("jobs").toArray()) {
         const QJsonObject o = v.toObject();
         Entry e;

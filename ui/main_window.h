@@ -1,6 +1,8 @@
 // The studio's main window: model, presets and distributed settings on the left; generation panel,
-// per-rank progress, live preview, player and log in the middle; memory estimator and history on the
-// right. Settings persist through QSettings.
+// per-rank progress, live preview, player, log and job queue in the middle; memory estimator and
+// history on the right (each column scrolls; the window works from 1280x720 up). Menus File, Edit,
+// View, Help hold every action with its shortcut. Settings persist through QSettings; the job queue in
+// queue.json beside the settings file.
 #pragma once
 #include <QMainWindow>
 #include <QPointer>
@@ -8,9 +10,12 @@
 #include <memory>
 #include <optional>
 
+#include "wan/dist_config.h"
+#include "wan/job.h"
 #include "wan/model_info.h"
 #include "wan/system_info.h"
 
+class QAction;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -28,6 +33,7 @@ class ConfigForm;
 class EstimateTableModel;
 class GenerationForm;
 class HistoryModel;
+class JobQueueModel;
 class ModelPanel;
 class PresetStore;
 class RunSupervisor;
@@ -53,7 +59,14 @@ class MainWindow : public QMainWindow {
   RunSupervisor* supervisor() const { return supervisor_; }
   VideoPlayer* player() const { return player_; }
   QTabWidget* tabs() const { return tabs_; }
+  JobQueueModel* queue() const { return queue_; }
   QString lastMessage() const { return last_message_; }
+  // The `wan generate ...` command of the current form, distributed settings and model (File > Copy
+  // command line); distributed flags only where they differ from the defaults.
+  QString commandLine() const;
+  QString presetState() const;  // "" or "modified: ..." next to the preset box
+  QString queueFile() const;    // queue.json beside the settings file
+  static QString aboutText();   // Help > About: the engine's, LibTorch's, CUDA's, NCCL's, cuDNN's and Qt's versions
   // How the window asks before it deletes or stops a run (default: a Yes/No message box). Tests answer.
   void setConfirm(std::function<bool(const QString& title, const QString& question)> confirm) {
     confirm_ = std::move(confirm);
@@ -62,12 +75,17 @@ class MainWindow : public QMainWindow {
   int progressBarCount() const;
 
   bool loadModel(const QString& folder);  // false: the message is shown in the model panel
-  bool applyPreset(const QString& name);  // "Auto" included
+  // Applies a preset ("Auto" included) and selects it; the settings before can be restored with
+  // undoPreset() (Edit > Undo preset).
+  bool applyPreset(const QString& name);
+  bool undoPreset();
   QStringList presetNames() const;
 
  public slots:
   void generate();
   void cancel();
+  void addToQueue();  // the current form and settings as a job at the end of the queue
+  void runQueue();    // runs the pending jobs in order; a failed one is marked and the queue goes on
 
  signals:
   void runFinished(int exit_code);
@@ -79,6 +97,14 @@ class MainWindow : public QMainWindow {
   QWidget* buildPresetPanel();
   QWidget* buildRunPanel();
   QWidget* buildSidePanel();
+  QWidget* buildQueuePanel();
+  void buildMenus();
+  // The job of the current form (model loaded if needed); nullopt with last_message_ set when it cannot run.
+  std::optional<wan::Job> currentJob();
+  bool startJob(wan::Job job, const QString& folder);  // picks the output file, starts the supervisor
+  void runNextQueued();
+  void updatePresetState();
+  void updateTokenCounter();
   void refreshEstimate();
   void onModelChanged();
   void refreshPresets(const QString& select = {});
@@ -101,11 +127,24 @@ class MainWindow : public QMainWindow {
   EstimateTableModel* estimate_;
   HistoryModel* history_;
   RunSupervisor* supervisor_;
+  JobQueueModel* queue_;
+  QListView* queue_view_;
+  bool queue_running_ = false;
+  int queue_row_ = -1;  // the queued job running now
+  struct PresetUndo {
+    QString name;
+    wan::DistConfig config;
+  };
+  QList<PresetUndo> preset_undo_;
+  QString preset_applied_;  // the config (JSON) the selected preset gave; "" none
+  QLabel *preset_state_, *preset_description_, *generate_reason_;
+  QPushButton *rename_preset_, *remove_preset_;
+  QAction* undo_preset_action_ = nullptr;
   VideoPlayer* player_;
   QTabWidget* tabs_;
   QLabel *preview_, *eta_, *status_;
   QComboBox* presets_box_;
-  QPushButton *generate_, *cancel_;
+  QPushButton *generate_, *cancel_, *queue_add_;
   QVBoxLayout* ranks_layout_;
   QList<QProgressBar*> rank_bars_;
   std::function<bool(const QString&, const QString&)> confirm_;

@@ -1,7 +1,7 @@
 #include "model_panel.h"
 
 #include <QFileDialog>
-#include <QHBoxLayout>
+#include <QGridLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
@@ -27,12 +27,11 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
   demo_i2v->setToolTip(
       "The built-in small image-to-video model (random weights, with a CLIP tower): needs a start picture.");
   l->addWidget(path_);
-  auto* row = new QHBoxLayout;
-  row->addWidget(browse);
-  row->addWidget(files);
-  row->addWidget(demo);
-  row->addWidget(demo_i2v);
-  row->addStretch(1);
+  auto* row = new QGridLayout;  // two by two: the left column stays narrow enough for 1280x720
+  row->addWidget(browse, 0, 0);
+  row->addWidget(files, 0, 1);
+  row->addWidget(demo, 1, 0);
+  row->addWidget(demo_i2v, 1, 1);
   l->addLayout(row);
   info_label_ = new QLabel("No model chosen.");
   info_label_->setObjectName("modelInfo");

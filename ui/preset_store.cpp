@@ -2,6 +2,9 @@
 
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QMap>
 #include <QRegularExpression>
 #include <QSaveFile>
 #include <QStandardPaths>
@@ -51,16 +54,40 @@ QString PresetStore::pathOf(const QString& name) const {
   return isBuiltIn(name) ? builtin_dir_ + "/" + name + ".json" : user_dir_ + "/" + name + ".json";
 }
 
-wan::DistConfig PresetStore::load(const QString& name) const {
+wan::DistConfig PresetStore::load(const QString& name, const wan::DistConfig& base) const {
   QFile f(pathOf(name));
   if (!f.open(QIODevice::ReadOnly))
     throw wan::Error(wan::ErrorCode::kFileNotFound,
                      "preset " + name.toStdString() + " not found (" + f.fileName().toStdString() + ")");
   try {
-    return wan::dist_config_from_json(f.readAll().toStdString());
+    return wan::dist_config_from_json(f.readAll().toStdString(), base);
   } catch (const wan::Error& e) {
     throw wan::Error(e.code(), "preset " + name.toStdString() + ": " + e.what());
   }
+}
+
+bool PresetStore::isOverlay(const QString& name) const {
+  QFile f(pathOf(name));
+  if (!f.open(QIODevice::ReadOnly)) return false;
+  const QJsonDocument doc = QJsonDocument::fromJson(f.readAll());
+  return doc.isObject() && !doc.object().contains("world_size");
+}
+
+QString PresetStore::description(const QString& name) const {
+  static const QMap<QString, QString> kBuiltIn = {
+      {"1-gpu", "One GPU (or one CPU process): no sharding, no sequence split. 1.3B at 480p fits a 24 GB card."},
+      {"2-gpu", "Two GPUs, the DiT and umT5 sharded (FSDP): 14B on two cards that cannot hold it alone."},
+      {"4-gpu", "Four GPUs: FSDP and context parallel (Ulysses 2 x ring 2): about 3x faster than one GPU."},
+      {"8-gpu", "Eight GPUs: FSDP and context parallel (Ulysses 4 x ring 2): 14B at 720p in minutes."},
+      {"memory-efficient",
+       "Changes the current layout to use the least GPU memory: FSDP, umT5 on the CPU, rank 0 reads and "
+       "broadcasts, float32 reduce and buffers. On one process FSDP stays off (it needs 2 or more ranks)."},
+      {"high-performance",
+       "Four GPUs, Ulysses 2 x ring 2 (USP) with FSDP over NCCL: the recommended fast layout for four cards."},
+  };
+  if (isBuiltIn(name)) return kBuiltIn.value(name, "A built-in preset.");
+  if (contains(name)) return "Your preset (" + user_dir_ + "/" + name + ".json).";
+  return {};
 }
 
 QString PresetStore::checkUserName(const QString& name) const {

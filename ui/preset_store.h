@@ -17,8 +17,15 @@ class PresetStore {
   QStringList names() const;  // built-in first (1-gpu, 2-gpu, ...), then the user's, sorted
   bool isBuiltIn(const QString& name) const;
   bool contains(const QString& name) const;
-  // Throws wan::Error with the file's problem (unknown field, bad value).
-  wan::DistConfig load(const QString& name) const;
+  // Throws wan::Error with the file's problem (unknown field, bad value). The file's fields are read
+  // over `base` (a preset may set only some fields).
+  wan::DistConfig load(const QString& name, const wan::DistConfig& base = wan::DistConfig{}) const;
+  // A preset without a world size (memory-efficient) changes some settings of the current layout: the
+  // studio applies it over the current settings; the others replace them.
+  bool isOverlay(const QString& name) const;
+  // What a preset is for, in a sentence (built-ins: the studio's table; the JSON files stay plain
+  // configs the engine reads, which refuse unknown fields).
+  QString description(const QString& name) const;
 
   // The user's presets. Return an error message, empty on success.
   QString save(const QString& name, const wan::DistConfig& config);

@@ -23,7 +23,7 @@ VideoPlayer::VideoPlayer(QWidget* parent) : QWidget(parent) {
   screen_ = new QLabel("No video yet: generate one, or pick one in the history.");
   screen_->setObjectName("playerScreen");
   screen_->setAlignment(Qt::AlignCenter);
-  screen_->setMinimumSize(320, 200);
+  screen_->setMinimumSize(240, 135);
   screen_->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
   screen_->setStyleSheet("background: #111; color: #bbb;");
   play_ = new QPushButton("Play");
@@ -43,11 +43,14 @@ VideoPlayer::VideoPlayer(QWidget* parent) : QWidget(parent) {
   export_png_ = new QPushButton("Export PNG frames…");
   open_folder_ = new QPushButton("Open folder");
 
+  // Two rows (seek; buttons) so the player fits the middle column at 1280x720.
+  auto* seek_row = new QHBoxLayout;
+  seek_row->addWidget(slider_, 1);
+  seek_row->addWidget(position_);
   auto* controls = new QHBoxLayout;
   for (QWidget* w : {static_cast<QWidget*>(play_), static_cast<QWidget*>(prev_), static_cast<QWidget*>(next_)})
     controls->addWidget(w);
-  controls->addWidget(slider_, 1);
-  controls->addWidget(position_);
+  controls->addStretch(1);
   controls->addWidget(loop_);
   controls->addWidget(fps_);
   auto* actions = new QHBoxLayout;
@@ -57,6 +60,7 @@ VideoPlayer::VideoPlayer(QWidget* parent) : QWidget(parent) {
   actions->addStretch(1);
   auto* layout = new QVBoxLayout(this);
   layout->addWidget(screen_, 1);
+  layout->addLayout(seek_row);
   layout->addLayout(controls);
   layout->addLayout(actions);
 

@@ -1,13 +1,26 @@
 // The studio's window (MainWindow) with real runs (demo model, world size 2, gloo): a text-to-video run
 // from Generate to the player, history and export; an image-to-video run; closing mid-run stops it with
 // nothing left behind; settings kept between sessions; the Auto preset on a machine without GPUs.
+#include <QAbstractScrollArea>
+#include <QAction>
+#include <QClipboard>
+#include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QGuiApplication>
+#include <QHBoxLayout>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QLayout>
+#include <QMenu>
+#include <QMenuBar>
+#include <QProcess>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QRegularExpression>
+#include <QScrollArea>
+#include <QShortcut>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
@@ -16,11 +29,15 @@
 #include "estimate_table_model.h"
 #include "generation_form.h"
 #include "history_model.h"
+#include "job_queue.h"
 #include "main_window.h"
+#include "preset_store.h"
+#include "progress_text.h"
 #include "run_supervisor.h"
 #include "studio_test_util.h"
 #include "video_player.h"
 #include "wan/error.h"
+#include "wan/generation.h"
 #include "wan/job.h"
 #include "wan/model_info.h"
 
@@ -31,6 +48,78 @@ using studio_test::smallRequest;
 using studio_test::studioSegments;
 using studio_test::WindowDirs;
 using studio_test::world2;
+
+namespace {
+
+QAction* action(const wan_ui::MainWindow& w, const QString& name) { return w.findChild<QAction*>(name); }
+
+// What a layout gives a widget at least (as QLayout's qSmartMinSize).
+QSize layoutMinimum(const QWidget* w) {
+  const QSize hint = w->sizeHint(), min_hint = w->minimumSizeHint();
+  const QSizePolicy p = w->sizePolicy();
+  auto one = [](QSizePolicy::Policy policy, int h, int m) {
+    if (policy == QSizePolicy::Ignored) return 0;
+    return (policy & QSizePolicy::ShrinkFlag) ? m : std::max(h, m);
+  };
+  QSize s(one(p.horizontalPolicy(), hint.width(), min_hint.width()),
+          one(p.verticalPolicy(), hint.height(), min_hint.height()));
+  if (w->hasHeightForWidth()) s.setHeight(std::min(s.height(), w->heightForWidth(w->width())));
+  s = s.boundedTo(w->maximumSize());
+  if (w->minimumWidth() > 0) s.setWidth(w->minimumWidth());
+  if (w->minimumHeight() > 0) s.setHeight(w->minimumHeight());
+  return s;
+}
+
+bool inALayout(const QWidget* w) {
+  const QWidget* parent = w->parentWidget();
+  if (!parent) return false;
+  QList<QLayout*> layouts = parent->findChildren<QLayout*>();
+  if (parent->layout()) layouts << parent->layout();
+  for (const QLayout* l : layouts)
+    if (l->parentWidget() == parent && l->indexOf(const_cast<QWidget*>(w)) >= 0) return true;
+  return false;
+}
+
+bool insideAScrollArea(const QWidget* w) {
+  const QWidget* p = w->parentWidget();
+  return p && qobject_cast<const QAbstractScrollArea*>(p->parentWidget()) &&
+         qobject_cast<const QAbstractScrollArea*>(p->parentWidget())->viewport() == p;
+}
+
+QString describe(const QWidget* w) {
+  return QString("%1 '%2' (%3) in %4")
+      .arg(w->metaObject()->className(), w->objectName(),
+           QString("%1,%2 %3x%4").arg(w->x()).arg(w->y()).arg(w->width()).arg(w->height()),
+           w->parentWidget()
+               ? QString("%1 '%2'").arg(w->parentWidget()->metaObject()->className(), w->parentWidget()->objectName())
+               : QString("-"));
+}
+
+// Every visible widget lies within its parent (content of a scroll area may extend past its viewport),
+// no two visible siblings in a layout overlap, and each gets at least what its layout promises it.
+QStringList layoutProblems(QWidget& window) {
+  QStringList problems;
+  for (QWidget* w : window.findChildren<QWidget*>()) {
+    if (!w->isVisibleTo(&window) || w->isWindow()) continue;
+    QWidget* parent = w->parentWidget();
+    if (!insideAScrollArea(w) && !parent->rect().contains(w->geometry()))
+      problems << "outside its parent: " + describe(w);
+    if (!inALayout(w)) continue;
+    const QSize min = layoutMinimum(w);
+    if (w->width() < min.width() || w->height() < min.height())
+      problems << QString("squeezed below %1x%2: ").arg(min.width()).arg(min.height()) + describe(w);
+    for (QObject* o : parent->children()) {
+      auto* sibling = qobject_cast<QWidget*>(o);
+      if (!sibling || sibling <= w || !sibling->isVisibleTo(&window) || sibling->isWindow() || !inALayout(sibling))
+        continue;
+      if (w->geometry().intersects(sibling->geometry()))
+        problems << "overlaps " + describe(sibling) + ": " + describe(w);
+    }
+  }
+  return problems;
+}
+
+}  // namespace
 
 class TestMainWindow : public QObject {
   Q_OBJECT
@@ -211,6 +300,307 @@ class TestMainWindow : public QObject {
     QVERIFY(w.applyPreset("4-gpu"));
     QCOMPARE(w.configForm()->config().world_size, 4);
     QVERIFY(w.configForm()->config().backend == wan::Backend::kGloo);  // no GPU here: CPU processes
+  }
+
+  // File, Edit, View, Help with mnemonics; every action has its shortcut; the old window shortcuts are
+  // the menu actions now (no duplicates).
+  void menusAndShortcuts() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QStringList menus;
+    for (QAction* a : w.menuBar()->actions()) menus << a->text();
+    QCOMPARE(menus, QStringList({"&File", "&Edit", "&View", "&Help"}));
+    QCOMPARE(action(w, "quitAction")->shortcut(), QKeySequence("Ctrl+Q"));
+    QCOMPARE(action(w, "generateAction")->shortcut(), QKeySequence("Ctrl+Return"));
+    QCOMPARE(action(w, "cancelAction")->shortcut(), QKeySequence("Escape"));
+    QCOMPARE(action(w, "addToQueueAction")->shortcut(), QKeySequence("Ctrl+Shift+Return"));
+    QCOMPARE(action(w, "playAction")->shortcut(), QKeySequence("Ctrl+P"));
+    QVERIFY(w.findChildren<QShortcut*>().isEmpty());
+    for (QAction* m : w.menuBar()->actions())
+      for (QAction* a : m->menu()->actions())
+        if (!a->isSeparator() && a->objectName() != "aboutAction")
+          QVERIFY2(!a->shortcut().isEmpty(), qPrintable(a->text() + " has no shortcut"));
+    // View > 1..4 switch the tabs.
+    const QList<QAction*> view = w.menuBar()->actions()[2]->menu()->actions();
+    QCOMPARE(view[1]->shortcut(), QKeySequence("Ctrl+2"));
+    view[1]->trigger();
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.player()));
+    view[2]->trigger();
+    QCOMPARE(w.tabs()->currentWidget()->objectName(), QString("log"));
+    // Help > About: the engine's versions and Qt's.
+    QVERIFY(wan_ui::MainWindow::aboutText().contains(QString("Qt ") + qVersion()));
+    QVERIFY(wan_ui::MainWindow::aboutText().contains("LibTorch"));
+  }
+
+  // File > Copy command line: what it copies, run by a shell, is a `wan generate` the CLI accepts, and
+  // the job it writes is the form's and the settings'.
+  void copiedCommandLineRunsInTheCli() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    w.configForm()->setConfig(world2());
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.prompt = "it's a fox \"in\" snow $HOME";
+    r.width = 64;
+    r.height = 48;
+    r.steps = 2;
+    w.generationForm()->setRequest(r);
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    action(w, "copyCommandAction")->trigger();
+    const QString command = QGuiApplication::clipboard()->text();
+    QCOMPARE(command, w.commandLine().section(" --output ", 0, 0) + " --output " +
+                          command.section(" --output ", 1));  // the same command
+    QVERIFY2(command.contains("--world-size 2") && command.contains("--ulysses 2"), qPrintable(command));
+    QVERIFY2(!command.contains("--ring") && !command.contains("--dit-fsdp") && !command.contains("--sharding"),
+             qPrintable(command));
+    const QString job_file = dirs.out.filePath("job.json");
+    QProcess sh;
+    sh.start("/bin/sh", {"-c", command + " --write-job " + job_file});
+    QVERIFY(sh.waitForFinished(60000));
+    QVERIFY2(sh.exitCode() == 0, qPrintable(command + "\n" + sh.readAllStandardError()));
+    const wan::Job job = wan::load_job(job_file.toStdString());
+    QCOMPARE(QString::fromStdString(job.request.prompt), QString::fromStdString(r.prompt));
+    QCOMPARE(job.request.width, 64);
+    QCOMPARE(job.request.height, 48);
+    QCOMPARE(job.request.frames, 5);
+    QCOMPARE(job.request.steps.value_or(0), 2);
+    QCOMPARE(job.request.seed, std::int64_t(7));
+    QCOMPARE(job.config.world_size, 2);
+    QCOMPARE(job.config.ulysses_size, 2);
+    QVERIFY(job.config.context_parallel());
+    QVERIFY(!job.config.dit_fsdp && !job.config.cfg_parallel);
+    QVERIFY(QString::fromStdString(job.request.output).startsWith(dirs.out.path()));
+  }
+
+  // Choosing a preset applies it; Undo preset brings back what was there; an edit marks it modified;
+  // built-ins cannot be renamed or deleted (and say why); each preset says what it is for.
+  void presetsApplyOnSelectionWithUndo() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    auto* box = w.findChild<QComboBox*>("presets");
+    wan::DistConfig before = world2();
+    before.hang_timeout_seconds = 77;
+    w.configForm()->setConfig(before);
+    box->setCurrentText("4-gpu");
+    QCOMPARE(w.configForm()->config().world_size, 4);
+    QVERIFY(w.presetState().isEmpty());
+    QVERIFY(!w.findChild<QLabel*>("presetDescription")->text().isEmpty());
+    QVERIFY(!w.findChild<QPushButton*>("renamePreset")->isEnabled());
+    QVERIFY(!w.findChild<QPushButton*>("deletePreset")->isEnabled());
+    QVERIFY(w.findChild<QPushButton*>("deletePreset")->toolTip().contains("Built-in presets cannot"));
+    wan::DistConfig edited = w.configForm()->config();
+    edited.hang_timeout_seconds = 99;
+    w.configForm()->setConfig(edited);
+    QVERIFY2(w.presetState().startsWith("modified"), qPrintable(w.presetState()));
+    QVERIFY(action(w, "undoPresetAction")->isEnabled());
+    action(w, "undoPresetAction")->trigger();
+    QCOMPARE(w.configForm()->config().world_size, 2);
+    QCOMPARE(w.configForm()->config().hang_timeout_seconds, 77);
+    QVERIFY(!action(w, "undoPresetAction")->isEnabled());
+    // A preset of the user's own can be renamed and deleted.
+    QVERIFY(wan_ui::PresetStore(WAN_PRESETS_DIR, dirs.user.path()).save("mine", world2()).isEmpty());
+    wan_ui::MainWindow again(dirs.options());
+    again.findChild<QComboBox*>("presets")->setCurrentText("mine");
+    QCOMPARE(again.configForm()->config().world_size, 2);
+    QVERIFY(again.findChild<QPushButton*>("deletePreset")->isEnabled());
+  }
+
+  // Every built-in preset applied after every other gives a valid layout on this machine (no GPU), so
+  // Generate stays enabled; an invalid layout says why next to the disabled Generate.
+  void everyPresetAfterEveryOtherIsValid() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    const QStringList names = w.presetNames();
+    QVERIFY(names.contains("memory-efficient") && names.contains("1-gpu"));
+    for (const QString& first : names)
+      for (const QString& second : names) {
+        QVERIFY(w.applyPreset(first));
+        QVERIFY(w.applyPreset(second));
+        const auto problems = w.configForm()->problems();
+        QVERIFY2(problems.empty(), qPrintable(first + " then " + second + ": " +
+                                              QString::fromStdString(problems.empty() ? "" : problems[0].message)));
+        QVERIFY(w.findChild<QPushButton*>("generateButton")->isEnabled());
+      }
+    QVERIFY(w.applyPreset("1-gpu"));
+    QVERIFY(w.applyPreset("memory-efficient"));
+    QVERIFY(w.configForm()->config().t5_cpu && !w.configForm()->config().use_fsdp);
+    QVERIFY(w.applyPreset("2-gpu"));
+    QVERIFY(w.applyPreset("memory-efficient"));
+    QVERIFY(w.configForm()->config().dit_fsdp && w.configForm()->config().t5_cpu);
+    QCOMPARE(w.configForm()->config().world_size, 2);
+    QVERIFY(w.applyPreset("8-gpu"));  // Ulysses 4 on the demo model's 2 heads: the rest goes to the ring
+    QCOMPARE(w.configForm()->config().ulysses_size, 2);
+    QCOMPARE(w.configForm()->config().ring_size, 4);
+    QVERIFY2(w.lastMessage().contains("does not divide the model's 2 heads"), qPrintable(w.lastMessage()));
+    wan::DistConfig bad;
+    bad.backend = wan::Backend::kGloo;
+    bad.use_fsdp = bad.dit_fsdp = true;  // world size 1 with FSDP on
+    w.configForm()->setConfig(bad);
+    QVERIFY(!w.findChild<QPushButton*>("generateButton")->isEnabled());
+    auto* reason = w.findChild<QLabel*>("generateReason");
+    QVERIFY(!reason->isHidden());
+    QVERIFY2(reason->text().contains("needs world_size > 1"), qPrintable(reason->text()));
+  }
+
+  // The rank bars in plain words (no "none 0/0", frames per second of decoding as s/frame).
+  void rankBarsInPlainWords() {
+    wan::RankStatus s;
+    s.state = wan::RankState::kStarting;
+    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: starting"));
+    s.state = wan::RankState::kRunning;
+    s.phase = static_cast<int>(wan::Phase::kLoading);
+    s.step = 0;
+    s.total = 1;
+    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: loading the DiT"));
+    s.phase = static_cast<int>(wan::Phase::kSampling);
+    s.step = 3;
+    s.total = 10;
+    s.seconds_per_step = 2.1;
+    s.memory_bytes = 3ull << 29;
+    QCOMPARE(wan_ui::rankStatusText(1, s), QString("rank 1: sampling step 3/10 · 2.1 s/step · 1.50 GiB"));
+    s.phase = static_cast<int>(wan::Phase::kDecoding);
+    s.step = 2;
+    s.total = 5;
+    s.seconds_per_step = 0.8;
+    s.memory_bytes = 0;
+    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: decoding frame 2/5 · 0.8 s/frame"));
+    s.phase = static_cast<int>(wan::Phase::kEncodingText);
+    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: encoding the start picture"));
+    s.step = 0;
+    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: encoding the prompt"));
+    s.state = wan::RankState::kFailed;
+    s.phase = static_cast<int>(wan::Phase::kSampling);
+    s.error = "out of memory";
+    QVERIFY(wan_ui::rankStatusText(2, s).startsWith("rank 2: failed while sampling step 0/5"));
+    QVERIFY(wan_ui::rankStatusText(2, s).endsWith(" · out of memory"));
+  }
+
+  // The window works from 1280x720 up: every widget within its parent (or its scroll area), no
+  // overlapping siblings, none squeezed below its minimum. Screenshots at both sizes when
+  // WAN_STUDIO_SCREENSHOT_DIR is set.
+  void windowFitsFrom1280x720_data() {
+    QTest::addColumn<QSize>("size");
+    QTest::newRow("1280x720") << QSize(1280, 720);
+    QTest::newRow("2560x1440") << QSize(2560, 1440);
+  }
+  void windowFitsFrom1280x720() {
+    QFETCH(QSize, size);
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    w.configForm()->setConfig(world2());
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    if (qEnvironmentVariableIsSet("DEBUG_LAYOUT"))
+      for (QWidget* c : w.findChildren<QWidget*>())
+        if (c->minimumSizeHint().width() > 250)
+          qDebug() << c->metaObject()->className() << c->objectName() << c->minimumSizeHint() << c->minimumSize()
+                   << (c->parentWidget() ? c->parentWidget()->metaObject()->className() : "");
+    QVERIFY2(w.minimumSizeHint().width() <= 1280 && w.minimumSizeHint().height() <= 720,
+             qPrintable(QString("minimum %1x%2").arg(w.minimumSizeHint().width()).arg(w.minimumSizeHint().height())));
+    w.resize(size);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_COMPARE(w.size(), size);
+    QApplication::processEvents();
+    const QStringList problems = layoutProblems(w);
+    QVERIFY2(problems.isEmpty(), qPrintable(problems.join("\n")));
+    if (const QString dir = qEnvironmentVariable("WAN_STUDIO_SCREENSHOT_DIR"); !dir.isEmpty())
+      QVERIFY(w.grab().save(QDir(dir).filePath(QString("studio-%1x%2.png").arg(size.width()).arg(size.height()))));
+  }
+
+  // The layout check itself finds an overlap, a widget outside its parent and a squeezed button.
+  void layoutCheckFindsProblems() {
+    QWidget window;
+    auto* l = new QHBoxLayout(&window);
+    auto* a = new QPushButton("A rather long button text");
+    auto* b = new QPushButton("B");
+    l->addWidget(a);
+    l->addWidget(b);
+    window.resize(400, 100);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QVERIFY(layoutProblems(window).isEmpty());
+    a->setGeometry(0, 0, 20, 30);    // squeezed
+    b->setGeometry(10, 0, 500, 30);  // over a, past the window's edge
+    const QString found = layoutProblems(window).join("\n");
+    QVERIFY2(found.contains("squeezed") && found.contains("overlaps") && found.contains("outside its parent"),
+             qPrintable(found));
+  }
+
+  // The queue: two jobs and one that fails between them run in order, each into its own video; the
+  // failed one is marked and the queue goes on.
+  void queueRunsJobsInOrder() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    wan::DistConfig one;
+    one.backend = wan::Backend::kGloo;
+    w.configForm()->setConfig(one);
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.width = 64;
+    r.height = 48;
+    r.steps = 2;
+    r.prompt = "first";
+    w.generationForm()->setRequest(r);
+    action(w, "addToQueueAction")->trigger();
+    wan::Job broken;
+    broken.request = r;
+    broken.request.prompt = "broken";
+    broken.request.model.model_dir = dirs.out.filePath("no-such-model").toStdString();
+    broken.config.backend = wan::Backend::kGloo;
+    w.queue()->add(broken, dirs.out.path());
+    r.prompt = "second";
+    w.generationForm()->setRequest(r);
+    w.addToQueue();
+    QVERIFY2(w.queue()->size() == 3, qPrintable(w.lastMessage()));
+    QVERIFY(!w.supervisor()->isRunning());  // queued, not started
+    w.runQueue();
+    QTRY_VERIFY_WITH_TIMEOUT(w.lastMessage().startsWith("Queue finished"), 240000);
+    using State = wan_ui::JobQueueModel::State;
+    QVERIFY2(w.queue()->at(0).state == State::kDone, qPrintable(w.queue()->at(0).message));
+    QVERIFY(w.queue()->at(1).state == State::kFailed);
+    QVERIFY2(w.queue()->at(2).state == State::kDone, qPrintable(w.queue()->at(2).message));
+    const QString first = w.queue()->at(0).message, second = w.queue()->at(2).message;
+    QVERIFY(first != second);
+    for (const QString& video : {first, second}) QVERIFY2(QFileInfo(video).size() > 0, qPrintable(video));
+    QVERIFY(QFileInfo(first).lastModified() <= QFileInfo(second).lastModified());
+    auto promptOf = [](const QString& video) {
+      QFile f(QFileInfo(video).path() + "/" + QFileInfo(video).completeBaseName() + ".json");
+      return f.open(QIODevice::ReadOnly)
+                 ? QString::fromStdString(wan::job_from_sidecar(f.readAll().toStdString()).request.prompt)
+                 : QString();
+    };
+    QCOMPARE(promptOf(first), QString("first"));
+    QCOMPARE(promptOf(second), QString("second"));
+    QCOMPARE(studioSegments(), 0);
+  }
+
+  // The queue is saved on every change beside the settings file and a new window shows it (not started).
+  void queueSurvivesARestart() {
+    WindowDirs dirs;
+    {
+      wan_ui::MainWindow w(dirs.options());
+      QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+      w.generationForm()->setOutputFolder(dirs.out.path());
+      wan::GenerationRequest r = smallRequest(dirs.out.path());
+      for (const char* prompt : {"one", "two", "three"}) {
+        r.prompt = prompt;
+        w.generationForm()->setRequest(r);
+        w.addToQueue();
+      }
+      QVERIFY(w.queue()->move(2, -1));  // one, three, two
+      QVERIFY(w.queue()->remove(0));    // three, two
+      QCOMPARE(QFileInfo(w.queueFile()).dir(), QFileInfo(dirs.settings.filePath("studio.ini")).dir());
+    }
+    QVERIFY(QFileInfo::exists(dirs.settings.filePath("queue.json")));
+    wan_ui::MainWindow again(dirs.options());
+    QCOMPARE(again.queue()->size(), 2);
+    QCOMPARE(again.queue()->at(0).job.request.prompt, std::string("three"));
+    QCOMPARE(again.queue()->at(1).job.request.prompt, std::string("two"));
+    QVERIFY(again.queue()->at(0).state == wan_ui::JobQueueModel::State::kPending);
+    QCOMPARE(again.queue()->at(0).folder, dirs.out.path());
+    QVERIFY(!again.supervisor()->isRunning());
   }
 };
 
