@@ -127,7 +127,8 @@ QVariant EstimateTableModel::headerData(int section, Qt::Orientation orientation
   if (role != Qt::DisplayRole) return {};
   if (orientation == Qt::Horizontal) {
     const int n = kWorldSizes[section];
-    return QString("%1 %2").arg(n).arg(settings_.gpu ? (n == 1 ? "GPU" : "GPUs") : (n == 1 ? "process" : "processes"));
+    // Short: the column fits a narrow window (the group's title says "per GPU" / "per CPU process").
+    return QString("%1 %2").arg(n).arg(settings_.gpu ? (n == 1 ? "GPU" : "GPUs") : (n == 1 ? "proc" : "procs"));
   }
   const QString name = QString::fromStdString(models_[section].name);
   return has_loaded_ && section == 2 ? "Loaded: " + name : name;

@@ -8,6 +8,7 @@
 #include <QDateTime>
 #include <QDesktopServices>
 #include <QDir>
+#include <QEvent>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
@@ -78,7 +79,8 @@ QGroupBox* group(const QString& title, QWidget* content) {
 // caps it), so on a large screen nothing scrolls; its minimum is small, so 1280x720 fits.
 class ColumnScrollArea : public QScrollArea {
  public:
-  explicit ColumnScrollArea(QWidget* content, int min_width) : min_width_(min_width) {
+  ColumnScrollArea(QWidget* content, int min_width, int hint_width = 0)
+      : min_width_(min_width), hint_width_(hint_width) {
     setWidget(content);
     setWidgetResizable(true);
     setFrameShape(QFrame::NoFrame);
@@ -86,14 +88,21 @@ class ColumnScrollArea : public QScrollArea {
   }
   QSize sizeHint() const override {
     const QSize content = widget()->sizeHint();
-    return {content.width() + verticalScrollBar()->sizeHint().width(), content.height()};
+    return {std::max(hint_width_, content.width() + verticalScrollBar()->sizeHint().width()), content.height()};
   }
   QSize minimumSizeHint() const override {
     return {std::max(min_width_, widget()->minimumSizeHint().width() + verticalScrollBar()->sizeHint().width()), 120};
   }
 
+ protected:
+  bool eventFilter(QObject* o, QEvent* e) override {
+    // The content grew or shrank (rank bars added, a message shown): the column's hint changed with it.
+    if (o == widget() && e->type() == QEvent::LayoutRequest) updateGeometry();
+    return QScrollArea::eventFilter(o, e);
+  }
+
  private:
-  int min_width_;
+  int min_width_, hint_width_;
 };
 
 // The run tabs ask for little height: on a low screen the form above keeps its rows, the preview shrinks.
@@ -160,7 +169,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   left_layout->addStretch(1);
   auto* left_scroll = new ColumnScrollArea(left, 300);
   left_scroll->setObjectName("leftColumn");
-  auto* right_scroll = new ColumnScrollArea(buildSidePanel(), 240);
+  auto* right_scroll = new ColumnScrollArea(buildSidePanel(), 240, 440);
   right_scroll->setObjectName("rightColumn");
 
   auto* splitter = new QSplitter;
@@ -292,6 +301,8 @@ QWidget* MainWindow::buildRunPanel() {
   l->addWidget(group("Progress per rank", ranks));
   auto* top_scroll = new ColumnScrollArea(top, 0);
   top_scroll->setObjectName("runColumn");
+  // All it needs when there is room (the tabs take the rest), less (scrolling) on a low screen.
+  top_scroll->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);
 
   tabs_ = new CompactTabs;
   tabs_->setObjectName("runTabs");
@@ -374,9 +385,12 @@ QWidget* MainWindow::buildSidePanel() {
   estimate_view_ = new QTableView;
   estimate_view_->setObjectName("estimateTable");
   estimate_view_->setModel(estimate_);
+  // Columns share the width, never narrower than "54.4 GiB": a narrow column scrolls the table instead.
   estimate_view_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  estimate_view_->horizontalHeader()->setMinimumSectionSize(
+      estimate_view_->fontMetrics().horizontalAdvance("888.8 GiB") + 12);
+  estimate_view_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   estimate_view_->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);
-  estimate_view_->horizontalHeader()->setMinimumSectionSize(56);
   estimate_view_->setMinimumHeight(110);
   estimate_view_->setMaximumHeight(150);
   auto* estimate_box =
@@ -538,7 +552,8 @@ QString MainWindow::aboutText() {
 }
 
 QString MainWindow::queueFile() const {
-  return QFileInfo(openSettings(options_)->fileName()).dir().filePath("queue.json");
+  const QFileInfo settings(openSettings(options_)->fileName());  // e.g. ~/.config/wan-studio/wan-studio.conf
+  return settings.dir().filePath(settings.completeBaseName() + "-queue.json");
 }
 
 QString MainWindow::commandLine() const {

@@ -2,7 +2,7 @@
 // per-rank progress, live preview, player, log and job queue in the middle; memory estimator and
 // history on the right (each column scrolls; the window works from 1280x720 up). Menus File, Edit,
 // View, Help hold every action with its shortcut. Settings persist through QSettings; the job queue in
-// queue.json beside the settings file.
+// <settings name>-queue.json beside the settings file.
 #pragma once
 #include <QMainWindow>
 #include <QPointer>
@@ -65,7 +65,7 @@ class MainWindow : public QMainWindow {
   // command line); distributed flags only where they differ from the defaults.
   QString commandLine() const;
   QString presetState() const;  // "" or "modified: ..." next to the preset box
-  QString queueFile() const;    // queue.json beside the settings file
+  QString queueFile() const;    // <settings name>-queue.json beside the settings file
   static QString aboutText();   // Help > About: the engine's, LibTorch's, CUDA's, NCCL's, cuDNN's and Qt's versions
   // How the window asks before it deletes or stops a run (default: a Yes/No message box). Tests answer.
   void setConfirm(std::function<bool(const QString& title, const QString& question)> confirm) {

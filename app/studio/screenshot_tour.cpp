@@ -10,8 +10,10 @@
 
 #include "config_form.h"
 #include "generation_form.h"
+#include "job_queue.h"
 #include "main_window.h"
 #include "run_supervisor.h"
+#include "video_player.h"
 #include "wan/model_info.h"
 
 namespace {
@@ -72,6 +74,23 @@ void startScreenshotTour(wan_ui::MainWindow& w, const QString& dir) {
         w.generationForm()->setStartImage(QDir::current().absoluteFilePath("resources/samples/start.png"));
         QTimer::singleShot(500, &w, [&w, dir] {
           shoot(w, dir + "/studio-i2v.png");
+          // The smallest supported window and a 1440p one (rendered by the widgets: the window may be larger
+          // than the virtual screen).
+          w.loadModel(QString::fromStdString(wan::demo_model_dir()));
+          for (const QSize size : {QSize(1280, 720), QSize(2560, 1440)}) {
+            if (size.width() > 1280) {  // the queue (and no noise frame, which a PNG cannot compress)
+              w.queue()->setFile({});
+              w.addToQueue();
+              w.tabs()->setCurrentIndex(3);
+            }
+            w.resize(size);
+            QApplication::processEvents();
+            QApplication::processEvents();
+            const QString file = dir + QString("/studio-%1x%2.png").arg(size.width()).arg(size.height());
+            const bool ok = w.grab().save(file);
+            std::fprintf(stderr, "screenshot %s (%dx%d): %s\n", qPrintable(file), w.width(), w.height(),
+                         ok ? "saved" : "FAILED");
+          }
           QApplication::exit(0);
         });
       });

@@ -576,6 +576,31 @@ class TestMainWindow : public QObject {
     QCOMPARE(studioSegments(), 0);
   }
 
+  // Cancel during a queued job stops it and pauses the queue: the rest stays pending, nothing runs.
+  void cancelPausesTheQueue() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    w.configForm()->setConfig(world2());
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    w.generationForm()->setRequest(longRequest(dirs.out.path()));
+    w.addToQueue();
+    w.addToQueue();
+    QSignalSpy finished(&w, &wan_ui::MainWindow::runFinished);
+    w.runQueue();
+    QVERIFY(w.supervisor()->isRunning());
+    QTRY_VERIFY_WITH_TIMEOUT(sampling(w.supervisor()->ranks(), 1, 1), 120000);
+    action(w, "cancelAction")->trigger();
+    QVERIFY(finished.wait(30000));
+    QTest::qWait(200);
+    using State = wan_ui::JobQueueModel::State;
+    QVERIFY(w.queue()->at(0).state == State::kCancelled);
+    QVERIFY(w.queue()->at(1).state == State::kPending);
+    QVERIFY(!w.supervisor()->isRunning());
+    QVERIFY2(w.lastMessage().contains("queue is paused"), qPrintable(w.lastMessage()));
+    QCOMPARE(studioSegments(), 0);
+  }
+
   // The queue is saved on every change beside the settings file and a new window shows it (not started).
   void queueSurvivesARestart() {
     WindowDirs dirs;
@@ -593,7 +618,7 @@ class TestMainWindow : public QObject {
       QVERIFY(w.queue()->remove(0));    // three, two
       QCOMPARE(QFileInfo(w.queueFile()).dir(), QFileInfo(dirs.settings.filePath("studio.ini")).dir());
     }
-    QVERIFY(QFileInfo::exists(dirs.settings.filePath("queue.json")));
+    QVERIFY(QFileInfo::exists(dirs.settings.filePath("studio-queue.json")));
     wan_ui::MainWindow again(dirs.options());
     QCOMPARE(again.queue()->size(), 2);
     QCOMPARE(again.queue()->at(0).job.request.prompt, std::string("three"));

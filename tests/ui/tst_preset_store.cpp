@@ -39,6 +39,25 @@ class TestPresetStore : public QObject {
     QCOMPARE(store.remove("fsdp pair"), QString());
     QVERIFY(!store.contains("fsdp pair"));
   }
+
+  // Each preset says what it is for (the JSON files stay plain configs: the engine refuses unknown
+  // fields); memory-efficient has no world size, so it is read over the current settings.
+  void presetsDescribeThemselves() {
+    QTemporaryDir user;
+    wan_ui::PresetStore store(WAN_PRESETS_DIR, user.path());
+    for (const QString& name : store.names()) {
+      QVERIFY2(store.description(name).size() > 30, qPrintable(name));
+      QVERIFY(store.description(name) != "A built-in preset.");
+    }
+    QVERIFY(store.isOverlay("memory-efficient"));
+    QVERIFY(!store.isOverlay("4-gpu") && !store.isOverlay("1-gpu"));
+    const wan::DistConfig over = store.load("memory-efficient", store.load("4-gpu"));
+    QCOMPARE(over.world_size, 4);
+    QVERIFY(over.t5_cpu && over.dit_fsdp && !over.t5_fsdp);
+    QCOMPARE(store.save("mine", world2()), QString());
+    QVERIFY(store.description("mine").contains(user.path()));
+    QVERIFY(store.description("nothing").isEmpty());
+  }
 };
 
 QTEST_MAIN(TestPresetStore)
