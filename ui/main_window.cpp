@@ -1024,6 +1024,12 @@ void MainWindow::restoreSettings() {
   }
   c.backend = wan::resolve_backend(c, device());
   config_->setConfig(c);
+  if (const QString name = s->value("preset/name").toString(); presetNames().contains(name)) {
+    const QSignalBlocker block(presets_box_);  // shown as chosen, not applied again
+    presets_box_->setCurrentText(name);
+    presets_box_->setProperty("appliedName", name);
+    preset_applied_ = s->value("preset/applied").toString();
+  }
   history_->setFolder(generation_->outputFolder());
   wan::ModelFiles files;
   files.model_dir = s->value("model/folder").toString().toStdString();
@@ -1051,6 +1057,8 @@ void MainWindow::saveSettings() const {
   s->setValue("generation/request", QString::fromStdString(wan::request_to_json(generation_->request())));
   s->setValue("generation/image", generation_->startImage());
   s->setValue("dist/config", QString::fromStdString(wan::dist_config_to_json(config_->config())));
+  s->setValue("preset/name", presets_box_->currentText());
+  s->setValue("preset/applied", preset_applied_);  // what it gave: "modified" is shown again next time
 }
 
 bool MainWindow::confirm(const QString& title, const QString& question) {

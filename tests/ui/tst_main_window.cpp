@@ -15,6 +15,7 @@
 #include <QLayout>
 #include <QMenu>
 #include <QMenuBar>
+#include <QPlainTextEdit>
 #include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
@@ -403,6 +404,35 @@ class TestMainWindow : public QObject {
     again.findChild<QComboBox*>("presets")->setCurrentText("mine");
     QCOMPARE(again.configForm()->config().world_size, 2);
     QVERIFY(again.findChild<QPushButton*>("deletePreset")->isEnabled());
+    wan::DistConfig changed = again.configForm()->config();
+    changed.hang_timeout_seconds = 55;
+    again.configForm()->setConfig(changed);
+    QVERIFY(again.presetState().startsWith("modified"));
+    QVERIFY(again.close());
+    // The next session shows the preset chosen and that the settings differ from it.
+    wan_ui::MainWindow third(dirs.options());
+    QCOMPARE(third.findChild<QComboBox*>("presets")->currentText(), QString("mine"));
+    QCOMPARE(third.configForm()->config().hang_timeout_seconds, 55);
+    QVERIFY2(third.presetState().startsWith("modified"), qPrintable(third.presetState()));
+  }
+
+  // The window's shortcuts work with the focus in the prompt box (Ctrl+Enter generates from there).
+  void shortcutsWorkFromThePromptBox() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.prompt.clear();
+    w.generationForm()->setRequest(r);
+    w.show();
+    w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    auto* prompt = w.findChild<QPlainTextEdit*>("prompt");
+    prompt->setFocus();
+    QTRY_VERIFY(prompt->hasFocus());
+    QTest::keyClick(prompt, Qt::Key_Return, Qt::ControlModifier);
+    QCOMPARE(w.lastMessage(), QString("Write a prompt first."));  // Generate ran (and said what is missing)
+    QTest::keyClick(prompt, Qt::Key_3, Qt::ControlModifier);
+    QCOMPARE(w.tabs()->currentWidget()->objectName(), QString("log"));
   }
 
   // Every built-in preset applied after every other gives a valid layout on this machine (no GPU), so
