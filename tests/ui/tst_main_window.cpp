@@ -532,8 +532,12 @@ class TestMainWindow : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     QTRY_COMPARE(w.size(), size);
     QApplication::processEvents();
-    const QStringList problems = layoutProblems(w);
-    QVERIFY2(problems.isEmpty(), qPrintable(problems.join("\n")));
+    for (int tab = w.tabs()->count() - 1; tab >= 0; --tab) {  // every page of the run tabs (the preview last)
+      w.tabs()->setCurrentIndex(tab);
+      QApplication::processEvents();
+      const QStringList problems = layoutProblems(w);
+      QVERIFY2(problems.isEmpty(), qPrintable(w.tabs()->tabText(tab) + ":\n" + problems.join("\n")));
+    }
     if (const QString dir = qEnvironmentVariable("WAN_STUDIO_SCREENSHOT_DIR"); !dir.isEmpty())
       QVERIFY(w.grab().save(QDir(dir).filePath(QString("studio-%1x%2.png").arg(size.width()).arg(size.height()))));
   }
