@@ -203,6 +203,8 @@ class TestCliGenerate : public QObject {
                                  << "is not a TCP port";
     QTest::newRow("nccl on the cpu") << QStringList{"--world-size", "2", "--backend", "nccl", "--device", "cpu"} << bad
                                      << "--backend nccl moves GPU tensors only";
+    QTest::newRow("config rank outside the world")
+        << QStringList{"--dist-config", "OUT/rank5.json"} << bad << "rank 5 is out of range";
     QTest::newRow("fsdp without a world") << QStringList{"--dit-fsdp"} << bad << "give the world a size";
     QTest::newRow("ulysses vs heads") << QStringList{"--world-size", "8", "--ulysses", "8"} << bad
                                       << "4 attention heads, not divisible by ulysses_size 8";
@@ -216,7 +218,13 @@ class TestCliGenerate : public QObject {
     QStringList args = fixture_args(fixture())
                        << "--output" << tmp.filePath("clip.mp4") << "--save-latent" << tmp.filePath("lat.safetensors");
     for (QString a : extra) args << a.replace("OUT", tmp.path());
+    if (extra.contains("OUT/rank5.json")) {  // a config file made for the case, removed before the check
+      QFile config(tmp.filePath("rank5.json"));
+      QVERIFY(config.open(QIODevice::WriteOnly));
+      config.write(R"({"world_size": 2, "rank": 5})");
+    }
     const Run r = run_wan(args);
+    QFile::remove(tmp.filePath("rank5.json"));
     QCOMPARE(r.code, code);
     QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
     QCOMPARE(files_in(tmp.path()), QStringList());
@@ -237,6 +245,14 @@ class TestCliGenerate : public QObject {
     QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), std::string(R"({"my": "notes"})"));
     QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);
     QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);  // its own sidecar
+    // other.mov would write other.json too, which holds other.mp4's settings: refused, nothing replaced.
+    const std::string before = wan::read_text_file(tmp.filePath("other.json").toStdString());
+    const Run mov = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mov"));
+    QCOMPARE(mov.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(mov.err).contains("holds the settings of") && last_line(mov.err).contains("other.mp4"),
+             qPrintable(mov.err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("other.json").toStdString()), before);
+    QVERIFY(!QFileInfo::exists(tmp.filePath("other.mov")));
   }
 
   // The latent a failed run kept (or any file of that name) is never replaced by the next run's own.

@@ -81,19 +81,38 @@ std::int64_t least_output_bytes(const GenerationRequest& r) {
 
 // The sidecar a run writes beside its output replaces a file of that name only when that file is an
 // earlier sidecar (the video beside it is replaced too); anything else is the user's and stays.
+// The sidecar a run writes beside its output replaces a file of that name only when that file is an
+// earlier sidecar of this same output (the video beside it is replaced too); anything else is the
+// user's, or the settings of another video that shares the stem (x.mp4 and x.mov both use x.json), and
+// stays.
 void check_sidecar_free(const std::string& sidecar, const std::string& flag, const std::string& output) {
   std::error_code ec;
   if (!fs::exists(sidecar, ec)) return;
   bool ours = false;
+  std::string other;  // the output an earlier sidecar describes, when it is another file that exists
   try {
     const nlohmann::json j = nlohmann::json::parse(read_text_file(sidecar));
     ours = j.is_object() && ((j.value("format", "").rfind("wan-studio-sidecar/", 0) == 0) ||
                              (j.contains("outputs") && j.contains("prompt") && j.contains("seed")));
+    if (ours && j.contains("outputs") && j["outputs"].is_object()) {
+      const nlohmann::json& outputs = j["outputs"];
+      for (const char* key : {"video", "frames_dir"})
+        if (outputs.contains(key) && outputs[key].is_string()) {
+          const fs::path described = outputs[key].get<std::string>();
+          if (!described.empty() &&
+              fs::absolute(described).lexically_normal() != fs::absolute(output).lexically_normal() &&
+              fs::exists(described, ec))
+            other = described.string();
+        }
+    }
   } catch (const std::exception&) {
   }
   if (!ours)
     throw invalid(flag + " " + output + ": the run's settings go to " + sidecar +
                   ", which exists and is not a sidecar of an earlier run; pick another name or move that file");
+  if (!other.empty())
+    throw invalid(flag + " " + output + ": the run's settings go to " + sidecar + ", which holds the settings of " +
+                  other + "; pick another name (the two share a name up to the extension)");
 }
 
 void validate_outputs(const GenerationRequest& r, bool require_output) {
