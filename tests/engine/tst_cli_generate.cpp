@@ -8,6 +8,7 @@
 #include <QImage>
 #include <QProcess>
 #include <QRegularExpression>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
@@ -337,6 +338,48 @@ class TestCliGenerate : public QObject {
     const Run finish = run_wan(args << tmp.filePath("clip.mp4"));
     QVERIFY2(finish.code == 0, qPrintable(finish.err));
     QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
+  }
+
+  // The crafted files of tests/data/bad-inputs (copied from ../shared/bad-inputs, README there), each in
+  // place of its file in a copy of the fixture folder: one error line, a documented exit code, no crash
+  // and nothing written.
+  void hostileFilesEndInOneErrorLine_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("replaces");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    const int corrupt = static_cast<int>(wan::ErrorCode::kCorruptFile);
+    const int invalid = static_cast<int>(wan::ErrorCode::kInvalidArgument);
+    const QString t5 = "models_t5_umt5-xxl-enc-bf16.pth";
+    QTest::newRow("pickle nested 100000 deep")
+        << "t5_deep_nested_lists_100k.pth" << t5 << corrupt << "nested more than 100 deep";
+    QTest::newRow("storage size wraps to 0 bytes")
+        << "t5_storage_numel_wrap_oob.pth" << t5 << corrupt << "more than its record holds";
+    QTest::newRow("stride product overflows")
+        << "t5_stride_overflow.pth" << t5 << corrupt << "overflowing size or stride";
+    QTest::newRow("config dim 2^40") << "config_dim_huge.json"
+                                     << "config.json" << invalid << "dim 1099511627776 is out of range";
+    QTest::newRow("config num_layers 10^9") << "config_num_layers_huge.json"
+                                            << "config.json" << invalid << "num_layers 1000000000 is out of range";
+  }
+  void hostileFilesEndInOneErrorLine() {
+    QFETCH(QString, file);
+    QFETCH(QString, replaces);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir tmp;
+    const QString model = tmp.filePath("model"), out = tmp.filePath("out");
+    QVERIFY(QDir().mkpath(out));
+    std::filesystem::copy(fixture().toStdString(), model.toStdString(), std::filesystem::copy_options::recursive);
+    const std::filesystem::path target = (model + "/" + replaces).toStdString();
+    std::filesystem::permissions(target, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    std::filesystem::copy_file(wan_test::data_dir() + "/bad-inputs/" + file.toStdString(), target,
+                               std::filesystem::copy_options::overwrite_existing);
+    const Run r = run_wan(fixture_args(model) << "--output" << out + "/clip.mp4");
+    QCOMPARE(r.code, code);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QVERIFY2(!r.err.contains("Exception raised from") && !r.err.contains("frame #"), qPrintable(r.err));
+    QCOMPARE(files_in(out), QStringList());
   }
 
   // --verbose adds LibTorch's stack trace for a bug report; the last line stays the same one.

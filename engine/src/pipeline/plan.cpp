@@ -209,6 +209,17 @@ void check_models(RunPlan& p) {
   if (!p.files.dit_config.empty() && p.dit.has_image_input())
     p.dit.clip_dim = detect_dit_config(dit_named).clip_dim;  // not in config.json: from the weights
   p.dit.validate(p.files.dit);
+  // A config.json that describes another (larger) model than the weights: refused before the DiT is
+  // built, or a hostile num_layers would allocate layer after layer (../shared/bad-inputs/). 1 % slack
+  // for buffers a checkpoint may leave out.
+  if (!p.files.dit_config.empty()) {
+    const std::int64_t described = p.dit.parameter_count(), stored = dit_named.parameter_count();
+    if (described > stored + stored / 100)
+      throw Error(ErrorCode::kModelMismatch,
+                  p.files.dit_config + " describes a DiT of " + std::to_string(described) + " parameters (" +
+                      p.dit.label() + ", " + std::to_string(p.dit.num_layers) + " layers), but " + p.files.dit +
+                      " holds " + std::to_string(stored) + ": the config does not belong to these weights");
+  }
   if (!p.decode_only) check_image_input(p);
   p.vae_source = open_weights(p.files.vae);
   p.vae = detect_vae_config(*p.vae_source);
