@@ -8,6 +8,7 @@
 #include <QImage>
 #include <QProcess>
 #include <QRegularExpression>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
@@ -203,6 +204,8 @@ class TestCliGenerate : public QObject {
                                  << "is not a TCP port";
     QTest::newRow("nccl on the cpu") << QStringList{"--world-size", "2", "--backend", "nccl", "--device", "cpu"} << bad
                                      << "--backend nccl moves GPU tensors only";
+    QTest::newRow("config rank outside the world")
+        << QStringList{"--dist-config", "OUT/rank5.json"} << bad << "rank 5 is out of range";
     QTest::newRow("fsdp without a world") << QStringList{"--dit-fsdp"} << bad << "give the world a size";
     QTest::newRow("ulysses vs heads") << QStringList{"--world-size", "8", "--ulysses", "8"} << bad
                                       << "4 attention heads, not divisible by ulysses_size 8";
@@ -216,7 +219,13 @@ class TestCliGenerate : public QObject {
     QStringList args = fixture_args(fixture())
                        << "--output" << tmp.filePath("clip.mp4") << "--save-latent" << tmp.filePath("lat.safetensors");
     for (QString a : extra) args << a.replace("OUT", tmp.path());
+    if (extra.contains("OUT/rank5.json")) {  // a config file made for the case, removed before the check
+      QFile config(tmp.filePath("rank5.json"));
+      QVERIFY(config.open(QIODevice::WriteOnly));
+      config.write(R"({"world_size": 2, "rank": 5})");
+    }
     const Run r = run_wan(args);
+    QFile::remove(tmp.filePath("rank5.json"));
     QCOMPARE(r.code, code);
     QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
     QCOMPARE(files_in(tmp.path()), QStringList());
@@ -237,6 +246,14 @@ class TestCliGenerate : public QObject {
     QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), std::string(R"({"my": "notes"})"));
     QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);
     QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);  // its own sidecar
+    // other.mov would write other.json too, which holds other.mp4's settings: refused, nothing replaced.
+    const std::string before = wan::read_text_file(tmp.filePath("other.json").toStdString());
+    const Run mov = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mov"));
+    QCOMPARE(mov.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(mov.err).contains("holds the settings of") && last_line(mov.err).contains("other.mp4"),
+             qPrintable(mov.err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("other.json").toStdString()), before);
+    QVERIFY(!QFileInfo::exists(tmp.filePath("other.mov")));
   }
 
   // The latent a failed run kept (or any file of that name) is never replaced by the next run's own.
@@ -321,6 +338,48 @@ class TestCliGenerate : public QObject {
     const Run finish = run_wan(args << tmp.filePath("clip.mp4"));
     QVERIFY2(finish.code == 0, qPrintable(finish.err));
     QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
+  }
+
+  // The crafted files of tests/data/bad-inputs (copied from ../shared/bad-inputs, README there), each in
+  // place of its file in a copy of the fixture folder: one error line, a documented exit code, no crash
+  // and nothing written.
+  void hostileFilesEndInOneErrorLine_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("replaces");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    const int corrupt = static_cast<int>(wan::ErrorCode::kCorruptFile);
+    const int invalid = static_cast<int>(wan::ErrorCode::kInvalidArgument);
+    const QString t5 = "models_t5_umt5-xxl-enc-bf16.pth";
+    QTest::newRow("pickle nested 100000 deep")
+        << "t5_deep_nested_lists_100k.pth" << t5 << corrupt << "nested more than 100 deep";
+    QTest::newRow("storage size wraps to 0 bytes")
+        << "t5_storage_numel_wrap_oob.pth" << t5 << corrupt << "more than its record holds";
+    QTest::newRow("stride product overflows")
+        << "t5_stride_overflow.pth" << t5 << corrupt << "overflowing size or stride";
+    QTest::newRow("config dim 2^40") << "config_dim_huge.json"
+                                     << "config.json" << invalid << "dim 1099511627776 is out of range";
+    QTest::newRow("config num_layers 10^9") << "config_num_layers_huge.json"
+                                            << "config.json" << invalid << "num_layers 1000000000 is out of range";
+  }
+  void hostileFilesEndInOneErrorLine() {
+    QFETCH(QString, file);
+    QFETCH(QString, replaces);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir tmp;
+    const QString model = tmp.filePath("model"), out = tmp.filePath("out");
+    QVERIFY(QDir().mkpath(out));
+    std::filesystem::copy(fixture().toStdString(), model.toStdString(), std::filesystem::copy_options::recursive);
+    const std::filesystem::path target = (model + "/" + replaces).toStdString();
+    std::filesystem::permissions(target, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    std::filesystem::copy_file(wan_test::data_dir() + "/bad-inputs/" + file.toStdString(), target,
+                               std::filesystem::copy_options::overwrite_existing);
+    const Run r = run_wan(fixture_args(model) << "--output" << out + "/clip.mp4");
+    QCOMPARE(r.code, code);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QVERIFY2(!r.err.contains("Exception raised from") && !r.err.contains("frame #"), qPrintable(r.err));
+    QCOMPARE(files_in(out), QStringList());
   }
 
   // --verbose adds LibTorch's stack trace for a bug report; the last line stays the same one.

@@ -16,6 +16,7 @@
 #include "dist/sequence_parallel.h"
 #include "model/layers.h"
 #include "test_util.h"
+#include "wan/error.h"
 #include "wan/eval_case.h"
 #include "wan/version.h"
 #include "weights/file_util.h"
@@ -227,6 +228,37 @@ class TestGpu : public QObject {
     qInfo("GPU allocator peak while encoding text: %d MiB with umT5 on the GPU, %d MiB with t5_cpu", on_gpu, on_cpu);
     QCOMPARE(on_cpu, 0);
     QVERIFY2(on_gpu >= 8, qPrintable(QString::number(on_gpu)));
+  }
+
+  // CUDA out of memory (WAN_TEST_OOM asks the caching allocator for more than is free when the phase
+  // begins) is the named outcome: exit 11, the device and phase, the free memory and the estimate, no
+  // stack trace; after the sampling the latent is kept.
+  void cudaOutOfMemoryIsNamed_data() {
+    QTest::addColumn<QString>("phase");
+    QTest::addColumn<QString>("words");
+    QTest::newRow("sampling") << "sampling"
+                              << "sampling";
+    QTest::newRow("decoding") << "decoding"
+                              << "decoding the latent (VAE)";
+  }
+  void cudaOutOfMemoryIsNamed() {
+    REQUIRE_CUDA_GPU();
+    QFETCH(QString, phase);
+    QFETCH(QString, words);
+    QTemporaryDir dir;
+    qputenv("WAN_TEST_OOM", phase.toUtf8());
+    const wan_test::Run r = run_wan({"generate", "--model", QString::fromStdString(golden("t2v_pipeline_small")),
+                                     "--prompt", "a fox", "--size", "64*48", "--frames", "5", "--steps", "2",
+                                     "--device", "cuda", "--output", dir.filePath("clip.mp4")});
+    qunsetenv("WAN_TEST_OOM");
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    const QString line = r.err.trimmed().section('\n', -1);
+    QVERIFY2(line.contains(QRegularExpression("^wan: error: out of memory on cuda(:0)? while " +
+                                              QRegularExpression::escape(words))),
+             qPrintable(r.err));
+    QVERIFY2(line.contains("free") && line.contains("per GPU by the estimate"), qPrintable(line));
+    QVERIFY2(!r.err.contains("Exception raised from"), qPrintable(r.err));
+    QCOMPARE(QFileInfo::exists(dir.filePath("clip.latent.safetensors")), phase == "decoding");
   }
 
   // The CUDA caching allocator's peak (what the rank reports on the board: tensor bytes) against the

@@ -15,6 +15,7 @@
 #include "test_util.h"
 #include "wan/generation.h"
 #include "wan/progress_board.h"
+#include "weights/file_util.h"
 #include "weights/safetensors.h"
 
 namespace {
@@ -266,6 +267,36 @@ class TestLauncherFaults : public QObject {
     QVERIFY2(p.exitCode() == 0, qPrintable(p.readAllStandardError()));
     QVERIFY(QFile::exists(out.filePath("clip.mp4")));
     QVERIFY(!QFile::exists("/dev/shm/wan-studio-" + run_id));
+  }
+
+  // A rank ended by a signal while it writes (the launcher's SIGTERM, or PR_SET_PDEATHSIG when the
+  // launcher itself was killed) removes its half-written "<output>.part-<pid>" before it dies.
+  void partialOutputRemovedWhenASignalEndsTheRank() {
+    QTemporaryDir out;
+    const std::string path = out.filePath("clip.mp4").toStdString();
+    int ready[2];
+    QCOMPARE(pipe(ready), 0);
+    const pid_t child = fork();
+    if (child == 0) {
+      wan::remove_partial_files_on_termination();
+      wan::AtomicFileWriter writer(path);
+      writer.write("half a video", 12);
+      std::fflush(nullptr);
+      (void)!write(ready[1], "x", 1);
+      for (;;) pause();
+    }
+    close(ready[1]);
+    char c = 0;
+    QCOMPARE(read(ready[0], &c, 1), ssize_t(1));
+    close(ready[0]);
+    const QString partial = QString::fromStdString(path) + ".part-" + QString::number(child);
+    QVERIFY(QFile::exists(partial));
+    kill(child, SIGTERM);
+    int status = 0;
+    QCOMPARE(waitpid(child, &status, 0), child);
+    QVERIFY(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);  // still ended by the signal
+    QVERIFY(!QFile::exists(partial));
+    QVERIFY(!QFile::exists(QString::fromStdString(path)));
   }
 
   // A frozen process (SIGSTOP) makes no progress: after the hang timeout the watchdog names it.

@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Logging.h>
 #include <malloc.h>
 #include <torch/cuda.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "core/cpu_allocator.h"
+#include "core/out_of_memory.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -27,6 +29,10 @@ void init_runtime(int threads) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
   install_cpu_block_cache();
+  // c10d logs its own warnings and errors on stderr (TCPStore connection retries, ProcessGroup
+  // watchdog reports with C++ stack frames), while the engine reports each failure itself in one line
+  // (wan/error.h). Only fatal ones then, unless TORCH_CPP_LOG_LEVEL or --verbose (WAN_VERBOSE) asks.
+  if (!std::getenv("TORCH_CPP_LOG_LEVEL") && !verbose_errors()) FLAGS_caffe2_log_level = 3;  // c10: 3 = FATAL
   // float32 on CUDA: LibTorch's defaults, as in the official code (cuDNN convolutions in TF32, cuBLAS
   // matmuls in full fp32). WAN_CUDA_TF32=0 makes convolutions full fp32 too (the fp32 fixture checks
   // need it: TF32 keeps 10 mantissa bits, about 1e-3 relative error); WAN_CUDA_TF32=1 allows TF32 for both.

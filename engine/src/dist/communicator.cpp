@@ -293,10 +293,9 @@ c10::intrusive_ptr<c10d::Store> connect_store(const RendezvousOptions& r) {
   try {
     return c10::make_intrusive<c10d::TCPStore>(r.master_addr, o);
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kCommunication,
-                std::string(r.host_store ? "rank 0 cannot host" : "rank " + std::to_string(r.rank) + " cannot reach") +
-                    " the rendezvous store at " + r.master_addr + ":" + std::to_string(r.master_port) + ": " +
-                    first_line(e.what()));
+    throw Error(ErrorCode::kCommunication, std::string(r.host_store ? "cannot host" : "cannot reach") +
+                                               " the rendezvous store at " + r.master_addr + ":" +
+                                               std::to_string(r.master_port) + ": " + first_line(e.what()));
   }
 }
 

@@ -61,7 +61,9 @@ pid_t spawn(const Spawn& o, int rank, int port, const std::string& run_id) {
   const pid_t pid = fork();
   if (pid < 0) throw Error(ErrorCode::kIo, std::string("cannot start a worker process: ") + std::strerror(errno));
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the launcher
+    // Never outlive the launcher; SIGTERM, so the rank removes a half-written output first
+    // (remove_partial_files_on_termination).
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     // A process group of its own: a terminal's Ctrl-C reaches the launcher alone, which cancels the run
     // through the board (every rank stops at the end of its step) instead of killing ranks mid-step.
     setpgid(0, 0);
@@ -256,6 +258,12 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
     throw Error(ErrorCode::kInvalidArgument,
                 "--decode-latent runs in one process; drop --world-size and the distributed flags");
   c.backend = resolve_backend(c, r.device);
+  // The launcher gives each worker its rank; a config's `rank` outside the world is still a mistake.
+  if (c.world_size >= 1 && (c.rank < 0 || c.rank >= c.world_size))
+    throw Error(ErrorCode::kInvalidArgument,
+                "rank " + std::to_string(c.rank) +
+                    " is out of range: ranks run from 0 to world_size - 1 = " + std::to_string(c.world_size - 1) +
+                    " (the launcher gives each worker its rank: drop `rank` from the config)");
   c.rank = 0;
   if (r.device.is_cuda() && cuda_device_count() == 0)
     throw Error(ErrorCode::kUnsupported, "--device " + device_name(r.device) +

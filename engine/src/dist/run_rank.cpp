@@ -17,6 +17,7 @@
 #include "pipeline/rank_hooks.h"
 #include "wan/error.h"
 #include "wan/rank.h"
+#include "weights/file_util.h"
 
 namespace wan {
 namespace {
@@ -171,6 +172,7 @@ int run_worker(const Job& given, int threads, RankReporter* console) {
     const std::string run_id = !given.run_id.empty() ? given.run_id : env.run_id;
     reporter = std::make_unique<WorkerReporter>(run_id, rank, console);
     init_runtime(threads);
+    remove_partial_files_on_termination();      // stopped by a signal: no half-written output left behind
     std::unique_ptr<ProcessWatchdog> watchdog;  // the launcher watches its own workers through the board
     if (run_id.empty())
       watchdog = std::make_unique<ProcessWatchdog>(rank, std::chrono::seconds(given.config.hang_timeout_seconds),

@@ -22,15 +22,29 @@ const char* dit_kind_name(DitKind kind) {
 
 void DitConfig::validate(const std::string& context) const {
   auto bad = [&](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, context + ": " + what); };
-  if (dim <= 0 || num_heads <= 0 || num_layers <= 0 || ffn_dim <= 0 || freq_dim <= 0 || text_dim <= 0 || in_dim <= 0 ||
-      out_dim <= 0 || text_len <= 0)
-    bad("model sizes must be positive");
+  // Each size positive and at most a bound well past every Wan model (Wan2.1/2.2 14B: dim 5120, ffn 13824,
+  // 40 heads, 40 layers, in_dim 36, text_len 512), so that a hostile config.json cannot ask for
+  // terabytes or a billion layers before a single tensor is compared with the file.
+  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> sizes[] = {{"dim", {dim, 65536}},
+                                                                                 {"ffn_dim", {ffn_dim, 262144}},
+                                                                                 {"num_heads", {num_heads, 1024}},
+                                                                                 {"num_layers", {num_layers, 1000}},
+                                                                                 {"freq_dim", {freq_dim, 65536}},
+                                                                                 {"text_dim", {text_dim, 65536}},
+                                                                                 {"in_dim", {in_dim, 4096}},
+                                                                                 {"out_dim", {out_dim, 4096}},
+                                                                                 {"text_len", {text_len, 65536}}};
+  for (const auto& [name, value_max] : sizes)
+    if (value_max.first <= 0 || value_max.first > value_max.second)
+      bad(std::string(name) + " " + std::to_string(value_max.first) + " is out of range (1 to " +
+          std::to_string(value_max.second) + ")");
+  if (!(eps > 0 && eps < 1)) bad("eps must be a small positive number (got " + std::to_string(eps) + ")");
   if (dim % num_heads != 0)
     bad("dim " + std::to_string(dim) + " is not divisible by num_heads " + std::to_string(num_heads));
   if (head_dim() % 2 != 0) bad("head_dim must be even for RoPE");
   if (freq_dim % 2 != 0) bad("freq_dim must be even");
   for (std::int64_t p : patch_size)
-    if (p <= 0) bad("patch_size must be positive");
+    if (p <= 0 || p > 64) bad("patch_size must be between 1 and 64");
 }
 
 std::int64_t DitConfig::parameter_count() const {

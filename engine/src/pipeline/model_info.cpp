@@ -17,17 +17,6 @@
 namespace wan {
 namespace {
 
-std::int64_t parameter_count(const TensorSource& source) {
-  std::int64_t n = 0;
-  for (const std::string& name : source.names()) {
-    if (name == "spiece_model") continue;  // a tokenizer embedded as bytes, not a parameter
-    std::int64_t numel = 1;
-    for (std::int64_t d : source.info(name).shape) numel *= d;
-    n += numel;
-  }
-  return n;
-}
-
 std::string dominant_dtype(const TensorSource& source) {
   std::map<std::string, std::int64_t> bytes;
   for (const std::string& name : source.names()) {
@@ -77,7 +66,7 @@ ModelInfo inspect_model(const ModelFiles& files) {
   m.text_dim = static_cast<int>(dit.text_dim);
   m.freq_dim = static_cast<int>(dit.freq_dim);
   m.text_len = static_cast<int>(dit.text_len);
-  m.dit_params = parameter_count(dit_named);
+  m.dit_params = dit_named.parameter_count();
 
   const TensorSourcePtr t5_source = open_weights(r.t5);
   const RenamedSource t5_named(t5_source, t5_official_name);
@@ -88,14 +77,14 @@ ModelInfo inspect_model(const ModelFiles& files) {
   m.t5_layers = static_cast<int>(t5.num_layers);
   m.t5_vocab = static_cast<int>(t5.vocab);
   m.t5_buckets = static_cast<int>(t5.num_buckets);
-  m.t5_params = parameter_count(t5_named);
+  m.t5_params = t5_named.parameter_count();
   info.t5_file_bytes = t5_source->total_bytes();
 
   const TensorSourcePtr vae_source = open_weights(r.vae);
   const VaeConfig vae = detect_vae_config(*vae_source);
   m.vae_dim = static_cast<int>(vae.dim);
   m.z_dim = static_cast<int>(vae.z_dim);
-  m.vae_params = parameter_count(*vae_source);
+  m.vae_params = vae_source->parameter_count();
   info.vae_file_bytes = vae_source->total_bytes();
 
   if (m.i2v) {

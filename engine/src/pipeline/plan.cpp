@@ -81,19 +81,38 @@ std::int64_t least_output_bytes(const GenerationRequest& r) {
 
 // The sidecar a run writes beside its output replaces a file of that name only when that file is an
 // earlier sidecar (the video beside it is replaced too); anything else is the user's and stays.
+// The sidecar a run writes beside its output replaces a file of that name only when that file is an
+// earlier sidecar of this same output (the video beside it is replaced too); anything else is the
+// user's, or the settings of another video that shares the stem (x.mp4 and x.mov both use x.json), and
+// stays.
 void check_sidecar_free(const std::string& sidecar, const std::string& flag, const std::string& output) {
   std::error_code ec;
   if (!fs::exists(sidecar, ec)) return;
   bool ours = false;
+  std::string other;  // the output an earlier sidecar describes, when it is another file that exists
   try {
     const nlohmann::json j = nlohmann::json::parse(read_text_file(sidecar));
     ours = j.is_object() && ((j.value("format", "").rfind("wan-studio-sidecar/", 0) == 0) ||
                              (j.contains("outputs") && j.contains("prompt") && j.contains("seed")));
+    if (ours && j.contains("outputs") && j["outputs"].is_object()) {
+      const nlohmann::json& outputs = j["outputs"];
+      for (const char* key : {"video", "frames_dir"})
+        if (outputs.contains(key) && outputs[key].is_string()) {
+          const fs::path described = outputs[key].get<std::string>();
+          if (!described.empty() &&
+              fs::absolute(described).lexically_normal() != fs::absolute(output).lexically_normal() &&
+              fs::exists(described, ec))
+            other = described.string();
+        }
+    }
   } catch (const std::exception&) {
   }
   if (!ours)
     throw invalid(flag + " " + output + ": the run's settings go to " + sidecar +
                   ", which exists and is not a sidecar of an earlier run; pick another name or move that file");
+  if (!other.empty())
+    throw invalid(flag + " " + output + ": the run's settings go to " + sidecar + ", which holds the settings of " +
+                  other + "; pick another name (the two share a name up to the extension)");
 }
 
 void validate_outputs(const GenerationRequest& r, bool require_output) {
@@ -190,6 +209,17 @@ void check_models(RunPlan& p) {
   if (!p.files.dit_config.empty() && p.dit.has_image_input())
     p.dit.clip_dim = detect_dit_config(dit_named).clip_dim;  // not in config.json: from the weights
   p.dit.validate(p.files.dit);
+  // A config.json that describes another (larger) model than the weights: refused before the DiT is
+  // built, or a hostile num_layers would allocate layer after layer (../shared/bad-inputs/). 1 % slack
+  // for buffers a checkpoint may leave out.
+  if (!p.files.dit_config.empty()) {
+    const std::int64_t described = p.dit.parameter_count(), stored = dit_named.parameter_count();
+    if (described > stored + stored / 100)
+      throw Error(ErrorCode::kModelMismatch,
+                  p.files.dit_config + " describes a DiT of " + std::to_string(described) + " parameters (" +
+                      p.dit.label() + ", " + std::to_string(p.dit.num_layers) + " layers), but " + p.files.dit +
+                      " holds " + std::to_string(stored) + ": the config does not belong to these weights");
+  }
   if (!p.decode_only) check_image_input(p);
   p.vae_source = open_weights(p.files.vae);
   p.vae = detect_vae_config(*p.vae_source);

@@ -13,7 +13,8 @@ namespace wan {
 
 PromptTokenCounter::PromptTokenCounter(const ModelFiles& files) {
   const ResolvedModel r = resolve_model_files(files);
-  if (!r.dit_config.empty()) text_len_ = static_cast<int>(dit_config_from_json(read_text_file(r.dit_config), r.dit_config).text_len);
+  if (!r.dit_config.empty())
+    text_len_ = static_cast<int>(dit_config_from_json(read_text_file(r.dit_config), r.dit_config).text_len);
   if (!r.tokenizer.empty()) {
     tokenizer_ = Tokenizer::from_file(r.tokenizer);
     return;

@@ -65,6 +65,7 @@ using SwsDeleter = av::SwsDeleter;
 struct OutputFile {
   AVFormatContext* ctx = nullptr;
   std::string temp_path;
+  std::unique_ptr<PartialFileRegistration> registration;  // removed if a signal ends the rank mid-write
   bool committed = false;
   ~OutputFile() {
     if (ctx) {
@@ -117,6 +118,7 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
 
   OutputFile out;
   out.temp_path = path + ".part-" + std::to_string(getpid());  // same rule as AtomicFileWriter
+  out.registration = std::make_unique<PartialFileRegistration>(out.temp_path);
   check_av(avformat_alloc_output_context2(&out.ctx, nullptr, muxer, out.temp_path.c_str()), path);
   AVStream* stream = avformat_new_stream(out.ctx, nullptr);
   if (!stream) throw Error(ErrorCode::kIo, path + ": cannot add a video stream");

@@ -1,10 +1,13 @@
 #include "weights/file_util.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "wan/error.h"
@@ -22,8 +25,55 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+
+// Async-signal-safe list: fixed buffers, a slot is readable once `g_listed` is set.
+constexpr int kPartialSlots = 16;
+constexpr std::size_t kPartialPathMax = 4096;
+char g_partial_paths[kPartialSlots][kPartialPathMax];
+std::atomic<bool> g_slot_taken[kPartialSlots];
+std::atomic<bool> g_listed[kPartialSlots];
+
+void remove_partial_files_and_die(int sig) {
+  for (int i = 0; i < kPartialSlots; ++i)
+    if (g_listed[i].load()) ::unlink(g_partial_paths[i]);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+}  // namespace
+
+PartialFileRegistration::PartialFileRegistration(const std::string& temp_path) {
+  if (temp_path.size() >= kPartialPathMax) return;
+  for (int i = 0; i < kPartialSlots; ++i) {
+    bool expected = false;
+    if (!g_slot_taken[i].compare_exchange_strong(expected, true)) continue;
+    std::memcpy(g_partial_paths[i], temp_path.c_str(), temp_path.size() + 1);
+    g_listed[i].store(true);
+    slot_ = i;
+    return;
+  }
+}
+
+PartialFileRegistration::~PartialFileRegistration() {
+  if (slot_ < 0) return;
+  g_listed[slot_].store(false);
+  g_slot_taken[slot_].store(false);
+}
+
+void remove_partial_files_on_termination() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action {};
+    action.sa_handler = &remove_partial_files_and_die;
+    sigemptyset(&action.sa_mask);
+    for (int sig : {SIGTERM, SIGHUP, SIGINT}) sigaction(sig, &action, nullptr);
+  });
+}
+
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   temp_path_ = path_ + ".part-" + std::to_string(::getpid());
+  registration_ = std::make_unique<PartialFileRegistration>(temp_path_);
   file_ = std::fopen(temp_path_.c_str(), "wb");
   if (file_ == nullptr) throw Error(ErrorCode::kIo, path_ + ": cannot create (" + std::strerror(errno) + ")");
 }

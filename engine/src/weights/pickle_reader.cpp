@@ -1,5 +1,6 @@
 #include "weights/pickle_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -14,14 +15,44 @@ using ValuePtr = std::shared_ptr<Value>;
 
 enum class Kind { kNone, kBool, kInt, kFloat, kString, kBytes, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
 
+// How deep containers may nest. A state_dict is a dict of tensors (depth 2; the tensors' argument
+// tuples 3-4); 100 leaves room for any real checkpoint. A hostile pickle nested 100 000 deep
+// (../shared/bad-inputs/t5_deep_nested_lists_100k.pth) is refused at depth 101.
+constexpr std::uint32_t kMaxNesting = 100;
+
 struct Value {
   Kind kind = Kind::kNone;
+  std::uint32_t depth = 0;  // 0 for a scalar; a container: 1 + its deepest item when that was added
   std::int64_t i = 0;
   double f = 0;
   std::string s;  // string, bytes, or "module.name" for a global
   std::vector<ValuePtr> items;
   std::vector<std::pair<ValuePtr, ValuePtr>> dict;
   PickledTensor tensor;  // kStorage uses storage_key/dtype/storage_numel
+
+  Value() = default;
+  Value(const Value&) = delete;
+  Value& operator=(const Value&) = delete;
+  // Frees nested values with a work list instead of recursion: a deep structure (however it got
+  // past the depth check, e.g. through the memo) cannot overflow the stack when it is released.
+  ~Value() {
+    std::vector<ValuePtr> pending;
+    auto adopt = [&pending](Value& v) {
+      for (ValuePtr& x : v.items) pending.push_back(std::move(x));
+      for (auto& [k, x] : v.dict) {
+        pending.push_back(std::move(k));
+        pending.push_back(std::move(x));
+      }
+      v.items.clear();
+      v.dict.clear();
+    };
+    adopt(*this);
+    while (!pending.empty()) {
+      ValuePtr v = std::move(pending.back());
+      pending.pop_back();
+      if (v && v.use_count() == 1) adopt(*v);  // its last owner: take its children before it goes
+    }
+  }
 };
 
 ValuePtr make(Kind k) {
@@ -107,8 +138,15 @@ class Unpickler {
     marks_.pop_back();
     return items;
   }
+  // `container` now holds `item`: its depth grows to cover it, within kMaxNesting.
+  void nest(Value& container, const ValuePtr& item) {
+    const std::uint32_t d = item ? item->depth + 1 : 1;
+    if (d > kMaxNesting) fail("values nested more than " + std::to_string(kMaxNesting) + " deep");
+    container.depth = std::max(container.depth, d);
+  }
   ValuePtr tuple_of(std::vector<ValuePtr> items) {
     ValuePtr t = make(Kind::kTuple);
+    for (const ValuePtr& x : items) nest(*t, x);
     t->items = std::move(items);
     return t;
   }
@@ -246,6 +284,7 @@ ValuePtr Unpickler::run() {
         auto v = pop();
         auto& l = top();
         if (l->kind != Kind::kList) fail("APPEND to a non-list");
+        nest(*l, v);
         l->items.push_back(v);
         break;
       }
@@ -253,6 +292,7 @@ ValuePtr Unpickler::run() {
         auto items = pop_to_mark();
         auto& l = top();
         if (l->kind != Kind::kList) fail("APPENDS to a non-list");
+        for (const ValuePtr& x : items) nest(*l, x);
         l->items.insert(l->items.end(), items.begin(), items.end());
         break;
       }
@@ -261,6 +301,8 @@ ValuePtr Unpickler::run() {
         auto k = pop();
         auto& d = top();
         if (d->kind != Kind::kDict) fail("SETITEM on a non-dict");
+        nest(*d, k);
+        nest(*d, v);
         d->dict.emplace_back(k, v);
         break;
       }
@@ -269,6 +311,7 @@ ValuePtr Unpickler::run() {
         auto& d = top();
         if (d->kind != Kind::kDict) fail("SETITEMS on a non-dict");
         if (items.size() % 2 != 0) fail("SETITEMS with an odd item count");
+        for (const ValuePtr& x : items) nest(*d, x);
         for (std::size_t k = 0; k < items.size(); k += 2) d->dict.emplace_back(items[k], items[k + 1]);
         break;
       }

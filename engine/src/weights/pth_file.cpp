@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "wan/error.h"
+#include "weights/checked_math.h"
 #include "weights/file_util.h"
 #include "weights/pickle_reader.h"
 
@@ -39,19 +40,26 @@ std::shared_ptr<PthFile> PthFile::open(const std::string& path) {
       throw Error(ErrorCode::kCorruptFile,
                   path + ": storage '" + rec.storage_key + "' of tensor '" + name + "' is missing");
     const std::int64_t esize = static_cast<std::int64_t>(element_size_bytes(rec.dtype));
-    if (rec.storage_numel < 0 || static_cast<std::uint64_t>(rec.storage_numel * esize) > storage->size_bytes)
-      throw Error(ErrorCode::kCorruptFile,
-                  path + ": storage of tensor '" + name + "' is shorter than its declared size");
-    // Highest element the view touches must lie inside the storage.
-    std::int64_t last = rec.storage_offset, numel = 1;
-    for (std::size_t d = 0; d < rec.shape.size(); ++d) {
-      if (rec.shape[d] < 0 || rec.stride[d] < 0)
-        throw Error(ErrorCode::kCorruptFile, path + ": tensor '" + name + "' has a negative size or stride");
-      numel *= rec.shape[d];
-      if (rec.shape[d] > 0) last += (rec.shape[d] - 1) * rec.stride[d];
-    }
-    if (rec.storage_offset < 0 || (numel > 0 && last >= rec.storage_numel))
-      throw Error(ErrorCode::kCorruptFile, path + ": tensor '" + name + "' reaches past the end of its storage");
+    const auto corrupt = [&](const std::string& what) {
+      return Error(ErrorCode::kCorruptFile, path + ": tensor '" + name + "' " + what);
+    };
+    const auto storage_bytes = checked_mul(rec.storage_numel, esize);
+    if (rec.storage_numel < 0 || !storage_bytes || static_cast<std::uint64_t>(*storage_bytes) > storage->size_bytes)
+      throw corrupt("declares a storage of " + std::to_string(rec.storage_numel) +
+                    " elements, more than its record holds (" + std::to_string(storage->size_bytes) + " bytes)");
+    if (rec.shape.size() != rec.stride.size()) throw corrupt("has a shape and a stride of different lengths");
+    // Every element the view reaches lies inside the storage (checked arithmetic: a 2^62 stride must
+    // not wrap around into "fits").
+    const auto numel = checked_numel(rec.shape);
+    const auto span = checked_view_span(rec.shape, rec.stride);
+    if (!numel || !span) throw corrupt("has a negative or overflowing size or stride");
+    const auto end = checked_add(rec.storage_offset, *span);
+    if (rec.storage_offset < 0 || !end || (*numel > 0 && *end > rec.storage_numel))
+      throw corrupt("reaches past the end of its storage");
+    // More elements than the storage holds: strides that overlap (0, or smaller than the sizes below
+    // them). torch.save never writes those for parameters; a few bytes could otherwise expand into
+    // terabytes at the first copy.
+    if (*numel > rec.storage_numel) throw corrupt("views more elements than its storage holds (overlapping strides)");
     Entry e;
     e.info.dtype = rec.dtype;
     e.info.shape = rec.shape;
@@ -84,10 +92,9 @@ void PthFile::release_pages_of(const std::string& name) const {
   const auto it = entries_.find(name);
   if (it == entries_.end()) return;
   const Entry& e = it->second;
-  std::uint64_t span = 1;  // elements from the first to the last one the strides reach
-  for (std::size_t i = 0; i < e.info.shape.size(); ++i)
-    if (e.info.shape[i] > 0) span += static_cast<std::uint64_t>((e.info.shape[i] - 1) * e.stride[i]);
-  zip_->file()->release_range(e.data_offset, span * element_size_bytes(e.info.dtype));
+  // Checked when the file was opened: the span fits and lies inside the record.
+  const std::int64_t span = checked_view_span(e.info.shape, e.stride).value_or(0);
+  zip_->file()->release_range(e.data_offset, static_cast<std::uint64_t>(span) * element_size_bytes(e.info.dtype));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "wan/error.h"
+#include "weights/checked_math.h"
 #include "weights/file_util.h"
 
 namespace wan {
@@ -90,7 +91,11 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
       corrupt(path, "tensor '" + name + "' data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                         ") out of bounds: the data section has " + std::to_string(data_bytes) +
                         " bytes (file truncated?)");
-    const std::uint64_t expected = numel * element_size_bytes(*dtype);
+    // numel < 2^62 and an element of up to 8 bytes: the product can pass 2^64 (and wrap to "0 bytes").
+    const auto bytes =
+        checked_mul(static_cast<std::int64_t>(numel), static_cast<std::int64_t>(element_size_bytes(*dtype)));
+    if (!bytes) corrupt(path, "tensor '" + name + "' has an impossibly large shape");
+    const std::uint64_t expected = static_cast<std::uint64_t>(*bytes);
     if (expected != end - begin)
       corrupt(path, "tensor '" + name + "' shape x dtype is " + std::to_string(expected) +
                         " bytes but its data_offsets span " + std::to_string(end - begin) + " bytes");

@@ -22,4 +22,15 @@ std::int64_t TensorSource::total_bytes() const {
   return total;
 }
 
+std::int64_t TensorSource::parameter_count() const {
+  std::int64_t n = 0;
+  for (const std::string& name : names()) {
+    if (name == "spiece_model") continue;  // a tokenizer embedded as bytes, not a parameter
+    std::int64_t numel = 1;
+    for (std::int64_t d : info(name).shape) numel *= d;
+    n += numel;
+  }
+  return n;
+}
+
 }  // namespace wan

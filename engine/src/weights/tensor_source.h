@@ -40,6 +40,8 @@ class TensorSource {
   virtual void release_pages_of(const std::string& name) const {}
   // Total bytes of all tensors as stored.
   std::int64_t total_bytes() const;
+  // Elements of all tensors (the parameter count), without a ComfyUI file's embedded tokenizer bytes.
+  std::int64_t parameter_count() const;
 };
 
 using TensorSourcePtr = std::shared_ptr<TensorSource>;

@@ -74,17 +74,19 @@ ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)
     for (std::uint64_t x = 0; x + 4 <= extra_len;) {
       const auto id = le(extra + x, 2);
       const auto len = le(extra + x + 2, 2);
+      // A field's declared length may claim more than the extra area holds: read inside both.
+      const std::uint64_t field_end = std::min<std::uint64_t>(x + 4 + len, extra_len);
       if (id == 0x0001) {
         std::uint64_t q = x + 4;
-        if (uncomp_size == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+        if (uncomp_size == 0xFFFFFFFFu && q + 8 <= field_end) {
           uncomp_size = le(extra + q, 8);
           q += 8;
         }
-        if (comp_size == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+        if (comp_size == 0xFFFFFFFFu && q + 8 <= field_end) {
           comp_size = le(extra + q, 8);
           q += 8;
         }
-        if (local == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+        if (local == 0xFFFFFFFFu && q + 8 <= field_end) {
           local = le(extra + q, 8);
         }
       }
