@@ -48,12 +48,14 @@ class SnapSpinBox : public QSpinBox {
   void setSnappedValue(int v) { setValue(snap(v)); }
 
  protected:
+  // A number off the grid or out of the range (steps 5000) stays as typed until editing ends, then
+  // becomes the nearest valid value (1000): never a different number made by dropping a keystroke.
   QValidator::State validate(QString& text, int& pos) const override {
-    const QValidator::State s = QSpinBox::validate(text, pos);
-    if (s != QValidator::Acceptable || (!specialValueText().isEmpty() && text == specialValueText())) return s;
+    if (!specialValueText().isEmpty() && text == specialValueText()) return QValidator::Acceptable;
     bool ok = false;
     const int v = locale().toInt(text.trimmed(), &ok);
-    return ok && v != snap(v) ? QValidator::Intermediate : s;
+    if (ok) return v == snap(v) ? QValidator::Acceptable : QValidator::Intermediate;
+    return QSpinBox::validate(text, pos);
   }
   void fixup(QString& text) const override {
     bool ok = false;
@@ -148,10 +150,14 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   connect(image_, &QLineEdit::editingFinished, this, [this] { setStartImage(image_->text()); });
   output_ = new QLineEdit;
   output_->setObjectName("outputFolder");
+  connect(output_, &QLineEdit::editingFinished, this, [this] { emit outputFolderChanged(output_->text()); });
   auto* browse = new QPushButton("…");
   connect(browse, &QPushButton::clicked, this, [this] {
     const QString d = QFileDialog::getExistingDirectory(this, "Output folder", output_->text());
-    if (!d.isEmpty()) output_->setText(d);
+    if (!d.isEmpty()) {
+      output_->setText(d);
+      emit outputFolderChanged(d);
+    }
   });
 
   auto* form = new QFormLayout(this);

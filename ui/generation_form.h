@@ -54,6 +54,8 @@ class GenerationForm : public QWidget {
 
  signals:
   void changed();
+  // The output folder was typed (editing finished) or picked: the history shows that folder.
+  void outputFolderChanged(const QString& folder);
 
  private:
   void onSizePreset(int index);

@@ -13,6 +13,7 @@
 #include <QFileInfo>
 #include <QGridLayout>
 #include <QGroupBox>
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QInputDialog>
@@ -27,6 +28,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QSettings>
@@ -48,7 +50,6 @@
 #include "job_queue.h"
 #include "model_panel.h"
 #include "preset_store.h"
-#include "progress_text.h"
 #include "run_supervisor.h"
 #include "video_player.h"
 #include "wan/error.h"
@@ -188,6 +189,9 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
 
   connect(config_, &ConfigForm::changed, this, &MainWindow::refreshEstimate);
   connect(generation_, &GenerationForm::changed, this, &MainWindow::refreshEstimate);
+  connect(generation_, &GenerationForm::outputFolderChanged, this, [this](const QString& folder) {
+    if (!folder.isEmpty() && QDir(history_->folder()) != QDir(folder)) history_->setFolder(folder);
+  });
   connect(supervisor_, &RunSupervisor::ranksUpdated, this, &MainWindow::onRanksUpdated);
   connect(supervisor_, &RunSupervisor::previewUpdated, this, [this](const QImage& image, int step, int total) {
     preview_->setPixmap(
@@ -271,11 +275,16 @@ QWidget* MainWindow::buildPresetPanel() {
 }
 
 QWidget* MainWindow::buildRunPanel() {
-  // Top: the form, the buttons and the bars (scrolls when the window is low); below: the tabs.
+  // Top: the form (scrolls when the window is low); then the buttons and the bars, always in view
+  // whatever the form's scroll position; below: the tabs.
   auto* top = new QWidget;
-  auto* l = new QVBoxLayout(top);
+  auto* form_layout = new QVBoxLayout(top);
+  form_layout->setContentsMargins(0, 0, 0, 0);
+  form_layout->addWidget(group("Generation", generation_));
+  auto* controls = new QWidget;
+  controls->setObjectName("runControls");
+  auto* l = new QVBoxLayout(controls);
   l->setContentsMargins(0, 0, 0, 0);
-  l->addWidget(group("Generation", generation_));
   generate_ = new QPushButton("&Generate  (Ctrl+Enter)");
   generate_->setObjectName("generateButton");
   cancel_ = new QPushButton("Cancel  (Esc)");
@@ -325,6 +334,7 @@ QWidget* MainWindow::buildRunPanel() {
   auto* column = new QVBoxLayout(w);
   column->setContentsMargins(0, 0, 0, 0);
   column->addWidget(top_scroll, 0);
+  column->addWidget(controls, 0);
   column->addWidget(tabs_, 1);
   connect(generate_, &QPushButton::clicked, this, &MainWindow::generate);
   connect(cancel_, &QPushButton::clicked, this, &MainWindow::cancel);
@@ -602,7 +612,11 @@ QString MainWindow::commandLine() const {
     a << "--hang-timeout" << QString::number(c.hang_timeout_seconds);
   QStringList quoted;
   for (const QString& w : a) quoted << shellQuote(w);
-  return quoted.join(' ');
+  // The CLI refuses an output folder that does not exist (the studio creates its own at Generate): the
+  // command creates it first, so it runs as copied.
+  const QString folder = generation_->outputFolder();
+  const QString mkdir = QDir(folder).exists() ? QString() : "mkdir -p " + shellQuote(folder) + " && ";
+  return mkdir + quoted.join(' ');
 }
 
 QStringList MainWindow::presetNames() const {
@@ -919,7 +933,7 @@ void MainWindow::onRanksUpdated() {
     QProgressBar* bar = rank_bars_[r];
     bar->setMaximum(std::max(1, s.total));
     bar->setValue(std::min(s.step, std::max(1, s.total)));
-    bar->setFormat(rankStatusText(r, s));
+    bar->setFormat(QString::fromStdString(wan::format_rank_status(r, s)));
     if (phase == wan::Phase::kSampling && s.seconds_per_step > 0)
       eta = std::max(eta, (s.total - s.step) * s.seconds_per_step);
     if (phase == wan::Phase::kDecoding && s.seconds_per_step > 0)
@@ -988,7 +1002,14 @@ int MainWindow::progressBarCount() const { return rank_bars_.size(); }
 
 void MainWindow::restoreSettings() {
   auto s = openSettings(options_);
-  restoreGeometry(s->value("window/geometry").toByteArray());
+  // The size and place of the last session; the first time, 1600x980 or what the screen has room for
+  // (a 1366x768 laptop gets a window that fits, not one larger than its screen).
+  if (!restoreGeometry(s->value("window/geometry").toByteArray())) {
+    QSize size(1600, 980);
+    if (const QScreen* screen = QGuiApplication::primaryScreen())
+      size = size.boundedTo(screen->availableGeometry().size());
+    resize(size.expandedTo(minimumSizeHint()));
+  }
   restoreState(s->value("window/state").toByteArray());
   const QString videos = QStandardPaths::writableLocation(QStandardPaths::MoviesLocation);
   generation_->setOutputFolder(

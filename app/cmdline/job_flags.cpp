@@ -1,5 +1,6 @@
 #include "job_flags.h"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -39,7 +40,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
                                    "832*480 or 480*832: 3)");
   f.guidance_option =
       cmd->add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the task's, 5)");
-  cmd->add_option("--seed", r.seed, "random seed; -1 picks one (recorded in the sidecar)")->capture_default_str();
+  // As text: CLI11 would clamp a number past int64 to its maximum without a word.
+  cmd->add_option("--seed", f.seed, "random seed, 0 to 9223372036854775807; -1 picks one (recorded in the sidecar)")
+      ->default_str("-1");
   cmd->add_option("--sampler", f.sampler, "unipc | dpm++")->capture_default_str();
   cmd->add_option("--dtype", f.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")
       ->capture_default_str();
@@ -115,6 +118,16 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   wan::GenerationRequest& r = job.request;
   r = f.request;
   if (!f.size.empty()) parse_size(f.size, r.width, r.height);
+  if (!f.seed.empty()) {
+    std::int64_t seed = 0;
+    const char* end = f.seed.data() + f.seed.size();
+    const auto [ptr, ec] = std::from_chars(f.seed.data(), end, seed);
+    if (ec != std::errc() || ptr != end || seed < -1)
+      throw wan::Error(
+          wan::ErrorCode::kInvalidArgument,
+          "--seed " + f.seed + ": give a whole number from 0 to 9223372036854775807, or -1 for a random one");
+    r.seed = seed;
+  }
   r.sampler = wan::parse_sampler(f.sampler);
   r.dtype = wan::parse_dtype_name(f.dtype);
   r.device = wan::parse_device_name(f.device);

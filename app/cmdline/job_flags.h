@@ -29,6 +29,7 @@ struct DistFlags {
 struct JobFlags {
   wan::GenerationRequest request;
   std::string size;               // "W*H" or "WxH", as generate.py's --size
+  std::string seed;               // --seed as typed (checked in job_from_flags: -1 .. 2^63-1)
   std::string sampler = "unipc";  // --sampler, --dtype, --device: parsed into the request's types
   std::string dtype = "auto", device = "cpu";
   int steps = 0;  // bound to --steps; used when given

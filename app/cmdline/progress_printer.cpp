@@ -45,7 +45,9 @@ void ProgressPrinter::operator()(const wan::ProgressEvent& e) {
                     e.total, e.seconds_per_step, unit, format_duration(eta).c_str());
     }
   } else {
-    std::snprintf(line, sizeof(line), "[%s] %s", wan::phase_name(e.phase), e.detail.c_str());
+    // The event's detail, or the phase in words where it has none ("[writing] writing the outputs").
+    std::snprintf(line, sizeof(line), "[%s] %s", wan::phase_name(e.phase),
+                  e.detail.empty() ? wan::phase_description(e.phase) : e.detail.c_str());
   }
   if (tty_) {
     if (new_phase && bar_open_) std::fputc('\n', out_);

@@ -53,7 +53,6 @@ int main(int argc, char** argv) {
     window.loadModel(parser.value(model));
   else if (parser.isSet(demo))
     window.loadModel(QString::fromStdString(wan::demo_model_dir()));
-  window.resize(1600, 980);
   window.show();
   if (parser.isSet(shots)) startScreenshotTour(window, parser.value(shots));
   return app.exec();

@@ -172,6 +172,9 @@ class TestCliGenerate : public QObject {
     QTest::newRow("height not /16") << QStringList{"--height", "40"} << bad << "--height";
     QTest::newRow("size syntax") << QStringList{"--size", "64by48"} << bad << "--size";
     QTest::newRow("steps zero") << QStringList{"--steps", "0"} << bad << "--steps";
+    QTest::newRow("seed -2") << QStringList{"--seed", "-2"} << bad << "--seed";
+    QTest::newRow("seed past 2^63-1") << QStringList{"--seed", "9223372036854775808"} << bad << "--seed";
+    QTest::newRow("seed not a number") << QStringList{"--seed", "12abc"} << bad << "--seed";
     QTest::newRow("steps past the schedule") << QStringList{"--steps", "1001"} << bad << "between 1 and 1000";
     QTest::newRow("width too large") << QStringList{"--width", "4112"} << bad << "between 16 and 4096";
     QTest::newRow("frames too many") << QStringList{"--frames", "1005"} << bad << "between 1 and 1001";
@@ -188,6 +191,12 @@ class TestCliGenerate : public QObject {
     QTest::newRow("output folder missing")
         << QStringList{"--output", "OUT/nowhere/clip.mp4"} << bad << "does not exist";
     QTest::newRow("latent name") << QStringList{"--save-latent", "OUT/lat.bin"} << bad << ".safetensors";
+    QTest::newRow("frames folder named like the video")
+        << QStringList{"--frames-dir", "OUT/clip.mp4"} << bad << "is the same path as --output";
+    QTest::newRow("frames folder named like the latent")
+        << QStringList{"--frames-dir", "OUT/lat.safetensors"} << bad << "is the same path as --frames-dir";
+    QTest::newRow("frames folder named like the sidecar")
+        << QStringList{"--frames-dir", "OUT/clip.json"} << bad << "is the same path as the settings of";
     QTest::newRow("model folder missing") << QStringList{"--model", "OUT/no-such-model"}
                                           << static_cast<int>(wan::ErrorCode::kFileNotFound) << "no such folder";
     QTest::newRow("model folder empty") << QStringList{"--model", "OUT"}
@@ -284,13 +293,13 @@ class TestCliGenerate : public QObject {
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY2(
         r.err.contains(QRegularExpression(
-            R"(note: the prompt is \d+ tokens long; umT5 reads 15 \(and the end mark\): its last \d+ tokens are dropped)")),
+            R"(note: the prompt is \d+ tokens long with the end mark; umT5 reads 16: its last \d+ tokens are cut)")),
         qPrintable(r.err));
     QVERIFY(!r.err.contains("negative prompt is"));
     r = run_wan({"generate", "--model", fixture(), "--prompt", "a fox", "--negative", "blurry", "--size", "64*48",
                  "--frames", "1", "--steps", "1", "--save-latent", tmp.filePath("b.safetensors")});
     QVERIFY2(r.code == 0, qPrintable(r.err));
-    QVERIFY(!r.err.contains("tokens are dropped"));
+    QVERIFY(!r.err.contains("tokens are cut"));
   }
 
   // Out of memory in each phase (WAN_TEST_OOM makes the next allocation fail once the phase begins,
@@ -380,6 +389,45 @@ class TestCliGenerate : public QObject {
     QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
     QVERIFY2(!r.err.contains("Exception raised from") && !r.err.contains("frame #"), qPrintable(r.err));
     QCOMPARE(files_in(out), QStringList());
+  }
+
+  // A prompt that is not UTF-8 (a Latin-1 file pasted in, a cut multi-byte character) is refused before
+  // anything loads, naming the byte; nothing is written.
+  void invalidUtf8PromptRefusedUpFront() {
+    QTemporaryDir tmp;
+    for (const char* bytes :
+         {"a fox \\377 runs", "cut \\342\\202", "overlong \\300\\257", "surrogate \\355\\240\\200"}) {
+      QProcess p;
+      // Through a shell: QProcess's arguments are QStrings, which cannot hold invalid UTF-8.
+      p.start("/bin/sh", {"-c",
+                          QString("\"$0\" generate --model \"$1\" --size 64*48 --frames 5 --steps 2 "
+                                  "--output \"$2\" --prompt \"$(printf '%1')\"")
+                              .arg(bytes),
+                          WAN_CLI_PATH, fixture(), tmp.filePath("clip.mp4")});
+      QVERIFY(p.waitForFinished(120000));
+      const QString err = p.readAllStandardError();
+      QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+      QVERIFY2(last_line(err).contains("--prompt: not valid UTF-8 text (byte "), qPrintable(err));
+      QVERIFY2(!err.contains("[loading]"), qPrintable(err));
+      QCOMPARE(files_in(tmp.path()), QStringList());
+    }
+  }
+
+  // Two ranks without a parallel split (replicas: no collective while sampling): every rank confirms
+  // its sampling before rank 0 writes, so a rank 1 that fails leaves nothing behind, and the failure
+  // reads as one error line (the launcher's).
+  void failedReplicaRankWritesNothing() {
+    QTemporaryDir tmp;
+    qputenv("WAN_TEST_OOM", "sampling:1");
+    const Run r = run_wan(fixture_args(fixture()) << "--world-size"
+                                                  << "2"
+                                                  << "--output" << tmp.filePath("clip.mp4"));
+    qunsetenv("WAN_TEST_OOM");
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    QCOMPARE(r.err.count("wan: error:"), 1);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: rank 1 failed while sampling: out of memory on cpu"),
+             qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
   }
 
   // --verbose adds LibTorch's stack trace for a bug report; the last line stays the same one.

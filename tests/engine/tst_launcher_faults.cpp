@@ -230,16 +230,17 @@ class TestLauncherFaults : public QObject {
     QVERIFY(wait_for(run, 0, wan::Phase::kDecoding));
     kill(run.pids[0], SIGKILL);
     const QString latent = saveLatent ? "latent.safetensors" : "clip.latent.safetensors";
-    expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication),
-                     "rank 0 failed while decoding: killed by signal 9 (Killed); the other ranks were stopped; the "
-                     "sampled latent is kept in " +
-                         run.out.filePath(latent),
-                     10, {latent});
+    expect_clean_end(
+        run, static_cast<int>(wan::ErrorCode::kCommunication),
+        "rank 0 failed while decoding the latent (VAE): killed by signal 9 (Killed); the other ranks were stopped; the "
+        "sampled latent is kept in " +
+            run.out.filePath(latent),
+        10, {latent});
     QVERIFY(QFile::exists(run.out.filePath(latent)));
   }
 
-  void workerKilledWhileEncodingText() { killIn(wan::Phase::kEncodingText, "text"); }
-  void workerKilledWhileLoading() { killIn(wan::Phase::kLoading, "loading"); }
+  void workerKilledWhileEncodingText() { killIn(wan::Phase::kEncodingText, "encoding the prompt"); }
+  void workerKilledWhileLoading() { killIn(wan::Phase::kLoading, "loading the DiT"); }
 
   // A supervisor that crashed left its segment under the run id a new run asks for: the launcher
   // finds it stale, removes it and runs; nothing is left afterwards.

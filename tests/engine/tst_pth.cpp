@@ -1,5 +1,6 @@
 // torch .pth archives: the official fixture files, our writer, and the restricted unpickler's refusals.
 #include <fstream>
+#include <limits>
 
 #include "test_util.h"
 #include "weights/pth_file.h"
@@ -12,52 +13,90 @@ namespace {
 
 // A torch.save-shaped archive whose data.pkl is `pickle` (written with our zip writer's layout by
 // re-using write_pth and swapping the pickle bytes is not possible, so build the zip by hand).
-std::string write_zip(const std::string& path, const std::string& pkl) {
+std::string write_zip(const std::string& path, const std::string& pkl,
+                      const std::vector<std::pair<std::string, std::string>>& storages = {}) {
   auto put = [](std::string& s, std::uint64_t v, int n) {
     for (int i = 0; i < n; ++i) s.push_back(char((v >> (8 * i)) & 0xFF));
   };
-  const std::string name = "archive/data.pkl";
+  std::vector<std::pair<std::string, std::string>> entries = {{"archive/data.pkl", pkl}};
+  for (const auto& [key, bytes] : storages) entries.emplace_back("archive/data/" + key, bytes);
   std::string out, cd;
-  put(out, 0x04034b50, 4);
-  put(out, 20, 2);
-  put(out, 0, 2);
-  put(out, 0, 2);
-  put(out, 0, 4);
-  put(out, 0, 4);
-  put(out, pkl.size(), 4);
-  put(out, pkl.size(), 4);
-  put(out, name.size(), 2);
-  put(out, 0, 2);
-  out += name + pkl;
-  put(cd, 0x02014b50, 4);
-  put(cd, 20, 2);
-  put(cd, 20, 2);
-  put(cd, 0, 2);
-  put(cd, 0, 2);
-  put(cd, 0, 4);
-  put(cd, 0, 4);
-  put(cd, pkl.size(), 4);
-  put(cd, pkl.size(), 4);
-  put(cd, name.size(), 2);
-  put(cd, 0, 2);
-  put(cd, 0, 2);
-  put(cd, 0, 2);
-  put(cd, 0, 2);
-  put(cd, 0, 4);
-  put(cd, 0, 4);
-  cd += name;
+  for (const auto& [name, data] : entries) {
+    const std::size_t local = out.size();
+    put(out, 0x04034b50, 4);
+    put(out, 20, 2);
+    put(out, 0, 2);
+    put(out, 0, 2);
+    put(out, 0, 4);
+    put(out, 0, 4);
+    put(out, data.size(), 4);
+    put(out, data.size(), 4);
+    put(out, name.size(), 2);
+    put(out, 0, 2);
+    out += name + data;
+    put(cd, 0x02014b50, 4);
+    put(cd, 20, 2);
+    put(cd, 20, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 4);
+    put(cd, 0, 4);
+    put(cd, data.size(), 4);
+    put(cd, data.size(), 4);
+    put(cd, name.size(), 2);
+    put(cd, 0, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 4);
+    put(cd, local, 4);
+    cd += name;
+  }
   const std::size_t cd_off = out.size();
   out += cd;
   put(out, 0x06054b50, 4);
   put(out, 0, 2);
   put(out, 0, 2);
-  put(out, 1, 2);
-  put(out, 1, 2);
+  put(out, entries.size(), 2);
+  put(out, entries.size(), 2);
   put(out, cd.size(), 4);
   put(out, cd_off, 4);
   put(out, 0, 2);
   std::ofstream(path, std::ios::binary) << out;
   return path;
+}
+
+// A pickle integer of any size: LONG1, little-endian two's complement.
+std::string pickle_int(std::int64_t v) {
+  std::string s = "\x8a\x08";
+  for (int i = 0; i < 8; ++i) s.push_back(char((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xFF));
+  return s;
+}
+std::string pickle_str(const std::string& text) {
+  std::string s = "X";
+  for (int i = 0; i < 4; ++i) s.push_back(char((text.size() >> (8 * i)) & 0xFF));
+  return s + text;
+}
+std::string pickle_ints(const std::vector<std::int64_t>& values) {
+  std::string s = "(";
+  for (std::int64_t v : values) s += pickle_int(v);
+  return s + "t";
+}
+
+// A state_dict of one float32 tensor "w" as torch.save writes it: a storage of `storage_numel`
+// elements (key "0", `storage_bytes` bytes in the archive) viewed at `offset` with `shape` and `stride`.
+std::string write_one_tensor(const std::string& path, std::int64_t storage_numel, std::size_t storage_bytes,
+                             std::int64_t offset, const std::vector<std::int64_t>& shape,
+                             const std::vector<std::int64_t>& stride) {
+  std::string pkl =
+      "\x80\x02"
+      "ccollections\nOrderedDict\n)R" +
+      pickle_str("w") + "ctorch._utils\n_rebuild_tensor_v2\n((" + pickle_str("storage") + "ctorch\nFloatStorage\n" +
+      pickle_str("0") + pickle_str("cpu") + pickle_int(storage_numel) + "tQ" + pickle_int(offset) + pickle_ints(shape) +
+      pickle_ints(stride) +
+      "\x89"
+      "ccollections\nOrderedDict\n)RtRs.";
+  return write_zip(path, pkl, {{"0", std::string(storage_bytes, '\0')}});
 }
 
 }  // namespace
@@ -115,6 +154,81 @@ class TestPth : public QObject {
         ".";
     const std::string path2 = write_zip(dir.path().toStdString() + "/evil2.pth", pkl2);
     expect_error([&] { PthFile::open(path2); }, ErrorCode::kUnsupported, {"builtins.eval"});
+  }
+
+  // Sizes, strides and offsets whose products overflow or reach past the record, made in other ways
+  // than the files of tests/data/bad-inputs: one error naming the tensor, never a view of other memory.
+  void refusesViewsOutsideTheirStorage() {
+    QTemporaryDir dir;
+    const std::string d = dir.path().toStdString();
+    // The well-formed one first: the crafting is right.
+    const std::string ok = write_one_tensor(d + "/ok.pth", 6, 24, 0, {2, 3}, {3, 1});
+    QCOMPARE(PthFile::open(ok)->view("w").sizes().vec(), (std::vector<std::int64_t>{2, 3}));
+    struct Case {
+      const char* name;
+      std::int64_t numel;
+      std::size_t bytes;
+      std::int64_t offset;
+      std::vector<std::int64_t> shape, stride;
+      const char* words;
+    };
+    const std::int64_t big = std::int64_t{1} << 62;
+    const Case cases[] = {
+        {"numel wraps (2^62 x 4 bytes)", big, 16, 0, {2}, {1}, "more than its record holds"},
+        {"numel times 4 just past int64", (std::int64_t{1} << 61) + 1, 16, 0, {2}, {1}, "more than its record holds"},
+        {"negative numel", -4, 16, 0, {2}, {1}, "more than its record holds"},
+        {"stride 2^62 on the first dim", 6, 24, 0, {2, 3}, {big, 1}, "reaches past the end of its storage"},
+        {"stride product overflows over two dims", 6, 24, 0, {3, 3}, {big / 2, big / 2}, "overflowing"},
+        {"shape product overflows", 6, 24, 0, {big, 8}, {1, 1}, "overflowing"},
+        {"offset past the storage", 6, 24, 5, {2}, {1}, "reaches past the end of its storage"},
+        {"offset near int64 max", 6, 24, std::numeric_limits<std::int64_t>::max() - 1, {2}, {1}, "past the end"},
+        {"negative offset", 6, 24, -1, {2}, {1}, "past the end"},
+        {"negative stride", 6, 24, 0, {2}, {-1}, "negative or overflowing"},
+        {"stride 0 expands 1 element into 2^40", 1, 4, 0, {std::int64_t{1} << 40}, {0}, "overlapping strides"},
+    };
+    for (const Case& c : cases) {
+      const std::string path = write_one_tensor(d + "/bad.pth", c.numel, c.bytes, c.offset, c.shape, c.stride);
+      expect_error([&] { PthFile::open(path)->view("w"); }, ErrorCode::kCorruptFile, {"tensor 'w'", c.words});
+    }
+    // The unpickler already refuses a shape and a stride of different lengths.
+    const std::string mismatch = write_one_tensor(d + "/bad.pth", 6, 24, 0, {2, 3}, {1});
+    expect_error([&] { PthFile::open(mismatch); }, ErrorCode::kCorruptFile, {"size and stride differ in length"});
+  }
+
+  // Nesting bounded at 100 whatever the container: lists, tuples, dicts.
+  void boundsNesting() {
+    QTemporaryDir dir;
+    const std::string d = dir.path().toStdString();
+    for (const std::string& opener : {std::string("lists"), std::string("tuples"), std::string("dicts")}) {
+      std::string pkl = "\x80\x02";
+      if (opener == "lists") {
+        pkl += std::string(200, ']');
+        for (int i = 0; i < 199; ++i) pkl += "a";
+      } else if (opener == "tuples") {
+        for (int i = 0; i < 200; ++i) pkl += "(";
+        pkl += ")";
+        for (int i = 0; i < 200; ++i) pkl += "t";
+      } else {
+        for (int i = 0; i < 200; ++i) pkl += "}" + pickle_str("k");
+        pkl += "}";
+        for (int i = 0; i < 200; ++i) pkl += "s";
+      }
+      pkl += ".";
+      const std::string path = write_zip(d + "/" + opener + ".pth", pkl);
+      expect_error([&] { PthFile::open(path); }, ErrorCode::kCorruptFile, {"nested more than 100 deep"});
+    }
+    // Through the memo (LONG_BINGET a list, append a new one into it) the depth check sees one level at
+    // a time, and 200 000 levels are built: they are still freed without recursion (no stack overflow).
+    auto u32 = [](std::uint32_t v) {
+      std::string s;
+      for (int i = 0; i < 4; ++i) s.push_back(char((v >> (8 * i)) & 0xFF));
+      return s;
+    };
+    std::string chain = "\x80\x02]r" + u32(0);
+    for (std::uint32_t i = 1; i <= 200000; ++i) chain += "j" + u32(i - 1) + "]r" + u32(i) + "a0";
+    chain += ".";
+    const std::string path = write_zip(d + "/chain.pth", chain);
+    expect_error([&] { PthFile::open(path); }, ErrorCode::kCorruptFile, {"state_dict"});
   }
 
   void reportsMalformedArchives() {

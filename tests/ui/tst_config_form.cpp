@@ -131,6 +131,13 @@ void TestConfigForm::generationFormSnapsToValidValues() {
   QCOMPARE(typeInto(form, height, "470"), 464);
   QCOMPARE(typeInto(form, width, "8"), wan::kMinSide);
   QCOMPARE(typeInto(form, steps, "7"), 7);
+  // Past the range: the largest valid value, not the number left by a dropped keystroke (500, 201).
+  QCOMPARE(typeInto(form, steps, "5000"), wan::kMaxSteps);
+  QCOMPARE(typeInto(form, frames, "2001"), wan::kMaxFrames);
+  QCOMPARE(typeInto(form, width, "9000"), wan::kMaxSide);
+  QCOMPARE(typeInto(form, frames, "21"), 21);
+  QCOMPARE(typeInto(form, width, "16"), 16);
+  QCOMPARE(typeInto(form, steps, "7"), 7);
   QCOMPARE(width->maximum(), wan::kMaxSide);
   QCOMPARE(frames->maximum(), wan::kMaxFrames);
   QCOMPARE(steps->maximum(), wan::kMaxSteps);

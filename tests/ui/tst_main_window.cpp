@@ -33,13 +33,13 @@
 #include "job_queue.h"
 #include "main_window.h"
 #include "preset_store.h"
-#include "progress_text.h"
 #include "run_supervisor.h"
 #include "studio_test_util.h"
 #include "video_player.h"
 #include "wan/error.h"
 #include "wan/generation.h"
 #include "wan/job.h"
+#include "wan/launcher.h"
 #include "wan/model_info.h"
 
 using studio_test::longRequest;
@@ -472,37 +472,41 @@ class TestMainWindow : public QObject {
     QVERIFY2(reason->text().contains("needs world_size > 1"), qPrintable(reason->text()));
   }
 
-  // The rank bars in plain words (no "none 0/0", frames per second of decoding as s/frame).
+  // The rank bars in plain words (no "none 0/0", frames per second of decoding as s/frame): the
+  // engine's wan::format_rank_status, the one formatter of the CLI and the studio.
   void rankBarsInPlainWords() {
+    auto rank_text = [](int rank, const wan::RankStatus& s) {
+      return QString::fromStdString(wan::format_rank_status(rank, s));
+    };
     wan::RankStatus s;
     s.state = wan::RankState::kStarting;
-    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: starting"));
+    QCOMPARE(rank_text(0, s), QString("rank 0: starting"));
     s.state = wan::RankState::kRunning;
     s.phase = static_cast<int>(wan::Phase::kLoading);
     s.step = 0;
     s.total = 1;
-    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: loading the DiT"));
+    QCOMPARE(rank_text(0, s), QString("rank 0: loading the DiT"));
     s.phase = static_cast<int>(wan::Phase::kSampling);
     s.step = 3;
     s.total = 10;
     s.seconds_per_step = 2.1;
     s.memory_bytes = 3ull << 29;
-    QCOMPARE(wan_ui::rankStatusText(1, s), QString("rank 1: sampling step 3/10 · 2.1 s/step · 1.50 GiB"));
+    QCOMPARE(rank_text(1, s), QString("rank 1: sampling step 3/10 · 2.1 s/step · 1.50 GiB"));
     s.phase = static_cast<int>(wan::Phase::kDecoding);
     s.step = 2;
     s.total = 5;
     s.seconds_per_step = 0.8;
     s.memory_bytes = 0;
-    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: decoding frame 2/5 · 0.8 s/frame"));
+    QCOMPARE(rank_text(0, s), QString("rank 0: decoding frame 2/5 · 0.8 s/frame"));
     s.phase = static_cast<int>(wan::Phase::kEncodingText);
-    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: encoding the start picture"));
+    QCOMPARE(rank_text(0, s), QString("rank 0: encoding the start picture"));
     s.step = 0;
-    QCOMPARE(wan_ui::rankStatusText(0, s), QString("rank 0: encoding the prompt"));
+    QCOMPARE(rank_text(0, s), QString("rank 0: encoding the prompt"));
     s.state = wan::RankState::kFailed;
     s.phase = static_cast<int>(wan::Phase::kSampling);
     s.error = "out of memory";
-    QVERIFY(wan_ui::rankStatusText(2, s).startsWith("rank 2: failed while sampling step 0/5"));
-    QVERIFY(wan_ui::rankStatusText(2, s).endsWith(" · out of memory"));
+    QVERIFY(rank_text(2, s).startsWith("rank 2: failed while sampling step 0/5"));
+    QVERIFY(rank_text(2, s).endsWith(" · out of memory"));
   }
 
   // The window works from 1280x720 up: every widget within its parent (or its scroll area), no

@@ -111,7 +111,10 @@ enum class Phase : int {
   kDone,
   kFailed,
 };
-const char* phase_name(Phase phase);
+const char* phase_name(Phase phase);  // short key: "text", "loading", "sampling", ... (WAN_TEST_OOM, sidecars)
+// The phase in a message's words: "while <this>": "encoding the prompt", "loading the DiT", "sampling",
+// "decoding the latent (VAE)", "writing the outputs", "checking the settings and model files".
+const char* phase_description(Phase phase);
 
 struct ProgressEvent {
   Phase phase = Phase::kNone;

@@ -41,8 +41,10 @@ struct LaunchResult {
 // worker, kCommunication for a taken port. Failures of the run itself come back in the result.
 LaunchResult launch_job(const Job& job, const LaunchOptions& options);
 
-// One line for a rank's status on the board, as the CLI prints it and the studio's progress bars
-// show it: "rank 1: sampling 3/8 · 2.10 s/step · 1.40 GiB" (and the error of a failed rank).
+// One line for a rank's status on the board in plain words, as the CLI prints it and the studio's
+// progress bars show it: "rank 0: loading the DiT", "rank 1: sampling step 3/10 · 2.1 s/step · 1.40 GiB",
+// "rank 0: decoding frame 2/5 · 0.8 s/frame", "rank 2: failed while sampling step 0/5 · <error>".
+// A count only where the phase has one; s/step or s/frame only while the rank runs.
 std::string format_rank_status(int rank, const RankStatus& status);
 
 // wan-worker beside the running executable (or $WAN_WORKER).

@@ -124,10 +124,7 @@ void stop_all(std::vector<Worker>& workers, std::chrono::milliseconds grace) {
     }
 }
 
-std::string phase_of(const RankStatus& s) {
-  const Phase p = static_cast<Phase>(s.phase);
-  return p == Phase::kNone ? std::string("starting") : phase_name(p);
-}
+std::string phase_of(const RankStatus& s) { return phase_description(static_cast<Phase>(s.phase)); }
 
 // The folder of a run's job file: "<temp>/wan-job-<launcher pid>-<run id>"; one whose launcher is gone
 // (killed before it could clean up) is removed by the next launch.
@@ -332,16 +329,56 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
 
 std::string format_rank_status(int rank, const RankStatus& s) {
   const Phase phase = static_cast<Phase>(s.phase);
-  char line[160];
-  std::snprintf(line, sizeof line, "rank %d: %s %d/%d", rank, phase == Phase::kNone ? "starting" : phase_name(phase),
-                s.step, s.total);
-  std::string text = line;
-  if (s.seconds_per_step > 0) {
-    std::snprintf(line, sizeof line, " · %.2f s/step", s.seconds_per_step);
-    text += line;
+  std::string what, unit = "step";
+  bool counted = false;  // "k/N" means something in this phase
+  auto count = [&](const char* words) {
+    counted = s.total > 0;
+    return counted ? std::string(words) + " " + std::to_string(s.step) + "/" + std::to_string(s.total)
+                   : std::string(phase == Phase::kSampling ? "sampling" : "decoding");
+  };
+  switch (phase) {
+    case Phase::kNone:
+      what = "starting";
+      break;
+    case Phase::kStarting:
+      what = "checking the settings and model files";
+      break;
+    case Phase::kLoading:
+      what = "loading the DiT";
+      break;
+    case Phase::kEncodingText:  // image-to-video's second part (1 of 2) is the start picture
+      what = s.step >= 1 && s.total >= 2 ? "encoding the start picture" : "encoding the prompt";
+      break;
+    case Phase::kSampling:
+      what = count("sampling step");
+      break;
+    case Phase::kDecoding:
+      unit = "frame";  // the VAE decodes latent frame by latent frame
+      what = count("decoding frame");
+      break;
+    case Phase::kWriting:
+      what = "writing the video";
+      break;
+    case Phase::kDone:
+      what = "done";
+      break;
+    case Phase::kFailed:
+      what = "failed";
+      break;
   }
-  std::snprintf(line, sizeof line, " · %.2f GiB", static_cast<double>(s.memory_bytes) / (1ull << 30));
-  text += line;
+  if (s.state == RankState::kFailed && phase != Phase::kFailed) what = "failed while " + what;
+  if (s.state == RankState::kCancelled) what = "cancelled";
+  if (s.state == RankState::kDone && phase != Phase::kDone) what = "done";
+  std::string text = "rank " + std::to_string(rank) + ": " + what;
+  char part[64];
+  if (counted && s.seconds_per_step > 0 && s.state == RankState::kRunning) {
+    std::snprintf(part, sizeof part, " · %.*f s/%s", s.seconds_per_step < 10 ? 1 : 0, s.seconds_per_step, unit.c_str());
+    text += part;
+  }
+  if (s.memory_bytes > 0) {
+    std::snprintf(part, sizeof part, " · %.2f GiB", static_cast<double>(s.memory_bytes) / (1ull << 30));
+    text += part;
+  }
   if (s.state == RankState::kFailed && !s.error.empty()) text += " · " + s.error;
   return text;
 }

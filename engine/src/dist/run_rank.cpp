@@ -86,7 +86,8 @@ void prepare(Job& job, Communicator& world, RankReporter& reporter) {
 // Step 4: one seed for every rank.
 void agree_on_seed(GenerationRequest& request, Communicator& world) {
   torch::Tensor seed = torch::tensor({static_cast<std::int64_t>(request.seed)}, torch::kInt64);
-  if (world.rank() == 0 && request.seed < 0) seed[0] = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+  // Only -1 means "draw one"; any other negative seed is refused by make_plan's checks.
+  if (world.rank() == 0 && request.seed == -1) seed[0] = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
   world.broadcast(seed, 0);
   request.seed = seed[0].item<std::int64_t>();
 }
@@ -112,6 +113,9 @@ class WorkerReporter : public RankReporter {
   void preview(const PreviewImage& image) override {
     if (board_) board_->preview(image);
   }
+  // Started by wan's launcher, which reports the failed rank's error in its own last line (the board
+  // carries it): the worker then keeps its error off the terminal, so a failure reads as one line.
+  bool supervised() const { return board_ != nullptr; }
   void note(const std::string& text) override {
     if (console_)
       console_->note(text);
@@ -147,6 +151,7 @@ GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& 
   RankHooks hooks = runtime.hooks(job.request.guidance.value(), env.rank == 0);
   hooks.save_latent_before_decode = true;
   hooks.rank = env.rank;
+  if (world->size() > 1) hooks.after_sampling = [&] { world->barrier(); };
   if (env.rank == 0) hooks.on_note = [&](const std::string& text) { reporter.note(text); };
   if (env.rank == 0)
     hooks.on_step = [&](int step, int total, const torch::Tensor& latent) {
@@ -186,6 +191,7 @@ int run_worker(const Job& given, int threads, RankReporter* console) {
       reporter->finish(e.code() == ErrorCode::kCancelled ? RankState::kCancelled : RankState::kFailed,
                        static_cast<int>(e.code()), e.what());
     const char* kind = e.code() == ErrorCode::kInternal ? "internal error" : "error";
+    if (reporter && reporter->supervised() && !verbose_errors()) return static_cast<int>(e.code());
     if (rank >= 0)
       std::fprintf(stderr, "wan: %s: rank %d: %s\n", kind, rank, e.what());
     else

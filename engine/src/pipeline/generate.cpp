@@ -46,6 +46,27 @@ const char* phase_name(Phase phase) {
   return "?";
 }
 
+const char* phase_description(Phase phase) {
+  switch (phase) {
+    case Phase::kLoading:
+      return "loading the DiT";
+    case Phase::kEncodingText:
+      return "encoding the prompt";
+    case Phase::kSampling:
+      return "sampling";
+    case Phase::kDecoding:
+      return "decoding the latent (VAE)";
+    case Phase::kWriting:
+      return "writing the outputs";
+    case Phase::kDone:
+      return "finishing";
+    case Phase::kNone:
+      return "starting";
+    default:
+      return "checking the settings and model files";
+  }
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -155,28 +176,10 @@ struct RunState {
   Dtype dtype = Dtype::kAuto;
 };
 
-// The phase in the words of a message: "out of memory on cuda:0 while <this>".
-const char* phase_words(Phase phase) {
-  switch (phase) {
-    case Phase::kLoading:
-      return "loading the DiT";
-    case Phase::kEncodingText:
-      return "encoding the prompt";
-    case Phase::kSampling:
-      return "sampling";
-    case Phase::kDecoding:
-      return "decoding the latent (VAE)";
-    case Phase::kWriting:
-      return "writing the outputs";
-    default:
-      return "checking the settings and model files";
-  }
-}
-
 // One line: the device and phase, what the allocation asked and what was free, the estimate of this
 // phase and the settings that lower it most (wan::memory_remedies).
 Error out_of_memory_error(const AllocationFailure& failure, const RunState& run, const DistConfig& config) {
-  std::string message = "out of memory on " + run.device.str() + " while " + phase_words(run.phase);
+  std::string message = "out of memory on " + run.device.str() + " while " + phase_description(run.phase);
   const std::int64_t free = run.device.is_cuda() ? device_free_bytes(run.device.has_index() ? run.device.index() : 0)
                                                  : host_available_bytes();
   if (failure.requested_bytes > 0) message += ": an allocation of " + gib(failure.requested_bytes) + " failed";
@@ -200,7 +203,10 @@ Error out_of_memory_error(const AllocationFailure& failure, const RunState& run,
       if (remedies.empty()) {
         message += "; no setting lowers that: free memory on this machine or use one with more";
       } else {
-        message += "; what helps most, by the estimate:";
+        // Decoding a kept latent keeps its size and frames: these changes are for a new run.
+        const bool after_sampling = run.phase == Phase::kDecoding || run.phase == Phase::kWriting;
+        message += after_sampling ? "; what would help a new run most, by the estimate:"
+                                  : "; what helps most, by the estimate:";
         for (std::size_t i = 0; i < remedies.size(); ++i)
           message += std::string(i ? "," : "") + " " + remedies[i].flags + " (" + remedies[i].description + ", " +
                      gib(remedies[i].bytes) + ")";
@@ -346,9 +352,9 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     for (const auto& [what, dropped] : {std::pair<const char*, std::int64_t>{"prompt", text.prompt_tokens_dropped},
                                         {"negative prompt", text.negative_tokens_dropped}})
       if (dropped > 0 && hooks.on_note)
-        hooks.on_note(std::string("the ") + what + " is " + std::to_string(text.text_len - 1 + dropped) +
-                      " tokens long; umT5 reads " + std::to_string(text.text_len - 1) +
-                      " (and the end mark): its last " + std::to_string(dropped) + " tokens are dropped");
+        hooks.on_note(std::string("the ") + what + " is " + std::to_string(text.text_len + dropped) +
+                      " tokens long with the end mark; umT5 reads " + std::to_string(text.text_len) + ": its last " +
+                      std::to_string(dropped) + " tokens are cut");
     release_free_heap();  // umT5 is gone
     result.text_seconds = seconds_since(t0);
     t0 = Clock::now();
@@ -371,6 +377,7 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
         },
         velocity, image);
     result.sampling_seconds = seconds_since(t0);
+    if (hooks.after_sampling) hooks.after_sampling();
     dit = WanModel(nullptr);  // free the DiT before the VAE runs
     if (!hooks.output_rank) {
       report(Phase::kDone, 1, 1, 0, "");

@@ -53,7 +53,10 @@ Error invalid(const std::string& message) { return Error(ErrorCode::kInvalidArgu
 void check_output_parent(const std::string& path, const char* flag, std::int64_t bytes) {
   const fs::path parent = fs::path(path).parent_path();
   const std::string folder = parent.empty() ? std::string(".") : parent.string();
-  if (!parent.empty() && !fs::is_directory(parent))
+  std::error_code ec;
+  if (!parent.empty() && fs::exists(parent, ec) && !fs::is_directory(parent, ec))
+    throw invalid(std::string(flag) + " " + path + ": " + parent.string() + " is a file, not a folder");
+  if (!parent.empty() && !fs::is_directory(parent, ec))
     throw invalid(std::string(flag) + " " + path + ": folder " + parent.string() + " does not exist");
   if (fs::is_directory(path)) throw invalid(std::string(flag) + " " + path + ": is a folder");
   std::string probe = (fs::path(folder) / ".wan-write-probe-XXXXXX").string();
@@ -62,7 +65,6 @@ void check_output_parent(const std::string& path, const char* flag, std::int64_t
     throw Error(ErrorCode::kIo, std::string(flag) + " " + path + ": cannot write into folder " + folder + " (" +
                                     std::strerror(errno) + "); pick a folder you can write to");
   close(fd);
-  std::error_code ec;
   fs::remove(probe, ec);
   const fs::space_info space = fs::space(folder, ec);
   if (!ec && bytes > 0 && space.available < static_cast<std::uintmax_t>(bytes))
@@ -127,11 +129,27 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
                                                "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
     check_output_parent(r.output, "--output", least_output_bytes(r));
     check_sidecar_free(fs::path(r.output).replace_extension(".json").string(), "--output", r.output);
-    if (!r.frames_dir.empty() &&
-        fs::path(r.frames_dir).lexically_normal() == fs::path(r.output).replace_extension(".json").lexically_normal())
-      throw invalid("--frames-dir " + r.frames_dir + " is where the settings of " + r.output +
-                    " go; name the folder differently");
   }
+  // Every path the run writes (or reads, for --decode-latent) is a different one: a clash would only
+  // show after the sampling.
+  std::vector<std::pair<std::string, std::string>> paths;  // what, path
+  if (!r.output.empty()) {
+    paths.emplace_back("--output", r.output);
+    paths.emplace_back("the settings of " + r.output, fs::path(r.output).replace_extension(".json").string());
+  }
+  if (!r.frames_dir.empty()) {
+    paths.emplace_back("--frames-dir", r.frames_dir);
+    if (r.output.empty()) paths.emplace_back("the settings of " + r.frames_dir, r.frames_dir + ".json");
+  }
+  if (!r.save_latent.empty()) paths.emplace_back("--save-latent", r.save_latent);
+  if (!r.decode_latent.empty()) paths.emplace_back("--decode-latent", r.decode_latent);
+  if (r.decode_latent.empty() && r.save_latent.empty() && (!r.output.empty() || !r.frames_dir.empty()))
+    paths.emplace_back("the latent the run keeps while it decodes", rescue_latent_path(r));
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    for (std::size_t j = i + 1; j < paths.size(); ++j)
+      if (fs::absolute(paths[i].second).lexically_normal() == fs::absolute(paths[j].second).lexically_normal())
+        throw invalid(paths[j].first + " (" + paths[j].second + ") is the same path as " + paths[i].first +
+                      "; name them differently");
   if (!r.frames_dir.empty()) {
     if (fs::exists(r.frames_dir))
       throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
@@ -157,6 +175,43 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
   }
   if (r.fps < 1 || r.fps > 240) throw invalid("--fps must be between 1 and 240 (got " + std::to_string(r.fps) + ")");
   if (r.crf < 0 || r.crf > 51) throw invalid("--crf must be between 0 and 51 (got " + std::to_string(r.crf) + ")");
+}
+
+// Byte offset of the first invalid UTF-8 sequence (overlong forms, surrogates and code points past
+// U+10FFFF included), or npos. The tokenizer and the sidecar's JSON both need valid UTF-8; a bad byte
+// used to fail after the whole run ("internal error" from the JSON writer, the video left behind).
+std::size_t invalid_utf8_at(const std::string& text) {
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((b[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (b[i + k] & 0x3F);
+    }
+    const std::uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string::npos;
 }
 
 std::int64_t random_seed() {
@@ -247,6 +302,11 @@ void check_models(RunPlan& p) {
 void validate_settings(const GenerationRequest& r, bool require_output) {
   if (r.decode_latent.empty()) {
     if (r.prompt.empty()) throw invalid("the prompt is empty: give --prompt TEXT");
+    for (const auto& [flag, text] :
+         {std::pair<const char*, const std::string&>{"--prompt", r.prompt}, {"--negative", r.negative_prompt}})
+      if (const std::size_t at = invalid_utf8_at(text); at != std::string::npos)
+        throw invalid(std::string(flag) + ": not valid UTF-8 text (byte " + std::to_string(at) +
+                      "); save the prompt as UTF-8");
     if (r.frames < 1 || r.frames > kMaxFrames || (r.frames - 1) % 4 != 0)
       throw invalid("--frames must be 4n+1 between 1 and " + std::to_string(kMaxFrames) + " (1, 5, 9, ..., 81), got " +
                     std::to_string(r.frames));

@@ -20,6 +20,10 @@ struct RankHooks {
   // Without --save-latent, write the latent to the rescue path before decoding and remove it once the
   // outputs are written, so a decode that dies (even killed) never loses the sampling.
   bool save_latent_before_decode = false;
+  // After the sampling, before anything is written: every rank confirms it finished (a barrier), so
+  // the output rank never writes a video while another rank failed or hangs (it would then be
+  // reported as failed with a complete-looking output beside it). Empty: a world of one.
+  std::function<void()> after_sampling;
   StepObserver on_step;                             // after each sampling step, with the current latent (live preview)
   std::function<void(const std::string&)> on_note;  // a remark for the user (a truncated prompt); empty: none
   int rank = 0;                                     // for WAN_TEST_OOM's rank filter (core/out_of_memory.h)
