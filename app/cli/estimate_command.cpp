@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "pipeline/plan.h"
 #include "video/image_reader.h"
 #include "wan/error.h"
 #include "wan/estimate.h"
@@ -54,13 +55,15 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
 
 int run_estimate_command(EstimateOptions& o) {
   if (!o.size.empty()) parse_size(o.size, o.width, o.height);
-  if (o.width < 16 || o.width % 16 || o.height < 16 || o.height % 16)
-    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--size: width and height must be positive multiples of 16");
-  if (o.frames < 1 || (o.frames - 1) % 4)
-    throw wan::Error(wan::ErrorCode::kInvalidArgument,
-                     "--frames must be 4n+1 (1, 5, ..., 81), got " + std::to_string(o.frames));
-  if (o.device != "cpu" && o.device.rfind("cuda", 0) != 0)
-    throw wan::Error(wan::ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got " + o.device);
+  // The same checks as `wan generate`, in the same words: what one refuses, the other refuses.
+  wan::GenerationRequest request;
+  request.prompt = "(estimate)";
+  request.width = o.width;
+  request.height = o.height;
+  request.frames = o.frames;
+  request.dtype = wan::parse_dtype_name(o.dtype);
+  request.device = wan::parse_device_name(o.device);
+  wan::validate_settings(request, /*require_output=*/false);
   wan::EstimateSettings s;
   s.width = o.width;
   s.height = o.height;
@@ -79,11 +82,15 @@ int run_estimate_command(EstimateOptions& o) {
   const wan::DistConfig current = dist_config_from_flags(o.dist, wan::parse_device_name(o.device));
 
   std::vector<wan::ModelDims> models = {wan::wan21_t2v_1_3b(), wan::wan21_t2v_14b()};
+  int heads = 0;  // the loaded model's, for the layout check; 0: not known
   if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
     wan::ModelInfo info = wan::inspect_model(o.model);
     info.dims.name = "loaded " + info.label;
+    heads = info.dims.num_heads;
     models.push_back(info.dims);
   }
+  // The layout asked for must be one `wan generate` would start (the other columns are what-ifs).
+  if (o.dist.distributed()) wan::check_dist_config(current, wan::DistEnvironment{-1, heads});
   nlohmann::json rows = nlohmann::json::array();
   for (const wan::ModelDims& m : models) {
     nlohmann::json cells = nlohmann::json::array();

@@ -430,6 +430,30 @@ class TestCliGenerate : public QObject {
     QCOMPARE(files_in(tmp.path()), QStringList());
   }
 
+  // `wan estimate` refuses what `wan generate` refuses, in the same words.
+  void estimateRefusesWhatGenerateRefuses_data() {
+    QTest::addColumn<QStringList>("extra");
+    QTest::newRow("frames 18") << QStringList{"--frames", "18"};
+    QTest::newRow("width 250") << QStringList{"--size", "250*48"};
+    QTest::newRow("size too large") << QStringList{"--size", "8192*8192"};
+    QTest::newRow("dtype fp8") << QStringList{"--dtype", "fp8"};
+    QTest::newRow("world 3 with ulysses 2") << QStringList{"--world-size", "3", "--ulysses", "2"};
+    QTest::newRow("ulysses vs the model's heads") << QStringList{"--world-size", "8", "--ulysses", "8"};
+    QTest::newRow("world size 0") << QStringList{"--world-size", "0"};
+  }
+  void estimateRefusesWhatGenerateRefuses() {
+    QFETCH(QStringList, extra);
+    QTemporaryDir tmp;
+    const Run generate = run_wan(
+        QStringList{"generate", "--model", fixture(), "--prompt", "a fox", "--output", tmp.filePath("clip.mp4")} +
+        extra);
+    const Run estimate = run_wan(QStringList{"estimate", "--model", fixture()} + extra);
+    QCOMPARE(generate.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QCOMPARE(estimate.code, generate.code);
+    QCOMPARE(last_line(estimate.err), last_line(generate.err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
   // --verbose adds LibTorch's stack trace for a bug report; the last line stays the same one.
   void verboseShowsTheStackTrace() {
     QTemporaryDir tmp;
