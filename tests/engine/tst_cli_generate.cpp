@@ -3,6 +3,7 @@
 // invalid setting or broken model folder: a clear message, a non-zero exit code, no output left; and
 // the figures `wan bench` reports.
 #include <signal.h>
+#include <unistd.h>
 
 #include <QElapsedTimer>
 #include <QImage>
@@ -452,6 +453,28 @@ class TestCliGenerate : public QObject {
     QCOMPARE(estimate.code, generate.code);
     QCOMPARE(last_line(estimate.err), last_line(generate.err));
     QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
+  // An output folder that exists but takes no new file is refused before any model is read or any
+  // worker starts (a probe file is created and removed). /proc takes no files even for root; a folder
+  // without write permission is tried too where the tests do not run as root (root bypasses it).
+  void unwritableOutputFolderRefusedBeforeLoading() {
+    QTemporaryDir tmp;
+    QStringList folders = {"/proc"};
+    if (geteuid() != 0) {
+      QVERIFY(QDir().mkpath(tmp.filePath("ro")));
+      QFile::setPermissions(tmp.filePath("ro"), QFileDevice::ReadOwner | QFileDevice::ExeOwner);
+      folders << tmp.filePath("ro");
+    }
+    for (const QString& folder : folders)
+      for (const QStringList& extra : {QStringList{}, QStringList{"--world-size", "2"}}) {
+        const Run r = run_wan(fixture_args(fixture()) << "--output" << folder + "/clip.mp4" << extra);
+        QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kIo));
+        QVERIFY2(last_line(r.err).contains("cannot write into folder " + folder), qPrintable(r.err));
+        QVERIFY2(!r.err.contains("[text]") && !r.err.contains("[loading]") && !r.err.contains("starting 2 worker"),
+                 qPrintable(r.err));
+      }
+    QVERIFY(!QFile::exists("/proc/clip.mp4"));
   }
 
   // --verbose adds LibTorch's stack trace for a bug report; the last line stays the same one.
