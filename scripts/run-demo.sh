@@ -15,6 +15,6 @@ out=${OUT:-demo-output/demo.mp4}
 mkdir -p "$(dirname "$out")"
 ./build/bin/wan generate \
   --prompt "a red fox runs through the snowy forest at dawn" \
-  --size 256*160 --frames 17 --steps 10 --seed 42 --output "$out"
+  --size 256*160 --frames 17 --steps 10 --seed 42 --output "$out" --overwrite
 echo "ffprobe: $(ffprobe -v error -count_frames -select_streams v:0 \
   -show_entries stream=codec_name,width,height,r_frame_rate,nb_read_frames -of csv=p=0 "$out")"

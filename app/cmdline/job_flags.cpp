@@ -57,6 +57,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--decode-latent", r.decode_latent, "skip sampling: decode a latent saved with --save-latent");
   cmd->add_option("--fps", r.fps, "frames per second of the video")->capture_default_str();
   cmd->add_option("--crf", r.crf, "H.264 quality: 0 (lossless) .. 51 (worst)")->capture_default_str();
+  cmd->add_flag("--overwrite", r.overwrite,
+                "replace an existing video, its sidecar and the --save-latent file (without it the run refuses "
+                "to start when one exists)");
   // An environment variable, so the workers a launch starts inherit it (core/out_of_memory.h).
   cmd->add_flag_callback(
       "--verbose", [] { setenv("WAN_VERBOSE", "1", 1); },

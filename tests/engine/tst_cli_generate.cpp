@@ -255,7 +255,13 @@ class TestCliGenerate : public QObject {
     QCOMPARE(files_in(tmp.path()), QStringList({"clip.json"}));
     QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), std::string(R"({"my": "notes"})"));
     QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);
-    QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);  // its own sidecar
+    // The same name again: refused without --overwrite (nothing replaced), replaced with it.
+    const std::string video = wan::read_text_file(tmp.filePath("other.mp4").toStdString());
+    const Run again = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4"));
+    QCOMPARE(again.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(again.err).contains("add --overwrite"), qPrintable(again.err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("other.mp4").toStdString()), video);
+    QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4") << "--overwrite").code, 0);
     // other.mov would write other.json too, which holds other.mp4's settings: refused, nothing replaced.
     const std::string before = wan::read_text_file(tmp.filePath("other.json").toStdString());
     const Run mov = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mov"));
@@ -264,6 +270,28 @@ class TestCliGenerate : public QObject {
              qPrintable(mov.err));
     QCOMPARE(wan::read_text_file(tmp.filePath("other.json").toStdString()), before);
     QVERIFY(!QFileInfo::exists(tmp.filePath("other.mov")));
+  }
+
+  // A video or latent of the user's under the name a run would write survives it: the run refuses to
+  // start (exit 2) unless --overwrite is given.
+  void existingOutputsSurviveWithoutOverwrite() {
+    QTemporaryDir tmp;
+    for (const QString& name : {"clip.mp4", "lat.safetensors"}) {
+      QFile mine(tmp.filePath(name));
+      QVERIFY(mine.open(QIODevice::WriteOnly));
+      mine.write("mine");
+    }
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(r.err).contains("clip.mp4 exists; pick another name, or add --overwrite"), qPrintable(r.err));
+    const Run l = run_wan(fixture_args(fixture()) << "--save-latent" << tmp.filePath("lat.safetensors"));
+    QCOMPARE(l.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.mp4", "lat.safetensors"}));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.mp4").toStdString()), std::string("mine"));
+    QCOMPARE(wan::read_text_file(tmp.filePath("lat.safetensors").toStdString()), std::string("mine"));
+    const Run o = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4") << "--overwrite");
+    QVERIFY2(o.code == 0, qPrintable(o.err));
+    QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
   }
 
   // The latent a failed run kept (or any file of that name) is never replaced by the next run's own.

@@ -4,6 +4,7 @@
 #pragma once
 #include <signal.h>
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QTemporaryDir>
 #include <QtGlobal>
@@ -24,7 +25,12 @@ inline bool initStudioTest() {
   return !wan::demo_model_dir().empty();
 }
 
-inline int studioSegments() { return QDir("/dev/shm").entryList({"wan-studio-studio-*"}, QDir::Files).size(); }
+// The progress boards of this test process's runs (RunSupervisor names them "studio-<pid>-<time>"):
+// other test programs that run at the same time (ctest -j 2) have boards of their own.
+inline int studioSegments() {
+  const QString mine = QString("wan-studio-studio-%1-*").arg(QCoreApplication::applicationPid());
+  return QDir("/dev/shm").entryList({mine}, QDir::Files).size();
+}
 inline bool processAlive(qint64 pid) { return pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0; }
 
 inline wan::GenerationRequest smallRequest(const QString& out_dir) {

@@ -70,6 +70,9 @@ struct GenerationRequest {
   std::string decode_latent;  // skip sampling: decode this saved latent instead
   int fps = 16;
   int crf = 19;  // H.264 constant rate factor, 0 (lossless) .. 51
+  // Replace an existing video, its sidecar and --save-latent file. Off: a run refuses to start when
+  // one exists (a file that is not a sidecar where the sidecar goes is never replaced, even with it).
+  bool overwrite = false;
 };
 
 // Image-to-video's output size for a largest area of max_width x max_height and a picture of

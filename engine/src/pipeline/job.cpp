@@ -132,14 +132,16 @@ json request_json(const GenerationRequest& r) {
           {"save_latent", r.save_latent},
           {"decode_latent", r.decode_latent},
           {"fps", r.fps},
-          {"crf", r.crf}};
+          {"crf", r.crf},
+          {"overwrite", r.overwrite}};
 }
 
 GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   const FieldReader f{j, "request"};
-  f.only({"prompt", "negative_prompt", "image",      "width",       "height",        "frames", "steps",
-          "shift",  "guidance",        "seed",       "sampler",     "dtype",         "device", "cpu_noise",
-          "model",  "output",          "frames_dir", "save_latent", "decode_latent", "fps",    "crf"});
+  f.only({"prompt",   "negative_prompt", "image",      "width",       "height",        "frames", "steps",
+          "shift",    "guidance",        "seed",       "sampler",     "dtype",         "device", "cpu_noise",
+          "model",    "output",          "frames_dir", "save_latent", "decode_latent", "fps",    "crf",
+          "overwrite"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -177,6 +179,7 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.text("decode_latent", r.decode_latent);
   f.integer("fps", r.fps);
   f.integer("crf", r.crf);
+  f.boolean("overwrite", r.overwrite);
   return r;
 }
 

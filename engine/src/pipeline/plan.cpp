@@ -87,7 +87,8 @@ std::int64_t least_output_bytes(const GenerationRequest& r) {
 // earlier sidecar of this same output (the video beside it is replaced too); anything else is the
 // user's, or the settings of another video that shares the stem (x.mp4 and x.mov both use x.json), and
 // stays.
-void check_sidecar_free(const std::string& sidecar, const std::string& flag, const std::string& output) {
+void check_sidecar_free(const std::string& sidecar, const std::string& flag, const std::string& output,
+                        bool overwrite) {
   std::error_code ec;
   if (!fs::exists(sidecar, ec)) return;
   bool ours = false;
@@ -115,6 +116,17 @@ void check_sidecar_free(const std::string& sidecar, const std::string& flag, con
   if (!other.empty())
     throw invalid(flag + " " + output + ": the run's settings go to " + sidecar + ", which holds the settings of " +
                   other + "; pick another name (the two share a name up to the extension)");
+  if (!overwrite)
+    throw invalid(flag + " " + output + ": " + sidecar +
+                  " exists (the settings of an earlier run); pick another name, or add --overwrite to replace the "
+                  "video and its settings");
+}
+
+// An existing output is replaced only with --overwrite.
+void check_not_there(const std::string& path, const std::string& flag, bool overwrite) {
+  std::error_code ec;
+  if (!overwrite && fs::exists(path, ec))
+    throw invalid(flag + " " + path + " exists; pick another name, or add --overwrite to replace it");
 }
 
 void validate_outputs(const GenerationRequest& r, bool require_output) {
@@ -128,7 +140,8 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
                                                ": this build has no FFmpeg (-DWAN_WITH_FFMPEG=OFF); "
                                                "use --frames-dir DIR or --save-latent FILE, or rebuild with FFmpeg");
     check_output_parent(r.output, "--output", least_output_bytes(r));
-    check_sidecar_free(fs::path(r.output).replace_extension(".json").string(), "--output", r.output);
+    check_not_there(r.output, "--output", r.overwrite);
+    check_sidecar_free(fs::path(r.output).replace_extension(".json").string(), "--output", r.output, r.overwrite);
   }
   // Every path the run writes (or reads, for --decode-latent) is a different one: a clash would only
   // show after the sampling.
@@ -154,12 +167,13 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
     if (fs::exists(r.frames_dir))
       throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
     check_output_parent(r.frames_dir, "--frames-dir", least_output_bytes(r));
-    if (r.output.empty()) check_sidecar_free(r.frames_dir + ".json", "--frames-dir", r.frames_dir);
+    if (r.output.empty()) check_sidecar_free(r.frames_dir + ".json", "--frames-dir", r.frames_dir, r.overwrite);
   }
   if (!r.save_latent.empty()) {
     if (fs::path(r.save_latent).extension() != ".safetensors")
       throw invalid("--save-latent " + r.save_latent + ": the file name must end in .safetensors");
     check_output_parent(r.save_latent, "--save-latent", least_output_bytes(r));
+    check_not_there(r.save_latent, "--save-latent", r.overwrite);
   }
   // Without --save-latent a sampling run keeps its latent at the rescue path while it decodes (and for
   // good when decoding fails): a file already there, kept by an earlier run or the user's, is never
