@@ -11,58 +11,13 @@ using wan_test::expect_error;
 
 namespace {
 
-// A torch.save-shaped archive whose data.pkl is `pickle` (written with our zip writer's layout by
-// re-using write_pth and swapping the pickle bytes is not possible, so build the zip by hand).
+// A torch.save-shaped archive whose data.pkl is `pkl`, with storage records under data/ (the engine's
+// zip writer, so that the pickle can say anything).
 std::string write_zip(const std::string& path, const std::string& pkl,
                       const std::vector<std::pair<std::string, std::string>>& storages = {}) {
-  auto put = [](std::string& s, std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) s.push_back(char((v >> (8 * i)) & 0xFF));
-  };
   std::vector<std::pair<std::string, std::string>> entries = {{"archive/data.pkl", pkl}};
   for (const auto& [key, bytes] : storages) entries.emplace_back("archive/data/" + key, bytes);
-  std::string out, cd;
-  for (const auto& [name, data] : entries) {
-    const std::size_t local = out.size();
-    put(out, 0x04034b50, 4);
-    put(out, 20, 2);
-    put(out, 0, 2);
-    put(out, 0, 2);
-    put(out, 0, 4);
-    put(out, 0, 4);
-    put(out, data.size(), 4);
-    put(out, data.size(), 4);
-    put(out, name.size(), 2);
-    put(out, 0, 2);
-    out += name + data;
-    put(cd, 0x02014b50, 4);
-    put(cd, 20, 2);
-    put(cd, 20, 2);
-    put(cd, 0, 2);
-    put(cd, 0, 2);
-    put(cd, 0, 4);
-    put(cd, 0, 4);
-    put(cd, data.size(), 4);
-    put(cd, data.size(), 4);
-    put(cd, name.size(), 2);
-    put(cd, 0, 2);
-    put(cd, 0, 2);
-    put(cd, 0, 2);
-    put(cd, 0, 2);
-    put(cd, 0, 4);
-    put(cd, local, 4);
-    cd += name;
-  }
-  const std::size_t cd_off = out.size();
-  out += cd;
-  put(out, 0x06054b50, 4);
-  put(out, 0, 2);
-  put(out, 0, 2);
-  put(out, entries.size(), 2);
-  put(out, entries.size(), 2);
-  put(out, cd.size(), 4);
-  put(out, cd_off, 4);
-  put(out, 0, 2);
-  std::ofstream(path, std::ios::binary) << out;
+  write_zip_entries(path, entries);
   return path;
 }
 

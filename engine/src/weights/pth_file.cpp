@@ -221,6 +221,14 @@ class ZipWriter {
 
 }  // namespace
 
+void write_zip_entries(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries) {
+  AtomicFileWriter out(path);
+  ZipWriter zip(out);
+  for (const auto& [name, bytes] : entries) zip.add(name, bytes.data(), bytes.size());
+  zip.finish();
+  out.commit();
+}
+
 void write_pth(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   const std::string archive = std::filesystem::path(path).stem().string();
   std::vector<torch::Tensor> storages;

@@ -42,4 +42,8 @@ class PthFile final : public TensorSource {
 // Limit: archives up to 4 GiB (no zip64 on the writing side).
 void write_pth(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
+// The archive layer of write_pth: stored (uncompressed) entries, each 64-byte aligned, in this order,
+// atomically. Tests use it to build archives whose pickle says what a hostile file would.
+void write_zip_entries(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries);
+
 }  // namespace wan
