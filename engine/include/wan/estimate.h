@@ -88,7 +88,10 @@ struct MemoryRemedy {
   std::string description;  // plain words: "run umT5 on the CPU"
   std::int64_t bytes = 0;   // estimated need of the phase after the change (same unit as phase_bytes)
 };
+// One rank's bytes in `phase` (of an estimate) plus its runtime term.
 std::int64_t phase_bytes(const MemoryEstimate& estimate, const std::string& phase);
+// The figure the remedies are compared by: phase_bytes of rank 0, times the world size on the CPU.
+std::int64_t phase_need_bytes(const ModelDims& model, const EstimateSettings& settings, const std::string& phase);
 std::vector<MemoryRemedy> memory_remedies(const ModelDims& model, const EstimateSettings& settings,
                                           const std::string& phase, int limit = 4);
 

@@ -6,16 +6,16 @@
 namespace wan {
 namespace {
 
-// The host holds every CPU rank; a GPU holds one.
-std::int64_t need(const ModelDims& model, const EstimateSettings& s, const std::string& phase) {
-  const std::int64_t one = phase_bytes(estimate_memory(model, s, 0), phase);
-  return s.gpu ? one : one * std::max(1, s.config.world_size);
-}
-
 // Rounded down to a multiple of `m`, at least `m`.
 int down_to(int value, int m) { return std::max(m, value / m * m); }
 
 }  // namespace
+
+// The host holds every CPU rank; a GPU holds one.
+std::int64_t phase_need_bytes(const ModelDims& model, const EstimateSettings& s, const std::string& phase) {
+  const std::int64_t one = phase_bytes(estimate_memory(model, s, 0), phase);
+  return s.gpu ? one : one * std::max(1, s.config.world_size);
+}
 
 std::int64_t phase_bytes(const MemoryEstimate& e, const std::string& phase) {
   std::int64_t bytes = e.peak - e.runtime;
@@ -77,10 +77,10 @@ std::vector<MemoryRemedy> memory_remedies(const ModelDims& model, const Estimate
     add(s, "--width " + std::to_string(s.width) + " --height " + std::to_string(s.height), "a smaller picture");
   }
 
-  const std::int64_t now = need(model, settings, phase);
+  const std::int64_t now = phase_need_bytes(model, settings, phase);
   std::vector<MemoryRemedy> out;
   for (auto& [after, remedy] : candidates) {
-    remedy.bytes = need(model, after, phase);
+    remedy.bytes = phase_need_bytes(model, after, phase);
     if (remedy.bytes < now - now / 20) out.push_back(remedy);  // a change that saves under 5 % is no remedy
   }
   std::stable_sort(out.begin(), out.end(),

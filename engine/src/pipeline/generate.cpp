@@ -195,8 +195,7 @@ Error out_of_memory_error(const AllocationFailure& failure, const RunState& run,
       s.gpu = run.device.is_cuda();
       s.config = config;
       const std::string phase = phase_name(run.phase);
-      std::int64_t need = phase_bytes(estimate_memory(dims, s, 0), phase);
-      if (!s.gpu) need *= std::max(1, config.world_size);
+      const std::int64_t need = phase_need_bytes(dims, s, phase);
       message +=
           "; this phase needs about " + gib(need) + (s.gpu ? " per GPU" : " of host memory") + " by the estimate";
       const std::vector<MemoryRemedy> remedies = memory_remedies(dims, s, phase);
