@@ -16,6 +16,7 @@ PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   xvfb xauth                                 # scripts/screenshots.sh (the studio in a virtual display)
   clang-format                               # scripts/check-format.sh (Debian 12: clang-format 14)
+  clang libclang-rt-14-dev                   # scripts/sanitize.sh, scripts/fuzz.sh: ASan, UBSan, libFuzzer
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

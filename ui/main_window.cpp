@@ -41,6 +41,7 @@
 #include <QTimer>
 #include <QUrl>
 #include <QVBoxLayout>
+#include <cstring>
 #include <numeric>
 
 #include "config_form.h"
@@ -340,6 +341,7 @@ bool MainWindow::startJob(wan::Job job, const QString& folder) {
     return false;
   }
   if (QDir(history_->folder()) != QDir(folder)) history_->setFolder(folder);
+  started_.emplace(job, folder);
   job.request.output = newOutputPath(folder).toStdString();
   const wan::DistConfig& c = job.config;
   QString error;
@@ -482,6 +484,17 @@ void MainWindow::onFinished(int exit_code, const QString& message, const QString
     }
     eta_->clear();
     log_->appendPlainText(last_message_);
+  } else if (exit_code == static_cast<int>(wan::ErrorCode::kOutOfMemory) &&
+             message.endsWith(QString(wan::kStartAnywayHint)) && started_ && !started_->first.request.force &&
+             queue_row_ < 0 &&
+             confirm("Not enough memory", message.chopped(static_cast<int>(std::strlen(wan::kStartAnywayHint))) +
+                                              ".\n\nStart anyway? The run may fail when the memory runs out.")) {
+    // Refused before it started: the user chose to try anyway.
+    wan::Job job = started_->first;
+    job.request.force = true;
+    const QString folder = started_->second;
+    if (!startJob(job, folder)) setRunning(false);
+    return;
   } else {
     last_message_ =
         QString("Failed (%1): %2").arg(wan::error_code_name(static_cast<wan::ErrorCode>(exit_code)), message);

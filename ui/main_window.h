@@ -131,6 +131,8 @@ class MainWindow : public QMainWindow {
   QListView* queue_view_;
   bool queue_running_ = false;
   int queue_row_ = -1;  // the queued job running now
+  // The job last started and its folder: started again with force when the user says "start anyway".
+  std::optional<std::pair<wan::Job, QString>> started_;
   struct PresetUndo {
     QString name;
     wan::DistConfig config;

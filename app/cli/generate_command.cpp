@@ -1,6 +1,7 @@
 #include "generate_command.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,13 +13,28 @@
 #include "wan/error.h"
 #include "wan/launcher.h"
 #include "wan/rank.h"
+#include "weights/file_util.h"
 #include "weights/safetensors.h"
 
 namespace wan_cli {
 namespace {
 
+// The first SIGINT / SIGTERM / SIGHUP cancels the run at the end of the current step; a second one ends
+// it at once. With workers, the launcher then stops them (g_stop_now); in a run of one process the
+// handler itself removes the half-written files and exits with the cancelled code.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) { g_interrupted = true; }
+std::atomic<bool> g_stop_now{false};
+std::atomic<bool> g_exit_on_second{false};
+extern "C" void on_interrupt(int) {
+  if (!g_interrupted.exchange(true)) return;
+  g_stop_now = true;
+  if (!g_exit_on_second.load()) return;
+  wan::remove_partial_files_now();
+  static const char kMessage[] = "wan: error: cancelled (second interrupt: stopped at once)\n";
+  const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  (void)ignored;
+  ::_exit(static_cast<int>(wan::ErrorCode::kCancelled));
+}
 
 // One line per rank whenever its phase or step changes (the engine's formatter), and each rank's peak.
 class BoardPrinter {
@@ -98,6 +114,7 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
   wan::LaunchOptions l;
   l.master_port = d.master_port.value_or(0);
   l.cancel = &g_interrupted;
+  l.stop_now = &g_stop_now;
   BoardPrinter printer;
   l.on_poll = [&](const wan::ProgressBoard& b) { printer(b); };
   const wan::DistConfig& c = job.config;
@@ -107,11 +124,8 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
                  c.world_size == 1 ? "" : "s", wan::backend_name(c.backend), c.context_parallel() ? c.ulysses_size : 1,
                  c.context_parallel() ? c.ring_size : 1, c.cfg_parallel ? ", cfg parallel" : "");
   };
-  wan::LaunchResult r;
-  {
-    InterruptGuard interrupts;
-    r = wan::launch_job(job, l);
-  }
+  g_exit_on_second = false;  // the launcher stops its workers (g_stop_now), so their files are removed
+  const wan::LaunchResult r = wan::launch_job(job, l);
   if (r.exit_code != 0) throw wan::Error(static_cast<wan::ErrorCode>(r.exit_code), r.message);
   printer.print_peaks();
   print_launched_result(job.request);
@@ -154,12 +168,16 @@ int write_job(const wan::Job& given, const std::string& path) {
 }  // namespace
 
 int run_generate_command(const JobFlags& flags) {
+  // From here on Ctrl-C (SIGINT, SIGTERM, SIGHUP) cancels at the end of a step, a second one at once:
+  // exit 9 "cancelled" at any moment.
+  g_exit_on_second = true;
+  InterruptGuard interrupts;
   const wan::Job job = job_from_flags(flags);
+  if (g_interrupted) throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
   if (!flags.write_job.empty()) return write_job(job, flags.write_job);
   if (flags.dist.distributed()) return run_launched(job, flags.dist);
   ConsoleReporter console(stderr, &g_interrupted);  // Ctrl-C: cancelled at the end of the step
-  InterruptGuard interrupts;
-  wan::run_rank(job, wan::WorkerEnv{}, console);  // a world of one that nobody launched
+  wan::run_rank(job, wan::WorkerEnv{}, console);    // a world of one that nobody launched
   return 0;
 }
 

@@ -60,6 +60,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_flag("--overwrite", r.overwrite,
                 "replace an existing video, its sidecar and the --save-latent file (without it the run refuses "
                 "to start when one exists)");
+  cmd->add_flag("--force", r.force,
+                "start even when the memory estimate says the run cannot fit in the free memory (without it "
+                "such a run is refused before loading, with what would help)");
   // An environment variable, so the workers a launch starts inherit it (core/out_of_memory.h).
   cmd->add_flag_callback(
       "--verbose", [] { setenv("WAN_VERBOSE", "1", 1); },

@@ -11,8 +11,10 @@
 #include <QRegularExpression>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli_test_util.h"
+#include "pipeline/memory_check.h"
 #include "test_util.h"
 #include "wan/estimate.h"
 #include "wan/job.h"
@@ -378,6 +380,56 @@ class TestCliGenerate : public QObject {
     QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
   }
 
+  // Refuse what cannot fit, before loading: the estimate against this host's available memory, in one
+  // process and through the launcher (before any worker starts); --force starts it anyway. A smaller
+  // machine is stood for by WAN_TEST_AVAILABLE_BYTES (pipeline/memory_check.h).
+  void runThatCannotFitIsRefusedBeforeLoading_data() {
+    QTest::addColumn<QStringList>("extra");
+    QTest::newRow("one process") << QStringList{};
+    QTest::newRow("two ranks") << QStringList{"--world-size", "2"};
+  }
+  void runThatCannotFitIsRefusedBeforeLoading() {
+    QFETCH(QStringList, extra);
+    QTemporaryDir tmp;
+    qputenv("WAN_TEST_AVAILABLE_BYTES", "1000000");
+    struct Unset {
+      ~Unset() { qunsetenv("WAN_TEST_AVAILABLE_BYTES"); }
+    } unset;
+    const Run refused = run_wan(fixture_args(fixture()) << extra << "--output" << tmp.filePath("clip.mp4"));
+    QCOMPARE(refused.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    const QString line = last_line(refused.err);
+    QVERIFY2(line.startsWith("wan: error: this run needs about ") && line.contains(" of host memory") &&
+                 line.contains(" by the estimate, but ") && line.contains("but 977 KiB is available") &&
+                 line.endsWith("or --force to start anyway"),
+             qPrintable(refused.err));
+    QVERIFY2(!refused.err.contains("loading"), qPrintable(refused.err));  // refused before any weight
+    QCOMPARE(files_in(tmp.path()), QStringList());
+    const Run forced = run_wan(fixture_args(fixture()) << extra << "--force"
+                                                       << "--output" << tmp.filePath("clip.mp4"));
+    qunsetenv("WAN_TEST_AVAILABLE_BYTES");
+    QVERIFY2(forced.code == 0, qPrintable(forced.err));
+    QVERIFY(QFile::exists(tmp.filePath("clip.mp4")));
+  }
+
+  // The same without a stand-in: 4096*4096 and 1001 frames of the demo model on this machine.
+  void hugeVideoRefusedByTheEstimate() {
+    wan::GenerationRequest r;
+    r.width = r.height = 4096;
+    r.frames = 1001;
+    wan::ModelFiles demo;
+    demo.model_dir = wan::demo_model_dir();
+    const wan::ModelDims dims = wan::inspect_model(demo).dims;
+    const wan::MemoryCheck check = wan::measure_memory_check(dims, r, wan::DistConfig{});
+    if (check.available_bytes < 0 || check.available_bytes >= check.need_bytes)
+      QSKIP("this machine has the memory the estimate asks for 4096*4096*1001: nothing to refuse");
+    QTemporaryDir tmp;
+    const Run refused = run_wan({"generate", "--prompt", "a fox", "--size", "4096*4096", "--frames", "1001", "--output",
+                                 tmp.filePath("clip.mp4")});
+    QCOMPARE(refused.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    QVERIFY2(last_line(refused.err).contains("by the estimate"), qPrintable(refused.err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
   // The crafted files of tests/data/bad-inputs (copied from ../shared/bad-inputs, README there), each in
   // place of its file in a copy of the fixture folder: one error line, a documented exit code, no crash
   // and nothing written.
@@ -575,6 +627,31 @@ class TestCliGenerate : public QObject {
     err += p.readAllStandardError();
     QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
     QVERIFY2(last_line(err) == "wan: error: cancelled", qPrintable(err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
+  // A second Ctrl-C ends the run at once (the handler removes half-written files and exits 9).
+  void secondInterruptInOneProcessEndsAtOnce() {
+    QTemporaryDir tmp;
+    QProcess p;
+    p.start(WAN_CLI_PATH, QStringList{"generate", "--prompt", "a fox", "--size", "832*480", "--frames", "33", "--steps",
+                                      "400", "--output", tmp.filePath("clip.mp4")});
+    QVERIFY(p.waitForStarted());
+    QElapsedTimer timer;
+    timer.start();
+    QString err;
+    while (!err.contains("[sampling] step 1/") && timer.elapsed() < 120000) {
+      p.waitForReadyRead(200);
+      err += p.readAllStandardError();
+    }
+    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
+    kill(static_cast<pid_t>(p.processId()), SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kill(static_cast<pid_t>(p.processId()), SIGINT);
+    QVERIFY(p.waitForFinished(30000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
+    QVERIFY2(last_line(err) == "wan: error: cancelled (second interrupt: stopped at once)", qPrintable(err));
     QCOMPARE(files_in(tmp.path()), QStringList());
   }
 

@@ -92,6 +92,17 @@ class TestLauncherFaults : public QObject {
     return false;
   }
 
+  // Waits until the run's progress board exists (the launcher has checked the job and starts workers).
+  bool wait_for_board(Run& run) {
+    QElapsedTimer timer;
+    timer.start();
+    while (timer.elapsed() < 60000 && run.process.state() != QProcess::NotRunning) {
+      if (QFile::exists("/dev/shm/wan-studio-" + run.run_id)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
   // Catches `rank` in `phase` (polling the board every millisecond), freezes it with SIGSTOP and
   // checks it is still there. The demo model loads and encodes in tens of milliseconds, so a worker
   // may have moved on by the time the signal lands: then it is thawed and false returned (the caller
@@ -340,13 +351,38 @@ class TestLauncherFaults : public QObject {
 
   // Ctrl-C on a terminal reaches the whole foreground process group: the launcher alone must see it
   // (its workers have a group of their own), so the run is cancelled, not failed by a killed rank.
+  // Ten tries, the signal landing at a different moment of each run (from the board's creation on:
+  // the launch, text encoding, loading, sampling): exit 9 "cancelled" every time.
   void ctrlCToTheProcessGroup() {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      Run run;
+      run.process.setChildProcessModifier([] { setpgid(0, 0); });  // as a shell puts a job in its own group
+      start(run);
+      QVERIFY(wait_for_board(run));
+      std::this_thread::sleep_for(std::chrono::milliseconds(250 * attempt));
+      kill(-static_cast<pid_t>(run.process.processId()), SIGINT);
+      expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCancelled), "cancelled");
+      if (QTest::currentTestFailed()) qWarning("failed at attempt %d of 10", attempt + 1);
+      if (QTest::currentTestFailed()) return;
+    }
+  }
+
+  // A second Ctrl-C does not wait for the end of the step: the workers are stopped at once. Rank 1
+  // stalls in its third all_to_all (the engine's fault injection), so the step never ends and the first
+  // Ctrl-C alone would wait out the launcher's 10 s cancel grace.
+  void secondCtrlCStopsAtOnce() {
     Run run;
-    run.process.setChildProcessModifier([] { setpgid(0, 0); });  // as a shell puts a job in its own group
-    start(run);
-    QVERIFY(wait_for(run, 1, wan::Phase::kSampling, 1));
+    run.process.setChildProcessModifier([] { setpgid(0, 0); });
+    start(run, {"--ulysses", "2"}, true, "all_to_all:1:3");
+    QVERIFY(wait_for(run, 1, wan::Phase::kSampling));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(-static_cast<pid_t>(run.process.processId()), SIGINT);
+    QVERIFY2(!run.process.waitForFinished(1500), "the first Ctrl-C alone should wait for the stalled step");
+    QElapsedTimer timer;
+    timer.start();
     kill(-static_cast<pid_t>(run.process.processId()), SIGINT);
     expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCancelled), "cancelled");
+    QVERIFY2(timer.elapsed() < 4000, qPrintable(QString("took %1 ms").arg(timer.elapsed())));
   }
 
   void portInUse() {

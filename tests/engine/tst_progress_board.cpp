@@ -1,11 +1,14 @@
 // The shared-memory progress board across real processes: consistent snapshots while another process
 // writes, progress marks and the cancel flag cross process boundaries, stale segments of dead supervisors
 // are found and removed, and the creator unlinks its segment.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <QFile>
+#include <cstring>
 
 #include "test_util.h"
 #include "wan/progress_board.h"
@@ -191,12 +194,50 @@ class TestProgressBoard : public QObject {
 
     {
       ProgressBoard live = ProgressBoard::create(id.toStdString(), 1);
+      // The supervisor's identity is its start time, not a figure that changes as it runs (its virtual
+      // size, the field after it in /proc/<pid>/stat): grow this process's mappings meanwhile.
+      void* grown = mmap(nullptr, 64 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      QVERIFY(grown != MAP_FAILED);
       ProgressBoard::remove_stale();
+      munmap(grown, 64 << 20);
       QVERIFY(segment_exists(id));  // its supervisor (this process) is alive: kept
       wan_test::expect_error([&] { ProgressBoard::create(id.toStdString(), 1); }, wan::ErrorCode::kInvalidArgument,
                              {"still going"});
     }
     QVERIFY(!segment_exists(id));
+  }
+
+  // The pid a dead supervisor recorded may since belong to another process: the board records its
+  // supervisor's start time too, so such a segment is stale all the same. Here the dead child's pid in
+  // the header is replaced by this test's own (live, but started at another time).
+  void staleSegmentWhosePidWasReused() {
+    const QString id = run_id("reused");
+    const pid_t child = fork();
+    if (child == 0) {
+      try {
+        ProgressBoard b = ProgressBoard::create(id.toStdString(), 1);
+        _exit(0);
+      } catch (...) {
+        _exit(3);
+      }
+    }
+    int status = 0;
+    QCOMPARE(waitpid(child, &status, 0), child);
+    QCOMPARE(WEXITSTATUS(status), 0);
+    {
+      // Header layout: magic, version, world size, slot bytes (4 bytes each), then the supervisor pid.
+      const int fd = shm_open(ProgressBoard::segment_name(id.toStdString()).c_str(), O_RDWR, 0);
+      QVERIFY(fd >= 0);
+      void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      ::close(fd);
+      QVERIFY(p != MAP_FAILED);
+      const std::int32_t me = static_cast<std::int32_t>(getpid());
+      std::memcpy(static_cast<char*>(p) + 16, &me, sizeof me);
+      munmap(p, 4096);
+    }
+    QCOMPARE(ProgressBoard::open(id.toStdString()).supervisor_pid(), static_cast<std::int32_t>(getpid()));
+    ProgressBoard replaced = ProgressBoard::create(id.toStdString(), 1);  // not "still going"
+    QCOMPARE(replaced.supervisor_pid(), static_cast<std::int32_t>(getpid()));
   }
 };
 

@@ -251,6 +251,46 @@ class TestMainWindow : public QObject {
     QCOMPARE(studioSegments(), 0);
   }
 
+  // A run the estimate says cannot fit is refused before it starts (WAN_TEST_AVAILABLE_BYTES stands for
+  // a smaller machine): the window asks whether to start anyway, with the estimate's words; no keeps
+  // the failure, yes runs it to the end.
+  void runThatCannotFitAsksToStartAnyway() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    w.configForm()->setConfig(world2());
+    w.generationForm()->setRequest(smallRequest(dirs.out.path()));
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    qputenv("WAN_TEST_AVAILABLE_BYTES", "1000000");
+    struct Unset {
+      ~Unset() { qunsetenv("WAN_TEST_AVAILABLE_BYTES"); }
+    } unset;
+    QStringList questions;
+    bool answer = false;
+    w.setConfirm([&](const QString& title, const QString& question) {
+      questions << title + ": " + question;
+      return answer;
+    });
+    QSignalSpy finished(&w, &wan_ui::MainWindow::runFinished);
+    w.generate();
+    QVERIFY(finished.wait(60000));
+    QCOMPARE(finished.takeFirst().front().toInt(), static_cast<int>(wan::ErrorCode::kOutOfMemory));
+    QCOMPARE(questions.size(), 1);
+    QVERIFY2(questions.front().startsWith("Not enough memory: this run needs about ") &&
+                 questions.front().contains("by the estimate") && questions.front().contains("Start anyway?") &&
+                 !questions.front().contains("--force"),
+             qPrintable(questions.front()));
+    QVERIFY2(w.lastMessage().contains("by the estimate"), qPrintable(w.lastMessage()));
+    QVERIFY(QDir(dirs.out.path()).entryList({"*.mp4"}, QDir::Files).isEmpty());
+    answer = true;
+    w.generate();
+    QVERIFY(finished.wait(240000));
+    QCOMPARE(finished.takeFirst().front().toInt(), 0);
+    QCOMPARE(questions.size(), 2);
+    QCOMPARE(QDir(dirs.out.path()).entryList({"*.mp4"}, QDir::Files).size(), 1);
+    QCOMPARE(studioSegments(), 0);
+  }
+
   // Without a GPU and without saved settings the first run is the small demo clip (seconds on a CPU).
   void firstRunWithoutGpuIsSmall() {
     WindowDirs dirs;

@@ -83,6 +83,10 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
 // the output rank) plus `runtime`; on the CPU every rank shares the host, so it is multiplied by the
 // world size there and more ranks never help. Only changes that lower the estimate by 5 % or more are
 // returned; at most `limit`.
+// How a run refused before it starts because the estimate exceeds the free memory ends its message
+// (exit code 11): the studio recognises it and asks whether to start anyway (GenerationRequest::force).
+constexpr const char* kStartAnywayHint = "; or --force to start anyway";
+
 struct MemoryRemedy {
   std::string flags;        // the command line's words, e.g. "--t5-cpu" or "--width 624 --height 352"
   std::string description;  // plain words: "run umT5 on the CPU"

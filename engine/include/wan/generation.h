@@ -73,6 +73,9 @@ struct GenerationRequest {
   // Replace an existing video, its sidecar and --save-latent file. Off: a run refuses to start when
   // one exists (a file that is not a sidecar where the sidecar goes is never replaced, even with it).
   bool overwrite = false;
+  // Start even when the memory estimate says the run cannot fit in what the device has free
+  // (pipeline/memory_check.h); off: such a run is refused before loading (exit 11).
+  bool force = false;
 };
 
 // Image-to-video's output size for a largest area of max_width x max_height and a picture of

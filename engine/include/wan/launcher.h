@@ -8,7 +8,9 @@
 //
 // Thread and cancel behaviour: launch_job blocks until every worker has ended; call it from a
 // thread of your own in a GUI. Setting *options.cancel stops the run at the end of the workers'
-// current step (the board's cancel flag), and after kCancelGrace kills what is left.
+// current step (the board's cancel flag), and after kCancelGrace kills what is left; setting
+// *options.stop_now (a second Ctrl-C) ends the workers at once (SIGTERM: each removes its half-written
+// files), and the result is "cancelled" either way.
 #pragma once
 #include <atomic>
 #include <functional>
@@ -25,6 +27,7 @@ struct LaunchOptions {
   int master_port = 0;       // 0: a free port
   std::string log_dir;       // non-empty: rank r's stdout and stderr go to <log_dir>/rank-<r>.log
   const std::atomic<bool>* cancel = nullptr;          // set (e.g. by SIGINT) to cancel the run
+  const std::atomic<bool>* stop_now = nullptr;        // set (a second SIGINT) to end the workers without waiting
   std::function<void(const ProgressBoard&)> on_poll;  // every poll period (progress display), on the calling thread
   std::function<void(int rank, int pid)> on_spawn;    // tests and logs
 };

@@ -2,8 +2,8 @@
 // phase, step, speed, memory, progress marks and errors, and through which the supervisor (CLI or
 // studio) asks for cancellation. Header-only types and no torch: the studio reads it from ui/.
 //
-// Layout (kBoardLayoutVersion): a header (magic, layout version, world size, run id, supervisor pid,
-// cancel flag) followed by one fixed-size slot per rank, then the live preview region. A slot is
+// Layout (kBoardLayoutVersion): a header (magic, layout version, world size, run id, supervisor pid
+// and start time, cancel flag) followed by one fixed-size slot per rank, then the live preview region. A slot is
 // written by its rank alone under a seqlock (even sequence = stable); the progress mark (time of the
 // last progress, the collective the rank waits in, how many it started) is a set of separate atomics
 // written by the work itself (each step, frame, loaded tensor, collective), so marking never blocks
@@ -17,7 +17,8 @@
 namespace wan {
 
 constexpr std::uint32_t kBoardMagic = 0x424e4157;  // "WANB"
-constexpr std::uint32_t kBoardLayoutVersion = 3;   // 2: live preview region; 3: progress marks and collectives
+// 2: live preview region; 3: progress marks and collectives; 4: the supervisor's start time.
+constexpr std::uint32_t kBoardLayoutVersion = 4;
 constexpr int kBoardErrorBytes = 512;
 constexpr int kPreviewMaxSide = 256;  // live preview images are at most this wide and high
 

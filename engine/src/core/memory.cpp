@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -112,5 +113,19 @@ std::int64_t device_peak_bytes(int) { return 0; }
 void reset_device_peak_bytes(int) {}
 std::int64_t device_current_bytes(int) { return 0; }
 #endif
+
+std::string format_bytes(std::int64_t bytes) {
+  char buf[32];
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (std::int64_t{1} << 30))
+    std::snprintf(buf, sizeof(buf), "%.2f GiB", b / (1ull << 30));
+  else if (bytes >= (std::int64_t{1} << 20))
+    std::snprintf(buf, sizeof(buf), "%.0f MiB", b / (1ull << 20));
+  else if (bytes >= 1024)
+    std::snprintf(buf, sizeof(buf), "%.0f KiB", b / 1024);
+  else
+    std::snprintf(buf, sizeof(buf), "%lld bytes", static_cast<long long>(bytes));
+  return buf;
+}
 
 }  // namespace wan

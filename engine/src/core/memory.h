@@ -1,6 +1,7 @@
 // Process memory figures for progress reports, sidecars and benchmarks (Linux /proc).
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace wan {
 
@@ -29,5 +30,8 @@ std::int64_t host_available_bytes();
 // GPU: cudaMemGetInfo's free bytes plus what LibTorch's caching allocator holds unused (it frees that
 // before it reports out of memory); -1 in builds without CUDA.
 std::int64_t device_free_bytes(int device_index);
+
+// For messages: "1.25 GiB", "300 MiB", "12 KiB", "40 bytes".
+std::string format_bytes(std::int64_t bytes);
 
 }  // namespace wan

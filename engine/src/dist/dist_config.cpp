@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/json_number.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
 
@@ -52,11 +53,9 @@ bool get_bool(const json& j, const std::string& key) {
 int get_int(const json& j, const std::string& key) {
   const json& v = j.at(key);
   if (!v.is_number_integer()) throw invalid("config field " + key + ": expected a whole number, got " + v.dump());
-  // Read wide, then checked: a value beyond int's range is an error, never wrapped.
-  const std::int64_t wide =
-      v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX ? INT64_MAX : v.get<std::int64_t>();
-  if (wide < INT_MIN || wide > INT_MAX) throw invalid("config field " + key + ": " + v.dump() + " is out of range");
-  return static_cast<int>(wide);
+  const std::optional<int> value = json_integer<int>(v);  // beyond int's range: an error, never wrapped
+  if (!value) throw invalid("config field " + key + ": " + v.dump() + " is out of range");
+  return *value;
 }
 
 std::string get_choice(const json& j, const std::string& key, const std::map<std::string, std::string>& choices,
@@ -92,7 +91,7 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   json j;
   try {
     j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond a double
     throw invalid(std::string("distributed config is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw invalid("distributed config must be a JSON object of fields");

@@ -10,11 +10,13 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "core/runtime.h"
 #include "dist/communicator.h"
 #include "dist/watchdog.h"
+#include "pipeline/memory_check.h"
 #include "pipeline/plan.h"
 #include "pipeline/rank_hooks.h"
 #include "wan/error.h"
@@ -202,7 +204,7 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
       board.request_cancel();
       cancel_deadline = Clock::now() + kCancelGrace;
     }
-    if (cancelled && Clock::now() > cancel_deadline) break;
+    if (cancelled && (Clock::now() > cancel_deadline || (o.stop_now && o.stop_now->load()))) break;
     std::this_thread::sleep_for(kPollPeriod);
   }
 
@@ -269,16 +271,19 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
   // Every rank runs on this machine: as many GPUs as ranks.
   // The model's heads (its headers only) so that a Ulysses size that does not divide them fails here,
   // not after every rank has loaded; a model that cannot be read is reported by the ranks.
-  int heads = 0;
+  std::optional<ModelDims> dims;
   if (!r.model.model_dir.empty() || !r.model.dit.empty()) {
     try {
-      heads = inspect_model(r.model).dims.num_heads;
+      dims = inspect_model(r.model).dims;
     } catch (const Error&) {
     }
   }
-  check_dist_config(c, DistEnvironment{r.device.is_cpu() ? -1 : cuda_device_count(), heads});
+  check_dist_config(c, DistEnvironment{r.device.is_cpu() ? -1 : cuda_device_count(), dims ? dims->num_heads : 0});
   // Settings and folders are checked by every worker too; checking here fails before any process starts.
   if (!r.output.empty() || !r.frames_dir.empty() || !r.save_latent.empty()) validate_settings(r);
+  // Ranks on the CPU share this host: the world's need against its available memory, once, before any
+  // rank takes some. A rank on a GPU checks its own device before it loads (pipeline/generate.cpp).
+  if (dims && r.device.is_cpu()) check_memory_fits(*dims, r, c);
   const std::string worker_path = o.worker_path.empty() ? default_worker_path() : o.worker_path;
   if (access(worker_path.c_str(), X_OK) != 0)
     throw Error(ErrorCode::kFileNotFound, "worker executable " + worker_path + " not found or not executable");

@@ -29,6 +29,9 @@ struct Header {
   std::uint32_t slot_bytes;
   std::int32_t supervisor_pid;
   std::uint32_t reserved;
+  // The supervisor's start time (field 22 of /proc/<pid>/stat, clock ticks after boot): a pid alone
+  // may have been reused by an unrelated process since the supervisor died.
+  std::uint64_t supervisor_start_ticks;
   char run_id[kRunIdBytes];
   std::atomic<std::uint32_t> cancel;
 };
@@ -80,29 +83,61 @@ Error sys_error(const std::string& what) { return Error(ErrorCode::kIo, what + "
 
 bool process_alive(std::int32_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
+// Field 22 (starttime) of /proc/<pid>/stat, proc(5); 0 when it cannot be read. The fields after the
+// command name are counted from its closing parenthesis (the name itself may hold spaces and ')').
+std::uint64_t process_start_ticks(std::int32_t pid) {
+  const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buffer[1024];
+  const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buffer[n] = '\0';
+  const char* p = std::strrchr(buffer, ')');
+  if (p == nullptr) return 0;
+  ++p;
+  // p is at the space before field 3 (the state); each step moves to the space before the next field.
+  for (int field = 3; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
+  return p == nullptr ? 0 : std::strtoull(p + 1, nullptr, 10);
+}
+
 constexpr std::int32_t kBeingCreated = -2;
 
-// Reads the supervisor pid of an existing segment; -1 when it is not a board we understand, and
+struct Supervisor {
+  std::int32_t pid = -1;  // -1: not a board we understand; kBeingCreated: header not complete yet
+  std::uint64_t start_ticks = 0;
+  // The process that created the segment still runs: its pid is alive and started when the board says.
+  bool alive() const {
+    if (pid == kBeingCreated) return true;
+    if (!process_alive(pid)) return false;
+    const std::uint64_t now = process_start_ticks(pid);
+    return start_ticks == 0 || now == 0 || now == start_ticks;  // unknown: assume it is the same process
+  }
+};
+
+// Reads the supervisor of an existing segment; pid -1 when it is not a board we understand, and
 // kBeingCreated for a segment less than 10 s old whose header is not complete yet (its creator may be
 // between shm_open and writing the magic).
-std::int32_t segment_supervisor(const std::string& name) {
+Supervisor segment_supervisor(const std::string& name) {
+  Supervisor sup;
   const int fd = shm_open(name.c_str(), O_RDONLY, 0);
-  if (fd < 0) return -1;
+  if (fd < 0) return sup;
   struct stat st {};
-  std::int32_t pid = -1;
-  if (fstat(fd, &st) == 0 && st.st_ctime + 10 > time(nullptr)) pid = kBeingCreated;
+  if (fstat(fd, &st) == 0 && st.st_ctime + 10 > time(nullptr)) sup.pid = kBeingCreated;
   if (fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= sizeof(Header)) {
     void* p = mmap(nullptr, sizeof(Header), PROT_READ, MAP_SHARED, fd, 0);
     if (p != MAP_FAILED) {
       const Header* h = static_cast<const Header*>(p);
       if (reinterpret_cast<const std::atomic<std::uint32_t>*>(&h->magic)->load(std::memory_order_acquire) ==
-          kBoardMagic)
-        pid = h->supervisor_pid;
+          kBoardMagic) {
+        sup.pid = h->supervisor_pid;  // at the same offset in every layout version
+        sup.start_ticks = h->version >= 4 ? h->supervisor_start_ticks : 0;
+      }
       munmap(p, sizeof(Header));
     }
   }
   close(fd);
-  return pid;
+  return sup;
 }
 
 void check_rank(const ProgressBoard& b, int rank) {
@@ -136,13 +171,13 @@ ProgressBoard ProgressBoard::create(const std::string& run_id, int world_size) {
                 "progress board: world size " + std::to_string(world_size) + " out of range");
   int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   if (fd < 0 && errno == EEXIST) {
-    const std::int32_t pid = segment_supervisor(name);
-    if (pid == kBeingCreated || process_alive(pid))
+    const Supervisor sup = segment_supervisor(name);
+    if (sup.alive())
       throw Error(ErrorCode::kInvalidArgument,
                   "a run with id " + run_id + " is still going (" +
-                      (pid > 0 ? "supervisor pid " + std::to_string(pid) : std::string("being created")) +
+                      (sup.pid > 0 ? "supervisor pid " + std::to_string(sup.pid) : std::string("being created")) +
                       "); pick another run id or stop that run");
-    shm_unlink(name.c_str());  // stale: its supervisor is gone
+    shm_unlink(name.c_str());  // stale: its supervisor is gone (or its pid now belongs to another process)
     fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   }
   if (fd < 0) throw sys_error("cannot create shared memory " + name);
@@ -165,6 +200,7 @@ ProgressBoard ProgressBoard::create(const std::string& run_id, int world_size) {
   h->world_size = static_cast<std::uint32_t>(world_size);
   h->slot_bytes = sizeof(Slot);
   h->supervisor_pid = static_cast<std::int32_t>(getpid());
+  h->supervisor_start_ticks = process_start_ticks(h->supervisor_pid);
   std::strncpy(h->run_id, run_id.c_str(), kRunIdBytes - 1);
   std::atomic_thread_fence(std::memory_order_release);
   reinterpret_cast<std::atomic<std::uint32_t>*>(&h->magic)->store(kBoardMagic, std::memory_order_release);
@@ -218,8 +254,7 @@ int ProgressBoard::remove_stale() {
     const std::string file = e->d_name;
     if (file.rfind(kPrefix, 0) != 0) continue;
     const std::string name = "/" + file;
-    const std::int32_t pid = segment_supervisor(name);
-    if (pid != kBeingCreated && !process_alive(pid) && shm_unlink(name.c_str()) == 0) ++removed;
+    if (!segment_supervisor(name).alive() && shm_unlink(name.c_str()) == 0) ++removed;
   }
   closedir(dir);
   return removed;

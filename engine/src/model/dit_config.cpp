@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/json_number.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -92,22 +93,32 @@ DitConfig dit_config_from_json(const std::string& json_text, const std::string& 
       c.kind = DitKind::kFLF2V;
     else
       throw Error(ErrorCode::kUnsupported, context + ": model_type '" + type + "' is not supported (t2v, i2v, flf2v)");
+    // Sizes are JSON integers: a float (1e30) or a number beyond 64 bits is refused by name.
+    const auto whole = [&](const nlohmann::json& v, const std::string& key) {
+      const std::optional<std::int64_t> n = json_integer<std::int64_t>(v);
+      if (!n) throw Error(ErrorCode::kCorruptFile, context + ": " + key + " must be a whole number, not " + v.dump());
+      return *n;
+    };
     if (j.contains("patch_size")) {
-      auto p = j["patch_size"].get<std::vector<std::int64_t>>();
-      if (p.size() != 3) throw Error(ErrorCode::kCorruptFile, context + ": patch_size must have 3 entries");
-      c.patch_size = {p[0], p[1], p[2]};
+      const nlohmann::json& p = j["patch_size"];
+      if (!p.is_array() || p.size() != 3)
+        throw Error(ErrorCode::kCorruptFile, context + ": patch_size must have 3 entries");
+      c.patch_size = {whole(p[0], "patch_size"), whole(p[1], "patch_size"), whole(p[2], "patch_size")};
     }
-    c.text_len = j.value("text_len", c.text_len);
-    c.in_dim = j.value("in_dim", c.in_dim);
-    c.dim = j.value("dim", c.dim);
-    c.ffn_dim = j.value("ffn_dim", c.ffn_dim);
-    c.freq_dim = j.value("freq_dim", c.freq_dim);
-    c.text_dim = j.value("text_dim", c.text_dim);
-    c.out_dim = j.value("out_dim", c.out_dim);
-    c.num_heads = j.value("num_heads", c.num_heads);
-    c.num_layers = j.value("num_layers", c.num_layers);
+    for (auto [key, field] : {std::pair{"text_len", &c.text_len},
+                              {"in_dim", &c.in_dim},
+                              {"dim", &c.dim},
+                              {"ffn_dim", &c.ffn_dim},
+                              {"freq_dim", &c.freq_dim},
+                              {"text_dim", &c.text_dim},
+                              {"out_dim", &c.out_dim},
+                              {"num_heads", &c.num_heads},
+                              {"num_layers", &c.num_layers}})
+      if (j.contains(key)) *field = whole(j[key], key);
     c.qk_norm = j.value("qk_norm", c.qk_norm);
     c.cross_attn_norm = j.value("cross_attn_norm", c.cross_attn_norm);
+    if (j.contains("eps") && !j["eps"].is_number())
+      throw Error(ErrorCode::kCorruptFile, context + ": eps must be a number, not " + j["eps"].dump());
     c.eps = j.value("eps", c.eps);
   } catch (const Error&) {
     throw;

@@ -47,7 +47,14 @@ const SpmApi& spm() {
     candidates.push_back("libwan_spm.so");
     void* lib = nullptr;
     for (const std::string& c : candidates) {
+#if WAN_SANITIZE
+      // AddressSanitizer refuses RTLD_DEEPBIND; a link-map namespace of its own (dlmopen) keeps the two
+      // protobufs apart the same way. The plugin's C API passes only plain buffers across, so the
+      // namespace's own C++ runtime never meets ours.
+      lib = ::dlmopen(LM_ID_NEWLM, c.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
       lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
       if (lib != nullptr) break;
       failure = ::dlerror();
     }

@@ -9,6 +9,7 @@
 #include "core/memory.h"
 #include "core/out_of_memory.h"
 #include "core/runtime.h"
+#include "pipeline/memory_check.h"
 #include "pipeline/rank_hooks.h"
 #include "pipeline/text_to_video.h"
 #include "wan/error.h"
@@ -139,21 +140,6 @@ torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann
   return latent;
 }
 
-// "1.25 GiB", "300 MiB", "12 KiB", "40 bytes".
-std::string gib(std::int64_t bytes) {
-  char buf[32];
-  const double b = static_cast<double>(bytes);
-  if (bytes >= (std::int64_t{1} << 30))
-    std::snprintf(buf, sizeof(buf), "%.2f GiB", b / (1ull << 30));
-  else if (bytes >= (std::int64_t{1} << 20))
-    std::snprintf(buf, sizeof(buf), "%.0f MiB", b / (1ull << 20));
-  else if (bytes >= 1024)
-    std::snprintf(buf, sizeof(buf), "%.0f KiB", b / 1024);
-  else
-    std::snprintf(buf, sizeof(buf), "%lld bytes", static_cast<long long>(bytes));
-  return buf;
-}
-
 // The command that finishes a run from its kept latent.
 std::string resume_command(const std::string& latent, const GenerationRequest& r) {
   std::string command = "wan generate --decode-latent " + latent;
@@ -182,8 +168,8 @@ Error out_of_memory_error(const AllocationFailure& failure, const RunState& run,
   std::string message = "out of memory on " + run.device.str() + " while " + phase_description(run.phase);
   const std::int64_t free = run.device.is_cuda() ? device_free_bytes(run.device.has_index() ? run.device.index() : 0)
                                                  : host_available_bytes();
-  if (failure.requested_bytes > 0) message += ": an allocation of " + gib(failure.requested_bytes) + " failed";
-  if (free >= 0) message += std::string(failure.requested_bytes > 0 ? " with " : ": ") + gib(free) + " free";
+  if (failure.requested_bytes > 0) message += ": an allocation of " + format_bytes(failure.requested_bytes) + " failed";
+  if (free >= 0) message += std::string(failure.requested_bytes > 0 ? " with " : ": ") + format_bytes(free) + " free";
   if (run.planned) {
     try {
       const ModelDims dims = inspect_model(run.model).dims;
@@ -196,8 +182,8 @@ Error out_of_memory_error(const AllocationFailure& failure, const RunState& run,
       s.config = config;
       const std::string phase = phase_name(run.phase);
       const std::int64_t need = phase_need_bytes(dims, s, phase);
-      message +=
-          "; this phase needs about " + gib(need) + (s.gpu ? " per GPU" : " of host memory") + " by the estimate";
+      message += "; this phase needs about " + format_bytes(need) + (s.gpu ? " per GPU" : " of host memory") +
+                 " by the estimate";
       const std::vector<MemoryRemedy> remedies = memory_remedies(dims, s, phase);
       if (remedies.empty()) {
         message += "; no setting lowers that: free memory on this machine or use one with more";
@@ -208,7 +194,7 @@ Error out_of_memory_error(const AllocationFailure& failure, const RunState& run,
                                   : "; what helps most, by the estimate:";
         for (std::size_t i = 0; i < remedies.size(); ++i)
           message += std::string(i ? "," : "") + " " + remedies[i].flags + " (" + remedies[i].description + ", " +
-                     gib(remedies[i].bytes) + ")";
+                     format_bytes(remedies[i].bytes) + ")";
       }
     } catch (const std::exception&) {
       // The model cannot be inspected again: the message goes without remedies.
@@ -301,6 +287,14 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   run.device = to_torch_device(request.device);
   report(Phase::kStarting, 0, 0, 0, "checking settings and model files");
   const RunPlan plan = make_plan(request, job.config);
+  // Refuse what cannot fit, before loading: this rank's GPU, or the host for a run of one process (a
+  // launched CPU world was checked once by its launcher, before any rank started).
+  if (plan.device.is_cuda() || job.config.world_size <= 1) {
+    GenerationRequest as_planned = plan.request;
+    as_planned.device = request.device;
+    if (plan.device.is_cuda()) as_planned.device.index = plan.device.has_index() ? plan.device.index() : 0;
+    check_memory_fits(inspect_model(plan.request.model).dims, as_planned, job.config);
+  }
   run.planned = true;
   run.device = plan.device;
   run.model = plan.request.model;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/json_number.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
 
@@ -45,12 +46,9 @@ struct FieldReader {
   void integer(const char* key, Int& out) const {
     if (const json* v = find(key)) {
       if (!v->is_number_integer()) throw wrong(key, "a whole number", *v);
-      // Read wide, then checked: a value beyond the field's range is an error, never wrapped.
-      const bool too_big = v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX);
-      const std::int64_t wide = too_big ? INT64_MAX : v->get<std::int64_t>();
-      if (too_big || wide < std::numeric_limits<Int>::min() || wide > std::numeric_limits<Int>::max())
-        throw invalid(where + " field " + key + ": " + v->dump() + " is out of range");
-      out = static_cast<Int>(wide);
+      const std::optional<Int> value = json_integer<Int>(*v);  // beyond the field's range: an error, never wrapped
+      if (!value) throw invalid(where + " field " + key + ": " + v->dump() + " is out of range");
+      out = *value;
     }
   }
   void number(const char* key, double& out) const {
@@ -92,7 +90,7 @@ json parse_object(const std::string& text, const char* what) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond a double
     throw invalid(std::string(what) + " is not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw invalid(std::string(what) + " must be a JSON object");
@@ -133,15 +131,17 @@ json request_json(const GenerationRequest& r) {
           {"decode_latent", r.decode_latent},
           {"fps", r.fps},
           {"crf", r.crf},
-          {"overwrite", r.overwrite}};
+          {"overwrite", r.overwrite},
+          {"force", r.force}};
 }
 
 GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   const FieldReader f{j, "request"};
-  f.only({"prompt",   "negative_prompt", "image",      "width",       "height",        "frames", "steps",
-          "shift",    "guidance",        "seed",       "sampler",     "dtype",         "device", "cpu_noise",
-          "model",    "output",          "frames_dir", "save_latent", "decode_latent", "fps",    "crf",
-          "overwrite"});
+  f.only({"prompt",  "negative_prompt", "image",       "width",         "height",
+          "frames",  "steps",           "shift",       "guidance",      "seed",
+          "sampler", "dtype",           "device",      "cpu_noise",     "model",
+          "output",  "frames_dir",      "save_latent", "decode_latent", "fps",
+          "crf",     "overwrite",       "force"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -180,6 +180,7 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.integer("fps", r.fps);
   f.integer("crf", r.crf);
   f.boolean("overwrite", r.overwrite);
+  f.boolean("force", r.force);
   return r;
 }
 

@@ -35,13 +35,17 @@ std::atomic<bool> g_slot_taken[kPartialSlots];
 std::atomic<bool> g_listed[kPartialSlots];
 
 void remove_partial_files_and_die(int sig) {
-  for (int i = 0; i < kPartialSlots; ++i)
-    if (g_listed[i].load()) ::unlink(g_partial_paths[i]);
+  remove_partial_files_now();
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
 
 }  // namespace
+
+void remove_partial_files_now() {
+  for (int i = 0; i < kPartialSlots; ++i)
+    if (g_listed[i].load()) ::unlink(g_partial_paths[i]);
+}
 
 PartialFileRegistration::PartialFileRegistration(const std::string& temp_path) {
   if (temp_path.size() >= kPartialPathMax) return;

@@ -31,6 +31,10 @@ class PartialFileRegistration {
 // CLI handles those signals itself (a cancel at the end of the step).
 void remove_partial_files_on_termination();
 
+// Unlinks every listed partial file now. Async-signal-safe: for a signal handler that ends the process
+// itself (the CLI's second Ctrl-C).
+void remove_partial_files_now();
+
 // Writes to "<path>.part-<pid>" and renames onto path in commit(); a writer destroyed without
 // commit() removes its temp file, so a failed run never leaves a file that looks complete.
 class AtomicFileWriter {

@@ -40,8 +40,8 @@ std::shared_ptr<PthFile> PthFile::open(const std::string& path) {
       throw Error(ErrorCode::kCorruptFile,
                   path + ": storage '" + rec.storage_key + "' of tensor '" + name + "' is missing");
     const std::int64_t esize = static_cast<std::int64_t>(element_size_bytes(rec.dtype));
-    const auto corrupt = [&](const std::string& what) {
-      return Error(ErrorCode::kCorruptFile, path + ": tensor '" + name + "' " + what);
+    const auto corrupt = [&, tensor = name](const std::string& what) {  // C++17: a binding is not capturable
+      return Error(ErrorCode::kCorruptFile, path + ": tensor '" + tensor + "' " + what);
     };
     const auto storage_bytes = checked_mul(rec.storage_numel, esize);
     if (rec.storage_numel < 0 || !storage_bytes || static_cast<std::uint64_t>(*storage_bytes) > storage->size_bytes)
