@@ -296,6 +296,46 @@ class TestCliGenerate : public QObject {
     QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
   }
 
+  // With --overwrite, the earlier video and sidecar are replaced only by a run that succeeded: here the
+  // frames folder appears (someone else's) while the run samples, so writing the outputs fails at the
+  // end; the earlier video and sidecar are untouched (the new ones were never renamed into place) and
+  // the latent is kept.
+  void earlierOutputsSurviveAFailedRunWithOverwrite() {
+    QTemporaryDir tmp;
+    const Run first = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QVERIFY2(first.code == 0, qPrintable(first.err));
+    const std::string video = wan::read_text_file(tmp.filePath("clip.mp4").toStdString());
+    const std::string sidecar = wan::read_text_file(tmp.filePath("clip.json").toStdString());
+    QProcess p;
+    p.start(WAN_CLI_PATH, fixture_args(fixture())
+                              << "--steps"
+                              << "40"
+                              << "--seed"
+                              << "9"
+                              << "--overwrite"
+                              << "--output" << tmp.filePath("clip.mp4") << "--frames-dir" << tmp.filePath("frames"));
+    QVERIFY(p.waitForStarted());
+    QString err;
+    QElapsedTimer timer;
+    timer.start();
+    while (!err.contains("[sampling] step 1/") && timer.elapsed() < 120000 && p.state() == QProcess::Running) {
+      p.waitForReadyRead(100);
+      err += p.readAllStandardError();
+    }
+    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
+    QVERIFY(QDir().mkpath(tmp.filePath("frames/someone_elses")));
+    QVERIFY(p.waitForFinished(120000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(
+        last_line(err).contains("frames: already exists") && last_line(err).contains("the sampled latent is kept in"),
+        qPrintable(err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.mp4").toStdString()), video);
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), sidecar);
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.json", "clip.latent.safetensors", "clip.mp4", "frames"}));
+    QCOMPARE(files_in(tmp.filePath("frames")), QStringList({"someone_elses"}));
+  }
+
   // The latent a failed run kept (or any file of that name) is never replaced by the next run's own.
   void keptLatentIsNeverReplaced() {
     QTemporaryDir tmp;

@@ -253,6 +253,33 @@ class TestLauncherFaults : public QObject {
   void workerKilledWhileEncodingText() { killIn(wan::Phase::kEncodingText, "encoding the prompt"); }
   void workerKilledWhileLoading() { killIn(wan::Phase::kLoading, "loading the DiT"); }
 
+  // An earlier latent under the --save-latent name (replaced with --overwrite only by a run that gets
+  // that far) is not this run's sampling: a run that fails while loading neither removes it nor says
+  // "the sampled latent is kept in" it.
+  void earlierLatentIsNotClaimed() {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      Run run;
+      QFile earlier(run.out.filePath("latent.safetensors"));
+      QVERIFY(earlier.open(QIODevice::WriteOnly));
+      earlier.write("an earlier run's latent");
+      earlier.close();
+      start(run, {"--overwrite", "--dit-fsdp", "--t5-fsdp", "--steps", "2"});
+      if (!freeze_in(run, 1, wan::Phase::kLoading)) {
+        kill(static_cast<pid_t>(run.process.processId()), SIGINT);
+        run.process.waitForFinished(20000);
+        continue;
+      }
+      kill(run.pids[1], SIGKILL);
+      expect_clean_end(run, static_cast<int>(wan::ErrorCode::kCommunication), "rank 1 failed while loading", 10,
+                       {"latent.safetensors"});
+      QVERIFY2(!stderr_of(run).contains("kept in"), qPrintable(stderr_of(run)));
+      QCOMPARE(wan::read_text_file(run.out.filePath("latent.safetensors").toStdString()),
+               std::string("an earlier run's latent"));
+      return;
+    }
+    QFAIL("never caught rank 1 while loading in 8 runs");
+  }
+
   // A supervisor that crashed left its segment under the run id a new run asks for: the launcher
   // finds it stale, removes it and runs; nothing is left afterwards.
   void staleSegmentOfACrashedRun() {

@@ -145,7 +145,7 @@ void remove_stale_run_dirs() {
 // Supervises the spawned workers until they end; the result names the failed rank, its phase and
 // the cause (the dead or hung rank, not the peers that failed with a communication error after it).
 LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const Job& job, const LaunchOptions& o,
-                       const std::vector<std::uint64_t>& spawn_ms) {
+                       const std::vector<std::uint64_t>& spawn_ms, fs::file_time_type started) {
   LaunchResult result;
   result.run_id = job.run_id;
   const int world = job.config.world_size;
@@ -241,7 +241,11 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
   const std::string latent = !r.save_latent.empty()                       ? r.save_latent
                              : (r.output.empty() && r.frames_dir.empty()) ? ""
                                                                           : rescue_latent_path(r);
-  if (!latent.empty() && fs::exists(latent) && result.message.find(latent) == std::string::npos)
+  // Only a latent this run wrote (an earlier one under the same name, replaced with --overwrite, is not
+  // this run's sampling).
+  std::error_code ec;
+  const bool written_now = !latent.empty() && fs::exists(latent, ec) && fs::last_write_time(latent, ec) >= started;
+  if (written_now && !ec && result.message.find(latent) == std::string::npos)
     result.message += "; the sampled latent is kept in " + latent + ": decode it with `wan generate --decode-latent " +
                       latent + " --model ... --output ...`";
   return result;
@@ -250,6 +254,7 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
 }  // namespace
 
 LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
+  const fs::file_time_type started = fs::file_time_type::clock::now();
   Job job = given;
   DistConfig& c = job.config;
   const GenerationRequest& r = job.request;
@@ -329,7 +334,7 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
     stop_all(workers, kSpawnFailureGrace);
     throw;
   }
-  return supervise(workers, board, job, o, spawn_ms);
+  return supervise(workers, board, job, o, spawn_ms, started);
 }
 
 std::string format_rank_status(int rank, const RankStatus& s) {

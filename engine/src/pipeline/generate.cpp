@@ -402,13 +402,19 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     t0 = Clock::now();
     report(Phase::kWriting, 0, 1, 0, "");
     const Rgb8Video rgb = to_rgb8(video);
-    if (!plan.request.output.empty()) {
-      encode_video(plan.request.output, rgb, VideoEncodeOptions{plan.request.fps, plan.request.crf});
-      result.video_path = plan.request.output;
-    }
+    // Every output is written under its temporary name first and renamed into place together at the
+    // end (a failure on the way leaves the user's folder as it was, earlier files included).
+    // Renamed in this order: the frames folder first (a folder that appeared meanwhile makes its rename
+    // fail), then the video, then the sidecar (files replace files).
+    std::vector<PendingRename> finished;
     if (!plan.request.frames_dir.empty()) {
-      write_png_frames(plan.request.frames_dir, rgb);
+      finished.push_back(write_png_frames_staged(plan.request.frames_dir, rgb));
       result.frames_dir = plan.request.frames_dir;
+    }
+    if (!plan.request.output.empty()) {
+      finished.push_back(
+          encode_video_staged(plan.request.output, rgb, VideoEncodeOptions{plan.request.fps, plan.request.crf}));
+      result.video_path = plan.request.output;
     }
     result.write_seconds = seconds_since(t0);
     settings["timings_seconds"] = {{"text_encoding", result.text_seconds}, {"image_encoding", result.image_seconds},
@@ -429,14 +435,13 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     const std::string text = settings.dump(2) + "\n";
     AtomicFileWriter sidecar(result.sidecar_path);
     sidecar.write(text.data(), text.size());
-    sidecar.commit();
+    finished.push_back(sidecar.finish());
+    for (PendingRename& output : finished) output.commit();  // renames within the output folders
     if (!rescue_copy.empty()) fs::remove(rescue_copy);
   } catch (const std::exception& failure) {
-    // Never lose the sampling: keep the latent and say how to decode it.
+    // Never lose the sampling: keep the latent and say how to decode it. The outputs not renamed into
+    // place yet were removed with their temporary names.
     const Error e = engine_error(failure, run, job.config);
-    std::error_code ec;
-    if (!result.video_path.empty()) fs::remove(result.video_path, ec);
-    if (!result.frames_dir.empty()) fs::remove_all(result.frames_dir, ec);
     if (plan.decode_only) throw e;
     std::string kept = !result.latent_path.empty() ? result.latent_path : rescue_copy;
     if (kept.empty()) kept = keep(rescue_latent_path(plan.request));

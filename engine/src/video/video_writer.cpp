@@ -102,6 +102,10 @@ std::unique_ptr<AVFrame, FrameDeleter> alloc_frame(AVPixelFormat format, int wid
 }  // namespace
 
 void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
+  encode_video_staged(path, video, options).commit();
+}
+
+PendingRename encode_video_staged(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
   av::capture_log();  // x264's statistics and errors stay off stderr; errors go into the message
   check_video(video);
   const char* muxer = muxer_for(path);
@@ -169,13 +173,16 @@ void encode_video(const std::string& path, const Rgb8Video& video, const VideoEn
   encode_and_write(enc.get(), nullptr, out.ctx, stream, pkt.get());
   check_av(av_write_trailer(out.ctx), "finishing " + path);
   check_av(avio_closep(&out.ctx->pb), "closing " + path);
-  std::error_code ec;
-  fs::rename(out.temp_path, path, ec);
-  if (ec) throw Error(ErrorCode::kIo, "cannot rename " + out.temp_path + " to " + path + ": " + ec.message());
+  PendingRename finished(out.temp_path, path);  // takes over the temp file
   out.committed = true;
+  return finished;
 }
 #else
-void encode_video(const std::string& path, const Rgb8Video&, const VideoEncodeOptions&) {
+void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options) {
+  encode_video_staged(path, video, options).commit();
+}
+
+PendingRename encode_video_staged(const std::string& path, const Rgb8Video&, const VideoEncodeOptions&) {
   throw Error(ErrorCode::kUnsupported,
               "cannot write " + path +
                   ": this build has no FFmpeg (configured with "
@@ -233,7 +240,9 @@ void write_png(const std::string& path, const Rgb8Video& video, int t) {
   writer.commit();
 }
 
-void write_png_frames(const std::string& dir, const Rgb8Video& video) {
+void write_png_frames(const std::string& dir, const Rgb8Video& video) { write_png_frames_staged(dir, video).commit(); }
+
+PendingRename write_png_frames_staged(const std::string& dir, const Rgb8Video& video) {
   const fs::path target(dir);
   if (fs::exists(target))
     throw Error(ErrorCode::kInvalidArgument, dir + ": already exists; PNG frames go into a new folder");
@@ -241,18 +250,13 @@ void write_png_frames(const std::string& dir, const Rgb8Video& video) {
   std::error_code ec;
   fs::create_directories(temp, ec);
   if (ec) throw Error(ErrorCode::kIo, "cannot create " + temp.string() + ": " + ec.message());
-  try {
-    for (int t = 0; t < video.frames; ++t) {
-      char name[32];
-      std::snprintf(name, sizeof(name), "frame_%05d.png", t);
-      write_png((temp / name).string(), video, t);
-    }
-    fs::rename(temp, target, ec);
-    if (ec) throw Error(ErrorCode::kIo, "cannot rename " + temp.string() + " to " + dir + ": " + ec.message());
-  } catch (...) {
-    fs::remove_all(temp, ec);
-    throw;
+  PendingRename staged(temp.string(), dir);  // removes the folder unless committed
+  for (int t = 0; t < video.frames; ++t) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "frame_%05d.png", t);
+    write_png((temp / name).string(), video, t);
   }
+  return staged;
 }
 
 }  // namespace wan

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "weights/file_util.h"
+
 namespace wan {
 
 // Packed RGB24 frames, row-major: data[((t * height) + y) * width * 3 + x * 3 + c].
@@ -30,6 +32,8 @@ bool is_supported_video_extension(const std::string& path);
 // temporary name beside it and renaming at the end: a failure never leaves a file that looks
 // complete. Width and height must be even. Throws wan::Error(kIo / kUnsupported / kInvalidArgument).
 void encode_video(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options);
+// The same, finished under the temporary name: in place once the returned rename is committed.
+PendingRename encode_video_staged(const std::string& path, const Rgb8Video& video, const VideoEncodeOptions& options);
 
 // Writes frame t as a PNG (atomically). Throws wan::Error.
 void write_png(const std::string& path, const Rgb8Video& video, int t);
@@ -37,5 +41,7 @@ void write_png(const std::string& path, const Rgb8Video& video, int t);
 // Writes every frame as dir/frame_00000.png ... into a temporary folder renamed to dir at the end.
 // dir must not exist yet.
 void write_png_frames(const std::string& dir, const Rgb8Video& video);
+// The same, finished under the temporary folder: in place once the returned rename is committed.
+PendingRename write_png_frames_staged(const std::string& dir, const Rgb8Video& video);
 
 }  // namespace wan

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -96,16 +97,45 @@ void AtomicFileWriter::write(const void* data, std::size_t bytes) {
   bytes_written_ += bytes;
 }
 
-void AtomicFileWriter::commit() {
+void AtomicFileWriter::commit() { finish().commit(); }
+
+PendingRename AtomicFileWriter::finish() {
   if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
     throw Error(ErrorCode::kIo, path_ + ": flush failed (" + std::strerror(errno) + ")");
   }
+  PendingRename pending(temp_path_, path_);  // takes over the temp file before the writer lets it go
   std::fclose(file_);
   file_ = nullptr;
+  return pending;
+}
+
+PendingRename::PendingRename(std::string temp_path, std::string path)
+    : temp_path_(std::move(temp_path)), path_(std::move(path)) {
+  registration_ = std::make_unique<PartialFileRegistration>(temp_path_);
+}
+
+PendingRename::PendingRename(PendingRename&& other) noexcept
+    : temp_path_(std::move(other.temp_path_)),
+      path_(std::move(other.path_)),
+      pending_(other.pending_),
+      registration_(std::move(other.registration_)) {
+  other.pending_ = false;
+}
+
+PendingRename::~PendingRename() {
+  if (!pending_) return;
+  std::error_code ec;
+  std::filesystem::remove_all(temp_path_, ec);
+}
+
+void PendingRename::commit() {
+  if (!pending_) return;
+  pending_ = false;
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
-    std::remove(temp_path_.c_str());
-    throw Error(ErrorCode::kIo, path_ + ": cannot rename the finished file into place (" + std::strerror(err) + ")");
+    std::error_code ec;
+    std::filesystem::remove_all(temp_path_, ec);
+    throw Error(ErrorCode::kIo, path_ + ": cannot rename the finished output into place (" + std::strerror(err) + ")");
   }
 }
 

@@ -35,8 +35,30 @@ void remove_partial_files_on_termination();
 // itself (the CLI's second Ctrl-C).
 void remove_partial_files_now();
 
-// Writes to "<path>.part-<pid>" and renames onto path in commit(); a writer destroyed without
-// commit() removes its temp file, so a failed run never leaves a file that looks complete.
+// A finished output under its temporary name ("<path>.part-<pid>", a file or a folder), renamed onto
+// its path by commit(); destroyed uncommitted, it removes the temporary. A run holds each of its outputs
+// this way until every one is written, then renames them together: outputs come only from a run that
+// succeeded, and a user's earlier file under the same name (--overwrite) is replaced only then.
+class PendingRename {
+ public:
+  PendingRename(std::string temp_path, std::string path);
+  PendingRename(PendingRename&& other) noexcept;
+  PendingRename& operator=(PendingRename&&) = delete;
+  PendingRename(const PendingRename&) = delete;
+  ~PendingRename();
+  // Throws wan::Error(kIo) naming the path when the rename fails (the temporary is then removed).
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string temp_path_, path_;
+  bool pending_ = true;
+  std::unique_ptr<PartialFileRegistration> registration_;
+};
+
+// Writes to "<path>.part-<pid>" and renames onto path in commit() (or hands the rename on: finish());
+// a writer destroyed without either removes its temp file, so a failed run never leaves a file that
+// looks complete.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::string path);
@@ -47,6 +69,8 @@ class AtomicFileWriter {
   void write(const void* data, std::size_t bytes);
   std::size_t bytes_written() const { return bytes_written_; }
   void commit();
+  // Flushed and closed, not yet in place: the caller renames it (with its other outputs).
+  PendingRename finish();
   const std::string& temp_path() const { return temp_path_; }
 
  private:
