@@ -179,7 +179,7 @@ class TestCliGenerate : public QObject {
     QTest::newRow("seed past 2^63-1") << QStringList{"--seed", "9223372036854775808"} << bad << "--seed";
     QTest::newRow("seed not a number") << QStringList{"--seed", "12abc"} << bad << "--seed";
     QTest::newRow("steps past the schedule") << QStringList{"--steps", "1001"} << bad << "between 1 and 1000";
-    QTest::newRow("width too large") << QStringList{"--width", "4112"} << bad << "between 16 and 4096";
+    QTest::newRow("width too large") << QStringList{"--width", "8208"} << bad << "between 16 and 8192";
     QTest::newRow("frames too many") << QStringList{"--frames", "1005"} << bad << "between 1 and 1001";
     QTest::newRow("guidance nan") << QStringList{"--guidance", "nan"} << bad << "--guidance";
     QTest::newRow("guidance inf") << QStringList{"--guidance", "inf"} << bad << "--guidance";
@@ -451,19 +451,19 @@ class TestCliGenerate : public QObject {
     QVERIFY(QFile::exists(tmp.filePath("clip.mp4")));
   }
 
-  // The same without a stand-in: 4096*4096 and 1001 frames of the demo model on this machine.
+  // The same without a stand-in: 8192*8192 (81 frames) of the demo model on this machine.
   void hugeVideoRefusedByTheEstimate() {
     wan::GenerationRequest r;
-    r.width = r.height = 4096;
-    r.frames = 1001;
+    r.width = r.height = 8192;
+    r.frames = 81;
     wan::ModelFiles demo;
     demo.model_dir = wan::demo_model_dir();
     const wan::ModelDims dims = wan::inspect_model(demo).dims;
     const wan::MemoryCheck check = wan::measure_memory_check(dims, r, wan::DistConfig{});
     if (check.available_bytes < 0 || check.available_bytes >= check.need_bytes)
-      QSKIP("this machine has the memory the estimate asks for 4096*4096*1001: nothing to refuse");
+      QSKIP("this machine has the memory the estimate asks for 8192*8192: nothing to refuse");
     QTemporaryDir tmp;
-    const Run refused = run_wan({"generate", "--prompt", "a fox", "--size", "4096*4096", "--frames", "1001", "--output",
+    const Run refused = run_wan({"generate", "--prompt", "a fox", "--size", "8192*8192", "--frames", "81", "--output",
                                  tmp.filePath("clip.mp4")});
     QCOMPARE(refused.code, static_cast<int>(wan::ErrorCode::kOutOfMemory));
     QVERIFY2(last_line(refused.err).contains("by the estimate"), qPrintable(refused.err));

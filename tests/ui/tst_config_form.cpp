@@ -134,7 +134,7 @@ void TestConfigForm::generationFormSnapsToValidValues() {
   // Past the range: the largest valid value, not the number left by a dropped keystroke (500, 201).
   QCOMPARE(typeInto(form, steps, "5000"), wan::kMaxSteps);
   QCOMPARE(typeInto(form, frames, "2001"), wan::kMaxFrames);
-  QCOMPARE(typeInto(form, width, "9000"), wan::kMaxSide);
+  QCOMPARE(typeInto(form, width, "9999"), wan::kMaxSide);
   QCOMPARE(typeInto(form, frames, "21"), 21);
   QCOMPARE(typeInto(form, width, "16"), 16);
   QCOMPARE(typeInto(form, steps, "7"), 7);
@@ -145,7 +145,7 @@ void TestConfigForm::generationFormSnapsToValidValues() {
   QCOMPARE(form.request().width, 16);
   QCOMPARE(form.request().height, 464);
   QCOMPARE(wan_ui::GenerationForm::snapFrames(2000), wan::kMaxFrames);
-  QCOMPARE(wan_ui::GenerationForm::snapSide(5000), wan::kMaxSide);
+  QCOMPARE(wan_ui::GenerationForm::snapSide(9000), wan::kMaxSide);
 }
 
 // The counter under the prompt box counts as the text encoder does (the fixture model reads 16 tokens)

@@ -31,12 +31,13 @@ SamplerKind parse_sampler(
     const std::string& name);  // "unipc", "dpm++" (or "dpmpp"); throws wan::Error(kInvalidArgument)
 
 // The ranges validate_settings (pipeline) and the studio's form accept. Width and height: multiples of
-// 16 (the DiT's 2x2 patch over the VAE's 8x stride, Wan2.1); 4096 is past every Wan checkpoint's
-// training size (1280x720) with room for upscaled runs. Frames: 4n + 1 (the VAE's 4x time stride, the
-// first frame alone); 1001 is 251 latent frames, within the DiT's 1024 RoPE positions per axis
+// 16 (the DiT's 2x2 patch over the VAE's 8x stride, Wan2.1); 8192 is far past every Wan checkpoint's
+// training size (1280x720) and within the DiT's 1024 RoPE positions per axis (8192 / 16 = 512); what a
+// machine can hold is the memory check's to say (pipeline/memory_check.h). Frames: 4n + 1 (the VAE's 4x time stride,
+// the first frame alone); 1001 is 251 latent frames, within the DiT's 1024 RoPE positions per axis
 // (wan/modules/model.py rope_params(1024, ...)). Steps: at least 1; 1000 is the flow-matching
 // schedulers' num_train_timesteps (wan/utils/fm_solvers_unipc.py), past which steps repeat timesteps.
-constexpr int kSideMultiple = 16, kMinSide = 16, kMaxSide = 4096;
+constexpr int kSideMultiple = 16, kMinSide = 16, kMaxSide = 8192;
 constexpr int kMaxFrames = 1001;
 constexpr int kMaxSteps = 1000;
 
