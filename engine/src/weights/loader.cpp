@@ -11,6 +11,7 @@
 #include "weights/mapped_file.h"
 #include "weights/pth_file.h"
 #include "weights/safetensors.h"
+#include "weights/scaled_fp8.h"
 #include "weights/zip_archive.h"
 
 namespace wan {
@@ -40,7 +41,8 @@ std::string list_some(const std::vector<std::string>& names) {
 
 }  // namespace
 
-TensorSourcePtr open_weights(const std::string& path) {
+namespace {
+TensorSourcePtr open_file(const std::string& path) {
   if (!fs::exists(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
   if (ends_with(path, ".json")) return ShardedSafetensors::open(path);
   if (ends_with(path, ".safetensors")) return SafetensorsFile::open(path);
@@ -49,6 +51,11 @@ TensorSourcePtr open_weights(const std::string& path) {
   auto probe = MappedFile::open(path);
   if (looks_like_zip(*probe)) return PthFile::open(path);
   return SafetensorsFile::open(path);
+}
+}  // namespace
+
+TensorSourcePtr open_weights(const std::string& path) {
+  return with_fp8_scales_applied(open_file(path));  // fp8_scaled files read as the weights they stand for
 }
 
 namespace {

@@ -10,7 +10,8 @@
 namespace wan {
 
 // A .safetensors file, a *.safetensors.index.json, or a torch .pth/.pt/.bin zip archive (sniffed by
-// content when the extension says nothing). Throws wan::Error naming the file.
+// content when the extension says nothing). float8 weights with scales (weights/scaled_fp8.h) read as
+// the weights they stand for. Throws wan::Error naming the file.
 TensorSourcePtr open_weights(const std::string& path);
 
 // Copies every parameter and buffer of `module` from `source` (names must match exactly; dtype and
