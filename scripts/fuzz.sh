@@ -30,6 +30,7 @@ seed fuzz_zip "${PTH[@]}"
 seed fuzz_pth "${PTH[@]}"
 seed fuzz_dit_config "${CONFIGS[@]}" tests/fuzz/seeds/dit_config/*
 seed fuzz_job_json tests/fuzz/seeds/job_json/*
+seed fuzz_unpickler tests/fuzz/seeds/unpickler/*  # earlier findings, run again each time
 mkdir -p build-san/fuzz-corpus/fuzz_unpickler
 for f in "${PTH[@]}"; do  # the pickles inside the archives
   python3 - "$f" "build-san/fuzz-corpus/fuzz_unpickler/seed-$(basename "$f").pkl" <<'PY'

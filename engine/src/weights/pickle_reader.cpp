@@ -93,6 +93,24 @@ class Unpickler {
  public:
   Unpickler(const std::uint8_t* data, std::size_t size, std::string context)
       : p_(data), end_(data + size), begin_(data), context_(std::move(context)) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // A pickle can make a container hold itself (through the memo: APPEND of a memoized list to that
+  // list); shared ownership alone would never free such a cycle. Every container this run made is
+  // emptied here, which breaks every cycle (found by fuzz_unpickler as a leak).
+  ~Unpickler() {
+    std::vector<ValuePtr> children;
+    for (const std::weak_ptr<Value>& weak : created_)
+      if (const ValuePtr v = weak.lock()) {
+        for (ValuePtr& x : v->items) children.push_back(std::move(x));
+        for (auto& [k, x] : v->dict) {
+          children.push_back(std::move(k));
+          children.push_back(std::move(x));
+        }
+        v->items.clear();
+        v->dict.clear();
+      }
+  }
 
   ValuePtr run();
 
@@ -171,6 +189,14 @@ class Unpickler {
   std::vector<ValuePtr> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint64_t, ValuePtr> memo_;
+  std::vector<std::weak_ptr<Value>> created_;  // every value made by this run (the destructor's list)
+
+  // The free make(), remembered for the destructor.
+  ValuePtr make(Kind k) {
+    ValuePtr v = wan::make(k);
+    created_.push_back(v);
+    return v;
+  }
 };
 
 ValuePtr Unpickler::global(const std::string& module, const std::string& name) {
