@@ -656,39 +656,38 @@ class TestCliGenerate : public QObject {
     QCOMPARE(wan::read_text_file(tmp.filePath("start.png").toStdString()), std::string("PNG"));
   }
 
-  // Ctrl-C in a run of one process: cancelled at the end of the step, exit code 9, nothing written.
-  void interruptInOneProcess() {
-    QTemporaryDir tmp;
-    QProcess p;
-    QString err = start_until(p,
-                              {"generate", "--prompt", "a fox", "--size", "256*160", "--frames", "17", "--steps", "400",
-                               "--output", tmp.filePath("clip.mp4")},
-                              "[sampling] step 2/");
-    QVERIFY2(err.contains("[sampling] step 2/"), qPrintable(err));
-    kill(static_cast<pid_t>(p.processId()), SIGINT);
-    QVERIFY(p.waitForFinished(30000));
-    err += p.readAllStandardError();
-    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
-    QVERIFY2(last_line(err) == "wan: error: cancelled", qPrintable(err));
-    QCOMPARE(files_in(tmp.path()), QStringList());
+  // Ctrl-C in a run of one process: cancelled at the end of the step, exit code 9, nothing written; a
+  // second Ctrl-C ends the run at once (the handler removes half-written files and exits 9).
+  void interruptInOneProcess_data() {
+    QTest::addColumn<QString>("size");
+    QTest::addColumn<QString>("step");
+    QTest::addColumn<int>("interrupts");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("once") << "256*160"
+                          << "[sampling] step 2/" << 1 << "wan: error: cancelled";
+    QTest::newRow("twice") << "832*480"
+                           << "[sampling] step 1/" << 2 << "wan: error: cancelled (second interrupt: stopped at once)";
   }
-
-  // A second Ctrl-C ends the run at once (the handler removes half-written files and exits 9).
-  void secondInterruptInOneProcessEndsAtOnce() {
+  void interruptInOneProcess() {
+    QFETCH(QString, size);
+    QFETCH(QString, step);
+    QFETCH(int, interrupts);
+    QFETCH(QString, message);
     QTemporaryDir tmp;
     QProcess p;
     QString err = start_until(p,
-                              {"generate", "--prompt", "a fox", "--size", "832*480", "--frames", "33", "--steps", "400",
+                              {"generate", "--prompt", "a fox", "--size", size, "--frames", "17", "--steps", "400",
                                "--output", tmp.filePath("clip.mp4")},
-                              "[sampling] step 1/");
-    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
-    kill(static_cast<pid_t>(p.processId()), SIGINT);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    kill(static_cast<pid_t>(p.processId()), SIGINT);
+                              step);
+    QVERIFY2(err.contains(step), qPrintable(err));
+    for (int i = 0; i < interrupts; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      kill(static_cast<pid_t>(p.processId()), SIGINT);
+    }
     QVERIFY(p.waitForFinished(30000));
     err += p.readAllStandardError();
     QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
-    QVERIFY2(last_line(err) == "wan: error: cancelled (second interrupt: stopped at once)", qPrintable(err));
+    QVERIFY2(last_line(err) == message, qPrintable(err));
     QCOMPARE(files_in(tmp.path()), QStringList());
   }
 

@@ -291,7 +291,6 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   // launched CPU world was checked once by its launcher, before any rank started).
   if (plan.device.is_cuda() || job.config.world_size <= 1) {
     GenerationRequest as_planned = plan.request;
-    as_planned.device = request.device;
     if (plan.device.is_cuda()) as_planned.device.index = plan.device.has_index() ? plan.device.index() : 0;
     check_memory_fits(inspect_model(plan.request.model).dims, as_planned, job.config);
   }
