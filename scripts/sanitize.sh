@@ -11,10 +11,12 @@ cd "$(dirname "$0")/.."
 # hostile-file and out-of-memory checks of the CLI. The numerical suites run unsanitized in the main
 # build (their work is LibTorch's, which is not instrumented; under ASan they only take longer).
 SUITES=(tst_safetensors tst_pth tst_model_loading tst_tokenizer tst_dist_config tst_progress_board tst_estimate
-        tst_samplers tst_cli_generate)
-# tst_cli_generate's functions that run here (the rest sample whole videos: slow under the sanitizers).
-CLI_FUNCTIONS="hostileFilesEndInOneErrorLine invalidSettingsLeaveNoOutput invalidUtf8PromptRefusedUpFront \
+        tst_samplers tst_cli_generate tst_cli_outputs)
+# The CLI suites' functions that run here (the rest sample whole videos: slow under the sanitizers).
+declare -A FUNCTIONS=(
+  [tst_cli_generate]="hostileFilesEndInOneErrorLine invalidSettingsLeaveNoOutput invalidUtf8PromptRefusedUpFront \
 outOfMemoryInEachPhase"
+  [tst_cli_outputs]="pathsThatAreNotFiles danglingLinkIsNotAFreeName")
 
 for tool in clang clang++; do
   command -v $tool >/dev/null || { echo "sanitize: $tool not found: run scripts/install-deps.sh" >&2; exit 1; }
@@ -35,7 +37,7 @@ cd build-san
 failed=()
 for suite in "${SUITES[@]}"; do
   args=()
-  [ "$suite" = tst_cli_generate ] && read -r -a args <<<"$CLI_FUNCTIONS"
+  [ -n "${FUNCTIONS[$suite]:-}" ] && read -r -a args <<<"${FUNCTIONS[$suite]}"
   echo "== $suite ${args[*]:-}"
   if ! QT_QPA_PLATFORM=offscreen QTEST_FUNCTION_TIMEOUT=900000 "bin/$suite" "${args[@]}" >"$suite.log" 2>&1; then
     failed+=("$suite")

@@ -89,8 +89,9 @@ int run_estimate_command(EstimateOptions& o) {
     heads = info.dims.num_heads;
     models.push_back(info.dims);
   }
-  // The layout asked for must be one `wan generate` would start (the other columns are what-ifs).
-  if (o.dist.distributed()) wan::check_dist_config(current, wan::DistEnvironment{-1, heads});
+  // The layout asked for (any flag of it, the timeouts included) must be one `wan generate` would
+  // start; the other columns are what-ifs.
+  wan::check_dist_config(current, wan::DistEnvironment{-1, heads});
   nlohmann::json rows = nlohmann::json::array();
   for (const wan::ModelDims& m : models) {
     nlohmann::json cells = nlohmann::json::array();

@@ -62,15 +62,17 @@ class BoardPrinter {
   std::vector<std::uint64_t> peaks_;
 };
 
-// SIGINT and SIGTERM set g_interrupted while it lives (the run then stops at the end of a step).
+// SIGINT and SIGTERM set g_interrupted while it lives (the run then stops at the end of a step). A
+// signal this process was started with ignored stays ignored, as a shell's background job (`wan ... &`
+// in a script ignores SIGINT) or `nohup` (SIGHUP) expect.
 class InterruptGuard {
  public:
   InterruptGuard() {
     struct sigaction sa {};
     sa.sa_handler = on_interrupt;
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-    sigaction(SIGHUP, &sa, &old_hup_);  // the terminal closed: stop the run cleanly too
+    handle(SIGINT, sa, &old_int_);
+    handle(SIGTERM, sa, &old_term_);
+    handle(SIGHUP, sa, &old_hup_);  // the terminal closed: stop the run cleanly too
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;  // stderr piped into `head`: the run goes on, its lines are dropped
     sigaction(SIGPIPE, &ignore, &old_pipe_);
@@ -83,6 +85,10 @@ class InterruptGuard {
   }
 
  private:
+  static void handle(int sig, const struct sigaction& sa, struct sigaction* old) {
+    sigaction(sig, nullptr, old);
+    if (old->sa_handler != SIG_IGN) sigaction(sig, &sa, nullptr);
+  }
   struct sigaction old_hup_ {
   }, old_pipe_{};
   struct sigaction old_int_ {
@@ -98,7 +104,7 @@ void print_launched_result(const wan::GenerationRequest& r) {
   std::int64_t seed = r.seed;
   try {
     if (!sidecar.empty())
-      seed = wan::job_from_sidecar(wan_cli::read_file(sidecar)).request.seed;
+      seed = wan::job_from_sidecar(wan::read_text_file(sidecar)).request.seed;
     else if (!r.save_latent.empty())  // a latent alone: its metadata holds the settings
       seed = wan::job_from_sidecar(wan::SafetensorsFile::open(r.save_latent)->metadata().at("settings")).request.seed;
   } catch (const std::exception&) {

@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   // LibTorch, CUDA, NCCL and cuDNN as built, and the GPUs this machine shows.
   app.set_version_flag("--version", [] { return wan::build_info_text(wan::build_info()); });
   int threads = 0;
-  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
+      ->check(CLI::Range(0, wan::kMaxThreads));
 
   wan::EvalCaseOptions eval_options;
   std::string case_dir, case_out;

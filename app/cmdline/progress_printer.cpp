@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "wan/error.h"
 
@@ -85,15 +83,6 @@ void ConsoleReporter::progress(const wan::ProgressEvent& event) {
     printer_.finish();
     throw wan::Error(wan::ErrorCode::kCancelled, "cancelled");
   }
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw wan::Error(wan::ErrorCode::kFileNotFound, path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in && !in.eof()) throw wan::Error(wan::ErrorCode::kIo, path + ": cannot read");
-  return text.str();
 }
 
 void ConsoleReporter::note(const std::string& text) {

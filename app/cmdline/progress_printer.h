@@ -48,7 +48,4 @@ class ConsoleReporter : public wan::RankReporter {
   const std::atomic<bool>* cancel_;
 };
 
-// The whole of a small text file (a sidecar); throws wan::Error(kFileNotFound / kIo).
-std::string read_file(const std::string& path);
-
 }  // namespace wan_cli

@@ -12,6 +12,7 @@
 #include "progress_printer.h"
 #include "wan/error.h"
 #include "wan/rank.h"
+#include "wan/types.h"
 #include "wan/version.h"
 
 int main(int argc, char** argv) {
@@ -20,7 +21,8 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::string job_file;
   std::vector<std::string> dist_configs;
-  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
+      ->check(CLI::Range(0, wan::kMaxThreads));
   app.add_option("--job", job_file, "the run's job file (written by wan's launcher or `wan generate --write-job`)");
   app.add_option("--dist-config", dist_configs,
                  "distributed config JSON for `generate` (several: each over the one "

@@ -394,6 +394,20 @@ class TestLauncherFaults : public QObject {
     }
   }
 
+  // Ctrl-C once the sampling is done: rank 0 stops decoding, keeps the latent, and the launcher's
+  // message says where, as a run of one process does.
+  void ctrlCWhileDecodingNamesTheLatent() {
+    Run run;
+    start(run, {"--steps", "2", "--size", "832*480"}, false);
+    QVERIFY(wait_for(run, 0, wan::Phase::kDecoding));
+    kill(static_cast<pid_t>(run.process.processId()), SIGINT);
+    const QString latent = run.out.filePath("clip.latent.safetensors");
+    expect_clean_end(
+        run, static_cast<int>(wan::ErrorCode::kCancelled),
+        "cancelled (the sampled latent is kept in " + latent + ": finish with `wan generate --decode-latent " + latent,
+        20, {"clip.latent.safetensors"});
+  }
+
   // A second Ctrl-C does not wait for the end of the step: the workers are stopped at once. Rank 1
   // stalls in its third all_to_all (the engine's fault injection), so the step never ends and the first
   // Ctrl-C alone would wait out the launcher's 10 s cancel grace.

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "test_util.h"
+#include "weights/file_util.h"
 #include "weights/pth_file.h"
 #include "weights/safetensors.h"
 
@@ -184,6 +185,21 @@ class TestPth : public QObject {
     chain += ".";
     const std::string path = write_zip(d + "/chain.pth", chain);
     expect_error([&] { PthFile::open(path); }, ErrorCode::kCorruptFile, {"state_dict"});
+  }
+
+  // One byte of data.pkl changed (a damaged download): the CRC-32 the zip records names it, before the
+  // pickle is read; without the check (the fuzz harness's way) the same byte reaches the unpickler.
+  void damagedMetadataFailsItsCrc() {
+    QTemporaryDir dir;
+    const std::string path = dir.path().toStdString() + "/m.pth";
+    write_pth(path, {{"weight", torch::randn({4, 4})}});
+    std::string bytes = wan::read_text_file(path);
+    const std::size_t at = bytes.find("weight");  // the key, inside data.pkl
+    QVERIFY(at != std::string::npos);
+    bytes[at] = 'W';
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    expect_error([&] { PthFile::open(path); }, ErrorCode::kCorruptFile, {"m.pth", "data.pkl", "CRC-32", "damaged"});
+    QCOMPARE(PthFile::open(path, /*verify_crc=*/false)->names(), std::vector<std::string>{"Weight"});
   }
 
   void reportsMalformedArchives() {

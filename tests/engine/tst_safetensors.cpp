@@ -102,6 +102,31 @@ class TestSafetensors : public QObject {
     expect_error([&] { SafetensorsFile::open(path); }, ErrorCode::kCorruptFile, {path, "truncated"});
   }
 
+  // A name read from a file reaches the message escaped: one printable UTF-8 line, whatever its bytes.
+  void namesFromAFileArePrintedEscaped() {
+    QTemporaryDir dir;
+    // JSON escapes make the name ESC [ 2 J (clear screen), a newline, and a lone 0xFF byte is not JSON:
+    // nlohmann refuses that header as a whole, so the raw byte is tested through printable_text below.
+    const std::string p =
+        write_raw(dir, "esc.safetensors",
+                  "{\"a\\u001b[2J\\nb\\u009b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,99]}}", 16);
+    try {
+      SafetensorsFile::open(p);
+      QFAIL("the file was accepted");
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      QVERIFY2(m.find("'a\\x1B[2J\\nb\\u009B'") != std::string::npos, m.c_str());
+      for (unsigned char c : m) QVERIFY2(c >= 0x20 && c != 0x7F, m.c_str());
+    }
+    QCOMPARE(printable_text(std::string("x\xFFy\xC0\xAFz\xED\xA0\x80")),
+             std::string("x\\xFFy\\xC0\\xAFz\\xED\\xA0\\x80"));
+    QCOMPARE(printable_text("caf\xC3\xA9 \xF0\x9F\x8E\xAC\ttab"), std::string("caf\xC3\xA9 \xF0\x9F\x8E\xAC\\ttab"));
+    const std::string long_name(100000, 'n');
+    const std::string capped = Error(ErrorCode::kCorruptFile, long_name).what();
+    QVERIFY(capped.size() < kMaxMessageBytes + 40);
+    QVERIFY2(capped.find("(95904 more bytes)") != std::string::npos, capped.substr(kMaxMessageBytes).c_str());
+  }
+
   void headerTooLarge() {
     QTemporaryDir dir;
     const std::string p = write_raw(dir, "h.safetensors", "{}", 0, 1ull << 40);

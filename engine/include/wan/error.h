@@ -1,6 +1,7 @@
 // Public error type of the engine. No torch types: safe to include from ui/.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -23,10 +24,18 @@ enum class ErrorCode : int {
 
 const char* error_code_name(ErrorCode code);
 
-// Engine exception: a one-line message that names the object (file, setting) and the problem.
+// `text` made safe to print on one line of a terminal, a log or a JSON string: control characters
+// (C0, DEL, C1) as \n, \t, \r or \xNN / \u00NN, bytes that are not UTF-8 as \xNN, and at most
+// kMaxMessageBytes (the rest counted: "... (N more bytes)"). Names read from files (tensor names, pickle
+// strings, metadata) reach messages unchanged otherwise: an ESC in a tensor name would drive the terminal.
+constexpr std::size_t kMaxMessageBytes = 4096;
+std::string printable_text(const std::string& text);
+
+// Engine exception: a one-line message that names the object (file, setting) and the problem. The
+// message is stored through printable_text, so what() is always one printable UTF-8 line.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(printable_text(message)), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:

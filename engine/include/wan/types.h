@@ -5,6 +5,10 @@
 
 namespace wan {
 
+// The most LibTorch intra-op threads `--threads` takes (wan, wan-worker): far above any CPU's cores, far
+// below what makes thread creation itself the run (100000 threads hung `wan generate` before this bound).
+constexpr int kMaxThreads = 1024;
+
 // A weight dtype. kAuto (the request only): bf16 on a GPU (the official param_dtype), fp32 on the CPU,
 // where LibTorch's bf16 matmuls are slower than fp32 ones; with FSDP on a GPU the config's param_dtype.
 enum class Dtype { kAuto, kFloat32, kBFloat16, kFloat16 };

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <new>
 #include <regex>
 
@@ -65,8 +67,20 @@ std::string message_without_backtrace(const std::exception& e) {
 
 Error to_engine_error(const std::exception& e) {
   if (const auto* error = dynamic_cast<const Error*>(&e)) return *error;
+  // WAN_VERBOSE: the whole text with LibTorch's backtrace, as it is, on stderr (the Error's message is
+  // one escaped line, at most kMaxMessageBytes).
+  if (verbose_errors()) std::fprintf(stderr, "%s\n", e.what());
   const std::string text = verbose_errors() ? std::string(e.what()) : message_without_backtrace(e);
   if (classify_allocation_failure(e).out_of_memory) return Error(ErrorCode::kOutOfMemory, "out of memory: " + text);
+  // A path the user gave that the file system refuses (a symlink loop, a folder without permission)
+  // is the user's to fix, not an engine fault: the path and the system's reason.
+  if (const auto* fs_error = dynamic_cast<const std::filesystem::filesystem_error*>(&e)) {
+    std::string paths;
+    for (const auto* p : {&fs_error->path1(), &fs_error->path2()})
+      if (!p->empty()) paths += (paths.empty() ? "" : ", ") + p->string();
+    return Error(ErrorCode::kIo,
+                 "cannot use " + (paths.empty() ? std::string("a path") : paths) + ": " + fs_error->code().message());
+  }
   return Error(ErrorCode::kInternal, text);
 }
 

@@ -17,6 +17,11 @@
 namespace wan {
 
 void init_runtime(int threads) {
+  if (threads > kMaxThreads)
+    throw Error(ErrorCode::kInvalidArgument, "--threads " + std::to_string(threads) + " is more than the " +
+                                                 std::to_string(kMaxThreads) +
+                                                 " threads this engine takes: give at most the machine's cores "
+                                                 "(0: all of them)");
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
   at::set_num_threads(threads);

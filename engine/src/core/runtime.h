@@ -10,8 +10,9 @@
 namespace wan {
 
 // Sets LibTorch's intra-op thread count to the machine's cores (Debian's build starts at 1).
-// threads <= 0 means "all cores". Call once at start-up.
+// threads <= 0 means "all cores". Call once at start-up. Throws kInvalidArgument above kMaxThreads.
 void init_runtime(int threads = 0);
+// (kMaxThreads: wan/types.h.)
 
 // "fp32" | "float32" | "bf16" | "bfloat16" | "fp16" | "float16" -> scalar type; throws kInvalidArgument.
 torch::ScalarType parse_dtype(const std::string& name);

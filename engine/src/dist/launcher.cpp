@@ -16,6 +16,7 @@
 #include "core/runtime.h"
 #include "dist/communicator.h"
 #include "dist/watchdog.h"
+#include "pipeline/demo_model.h"
 #include "pipeline/memory_check.h"
 #include "pipeline/plan.h"
 #include "pipeline/rank_hooks.h"
@@ -228,6 +229,10 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
   if (cancelled && failed_rank < 0) {
     result.exit_code = static_cast<int>(ErrorCode::kCancelled);
     result.message = "cancelled";
+    // Cancelled once the sampling was done: rank 0 kept the latent and said where in its message.
+    const std::string rank0 = board.read(0).error;
+    if (const std::size_t kept = rank0.find("the sampled latent is kept in"); kept != std::string::npos)
+      result.message += " (" + rank0.substr(kept);
     return result;
   }
   const RankStatus s = board.read(failed_rank);
@@ -276,10 +281,12 @@ LaunchResult launch_job(const Job& given, const LaunchOptions& o) {
   // Every rank runs on this machine: as many GPUs as ranks.
   // The model's heads (its headers only) so that a Ulysses size that does not divide them fails here,
   // not after every rank has loaded; a model that cannot be read is reported by the ranks.
+  // A run that names no model runs the demo model: probed when it exists (when it does not, rank 0
+  // writes it, and its size fits any machine).
   std::optional<ModelDims> dims;
-  if (!r.model.model_dir.empty() || !r.model.dit.empty()) {
+  if (const ModelFiles probe = model_files_or_demo(r); !probe.model_dir.empty() || !probe.dit.empty()) {
     try {
-      dims = inspect_model(r.model).dims;
+      dims = inspect_model(probe).dims;
     } catch (const Error&) {
     }
   }

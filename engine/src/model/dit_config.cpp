@@ -21,8 +21,8 @@ const char* dit_kind_name(DitKind kind) {
   return "?";
 }
 
-void DitConfig::validate(const std::string& context) const {
-  auto bad = [&](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, context + ": " + what); };
+void DitConfig::validate(const std::string& context, ErrorCode code) const {
+  auto bad = [&](const std::string& what) { throw Error(code, context + ": " + what); };
   // Each size positive and at most a bound well past every Wan model (Wan2.1/2.2 14B: dim 5120, ffn 13824,
   // 40 heads, 40 layers, in_dim 36, text_len 512), so that a hostile config.json cannot ask for
   // terabytes or a billion layers before a single tensor is compared with the file.

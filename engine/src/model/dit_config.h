@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "wan/error.h"
 #include "weights/tensor_source.h"
 
 namespace wan {
@@ -31,8 +32,10 @@ struct DitConfig {
 
   std::int64_t head_dim() const { return dim / num_heads; }
   bool has_image_input() const { return kind != DitKind::kT2V; }
-  // Throws wan::Error(kInvalidArgument) for inconsistent values (e.g. dim not divisible by heads).
-  void validate(const std::string& context) const;
+  // Throws wan::Error(code) naming `context` for a size out of its range or inconsistent values (dim
+  // not divisible by heads): kCorruptFile where the values come from a file (config.json, the tensors'
+  // shapes), kInvalidArgument where the user typed them (`wan make-demo-model --dim`).
+  void validate(const std::string& context, ErrorCode code = ErrorCode::kCorruptFile) const;
   // "t2v-1.3B"-style label (size from the parameter count).
   std::string label() const;
   std::int64_t parameter_count() const;

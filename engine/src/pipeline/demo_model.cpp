@@ -166,7 +166,7 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
       dit.in_dim = 2 * dit.out_dim + 4;
       dit.clip_dim = spec.clip_dim;
     }
-    dit.validate("demo model");
+    dit.validate("demo model", ErrorCode::kInvalidArgument);
     WanModel model(dit, fp32);
     write_safetensors((temp / "diffusion_pytorch_model.safetensors").string(),
                       random_state(*model, torch::kFloat32, gen), {{"format", "pt"}});
@@ -241,9 +241,24 @@ std::string ensure_demo_model(bool* created, bool i2v) {
   return dir;
 }
 
+namespace {
+bool names_a_model(const ModelFiles& m) {
+  return !m.model_dir.empty() || !m.dit.empty() || !m.t5.empty() || !m.vae.empty();
+}
+}  // namespace
+
+ModelFiles model_files_or_demo(const GenerationRequest& request) {
+  ModelFiles m = request.model;
+  if (names_a_model(m)) return m;
+  const std::string dir = default_demo_model_dir() + (request_task(request) == Task::kImageToVideo ? "-i2v" : "");
+  std::error_code ec;
+  if (fs::is_regular_file(fs::path(dir) / "config.json", ec)) m.model_dir = dir;
+  return m;
+}
+
 std::string use_demo_model_if_none(GenerationRequest& request) {
   ModelFiles& m = request.model;
-  if (!m.model_dir.empty() || !m.dit.empty() || !m.t5.empty() || !m.vae.empty()) return "";
+  if (names_a_model(m)) return "";
   bool created = false;
   const bool i2v = request_task(request) == Task::kImageToVideo;
   m.model_dir = ensure_demo_model(&created, i2v);

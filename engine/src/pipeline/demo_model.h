@@ -44,4 +44,9 @@ std::string ensure_demo_model(bool* created = nullptr, bool i2v = false);
 struct GenerationRequest;
 std::string use_demo_model_if_none(GenerationRequest& request);
 
+// The model files a request will run: its own, or (naming none) the demo model of its task when that
+// exists already; empty when it names none and the demo is not yet written. Creates nothing.
+struct ModelFiles;
+ModelFiles model_files_or_demo(const GenerationRequest& request);
+
 }  // namespace wan

@@ -230,7 +230,7 @@ std::string keep_latent(const std::string& preferred, const torch::Tensor& laten
     fs::create_directories(dir, ec);
     for (int n = 1; n < 1000; ++n) {  // never over an earlier kept latent
       const fs::path path = fs::path(dir) / (base + (n > 1 ? "-" + std::to_string(n) : "") + ".latent.safetensors");
-      if (fs::exists(path, ec)) continue;
+      if (something_at(path.string())) continue;
       try {
         save_latent(path.string(), latent, settings);
         return path.string();
@@ -241,6 +241,16 @@ std::string keep_latent(const std::string& preferred, const torch::Tensor& laten
     }
   }
   throw Error(ErrorCode::kIo, "the sampled latent could not be kept anywhere: " + *failed + "; " + last_error);
+}
+
+// `path` when nothing is there, else the first free "<stem>-N<extension>" beside it (N from 2).
+std::string first_unused_path(const std::string& path) {
+  const fs::path p(path);
+  if (!something_at(path)) return path;
+  for (int n = 2;; ++n) {
+    const fs::path candidate = p.parent_path() / (p.stem().string() + "-" + std::to_string(n) + p.extension().string());
+    if (!something_at(candidate.string())) return candidate.string();
+  }
 }
 
 }  // namespace
@@ -303,7 +313,19 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   run.dtype = plan.request.dtype;
   result.seed = plan.request.seed;
   nlohmann::json settings = settings_json(plan, job.config);
-  std::string rescue_copy;  // latent saved before decoding (save_latent_before_decode)
+  std::string rescue_copy;    // latent saved before decoding (save_latent_before_decode)
+  std::string staged_latent;  // this run's latent while an earlier --save-latent file waits to be replaced
+  // The staged latent takes the --save-latent name: the run has succeeded.
+  auto place_staged_latent = [&] {
+    if (staged_latent.empty()) return;
+    std::error_code ec;
+    fs::rename(staged_latent, plan.request.save_latent, ec);
+    if (ec)
+      throw Error(ErrorCode::kIo, "cannot rename " + staged_latent + " to " + plan.request.save_latent + ": " +
+                                      ec.message() + " (the sampled latent is in " + staged_latent + ")");
+    result.latent_path = plan.request.save_latent;
+    staged_latent.clear();
+  };
   torch::Tensor latent;
   // A latent kept somewhere else than asked: say where, at once.
   auto keep = [&](const std::string& preferred) {
@@ -376,7 +398,12 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
       return result;
     }
     if (!plan.request.save_latent.empty()) {
-      result.latent_path = keep(plan.request.save_latent);
+      // An earlier file there (--overwrite) is replaced only when the whole run has succeeded: until
+      // then this run's latent waits under a name of its own beside it.
+      if (something_at(plan.request.save_latent))
+        staged_latent = keep(first_unused_path(plan.request.save_latent));
+      else
+        result.latent_path = keep(plan.request.save_latent);
     } else if (hooks.save_latent_before_decode && (!plan.request.output.empty() || !plan.request.frames_dir.empty())) {
       rescue_copy = keep(rescue_latent_path(plan.request));
     }
@@ -387,6 +414,7 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   result.height = static_cast<int>(latent.size(2) * plan.vae.spatial_stride());
   result.width = static_cast<int>(latent.size(3) * plan.vae.spatial_stride());
   if (plan.request.output.empty() && plan.request.frames_dir.empty()) {
+    place_staged_latent();
     report(Phase::kDone, 1, 1, 0, "");
     return result;
   }
@@ -428,21 +456,25 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
          result.video_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.video_path).string())},
         {"frames_dir",
          result.frames_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.frames_dir).string())},
-        {"latent",
-         result.latent_path.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(result.latent_path).string())}};
+        {"latent", result.latent_path.empty() && staged_latent.empty()
+                       ? nlohmann::json()
+                       : nlohmann::json(fs::absolute(plan.request.save_latent).string())}};
     result.sidecar_path = sidecar_path_for(plan.request);
     const std::string text = settings.dump(2) + "\n";
     AtomicFileWriter sidecar(result.sidecar_path);
     sidecar.write(text.data(), text.size());
     finished.push_back(sidecar.finish());
     for (PendingRename& output : finished) output.commit();  // renames within the output folders
+    place_staged_latent();
     if (!rescue_copy.empty()) fs::remove(rescue_copy);
   } catch (const std::exception& failure) {
     // Never lose the sampling: keep the latent and say how to decode it. The outputs not renamed into
     // place yet were removed with their temporary names.
     const Error e = engine_error(failure, run, job.config);
     if (plan.decode_only) throw e;
-    std::string kept = !result.latent_path.empty() ? result.latent_path : rescue_copy;
+    std::string kept = !result.latent_path.empty() ? result.latent_path
+                       : !staged_latent.empty()    ? staged_latent
+                                                   : rescue_copy;
     if (kept.empty()) kept = keep(rescue_latent_path(plan.request));
     throw Error(e.code(), std::string(e.what()) + " (the sampled latent is kept in " + kept + ": finish with `" +
                               resume_command(kept, plan.request) + "`)");

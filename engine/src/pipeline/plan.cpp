@@ -90,7 +90,7 @@ std::int64_t least_output_bytes(const GenerationRequest& r) {
 void check_sidecar_free(const std::string& sidecar, const std::string& flag, const std::string& output,
                         bool overwrite) {
   std::error_code ec;
-  if (!fs::exists(sidecar, ec)) return;
+  if (!something_at(sidecar)) return;
   bool ours = false;
   std::string other;  // the output an earlier sidecar describes, when it is another file that exists
   try {
@@ -124,8 +124,7 @@ void check_sidecar_free(const std::string& sidecar, const std::string& flag, con
 
 // An existing output is replaced only with --overwrite.
 void check_not_there(const std::string& path, const std::string& flag, bool overwrite) {
-  std::error_code ec;
-  if (!overwrite && fs::exists(path, ec))
+  if (!overwrite && something_at(path))
     throw invalid(flag + " " + path + " exists; pick another name, or add --overwrite to replace it");
 }
 
@@ -164,7 +163,7 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
         throw invalid(paths[j].first + " (" + paths[j].second + ") is the same path as " + paths[i].first +
                       "; name them differently");
   if (!r.frames_dir.empty()) {
-    if (fs::exists(r.frames_dir))
+    if (something_at(r.frames_dir))
       throw invalid("--frames-dir " + r.frames_dir + ": already exists; PNG frames go into a new folder");
     check_output_parent(r.frames_dir, "--frames-dir", least_output_bytes(r));
     if (r.output.empty()) check_sidecar_free(r.frames_dir + ".json", "--frames-dir", r.frames_dir, r.overwrite);
@@ -180,8 +179,7 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
   // replaced.
   if (r.decode_latent.empty() && r.save_latent.empty() && (!r.output.empty() || !r.frames_dir.empty())) {
     const std::string rescue = rescue_latent_path(r);
-    std::error_code ec;
-    if (fs::exists(rescue, ec))
+    if (something_at(rescue))
       throw invalid(rescue +
                     " exists (a latent kept by an earlier run, or a file of yours), and this run would keep its "
                     "latent there: decode it with `wan generate --decode-latent " +

@@ -1,29 +1,58 @@
 #include "weights/file_util.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "wan/error.h"
 
 namespace wan {
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(errno == ENOENT ? ErrorCode::kFileNotFound : ErrorCode::kIo,
-                path + ": cannot open (" + std::strerror(errno) + ")");
+std::string read_text_file(const std::string& path, std::int64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below like any non-file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(err == ENOENT ? ErrorCode::kFileNotFound : ErrorCode::kIo,
+                path + ": cannot open (" + std::strerror(err) + ")");
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(ErrorCode::kIo, path + ": cannot stat (" + std::strerror(errno) + ")");
+  if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::kInvalidArgument, path + " is a folder, not a file");
+  if (!S_ISREG(st.st_mode))
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is not a regular file (a pipe, device or socket): give the path of a file");
+  if (st.st_size > max_bytes)
+    throw Error(ErrorCode::kInvalidArgument, path + " is " + std::to_string(st.st_size) + " bytes, more than the " +
+                                                 std::to_string(max_bytes) +
+                                                 " this kind of file may have: is it the right file?");
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorCode::kIo, path + ": cannot read (" + std::strerror(errno) + ")");
+    if (n == 0) break;  // shrank while read
+    done += static_cast<std::size_t>(n);
+  }
+  text.resize(done);
+  return text;
+}
+
+bool something_at(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
 }
 
 namespace {

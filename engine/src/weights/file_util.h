@@ -2,14 +2,24 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 namespace wan {
 
-// Throws wan::Error(kFileNotFound / kIo) naming the path.
-std::string read_text_file(const std::string& path);
+// The whole of a small file (configs, indexes, job files, sidecars, tokenizers). Only a regular file
+// (after symlinks) is read: a folder, FIFO, device or socket is refused without blocking, as is a file
+// larger than max_bytes (default 256 MiB: the largest such file in use, tokenizer.json, is 16 MiB).
+// Throws wan::Error: kFileNotFound (no such path), kInvalidArgument (not a regular file, too large),
+// kIo (no permission, read failure); each names the path.
+constexpr std::int64_t kMaxTextFileBytes = std::int64_t{256} << 20;
+std::string read_text_file(const std::string& path, std::int64_t max_bytes = kMaxTextFileBytes);
+
+// True when anything is at `path`, a dangling symbolic link included (std::filesystem::exists follows
+// links, so a link to nowhere reads as free and a run would replace it). Output checks use this.
+bool something_at(const std::string& path);
 
 // A file being written under a temporary name ("<path>.part-<pid>"), listed for the handler that
 // remove_partial_files_on_termination() installs: a rank stopped by a signal (the launcher's SIGTERM,

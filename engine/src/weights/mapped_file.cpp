@@ -14,7 +14,7 @@
 namespace wan {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO: refused below, not waited on
   if (fd < 0) {
     const int err = errno;
     throw Error(err == ENOENT ? ErrorCode::kFileNotFound : ErrorCode::kIo,

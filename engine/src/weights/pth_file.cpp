@@ -11,7 +11,7 @@
 
 namespace wan {
 
-std::shared_ptr<PthFile> PthFile::open(const std::string& path) {
+std::shared_ptr<PthFile> PthFile::open(const std::string& path, bool verify_crc) {
   auto file = MappedFile::open(path);
   if (!looks_like_zip(*file)) {
     if (file->size_bytes() >= 2 && file->data()[0] == 0x80)
@@ -33,6 +33,20 @@ std::shared_ptr<PthFile> PthFile::open(const std::string& path) {
     }
   }
   if (pkl == nullptr) throw Error(ErrorCode::kCorruptFile, path + ": archive has no data.pkl");
+  for (const std::string& name : pth->zip_->names()) {
+    if (!verify_crc || name.compare(0, prefix.size() + 5, prefix + "data/") == 0) continue;
+    const ZipArchive::Entry* e = pth->zip_->find(name);
+    // zlib's crc32 takes at most 4 GiB a call (uInt); a metadata record larger than that is not torch's.
+    if (e->size_bytes > (std::uint64_t{1} << 30))
+      throw Error(ErrorCode::kCorruptFile, path + ": record '" + name + "' is " + std::to_string(e->size_bytes) +
+                                               " bytes, too large for a torch.save metadata record");
+    const auto crc = static_cast<std::uint32_t>(
+        crc32(crc32(0L, Z_NULL, 0), file->data() + e->data_offset, static_cast<uInt>(e->size_bytes)));
+    if (crc != e->crc32)
+      throw Error(ErrorCode::kCorruptFile, path + ": record '" + name +
+                                               "' fails its CRC-32 check (the file is damaged: download or copy "
+                                               "it again)");
+  }
   const auto records = read_state_dict_pickle(file->data() + pkl->data_offset, pkl->size_bytes, path);
   for (const auto& [name, rec] : records) {
     const ZipArchive::Entry* storage = pth->zip_->find(prefix + "data/" + rec.storage_key);

@@ -15,8 +15,12 @@ namespace wan {
 
 class PthFile final : public TensorSource {
  public:
-  // Throws wan::Error (kCorruptFile, kUnsupported) with "<path>: <problem>".
-  static std::shared_ptr<PthFile> open(const std::string& path);
+  // Throws wan::Error (kCorruptFile, kUnsupported) with "<path>: <problem>". verify_crc: the records
+  // other than tensor storages (data.pkl, version, byteorder: a few KiB) must match the CRC-32 the zip
+  // records, so a damaged download is named as such before its pickle is read. Storages are not
+  // checksummed (they are GBs, read once into the model; safetensors files carry no checksum at all).
+  // The fuzz harness turns it off so that mutations reach the unpickler.
+  static std::shared_ptr<PthFile> open(const std::string& path, bool verify_crc = true);
 
   const std::string& path() const override { return zip_->file()->path(); }
   const std::vector<std::string>& names() const override { return names_; }

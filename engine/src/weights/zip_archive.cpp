@@ -61,6 +61,7 @@ ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)
     need(p, 46, "central directory entry");
     if (le(base + p, 4) != kCentralSig) corrupt("bad central directory entry");
     const auto method = le(base + p + 10, 2);
+    const auto crc = static_cast<std::uint32_t>(le(base + p + 16, 4));
     std::uint64_t comp_size = le(base + p + 20, 4);
     std::uint64_t uncomp_size = le(base + p + 24, 4);
     const auto name_len = le(base + p + 28, 2);
@@ -100,7 +101,7 @@ ZipArchive::ZipArchive(std::shared_ptr<MappedFile> file) : file_(std::move(file)
     if (le(base + local, 4) != kLocalSig) corrupt("bad local header for '" + name + "'");
     const std::uint64_t data = local + 30 + le(base + local + 26, 2) + le(base + local + 28, 2);
     need(data, uncomp_size, ("entry '" + name + "'").c_str());
-    entries_[name] = Entry{data, uncomp_size};
+    entries_[name] = Entry{data, uncomp_size, crc};
     names_.push_back(name);
     p += 46 + name_len + extra_len + comment_len;
   }

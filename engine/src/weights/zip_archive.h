@@ -17,6 +17,7 @@ class ZipArchive {
   struct Entry {
     std::uint64_t data_offset = 0;  // absolute offset of the entry's bytes in the file
     std::uint64_t size_bytes = 0;
+    std::uint32_t crc32 = 0;  // the CRC-32 the central directory records for the entry (APPNOTE 4.4.7)
   };
   // Throws wan::Error(kCorruptFile) naming the file for anything malformed or compressed.
   explicit ZipArchive(std::shared_ptr<MappedFile> file);

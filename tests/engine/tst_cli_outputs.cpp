@@ -1,0 +1,344 @@
+// The files a run writes, as a user sees them: an output, sidecar or latent of the user's is never
+// replaced without --overwrite (a dangling link counts as a file), and with it only by a run that
+// succeeded; a failed or cancelled run leaves the folder as it was, apart from the latent it keeps
+// and names; unwritable folders and odd names are handled before any loading.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <QElapsedTimer>
+#include <QProcess>
+#include <filesystem>
+#include <thread>
+
+#include "cli_test_util.h"
+#include "test_util.h"
+#include "weights/file_util.h"
+#include "weights/safetensors.h"
+
+namespace {
+
+using wan_test::files_in;
+using wan_test::fixture;
+using wan_test::fixture_args;
+using wan_test::last_line;
+using wan_test::probe;
+using wan_test::Run;
+using wan_test::run_wan;
+using wan_test::start_until;
+
+}  // namespace
+
+class TestCliOutputs : public QObject {
+  Q_OBJECT
+ private slots:
+  // A file of the user's where the sidecar would go is never overwritten; an earlier sidecar is.
+  void sidecarNeverReplacesAFileOfTheUsers() {
+    QTemporaryDir tmp;
+    QFile mine(tmp.filePath("clip.json"));
+    QVERIFY(mine.open(QIODevice::WriteOnly));
+    mine.write(R"({"my": "notes"})");
+    mine.close();
+    QStringList args = fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4");
+    const Run r = run_wan(args);
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(r.err).contains("is not a sidecar of an earlier run"), qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.json"}));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), std::string(R"({"my": "notes"})"));
+    QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4")).code, 0);
+    // The same name again: refused without --overwrite (nothing replaced), replaced with it.
+    const std::string video = wan::read_text_file(tmp.filePath("other.mp4").toStdString());
+    const Run again = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4"));
+    QCOMPARE(again.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(again.err).contains("add --overwrite"), qPrintable(again.err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("other.mp4").toStdString()), video);
+    QCOMPARE(run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mp4") << "--overwrite").code, 0);
+    // other.mov would write other.json too, which holds other.mp4's settings: refused, nothing replaced.
+    const std::string before = wan::read_text_file(tmp.filePath("other.json").toStdString());
+    const Run mov = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("other.mov"));
+    QCOMPARE(mov.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(mov.err).contains("holds the settings of") && last_line(mov.err).contains("other.mp4"),
+             qPrintable(mov.err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("other.json").toStdString()), before);
+    QVERIFY(!QFileInfo::exists(tmp.filePath("other.mov")));
+  }
+
+  // A video or latent of the user's under the name a run would write survives it: the run refuses to
+  // start (exit 2) unless --overwrite is given.
+  void existingOutputsSurviveWithoutOverwrite() {
+    QTemporaryDir tmp;
+    for (const QString& name : {"clip.mp4", "lat.safetensors"}) {
+      QFile mine(tmp.filePath(name));
+      QVERIFY(mine.open(QIODevice::WriteOnly));
+      mine.write("mine");
+    }
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(r.err).contains("clip.mp4 exists; pick another name, or add --overwrite"), qPrintable(r.err));
+    const Run l = run_wan(fixture_args(fixture()) << "--save-latent" << tmp.filePath("lat.safetensors"));
+    QCOMPARE(l.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.mp4", "lat.safetensors"}));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.mp4").toStdString()), std::string("mine"));
+    QCOMPARE(wan::read_text_file(tmp.filePath("lat.safetensors").toStdString()), std::string("mine"));
+    const Run o = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4") << "--overwrite");
+    QVERIFY2(o.code == 0, qPrintable(o.err));
+    QCOMPARE(probe(tmp.filePath("clip.mp4")).section(',', 0, 0), QString("h264"));
+  }
+
+  // With --overwrite, the earlier video and sidecar are replaced only by a run that succeeded: here the
+  // frames folder appears (someone else's) while the run samples, so writing the outputs fails at the
+  // end; the earlier video and sidecar are untouched (the new ones were never renamed into place) and
+  // the latent is kept.
+  void earlierOutputsSurviveAFailedRunWithOverwrite() {
+    QTemporaryDir tmp;
+    const Run first = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QVERIFY2(first.code == 0, qPrintable(first.err));
+    const std::string video = wan::read_text_file(tmp.filePath("clip.mp4").toStdString());
+    const std::string sidecar = wan::read_text_file(tmp.filePath("clip.json").toStdString());
+    QProcess p;
+    QString err = start_until(p,
+                              fixture_args(fixture())
+                                  << "--steps"
+                                  << "40"
+                                  << "--seed"
+                                  << "9"
+                                  << "--overwrite"
+                                  << "--output" << tmp.filePath("clip.mp4") << "--frames-dir" << tmp.filePath("frames"),
+                              "[sampling] step 1/");
+    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
+    QVERIFY(QDir().mkpath(tmp.filePath("frames/someone_elses")));
+    QVERIFY(p.waitForFinished(120000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(
+        last_line(err).contains("frames: already exists") && last_line(err).contains("the sampled latent is kept in"),
+        qPrintable(err));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.mp4").toStdString()), video);
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.json").toStdString()), sidecar);
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.json", "clip.latent.safetensors", "clip.mp4", "frames"}));
+    QCOMPARE(files_in(tmp.filePath("frames")), QStringList({"someone_elses"}));
+  }
+
+  // The latent a failed run kept (or any file of that name) is never replaced by the next run's own.
+  void keptLatentIsNeverReplaced() {
+    QTemporaryDir tmp;
+    QFile kept(tmp.filePath("clip.latent.safetensors"));
+    QVERIFY(kept.open(QIODevice::WriteOnly));
+    kept.write("kept by an earlier run");
+    kept.close();
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(
+        last_line(r.err).contains("clip.latent.safetensors exists") && last_line(r.err).contains("--decode-latent"),
+        qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.latent.safetensors"}));
+    QCOMPARE(wan::read_text_file(tmp.filePath("clip.latent.safetensors").toStdString()),
+             std::string("kept by an earlier run"));
+  }
+
+  // An output folder that exists but takes no new file is refused before any model is read or any
+  // worker starts (a probe file is created and removed). /proc takes no files even for root; a folder
+  // without write permission is tried too where the tests do not run as root (root bypasses it).
+  void unwritableOutputFolderRefusedBeforeLoading() {
+    QTemporaryDir tmp;
+    QStringList folders = {"/proc"};
+    if (geteuid() != 0) {
+      QVERIFY(QDir().mkpath(tmp.filePath("ro")));
+      QFile::setPermissions(tmp.filePath("ro"), QFileDevice::ReadOwner | QFileDevice::ExeOwner);
+      folders << tmp.filePath("ro");
+    }
+    for (const QString& folder : folders)
+      for (const QStringList& extra : {QStringList{}, QStringList{"--world-size", "2"}}) {
+        const Run r = run_wan(fixture_args(fixture()) << "--output" << folder + "/clip.mp4" << extra);
+        QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kIo));
+        QVERIFY2(last_line(r.err).contains("cannot write into folder " + folder), qPrintable(r.err));
+        QVERIFY2(!r.err.contains("[text]") && !r.err.contains("[loading]") && !r.err.contains("starting 2 worker"),
+                 qPrintable(r.err));
+      }
+    QVERIFY(!QFile::exists("/proc/clip.mp4"));
+  }
+
+  // A file name that looks like a URL to FFmpeg ("take2:final.mp4") is still a file.
+  void outputNameWithAColon() {
+    QTemporaryDir tmp;
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("take2:final.mp4"));
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QCOMPARE(files_in(tmp.path()), QStringList({"take2:final.json", "take2:final.mp4"}));
+  }
+
+  // --overwrite with --save-latent: the earlier latent is replaced only by a run that succeeded. Here
+  // the frames folder appears (someone else's) while the run samples, so the run fails at the end: the
+  // earlier latent is untouched and this run's waits beside it ("lat-2"), named in the message. The next
+  // run, which succeeds, puts its latent under the name (and leaves no staged copy).
+  void earlierLatentSurvivesAFailedRunWithOverwrite() {
+    QTemporaryDir tmp;
+    const QString lat = tmp.filePath("lat.safetensors");
+    const Run first = run_wan(fixture_args(fixture()) << "--save-latent" << lat);
+    QVERIFY2(first.code == 0, qPrintable(first.err));
+    const std::string earlier = wan::read_text_file(lat.toStdString());
+    QProcess p;
+    QString err =
+        start_until(p,
+                    fixture_args(fixture()) << "--steps"
+                                            << "40"
+                                            << "--seed"
+                                            << "9"
+                                            << "--overwrite"
+                                            << "--save-latent" << lat << "--frames-dir" << tmp.filePath("frames"),
+                    "[sampling] step 1/");
+    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
+    QVERIFY(QDir().mkpath(tmp.filePath("frames/someone_elses")));
+    QVERIFY(p.waitForFinished(120000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(err).contains("the sampled latent is kept in " + tmp.filePath("lat-2.safetensors")),
+             qPrintable(err));
+    QCOMPARE(wan::read_text_file(lat.toStdString()), earlier);
+    QCOMPARE(files_in(tmp.path()), QStringList({"frames", "lat-2.safetensors", "lat.safetensors"}));
+    const Run again =
+        run_wan(fixture_args(fixture()) << "--steps"
+                                        << "40"
+                                        << "--seed"
+                                        << "9"
+                                        << "--overwrite"
+                                        << "--save-latent" << lat << "--output" << tmp.filePath("clip.mp4"));
+    QVERIFY2(again.code == 0, qPrintable(again.err));
+    QCOMPARE(files_in(tmp.path()),
+             QStringList({"clip.json", "clip.mp4", "frames", "lat-2.safetensors", "lat.safetensors"}));
+    QVERIFY(wan::read_text_file(lat.toStdString()) != earlier);
+    // The same settings: the same latent as the failed run kept.
+    QVERIFY(torch::equal(wan::SafetensorsFile::open(lat.toStdString())->view("latent"),
+                         wan::SafetensorsFile::open(tmp.filePath("lat-2.safetensors").toStdString())->view("latent")));
+  }
+
+  // A symbolic link to nowhere under an output's name is a file of the user's, not a free name: refused
+  // without --overwrite, and the link is left as it was.
+  void danglingLinkIsNotAFreeName_data() {
+    QTest::addColumn<QString>("link");
+    QTest::addColumn<QString>("needle");
+    QTest::newRow("video") << "clip.mp4"
+                           << "clip.mp4 exists";
+    QTest::newRow("sidecar") << "clip.json"
+                             << "is not a sidecar of an earlier run";
+    QTest::newRow("kept latent") << "clip.latent.safetensors"
+                                 << "clip.latent.safetensors exists";
+  }
+  void danglingLinkIsNotAFreeName() {
+    QFETCH(QString, link);
+    QFETCH(QString, needle);
+    QTemporaryDir tmp;
+    const std::filesystem::path at = tmp.filePath(link).toStdString();
+    std::filesystem::create_symlink("nowhere/at/all", at);
+    const Run r = run_wan(fixture_args(fixture()) << "--output" << tmp.filePath("clip.mp4"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(r.err).contains(needle), qPrintable(r.err));
+    QVERIFY(std::filesystem::is_symlink(at));
+    QCOMPARE(std::filesystem::read_symlink(at).string(), std::string("nowhere/at/all"));
+    QCOMPARE(files_in(tmp.path()), QStringList({link}));
+  }
+
+  // Paths that are not regular files, and limits on what the command line takes: one line each, the
+  // documented code, nothing written, never a wait on a pipe.
+  void pathsThatAreNotFiles_data() {
+    QTest::addColumn<QString>("what");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    QTest::newRow("FIFO as --dist-config") << "fifo-config" << static_cast<int>(wan::ErrorCode::kInvalidArgument)
+                                           << "is not a regular file (a pipe, device or socket)";
+    QTest::newRow("FIFO as config.json") << "fifo-model-config" << static_cast<int>(wan::ErrorCode::kInvalidArgument)
+                                         << "config.json is not a regular file";
+    QTest::newRow("symbolic link loop as --model")
+        << "loop" << static_cast<int>(wan::ErrorCode::kIo) << "Too many levels of symbolic links";
+    QTest::newRow("--threads 100000") << "threads" << static_cast<int>(wan::ErrorCode::kInvalidArgument)
+                                      << "--threads: Value 100000 not in range 0 to 1024";
+  }
+  void pathsThatAreNotFiles() {
+    QFETCH(QString, what);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir tmp, out;
+    QStringList args = fixture_args(fixture());
+    if (what == "fifo-config") {
+      QVERIFY(mkfifo(tmp.filePath("dist.json").toLocal8Bit().constData(), 0600) == 0);
+      args.insert(1, "--dist-config");
+      args.insert(2, tmp.filePath("dist.json"));
+    } else if (what == "fifo-model-config") {
+      for (const QString& f : QDir(fixture()).entryList(QDir::Files))
+        if (f != "config.json") QVERIFY(QFile::link(fixture() + "/" + f, tmp.filePath(f)));
+      QVERIFY(QFile::link(fixture() + "/google", tmp.filePath("google")));
+      QVERIFY(mkfifo(tmp.filePath("config.json").toLocal8Bit().constData(), 0600) == 0);
+      args = fixture_args(tmp.path());
+    } else if (what == "loop") {
+      std::filesystem::create_symlink(tmp.filePath("loop").toStdString(), tmp.filePath("loop").toStdString());
+      args = fixture_args(tmp.filePath("loop"));
+    } else {
+      args = QStringList{"--threads", "100000"} + args;
+    }
+    QElapsedTimer timer;
+    timer.start();
+    const Run r = run_wan(args << "--output" << out.filePath("clip.mp4"));
+    QCOMPARE(r.code, code);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QVERIFY(timer.elapsed() < 60000);
+    QCOMPARE(files_in(out.path()), QStringList());
+  }
+
+  // Ctrl-C in a run of one process: cancelled at the end of the step, exit code 9, nothing written; a
+  // second Ctrl-C ends the run at once (the handler removes half-written files and exits 9).
+  void interruptInOneProcess_data() {
+    QTest::addColumn<QString>("size");
+    QTest::addColumn<QString>("step");
+    QTest::addColumn<int>("interrupts");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("once") << "256*160"
+                          << "[sampling] step 2/" << 1 << "wan: error: cancelled";
+    QTest::newRow("twice") << "832*480"
+                           << "[sampling] step 1/" << 2 << "wan: error: cancelled (second interrupt: stopped at once)";
+  }
+  void interruptInOneProcess() {
+    QFETCH(QString, size);
+    QFETCH(QString, step);
+    QFETCH(int, interrupts);
+    QFETCH(QString, message);
+    QTemporaryDir tmp;
+    QProcess p;
+    QString err = start_until(p,
+                              {"generate", "--prompt", "a fox", "--size", size, "--frames", "17", "--steps", "400",
+                               "--output", tmp.filePath("clip.mp4")},
+                              step);
+    QVERIFY2(err.contains(step), qPrintable(err));
+    for (int i = 0; i < interrupts; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      kill(static_cast<pid_t>(p.processId()), SIGINT);
+    }
+    QVERIFY(p.waitForFinished(30000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
+    QVERIFY2(last_line(err) == message, qPrintable(err));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
+  // A run started with SIGINT ignored (a background job of a script, `wan ... &`) keeps it ignored: a
+  // Ctrl-C meant for the foreground does not cancel it; SIGTERM still does, at the end of the step.
+  void inheritedIgnoredInterruptStaysIgnored() {
+    QTemporaryDir tmp;
+    QProcess p;
+    p.setChildProcessModifier([] { ::signal(SIGINT, SIG_IGN); });
+    QString err = start_until(p,
+                              {"generate", "--prompt", "a fox", "--size", "256*160", "--frames", "17", "--steps", "400",
+                               "--output", tmp.filePath("clip.mp4")},
+                              "[sampling] step 2/");
+    QVERIFY2(err.contains("[sampling] step 2/"), qPrintable(err));
+    kill(static_cast<pid_t>(p.processId()), SIGINT);
+    QVERIFY2(!p.waitForFinished(1500), "an ignored SIGINT cancelled the run");
+    kill(static_cast<pid_t>(p.processId()), SIGTERM);
+    QVERIFY(p.waitForFinished(30000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
+    QCOMPARE(last_line(err), QString("wan: error: cancelled"));
+    QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+};
+
+QTEST_APPLESS_MAIN(TestCliOutputs)
+#include "tst_cli_outputs.moc"
