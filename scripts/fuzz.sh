@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_safetensors fuzz_zip fuzz_unpickler fuzz_pth fuzz_dit_config fuzz_job_json)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_safetensors fuzz_zip fuzz_unpickler fuzz_pth fuzz_dit_config fuzz_job_json fuzz_gguf)
 ./scripts/sanitize.sh --build >/dev/null
 
 root=$PWD
@@ -30,6 +30,8 @@ seed fuzz_zip "${PTH[@]}"
 seed fuzz_pth "${PTH[@]}"
 seed fuzz_dit_config "${CONFIGS[@]}" tests/fuzz/seeds/dit_config/*
 seed fuzz_job_json tests/fuzz/seeds/job_json/*
+mapfile -t GGUF < <(find tests/data/gguf -name '*.gguf' -size -120k)
+seed fuzz_gguf "${GGUF[@]}"
 seed fuzz_unpickler tests/fuzz/seeds/unpickler/*  # earlier findings, run again each time
 mkdir -p build-san/fuzz-corpus/fuzz_unpickler
 for f in "${PTH[@]}"; do  # the pickles inside the archives

@@ -25,7 +25,7 @@ if [ ! -f build-san/build.ninja ]; then
   CC=clang CXX=clang++ cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CXX_FLAGS="-gline-tables-only" -DWAN_CUDA=OFF -DWAN_BUILD_GUI=OFF -DWAN_FUZZ=ON
 fi
-FUZZ_TARGETS=(fuzz_safetensors fuzz_zip fuzz_unpickler fuzz_pth fuzz_dit_config fuzz_job_json)
+FUZZ_TARGETS=(fuzz_safetensors fuzz_zip fuzz_unpickler fuzz_pth fuzz_dit_config fuzz_job_json fuzz_gguf)
 cmake --build build-san -j "${WAN_BUILD_JOBS:-2}" --target wan wan-worker "${SUITES[@]}" "${FUZZ_TARGETS[@]}"
 [ "${1:-}" = "--build" ] && exit 0
 

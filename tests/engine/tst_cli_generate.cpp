@@ -100,57 +100,6 @@ class TestCliGenerate : public QObject {
     QCOMPARE(side2.at("request").at("seed").get<int>(), 42);
   }
 
-  // The same files in a ComfyUI models folder give the same latent as the official layout (ComfyUI
-  // files have no config.json, so text_len is 512 and the heads are dim / 128 (at least 1) as in every
-  // released model: the official copy here says so too); several candidates need a choice.
-  void comfyUiFolder() {
-    QTemporaryDir tmp;
-    const QString official = tmp.filePath("official");
-    QVERIFY(QDir().mkpath(official + "/google/umt5-xxl"));
-    for (const char* f : {"diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth",
-                          "google/umt5-xxl/spiece.model"})
-      QVERIFY(QFile::copy(fixture() + "/" + f, official + "/" + f));
-    nlohmann::json config = nlohmann::json::parse(wan::read_text_file(golden("t2v_pipeline_small") + "/config.json"));
-    config["text_len"] = 512;
-    config["num_heads"] = std::max<std::int64_t>(1, config["dim"].get<std::int64_t>() / 128);
-    QFile cf(official + "/config.json");
-    QVERIFY(cf.open(QIODevice::WriteOnly));
-    cf.write(QByteArray::fromStdString(config.dump()));
-    cf.close();
-    const QString reference = tmp.filePath("official.safetensors");
-    Run r = run_wan(fixture_args(official) << "--save-latent" << reference);
-    QVERIFY2(r.code == 0, qPrintable(r.err));
-
-    const QString root = tmp.filePath("models");
-    for (const char* sub : {"diffusion_models", "text_encoders", "vae"}) QVERIFY(QDir().mkpath(root + "/" + sub));
-    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors",
-                        root + "/diffusion_models/wan_small.safetensors"));
-    QVERIFY(QFile::copy(fixture() + "/models_t5_umt5-xxl-enc-bf16.pth", root + "/text_encoders/umt5_small.pth"));
-    QVERIFY(QFile::copy(fixture() + "/Wan2.1_VAE.pth", root + "/vae/wan_vae.pth"));
-    QVERIFY(QFile::copy(fixture() + "/google/umt5-xxl/spiece.model", root + "/text_encoders/spiece.model"));
-    // A file of another model family is ignored.
-    wan::write_safetensors((root + "/diffusion_models/other.safetensors").toStdString(),
-                           {{"unet.conv_in.weight", torch::zeros({2, 2})}});
-    const QString latent = tmp.filePath("c.safetensors");
-    r = run_wan(fixture_args(root) << "--save-latent" << latent);
-    QVERIFY2(r.code == 0, qPrintable(r.err));
-    const double e = wan_test::rel_l2(wan::SafetensorsFile::open(latent.toStdString())->view("latent"),
-                                      wan::SafetensorsFile::open(reference.toStdString())->view("latent"));
-    QVERIFY2(e < 1e-6, qPrintable(QString("ComfyUI layout vs official layout: %1").arg(e)));
-
-    QVERIFY(QFile::copy(fixture() + "/diffusion_pytorch_model.safetensors",
-                        root + "/diffusion_models/wan_copy.safetensors"));
-    r = run_wan(fixture_args(root) << "--save-latent" << tmp.filePath("d.safetensors"));
-    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
-    QVERIFY2(
-        r.err.contains("wan_copy.safetensors") && r.err.contains("wan_small.safetensors") && r.err.contains("--dit"),
-        qPrintable(r.err));
-    r = run_wan(fixture_args(root) << "--dit"
-                                   << "wan_copy.safetensors"
-                                   << "--save-latent" << tmp.filePath("d.safetensors"));
-    QVERIFY2(r.code == 0, qPrintable(r.err));
-  }
-
   void invalidSettingsLeaveNoOutput_data() {
     QTest::addColumn<QStringList>("extra");
     QTest::addColumn<int>("code");

@@ -10,10 +10,12 @@
 namespace wan {
 
 struct ModelInfo {
-  std::string layout;     // "official" | "comfyui" | "files"
-  std::string kind;       // "t2v" | "i2v" | "flf2v"
-  std::string label;      // e.g. "t2v-1.3B"
-  std::string dit_dtype;  // stored dtype of most DiT bytes: "F32", "BF16", "F16", "F8_E4M3", ...
+  std::string layout;  // "official" | "comfyui" | "files"
+  std::string kind;    // "t2v" | "i2v" | "flf2v"
+  std::string label;   // e.g. "t2v-1.3B"
+  // Stored type of most DiT bytes: "F32", "BF16", "F16", "F8_E4M3", ..., or a GGUF file's ggml type
+  // ("Q4_K", "Q8_0"); the DiT is dequantized to the compute dtype when it loads.
+  std::string dit_dtype;
   std::string dit_path, t5_path, vae_path, tokenizer_path;
   std::int64_t dit_file_bytes = 0, t5_file_bytes = 0, vae_file_bytes = 0;  // tensor bytes as stored
   // Image-to-video models: the CLIP vision file, or why it was not found (the model still inspects).

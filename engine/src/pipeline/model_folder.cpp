@@ -18,7 +18,7 @@ const char* kOfficialClip = "models_clip_open-clip-xlm-roberta-large-vit-huge-14
 
 bool is_weight_file(const fs::path& p) {
   const std::string ext = p.extension().string();
-  return ext == ".safetensors" || ext == ".pth" || ext == ".pt" || ext == ".ckpt" || ext == ".bin";
+  return ext == ".safetensors" || ext == ".gguf" || ext == ".pth" || ext == ".pt" || ext == ".ckpt" || ext == ".bin";
 }
 
 // Which model a file holds, from its tensor names (headers only; nothing is loaded).

@@ -19,12 +19,7 @@ namespace {
 
 std::string dominant_dtype(const TensorSource& source) {
   std::map<std::string, std::int64_t> bytes;
-  for (const std::string& name : source.names()) {
-    const TensorInfo& info = source.info(name);
-    std::int64_t numel = 1;
-    for (std::int64_t d : info.shape) numel *= d;
-    bytes[safetensors_name(info.dtype)] += numel * static_cast<std::int64_t>(element_size_bytes(info.dtype));
-  }
+  for (const std::string& name : source.names()) bytes[source.stored_type_name(name)] += source.stored_bytes(name);
   std::string best;
   std::int64_t most = -1;
   for (const auto& [dtype, n] : bytes)

@@ -8,6 +8,7 @@
 
 #include "core/progress_mark.h"
 #include "wan/error.h"
+#include "weights/gguf_file.h"
 #include "weights/mapped_file.h"
 #include "weights/pth_file.h"
 #include "weights/safetensors.h"
@@ -45,11 +46,13 @@ namespace {
 TensorSourcePtr open_file(const std::string& path) {
   if (!fs::exists(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
   if (ends_with(path, ".json")) return ShardedSafetensors::open(path);
+  if (ends_with(path, ".gguf")) return GgufFile::open(path);
   if (ends_with(path, ".safetensors")) return SafetensorsFile::open(path);
   if (ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".bin") || ends_with(path, ".ckpt"))
     return PthFile::open(path);
   auto probe = MappedFile::open(path);
   if (looks_like_zip(*probe)) return PthFile::open(path);
+  if (looks_like_gguf(*probe)) return GgufFile::open(path);
   return SafetensorsFile::open(path);
 }
 }  // namespace

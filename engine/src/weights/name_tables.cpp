@@ -62,16 +62,14 @@ RenamedSource::RenamedSource(TensorSourcePtr inner, const NameMap& map) : inner_
   }
 }
 
-const TensorInfo& RenamedSource::info(const std::string& name) const {
+const std::string& RenamedSource::file_name(const std::string& name) const {
   auto it = to_file_.find(name);
   if (it == to_file_.end()) throw Error(ErrorCode::kModelMismatch, path() + ": no tensor named '" + name + "'");
-  return inner_->info(it->second);
+  return it->second;
 }
 
-torch::Tensor RenamedSource::view(const std::string& name) const {
-  auto it = to_file_.find(name);
-  if (it == to_file_.end()) throw Error(ErrorCode::kModelMismatch, path() + ": no tensor named '" + name + "'");
-  return inner_->view(it->second);
-}
+const TensorInfo& RenamedSource::info(const std::string& name) const { return inner_->info(file_name(name)); }
+
+torch::Tensor RenamedSource::view(const std::string& name) const { return inner_->view(file_name(name)); }
 
 }  // namespace wan

@@ -41,10 +41,15 @@ class RenamedSource final : public TensorSource {
     const auto it = to_file_.find(name);
     if (it != to_file_.end()) inner_->release_pages_of(it->second);
   }
+  std::string stored_type_name(const std::string& name) const override {
+    return inner_->stored_type_name(file_name(name));
+  }
+  std::int64_t stored_bytes(const std::string& name) const override { return inner_->stored_bytes(file_name(name)); }
   const std::vector<std::string>& ignored() const { return ignored_; }
   const TensorSourcePtr& inner() const { return inner_; }
 
  private:
+  const std::string& file_name(const std::string& name) const;
   TensorSourcePtr inner_;
   std::vector<std::string> names_;
   std::vector<std::string> ignored_;

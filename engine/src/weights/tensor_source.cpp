@@ -11,14 +11,18 @@ torch::Tensor TensorSource::load(const std::string& name, torch::ScalarType dtyp
       .contiguous();
 }
 
+std::string TensorSource::stored_type_name(const std::string& name) const { return safetensors_name(info(name).dtype); }
+
+std::int64_t TensorSource::stored_bytes(const std::string& name) const {
+  const TensorInfo& ti = info(name);
+  std::int64_t n = 1;
+  for (std::int64_t d : ti.shape) n *= d;
+  return n * static_cast<std::int64_t>(element_size_bytes(ti.dtype));
+}
+
 std::int64_t TensorSource::total_bytes() const {
   std::int64_t total = 0;
-  for (const std::string& name : names()) {
-    const TensorInfo& ti = info(name);
-    std::int64_t n = 1;
-    for (std::int64_t d : ti.shape) n *= d;
-    total += n * static_cast<std::int64_t>(element_size_bytes(ti.dtype));
-  }
+  for (const std::string& name : names()) total += stored_bytes(name);
   return total;
 }
 

@@ -38,6 +38,11 @@ class TensorSource {
   // The same for one tensor's bytes, once they were copied out (loading a model then holds the model
   // plus one tensor of the file, not the model plus the whole file).
   virtual void release_pages_of(const std::string& name) const {}
+  // What the file stores for `name`, for model panels and estimates: its dtype's safetensors name
+  // ("BF16", "F8_E4M3") by default; a GGUF file's ggml type ("Q4_K").
+  virtual std::string stored_type_name(const std::string& name) const;
+  // Bytes of `name` as stored (elements x dtype size by default; a GGUF file's block bytes).
+  virtual std::int64_t stored_bytes(const std::string& name) const;
   // Total bytes of all tensors as stored.
   std::int64_t total_bytes() const;
   // Elements of all tensors (the parameter count), without a ComfyUI file's embedded tokenizer bytes.
