@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -30,9 +31,17 @@ extern "C" void on_interrupt(int) {
   g_stop_now = true;
   if (!g_exit_on_second.load()) return;
   wan::remove_partial_files_now();
-  static const char kMessage[] = "wan: error: cancelled (second interrupt: stopped at once)\n";
-  const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-  (void)ignored;
+  // write(2) only: the handler runs inside whatever the run was doing.
+  const auto say = [](const char* text) {
+    const ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
+    (void)ignored;
+  };
+  say("wan: error: cancelled (second interrupt: stopped at once");
+  if (const char* kept = wan::kept_latent_for_signal()) {
+    say("; the sampled latent is kept in ");
+    say(kept);
+  }
+  say(")\n");
   ::_exit(static_cast<int>(wan::ErrorCode::kCancelled));
 }
 

@@ -1,11 +1,13 @@
 #include "job_flags.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "wan/error.h"
+#include "wan/progress_board.h"
 
 namespace wan_cli {
 
@@ -25,6 +27,12 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--vae", r.model.vae, "VAE file (or its name inside vae/)");
   cmd->add_option("--tokenizer", r.model.tokenizer, "umT5 spiece.model, or a folder holding it");
   cmd->add_option("--clip", r.model.clip, "CLIP vision file for image-to-video (or its name inside clip_vision/)");
+  cmd->add_option("--lora", f.loras,
+                  "LoRA for the DiT, FILE or FILE:STRENGTH (default strength 1; a name inside loras/ of a "
+                  "ComfyUI folder); repeat for several, merged in order")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_flag("--lora-allow-partial", r.model.lora_allow_partial,
+                "apply a LoRA some of whose entries match no DiT weight (without it such a LoRA is refused)");
   cmd->add_option("--image", r.image,
                   "start picture (PNG, JPEG, ...) for image-to-video; needs an I2V model. "
                   "WIDTH*HEIGHT is then the largest area: the video keeps the picture's aspect");
@@ -119,6 +127,27 @@ void parse_size(const std::string& size, int& width, int& height) {
   }
 }
 
+wan::LoraFile parse_lora(const std::string& given) {
+  wan::LoraFile lora;
+  lora.path = given;
+  // FILE:STRENGTH when what follows the last colon is a number; otherwise the colon is the file's.
+  const std::size_t colon = given.rfind(':');
+  if (colon != std::string::npos && colon > 0) {
+    const std::string number = given.substr(colon + 1);
+    char* end = nullptr;
+    const double strength = std::strtod(number.c_str(), &end);
+    if (!number.empty() && end == number.c_str() + number.size()) {
+      if (!std::isfinite(strength) || std::fabs(strength) > 100)
+        throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                         "--lora " + given + ": the strength must be a number from -100 to 100");
+      lora.path = given.substr(0, colon);
+      lora.strength = strength;
+    }
+  }
+  if (lora.path.empty()) throw wan::Error(wan::ErrorCode::kInvalidArgument, "--lora " + given + ": no file named");
+  return lora;
+}
+
 wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   wan::Job job;
   wan::GenerationRequest& r = job.request;
@@ -134,6 +163,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
           "--seed " + f.seed + ": give a whole number from 0 to 9223372036854775807, or -1 for a random one");
     r.seed = seed;
   }
+  for (const std::string& given : f.loras) r.model.loras.push_back(parse_lora(given));
   r.sampler = wan::parse_sampler(f.sampler);
   r.dtype = wan::parse_dtype_name(f.dtype);
   r.device = wan::parse_device_name(f.device);
@@ -149,6 +179,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
 
 wan::DistConfig dist_config_from_flags(const DistFlags& d, const wan::Device& device, const wan::DistConfig& base) {
   wan::DistConfig c = base;
+  if (!d.run_id.empty()) (void)wan::ProgressBoard::segment_name(d.run_id);  // letters, digits, - and _
   for (const std::string& file : d.config_files) c = wan::load_dist_config(file, c);
   if (d.world_size) c.world_size = *d.world_size;  // every number given is checked with the config
   if (d.ulysses) c.ulysses_size = *d.ulysses;
@@ -184,7 +215,9 @@ wan::Job with_absolute_paths(wan::Job job) {
     absolute(*p);
   // With a model folder a bare name may pick a file of its ComfyUI sub-folder: it stays a name unless a
   // file of that name is here (which is what the run would find first).
-  for (std::string* p : {&r.model.dit, &r.model.t5, &r.model.vae, &r.model.clip})
+  std::vector<std::string*> named = {&r.model.dit, &r.model.t5, &r.model.vae, &r.model.clip};
+  for (wan::LoraFile& l : r.model.loras) named.push_back(&l.path);
+  for (std::string* p : named)
     if (r.model.model_dir.empty() || p->find('/') != std::string::npos || std::filesystem::exists(*p)) absolute(*p);
   return job;
 }

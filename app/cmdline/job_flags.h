@@ -35,8 +35,9 @@ struct JobFlags {
   int steps = 0;  // bound to --steps; used when given
   double shift = 0, guidance = 0;
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
-  bool t5_cpu = false;    // --t5-cpu: the config's t5_cpu
-  std::string write_job;  // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
+  std::vector<std::string> loras;  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)
+  bool t5_cpu = false;             // --t5-cpu: the config's t5_cpu
+  std::string write_job;           // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
   DistFlags dist;
 };
 
@@ -52,6 +53,10 @@ wan::DistConfig dist_config_from_flags(const DistFlags& flags, const wan::Device
 // The job the flags describe: --dist-config (or `base`), then the flags over it; the request's
 // "not given" fields stay unset. Throws wan::Error(kInvalidArgument) for a malformed --size or value.
 wan::Job job_from_flags(const JobFlags& flags, const wan::DistConfig& base = wan::DistConfig{});
+
+// --lora FILE or FILE:STRENGTH (a colon followed by a number); throws wan::Error(kInvalidArgument) for a
+// strength that is not finite or beyond +-100.
+wan::LoraFile parse_lora(const std::string& given);
 
 // Parses "W*H" (or "WxH") as generate.py's --size; throws wan::Error(kInvalidArgument).
 void parse_size(const std::string& size, int& width, int& height);

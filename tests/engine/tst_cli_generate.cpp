@@ -98,6 +98,10 @@ class TestCliGenerate : public QObject {
     const nlohmann::json side2 = nlohmann::json::parse(wan::read_text_file(tmp.filePath("again.json").toStdString()));
     QCOMPARE(side2.at("request").at("prompt").get<std::string>(), side.at("request").at("prompt").get<std::string>());
     QCOMPARE(side2.at("request").at("seed").get<int>(), 42);
+    // The sidecar records the video as decoded (the latent's size), not the request's defaults.
+    QCOMPARE(side2.at("video").at("width").get<int>(), 64);
+    QCOMPARE(side2.at("video").at("height").get<int>(), 48);
+    QCOMPARE(side2.at("video").at("frames").get<int>(), 9);
   }
 
   void invalidSettingsLeaveNoOutput_data() {

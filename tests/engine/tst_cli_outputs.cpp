@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <QElapsedTimer>
 #include <QProcess>
@@ -337,6 +338,99 @@ class TestCliOutputs : public QObject {
     QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
     QCOMPARE(last_line(err), QString("wan: error: cancelled"));
     QCOMPARE(files_in(tmp.path()), QStringList());
+  }
+
+  // A second Ctrl-C while decoding stops at once and still names the latent the run kept.
+  void secondInterruptWhileDecodingNamesTheLatent() {
+    QTemporaryDir tmp;
+    QProcess p;
+    QString err = start_until(p,
+                              {"generate", "--prompt", "a fox", "--size", "832*480", "--frames", "17", "--steps", "2",
+                               "--output", tmp.filePath("clip.mp4")},
+                              "[decoding]");
+    QVERIFY2(err.contains("[decoding]"), qPrintable(err));
+    kill(static_cast<pid_t>(p.processId()), SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kill(static_cast<pid_t>(p.processId()), SIGINT);
+    QVERIFY(p.waitForFinished(30000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kCancelled));
+    QCOMPARE(last_line(err),
+             "wan: error: cancelled (second interrupt: stopped at once; the sampled latent is kept in " +
+                 tmp.filePath("clip.latent.safetensors") + ")");
+    QCOMPARE(files_in(tmp.path()), QStringList({"clip.latent.safetensors"}));
+  }
+
+  // Files that describe more than the engine makes or reads: a latent that decodes outside the sizes,
+  // a picture whose header claims 400 megapixels (a decompression bomb: refused before inflating), a
+  // sharded index naming a file outside its folder, a run id that is not a name.
+  void inputsBeyondTheBounds_data() {
+    QTest::addColumn<QString>("what");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    const int corrupt = static_cast<int>(wan::ErrorCode::kCorruptFile);
+    const int invalid = static_cast<int>(wan::ErrorCode::kInvalidArgument);
+    QTest::newRow("latent of no frames") << "latent:16,0,4,4" << corrupt << "decodes to -3 frames of 32x32";
+    QTest::newRow("latent too wide") << "latent:16,1,2,1100" << corrupt << "decodes to 1 frames of 8800x16";
+    QTest::newRow("picture of 400 megapixels") << "bomb" << invalid << "more than the 100 megapixels";
+    QTest::newRow("index naming ../") << "index" << corrupt << "not a file of the index's folder";
+    QTest::newRow("run id with a slash") << "run-id" << invalid << "use letters, digits";
+  }
+  void inputsBeyondTheBounds() {
+    QFETCH(QString, what);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir tmp, out;
+    QStringList args;
+    if (what.startsWith("latent:")) {
+      std::vector<std::int64_t> shape;
+      for (const QString& d : what.mid(7).split(',')) shape.push_back(d.toLongLong());
+      wan::write_safetensors(tmp.filePath("l.safetensors").toStdString(), {{"latent", torch::zeros(shape)}});
+      args = QStringList{"generate",
+                         "--model",
+                         fixture(),
+                         "--decode-latent",
+                         tmp.filePath("l.safetensors"),
+                         "--output",
+                         out.filePath("clip.mp4")};
+    } else if (what == "bomb") {
+      // Signature, an IHDR of 20000x20000 RGB (its CRC right), an empty IDAT and IEND.
+      QByteArray png("\x89PNG\r\n\x1a\n", 8);
+      auto chunk = [&](const char* type, const QByteArray& data) {
+        QByteArray body = QByteArray(type, 4) + data;
+        QByteArray length(4, 0), crc(4, 0);
+        for (int i = 0; i < 4; ++i) length[i] = static_cast<char>((data.size() >> (24 - 8 * i)) & 0xFF);
+        const auto c = static_cast<std::uint32_t>(
+            crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(body.constData()), body.size()));
+        for (int i = 0; i < 4; ++i) crc[i] = static_cast<char>((c >> (24 - 8 * i)) & 0xFF);
+        png += length + body + crc;
+      };
+      chunk("IHDR", QByteArray("\x00\x00\x4e\x20\x00\x00\x4e\x20\x08\x02\x00\x00\x00", 13));
+      chunk("IDAT", QByteArray());
+      chunk("IEND", QByteArray());
+      QFile f(tmp.filePath("bomb.png"));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(png);
+      f.close();
+      args = QStringList{"estimate", "--image", tmp.filePath("bomb.png")};
+    } else if (what == "index") {
+      QFile f(tmp.filePath("m.safetensors.index.json"));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write("{\"weight_map\": {\"head.modulation\": \"../../etc/passwd\"}}");
+      f.close();
+      args = fixture_args(fixture()) << "--dit" << tmp.filePath("m.safetensors.index.json") << "--output"
+                                     << out.filePath("clip.mp4");
+    } else {
+      args = fixture_args(fixture()) << "--world-size"
+                                     << "2"
+                                     << "--run-id"
+                                     << "a/b"
+                                     << "--write-job" << out.filePath("job.json");
+    }
+    const Run r = run_wan(args);
+    QCOMPARE(r.code, code);
+    QVERIFY2(last_line(r.err).startsWith("wan: error: ") && last_line(r.err).contains(needle), qPrintable(r.err));
+    QCOMPARE(files_in(out.path()), QStringList());
   }
 };
 

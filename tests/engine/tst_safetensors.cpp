@@ -123,8 +123,10 @@ class TestSafetensors : public QObject {
     QCOMPARE(printable_text("caf\xC3\xA9 \xF0\x9F\x8E\xAC\ttab"), std::string("caf\xC3\xA9 \xF0\x9F\x8E\xAC\\ttab"));
     const std::string long_name(100000, 'n');
     const std::string capped = Error(ErrorCode::kCorruptFile, long_name).what();
-    QVERIFY(capped.size() < kMaxMessageBytes + 40);
-    QVERIFY2(capped.find("(95904 more bytes)") != std::string::npos, capped.substr(kMaxMessageBytes).c_str());
+    QVERIFY(capped.size() <= kMaxMessageBytes);
+    const std::size_t kept = capped.find("...");
+    QVERIFY(kept != std::string::npos);
+    QCOMPARE(capped.substr(kept), "... (" + std::to_string(100000 - kept) + " more bytes)");
   }
 
   void headerTooLarge() {

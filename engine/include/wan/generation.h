@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "wan/types.h"
 
@@ -14,6 +15,13 @@ namespace wan {
 // Where the weights are. `model_dir` is an official Wan2.1 folder or a ComfyUI models folder
 // (diffusion_models/, text_encoders/, vae/); the single-file fields pick among several files there,
 // or name files anywhere when model_dir is empty.
+// A LoRA applied to the DiT: its file and strength (the multiplier of its delta, ComfyUI's
+// strength_model; 1 as trained, 0 off, negative to subtract).
+struct LoraFile {
+  std::string path;
+  double strength = 1.0;
+};
+
 struct ModelFiles {
   std::string model_dir;
   std::string dit;  // file, *.safetensors.index.json, or a name inside diffusion_models/
@@ -21,6 +29,9 @@ struct ModelFiles {
   std::string vae;
   std::string tokenizer;  // spiece.model, or a folder holding it
   std::string clip;       // CLIP vision tower (image-to-video): file, or a name inside clip_vision/
+  // LoRAs merged into the DiT when it loads, in this order (a file, or a name inside loras/).
+  std::vector<LoraFile> loras;
+  bool lora_allow_partial = false;  // a LoRA some of whose entries match no DiT weight: applied, not refused
 };
 
 // The flow-matching solver: UniPC (FlowUniPCMultistepScheduler, wan/utils/fm_solvers_unipc.py) or DPM++

@@ -44,7 +44,9 @@ std::string printable_text(const std::string& text) {
   out.reserve(std::min(text.size(), kMaxMessageBytes) + 16);
   char buf[16];
   std::size_t i = 0;
-  while (i < text.size() && out.size() < kMaxMessageBytes) {
+  // Room for the "... (N more bytes)" tail within kMaxMessageBytes.
+  const std::size_t budget = text.size() > kMaxMessageBytes ? kMaxMessageBytes - 40 : kMaxMessageBytes;
+  while (i < text.size() && out.size() < budget) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     const std::size_t n = utf8_sequence_length(text, i);
     if (n == 1 && c >= 0x20 && c != 0x7F) {

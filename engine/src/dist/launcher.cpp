@@ -226,13 +226,29 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
       std::error_code ec;
       fs::remove_all(out + ".part-" + std::to_string(w.pid), ec);
     }
+  // The sampling is never lost: rank 0 saved the latent before decoding. Only a latent this run wrote
+  // is named (an earlier one under the same name, replaced with --overwrite, is not this run's sampling).
+  const GenerationRequest& r = job.request;
+  const auto kept_latent = [&]() -> std::string {
+    const std::string latent = !r.save_latent.empty()                       ? r.save_latent
+                               : (r.output.empty() && r.frames_dir.empty()) ? ""
+                                                                            : rescue_latent_path(r);
+    std::error_code ec;
+    const bool written_now =
+        !latent.empty() && fs::exists(latent, ec) && fs::last_write_time(latent, ec) >= started && !ec;
+    return written_now ? latent : "";
+  };
   if (cancelled && failed_rank < 0) {
     result.exit_code = static_cast<int>(ErrorCode::kCancelled);
     result.message = "cancelled";
-    // Cancelled once the sampling was done: rank 0 kept the latent and said where in its message.
+    // Cancelled once the sampling was done: rank 0 kept the latent and said where in its message (or,
+    // stopped at once by a second Ctrl-C, left it where it saves it).
     const std::string rank0 = board.read(0).error;
     if (const std::size_t kept = rank0.find("the sampled latent is kept in"); kept != std::string::npos)
       result.message += " (" + rank0.substr(kept);
+    else if (const std::string latent = kept_latent(); !latent.empty())
+      result.message += " (the sampled latent is kept in " + latent +
+                        ": decode it with `wan generate --decode-latent " + latent + " --model ... --output ...`)";
     return result;
   }
   const RankStatus s = board.read(failed_rank);
@@ -241,16 +257,8 @@ LaunchResult supervise(std::vector<Worker>& workers, ProgressBoard& board, const
   if (!s.error.empty() && cause.rfind("exited", 0) != 0) message += " (" + cause + ")";
   result.message = message + "; the other ranks were stopped";
   result.exit_code = s.exit_code > 0 ? s.exit_code : static_cast<int>(ErrorCode::kCommunication);
-  // The sampling is never lost: rank 0 saved the latent before decoding.
-  const GenerationRequest& r = job.request;
-  const std::string latent = !r.save_latent.empty()                       ? r.save_latent
-                             : (r.output.empty() && r.frames_dir.empty()) ? ""
-                                                                          : rescue_latent_path(r);
-  // Only a latent this run wrote (an earlier one under the same name, replaced with --overwrite, is not
-  // this run's sampling).
-  std::error_code ec;
-  const bool written_now = !latent.empty() && fs::exists(latent, ec) && fs::last_write_time(latent, ec) >= started;
-  if (written_now && !ec && result.message.find(latent) == std::string::npos)
+  const std::string latent = kept_latent();
+  if (!latent.empty() && result.message.find(latent) == std::string::npos)
     result.message += "; the sampled latent is kept in " + latent + ": decode it with `wan generate --decode-latent " +
                       latent + " --model ... --output ...`";
   return result;

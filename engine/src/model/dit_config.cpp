@@ -39,7 +39,11 @@ void DitConfig::validate(const std::string& context, ErrorCode code) const {
     if (value_max.first <= 0 || value_max.first > value_max.second)
       bad(std::string(name) + " " + std::to_string(value_max.first) + " is out of range (1 to " +
           std::to_string(value_max.second) + ")");
-  if (!(eps > 0 && eps < 1)) bad("eps must be a small positive number (got " + std::to_string(eps) + ")");
+  if (!(eps > 0 && eps < 1)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%.6g", eps);
+    bad(std::string("eps must be a small positive number (got ") + got + ")");
+  }
   if (dim % num_heads != 0)
     bad("dim " + std::to_string(dim) + " is not divisible by num_heads " + std::to_string(num_heads));
   if (head_dim() % 2 != 0) bad("head_dim must be even for RoPE");
@@ -72,6 +76,16 @@ std::string DitConfig::label() const {
   else
     std::snprintf(size, sizeof size, "%.3gM", std::round(billions * 1e4) / 10);
   return std::string(dit_kind_name(kind)) + "-" + size;
+}
+
+void check_config_fits_weights(const DitConfig& config, std::int64_t stored_params, const std::string& config_path,
+                               const std::string& weights_path) {
+  const std::int64_t described = config.parameter_count();
+  if (described > stored_params + stored_params / 100)
+    throw Error(ErrorCode::kModelMismatch,
+                config_path + " describes a DiT of " + std::to_string(described) + " parameters (" + config.label() +
+                    ", " + std::to_string(config.num_layers) + " layers), but " + weights_path + " holds " +
+                    std::to_string(stored_params) + ": the config does not belong to these weights");
 }
 
 DitConfig dit_config_from_json(const std::string& json_text, const std::string& context) {

@@ -44,6 +44,12 @@ struct DitConfig {
 const char* dit_kind_name(DitKind kind);
 
 // Parses an official config.json (fields absent there take the constructor defaults of §1.1).
+// A config.json that describes another (larger) model than the weights beside it: refused before the
+// DiT is built, or a hostile num_layers would allocate layer after layer (../shared/bad-inputs/). 1 %
+// slack for buffers a checkpoint may leave out. Throws wan::Error(kModelMismatch) naming both files.
+void check_config_fits_weights(const DitConfig& config, std::int64_t stored_params, const std::string& config_path,
+                               const std::string& weights_path);
+
 DitConfig dit_config_from_json(const std::string& json_text, const std::string& context);
 
 // Sizes from tensor shapes (names without any "model.diffusion_model." prefix). Heads = dim / 128 and

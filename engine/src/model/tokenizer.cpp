@@ -77,7 +77,7 @@ Tokenizer::~Tokenizer() {
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
-  return from_serialized(read_text_file(path), path);
+  return from_serialized(read_text_file(path, kMaxTextFileBytes), path);
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_serialized(const std::string& model_proto, const std::string& context) {
@@ -155,7 +155,7 @@ void train_sentencepiece(const std::map<std::string, std::string>& options) {
   if (spawn == 0) ::waitpid(pid, &status, 0);
   std::string log;
   try {
-    log = read_text_file(log_path);
+    log = read_text_file(log_path, kMaxTextFileBytes);
   } catch (const Error&) {
   }
   ::unlink(log_path);

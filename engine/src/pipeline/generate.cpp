@@ -130,10 +130,22 @@ torch::Tensor load_latent(const std::string& path, const RunPlan& plan, nlohmann
   auto file = SafetensorsFile::open(path);
   if (!file->contains("latent"))
     throw Error(ErrorCode::kCorruptFile, path + ": no 'latent' tensor; not a latent saved by --save-latent");
-  torch::Tensor latent = file->view("latent").to(torch::kFloat32).clone();
-  if (latent.dim() != 4 || latent.size(0) != plan.vae.z_dim)
+  const std::vector<std::int64_t>& shape = file->info("latent").shape;
+  if (shape.size() != 4 || shape[0] != plan.vae.z_dim)
     throw Error(ErrorCode::kModelMismatch, path + ": latent shape does not fit this VAE (expected [" +
                                                std::to_string(plan.vae.z_dim) + ", F, h, w])");
+  // The video it decodes to within the bounds `wan generate` takes, before anything is decoded.
+  const std::int64_t frames = (shape[1] - 1) * plan.vae.temporal_stride() + 1;
+  const std::int64_t height = shape[2] * plan.vae.spatial_stride(), width = shape[3] * plan.vae.spatial_stride();
+  if (shape[1] < 1 || frames > kMaxFrames || height < kMinSide || width < kMinSide || height > kMaxSide ||
+      width > kMaxSide)
+    throw Error(ErrorCode::kCorruptFile,
+                path + ": latent of shape [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) + ", " +
+                    std::to_string(shape[2]) + ", " + std::to_string(shape[3]) + "] decodes to " +
+                    std::to_string(frames) + " frames of " + std::to_string(width) + "x" + std::to_string(height) +
+                    ", outside what the engine makes (1 to " + std::to_string(kMaxFrames) + " frames, sides " +
+                    std::to_string(kMinSide) + " to " + std::to_string(kMaxSide) + ")");
+  torch::Tensor latent = file->view("latent").to(torch::kFloat32).clone();
   const auto it = file->metadata().find("settings");
   if (it != file->metadata().end()) *settings = nlohmann::json::parse(it->second, nullptr, false);
   if (settings->is_discarded()) *settings = nlohmann::json::object();
@@ -297,6 +309,8 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   run.device = to_torch_device(request.device);
   report(Phase::kStarting, 0, 0, 0, "checking settings and model files");
   const RunPlan plan = make_plan(request, job.config);
+  if (hooks.on_note && hooks.output_rank)
+    for (const std::string& note : plan.notes) hooks.on_note(note);
   // Refuse what cannot fit, before loading: this rank's GPU, or the host for a run of one process (a
   // launched CPU world was checked once by its launcher, before any rank started).
   if (plan.device.is_cuda() || job.config.world_size <= 1) {
@@ -328,9 +342,13 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   };
   torch::Tensor latent;
   // A latent kept somewhere else than asked: say where, at once.
+  struct ForgetKept {
+    ~ForgetKept() { note_kept_latent(""); }
+  } forget_kept;
   auto keep = [&](const std::string& preferred) {
     std::string failed;
     const std::string kept = keep_latent(preferred, latent, settings, &failed);
+    note_kept_latent(kept);
     if (!failed.empty() && hooks.on_note)
       hooks.on_note(failed + ": the sampled latent is kept in " + kept + " instead");
     return kept;
@@ -413,6 +431,10 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   result.frames = frames_out;
   result.height = static_cast<int>(latent.size(2) * plan.vae.spatial_stride());
   result.width = static_cast<int>(latent.size(3) * plan.vae.spatial_stride());
+  // The video as made (a decoded latent's own size, not the request's defaults).
+  settings["video"]["width"] = result.width;
+  settings["video"]["height"] = result.height;
+  settings["video"]["frames"] = result.frames;
   if (plan.request.output.empty() && plan.request.frames_dir.empty()) {
     place_staged_latent();
     report(Phase::kDone, 1, 1, 0, "");
@@ -466,7 +488,10 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     finished.push_back(sidecar.finish());
     for (PendingRename& output : finished) output.commit();  // renames within the output folders
     place_staged_latent();
-    if (!rescue_copy.empty()) fs::remove(rescue_copy);
+    if (!rescue_copy.empty()) {
+      fs::remove(rescue_copy);
+      note_kept_latent("");
+    }
   } catch (const std::exception& failure) {
     // Never lose the sampling: keep the latent and say how to decode it. The outputs not renamed into
     // place yet were removed with their temporary names.

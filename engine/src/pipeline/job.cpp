@@ -102,6 +102,12 @@ json optional_json(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+json loras_json(const std::vector<LoraFile>& loras) {
+  json out = json::array();
+  for (const LoraFile& l : loras) out.push_back({{"path", l.path}, {"strength", l.strength}});
+  return out;
+}
+
 json request_json(const GenerationRequest& r) {
   const ModelFiles& m = r.model;
   return {{"prompt", r.prompt},
@@ -124,7 +130,9 @@ json request_json(const GenerationRequest& r) {
             {"t5", m.t5},
             {"vae", m.vae},
             {"tokenizer", m.tokenizer},
-            {"clip", m.clip}}},
+            {"clip", m.clip},
+            {"loras", loras_json(m.loras)},
+            {"lora_allow_partial", m.lora_allow_partial}}},
           {"output", r.output},
           {"frames_dir", r.frames_dir},
           {"save_latent", r.save_latent},
@@ -165,13 +173,27 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   if (const json* m = f.find("model")) {
     if (!m->is_object()) throw f.wrong("model", "an object of file names", *m);
     const FieldReader mf{*m, "request.model"};
-    mf.only({"model_dir", "dit", "t5", "vae", "tokenizer", "clip"});
+    mf.only({"model_dir", "dit", "t5", "vae", "tokenizer", "clip", "loras", "lora_allow_partial"});
     mf.text("model_dir", r.model.model_dir);
     mf.text("dit", r.model.dit);
     mf.text("t5", r.model.t5);
     mf.text("vae", r.model.vae);
     mf.text("tokenizer", r.model.tokenizer);
     mf.text("clip", r.model.clip);
+    mf.boolean("lora_allow_partial", r.model.lora_allow_partial);
+    if (const json* loras = mf.find("loras")) {
+      if (!loras->is_array()) throw mf.wrong("loras", "an array of {\"path\", \"strength\"}", *loras);
+      r.model.loras.clear();
+      for (const json& l : *loras) {
+        if (!l.is_object()) throw mf.wrong("loras", "an array of {\"path\", \"strength\"}", l);
+        const FieldReader lf{l, "request.model.loras[]"};
+        lf.only({"path", "strength"});
+        LoraFile file;
+        lf.text("path", file.path);
+        lf.number("strength", file.strength);
+        r.model.loras.push_back(file);
+      }
+    }
   }
   f.text("output", r.output);
   f.text("frames_dir", r.frames_dir);

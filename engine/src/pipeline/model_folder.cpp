@@ -184,4 +184,8 @@ std::string resolve_clip_file(const ModelFiles& files, const ResolvedModel& reso
               "(models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth or clip_vision_h.safetensors)");
 }
 
+std::string resolve_lora_file(const std::string& given, const std::string& model_dir) {
+  return explicit_file(given, model_dir, "loras", "--lora");
+}
+
 }  // namespace wan

@@ -25,4 +25,8 @@ ResolvedModel resolve_model_files(const ModelFiles& files);
 // folder's clip_vision/. Throws wan::Error naming where it looked and how to point at it.
 std::string resolve_clip_file(const ModelFiles& files, const ResolvedModel& resolved);
 
+// A --lora file: as given, or a name inside <model_dir>/loras/ (ComfyUI's folder). Throws
+// wan::Error(kFileNotFound) naming both places.
+std::string resolve_lora_file(const std::string& given, const std::string& model_dir);
+
 }  // namespace wan

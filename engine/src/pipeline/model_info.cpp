@@ -44,6 +44,7 @@ ModelInfo inspect_model(const ModelFiles& files) {
                                        : dit_config_from_json(read_text_file(r.dit_config), r.dit_config);
   if (!r.dit_config.empty() && dit.has_image_input()) dit.clip_dim = detect_dit_config(dit_named).clip_dim;
   dit.validate(r.dit);
+  if (!r.dit_config.empty()) check_config_fits_weights(dit, dit_named.parameter_count(), r.dit_config, r.dit);
   info.kind = dit_kind_name(dit.kind);
   info.label = dit.label();
   info.dit_dtype = dominant_dtype(*dit_source);

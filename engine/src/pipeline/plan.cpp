@@ -18,6 +18,7 @@
 #include "wan/error.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
+#include "weights/lora.h"
 #include "weights/name_tables.h"
 
 namespace wan {
@@ -279,13 +280,19 @@ void check_models(RunPlan& p) {
   // A config.json that describes another (larger) model than the weights: refused before the DiT is
   // built, or a hostile num_layers would allocate layer after layer (../shared/bad-inputs/). 1 % slack
   // for buffers a checkpoint may leave out.
-  if (!p.files.dit_config.empty()) {
-    const std::int64_t described = p.dit.parameter_count(), stored = dit_named.parameter_count();
-    if (described > stored + stored / 100)
-      throw Error(ErrorCode::kModelMismatch,
-                  p.files.dit_config + " describes a DiT of " + std::to_string(described) + " parameters (" +
-                      p.dit.label() + ", " + std::to_string(p.dit.num_layers) + " layers), but " + p.files.dit +
-                      " holds " + std::to_string(stored) + ": the config does not belong to these weights");
+  if (!p.files.dit_config.empty())
+    check_config_fits_weights(p.dit, dit_named.parameter_count(), p.files.dit_config, p.files.dit);
+  if (!p.decode_only && !p.request.model.loras.empty()) {
+    // Merged as the DiT's weights are read; every LoRA is checked against the DiT's names and shapes here.
+    std::vector<LoraFile> loras = p.request.model.loras;
+    for (LoraFile& l : loras) l.path = resolve_lora_file(l.path, p.request.model.model_dir);
+    auto merged = std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(p.dit_source, dit_official_name),
+                                                     loras, p.request.model.lora_allow_partial);
+    for (const LoraReport& r : merged->reports())
+      if (r.unmatched > 0)
+        p.notes.push_back("LoRA " + r.path + ": " + std::to_string(r.matched) + " entries applied, " +
+                          std::to_string(r.unmatched) + " match no DiT weight and are left out (--lora-allow-partial)");
+    p.dit_source = merged;
   }
   if (!p.decode_only) check_image_input(p);
   p.vae_source = open_weights(p.files.vae);
@@ -341,8 +348,11 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   RunPlan p;
   p.request = request;
   p.decode_only = !request.decode_latent.empty();
-  if (p.decode_only && !fs::is_regular_file(request.decode_latent))
+  if (p.decode_only && !fs::exists(request.decode_latent))
     throw Error(ErrorCode::kFileNotFound, "--decode-latent " + request.decode_latent + ": no such file");
+  if (p.decode_only && !fs::is_regular_file(request.decode_latent))
+    throw Error(ErrorCode::kInvalidArgument,
+                "--decode-latent " + request.decode_latent + " is not a regular file (a folder, pipe or device)");
   if (!p.decode_only) {
     p.sampler = request.sampler;
     if (p.request.negative_prompt.empty())

@@ -40,7 +40,8 @@ struct RunPlan {
   DitConfig dit;
   T5Config t5;
   VaeConfig vae;
-  TensorSourcePtr dit_source, t5_source, vae_source;  // opened (headers parsed, mmapped)
+  TensorSourcePtr dit_source, t5_source, vae_source;  // opened (headers parsed, mmapped); the DiT with its LoRAs
+  std::vector<std::string> notes;                     // for the user (a LoRA applied only in part)
 
   // Image-to-video (request.image set): the picture as the reference reads it, [3, h0, w0] float32 in
   // [-1, 1] on the CPU; request.width/height hold the output size, max_width/max_height the area asked.

@@ -24,7 +24,9 @@ Error unreadable(const std::string& path, const std::string& why) {
 }  // namespace
 
 double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrameFn& on_frame) {
-  if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
+  if (!std::filesystem::exists(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such file");
+  if (!std::filesystem::is_regular_file(path))
+    throw Error(ErrorCode::kInvalidArgument, path + " is not a regular file (a folder, pipe or device)");
   av::capture_log();
   AVFormatContext* raw = nullptr;
   if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0)
@@ -39,6 +41,14 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   av::CodecContext ctx(avcodec_alloc_context3(codec));
   avcodec_parameters_to_context(ctx.get(), st->codecpar);
   if (int e = avcodec_open2(ctx.get(), codec, nullptr); e < 0) throw unreadable(path, av::error_text(e));
+  const auto too_large = [&](int w, int h) {
+    if (w > 0 && h > 0 && static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) > kMaxPicturePixels)
+      throw Error(ErrorCode::kInvalidArgument, path + ": the picture is " + std::to_string(w) + "x" +
+                                                   std::to_string(h) + ", more than the " +
+                                                   std::to_string(kMaxPicturePixels / 1000000) +
+                                                   " megapixels the engine reads: scale it down first");
+  };
+  too_large(ctx->width, ctx->height);  // from the header, before a frame is decoded
   double fps = 0;
   const AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
   if (rate.num > 0 && rate.den > 0 && st->nb_frames != 1) fps = av_q2d(rate);
@@ -51,6 +61,7 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   auto receive = [&]() {  // true once max_frames were delivered
     while (avcodec_receive_frame(ctx.get(), frame.get()) == 0) {
       const int w = frame->width, h = frame->height;
+      too_large(w, h);
       if (!sws)
         // Exact for 8-bit RGB pictures (a copy that drops alpha); YUV through accurate rounding and
         // full chroma interpolation.

@@ -15,7 +15,9 @@ namespace {
 
 // PNG files are decoded by the engine itself (exact, and without FFmpeg); others by FFmpeg.
 bool read_png_if_png(const std::string& path, Rgb8Video* out) {
-  if (!std::filesystem::is_regular_file(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such picture file");
+  if (!std::filesystem::exists(path)) throw Error(ErrorCode::kFileNotFound, path + ": no such picture file");
+  if (!std::filesystem::is_regular_file(path))
+    throw Error(ErrorCode::kInvalidArgument, path + " is not a regular file (a folder, pipe or device)");
   std::ifstream in(path, std::ios::binary);
   // The signature first: other formats are left to FFmpeg without reading the file here.
   std::vector<std::uint8_t> bytes(8, 0);

@@ -64,6 +64,9 @@ char g_partial_paths[kPartialSlots][kPartialPathMax];
 std::atomic<bool> g_slot_taken[kPartialSlots];
 std::atomic<bool> g_listed[kPartialSlots];
 
+char g_kept_latent[kPartialPathMax];
+std::atomic<bool> g_kept_latent_set{false};
+
 void remove_partial_files_and_die(int sig) {
   remove_partial_files_now();
   ::signal(sig, SIG_DFL);
@@ -71,6 +74,15 @@ void remove_partial_files_and_die(int sig) {
 }
 
 }  // namespace
+
+void note_kept_latent(const std::string& path) {
+  g_kept_latent_set = false;
+  if (path.empty() || path.size() >= kPartialPathMax) return;
+  std::memcpy(g_kept_latent, path.c_str(), path.size() + 1);
+  g_kept_latent_set = true;
+}
+
+const char* kept_latent_for_signal() { return g_kept_latent_set.load() ? g_kept_latent : nullptr; }
 
 void remove_partial_files_now() {
   for (int i = 0; i < kPartialSlots; ++i)

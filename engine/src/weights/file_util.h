@@ -9,13 +9,23 @@
 
 namespace wan {
 
-// The whole of a small file (configs, indexes, job files, sidecars, tokenizers). Only a regular file
-// (after symlinks) is read: a folder, FIFO, device or socket is refused without blocking, as is a file
-// larger than max_bytes (default 256 MiB: the largest such file in use, tokenizer.json, is 16 MiB).
-// Throws wan::Error: kFileNotFound (no such path), kInvalidArgument (not a regular file, too large),
-// kIo (no permission, read failure); each names the path.
+// The cap for JSON files (config.json, --dist-config, job files, sidecars, sharded indexes), the
+// default: nlohmann's tree takes about 45 times the text's size, so 16 MiB stays under 1 GiB parsed;
+// the largest such file in use (a 14B model's index) is 100 KiB.
+constexpr std::int64_t kMaxJsonFileBytes = std::int64_t{16} << 20;
+// The cap for tokenizer files (umT5's tokenizer.json is 16.8 MB, spiece.model 4.5 MB).
 constexpr std::int64_t kMaxTextFileBytes = std::int64_t{256} << 20;
-std::string read_text_file(const std::string& path, std::int64_t max_bytes = kMaxTextFileBytes);
+// The whole of a small file. Only a regular file (after symlinks) is read: a folder, FIFO, device or
+// socket is refused without blocking, as is a file larger than max_bytes. Throws wan::Error:
+// kFileNotFound (no such path), kInvalidArgument (not a regular file, too large), kIo (no permission,
+// read failure); each names the path.
+std::string read_text_file(const std::string& path, std::int64_t max_bytes = kMaxJsonFileBytes);
+
+// The latent a sampling run has kept (for the signal handler's last line: a second Ctrl-C while
+// decoding names it). note_kept_latent("") forgets it (the run finished or removed it).
+// kept_latent_for_signal() is async-signal-safe; nullptr when none.
+void note_kept_latent(const std::string& path);
+const char* kept_latent_for_signal();
 
 // True when anything is at `path`, a dangling symbolic link included (std::filesystem::exists follows
 // links, so a link to nowhere reads as free and a run would replace it). Output checks use this.

@@ -21,9 +21,14 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
                 path + ": cannot open (" + std::strerror(err) + ")");
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
     ::close(fd);
-    throw Error(ErrorCode::kIo, path + ": not a regular file");
+    throw Error(ErrorCode::kIo, path + ": cannot stat (" + std::strerror(err) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::kInvalidArgument, path + " is not a regular file (a folder, pipe or device)");
   }
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;

@@ -159,6 +159,12 @@ std::shared_ptr<ShardedSafetensors> ShardedSafetensors::open(const std::string& 
     if (!it->is_string())
       throw Error(ErrorCode::kCorruptFile, index_path + ": weight_map entry '" + it.key() + "' is not a file name");
     const std::string file = it->get<std::string>();
+    // A shard is a file of the index's own folder: a path (../, /etc/..., a sub-folder) would read
+    // files the user never chose (and print their first bytes in an error).
+    if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos ||
+        file.find('\0') != std::string::npos)
+      throw Error(ErrorCode::kCorruptFile, index_path + ": weight_map entry '" + it.key() + "' names '" + file +
+                                               "', not a file of the index's folder");
     auto found = shard_of_file.find(file);
     if (found == shard_of_file.end()) {
       const std::string shard_path = (dir / file).string();

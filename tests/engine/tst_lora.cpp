@@ -1,0 +1,245 @@
+// LoRAs on the fixture DiT, in every key layout the engine reads: the merged weight equals
+// W + strength * (alpha / rank) * B A (and W + strength * diff) computed here independently; several
+// LoRAs add up; a LoRA that matches nothing, matches in part, or was made for another model size is
+// refused by name with the counts or the shapes; the DiT forward runs on the merged weights.
+#include <QProcess>
+
+#include "cli_test_util.h"
+#include "model/model_files.h"
+#include "test_util.h"
+#include "weights/file_util.h"
+#include "weights/loader.h"
+#include "weights/lora.h"
+#include "weights/name_tables.h"
+#include "weights/safetensors.h"
+
+using namespace wan;
+using wan_test::expect_error;
+using wan_test::golden;
+
+namespace {
+
+using Named = std::vector<std::pair<std::string, torch::Tensor>>;
+
+std::string fixture_dit() { return golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors"; }
+
+TensorSourcePtr base() { return std::make_shared<RenamedSource>(open_weights(fixture_dit()), dit_official_name); }
+
+// A rank-4 pair for an official weight [out, in], random, seeded.
+struct Pair {
+  torch::Tensor down, up;  // A [r, in], B [out, r]
+};
+Pair random_pair(const torch::Tensor& w, std::int64_t rank, std::uint64_t seed) {
+  torch::manual_seed(static_cast<std::int64_t>(seed));
+  return {torch::randn({rank, w.size(1)}) * 0.1, torch::randn({w.size(0), rank}) * 0.1};
+}
+
+std::string write(const QTemporaryDir& dir, const std::string& name, const Named& tensors) {
+  const std::string path = dir.path().toStdString() + "/" + name;
+  write_safetensors(path, tensors);
+  return path;
+}
+
+}  // namespace
+
+class TestLora : public QObject {
+  Q_OBJECT
+ private slots:
+  // The same low-rank change written in each layout merges to the same, independently computed weight.
+  void everyLayoutMergesTheSameChange_data() {
+    QTest::addColumn<QString>("layout");
+    QTest::newRow("PEFT lora_A/B, official names") << "peft";
+    QTest::newRow("ComfyUI diffusion_model. lora_down/up + alpha") << "comfy";
+    QTest::newRow("kohya lora_unet_ flattened") << "kohya";
+    QTest::newRow("diffusers transformer. attn1/ffn.net") << "diffusers";
+  }
+  void everyLayoutMergesTheSameChange() {
+    QFETCH(QString, layout);
+    QTemporaryDir dir;
+    const TensorSourcePtr b = base();
+    // Two targets: a self-attention projection and the FFN's first matrix.
+    const std::vector<std::pair<std::string, std::string>> targets = {{"blocks.0.self_attn.q", "blocks.0.attn1.to_q"},
+                                                                      {"blocks.1.ffn.0", "blocks.1.ffn.net.0.proj"}};
+    const double alpha = 8.0, strength = 0.75;
+    const std::int64_t rank = 4;
+    Named file;
+    std::map<std::string, torch::Tensor> expected;
+    std::uint64_t seed = 1;
+    for (const auto& [official, diffusers] : targets) {
+      const torch::Tensor w = b->view(official + ".weight").to(torch::kFloat32);
+      const Pair p = random_pair(w, rank, seed++);
+      const bool with_alpha = layout != "peft";
+      const double scale = strength * (with_alpha ? alpha / rank : 1.0);
+      expected[official + ".weight"] = w + scale * torch::mm(p.up, p.down);
+      std::string stem = official;
+      if (layout == "comfy") stem = "diffusion_model." + official;
+      if (layout == "kohya") {
+        stem = "lora_unet_" + official;
+        for (char& c : stem)
+          if (c == '.') c = '_';
+      }
+      if (layout == "diffusers") stem = "transformer." + diffusers;
+      const bool ab = layout == "peft" || layout == "diffusers";
+      file.emplace_back(stem + (ab ? ".lora_A.weight" : ".lora_down.weight"), p.down);
+      file.emplace_back(stem + (ab ? ".lora_B.weight" : ".lora_up.weight"), p.up);
+      if (with_alpha) file.emplace_back(stem + ".alpha", torch::tensor(alpha));
+    }
+    const std::string path = write(dir, "l.safetensors", file);
+    LoraMergedSource merged(b, {LoraFile{path, strength}}, false);
+    QCOMPARE(merged.patched_count(), std::size_t{2});
+    QCOMPARE(merged.reports().at(0).matched, file.size());
+    for (const auto& [name, want] : expected) {
+      const double e = wan_test::rel_l2(merged.view(name), want);
+      QVERIFY2(e < 1e-6, qPrintable(QString("%1: %2").arg(name.c_str()).arg(e)));
+    }
+    // Untouched weights are the base's.
+    QVERIFY(torch::equal(merged.view("blocks.0.self_attn.k.weight"), b->view("blocks.0.self_attn.k.weight")));
+  }
+
+  // Full-rank diffs (weight and bias, norms included; diffusers' norm2 is the official norm3), and two
+  // LoRAs adding up in order.
+  void diffsAndSeveralLoras() {
+    QTemporaryDir dir;
+    const TensorSourcePtr b = base();
+    torch::manual_seed(3);
+    const torch::Tensor dq = torch::randn(b->info("blocks.0.self_attn.q.weight").shape) * 0.01;
+    const torch::Tensor dqb = torch::randn(b->info("blocks.0.self_attn.q.bias").shape) * 0.01;
+    const torch::Tensor dn = torch::randn(b->info("blocks.0.norm3.weight").shape) * 0.01;
+    const std::string a = write(
+        dir, "a.safetensors",
+        {{"diffusion_model.blocks.0.self_attn.q.diff", dq}, {"diffusion_model.blocks.0.self_attn.q.diff_b", dqb}});
+    // A diffusers file: its blocks.0.norm2 is the official norm3 (and one attn1 key marks the layout).
+    const torch::Tensor w = b->view("blocks.0.self_attn.k.weight").to(torch::kFloat32);
+    const Pair p = random_pair(w, 2, 9);
+    const std::string d = write(dir, "d.safetensors",
+                                {{"transformer.blocks.0.norm2.diff", dn},
+                                 {"transformer.blocks.0.attn1.to_k.lora_A.weight", p.down},
+                                 {"transformer.blocks.0.attn1.to_k.lora_B.weight", p.up}});
+    LoraMergedSource merged(b, {LoraFile{a, 0.5}, LoraFile{d, 2.0}, LoraFile{a, 0.5}}, false);
+    const auto close = [](const torch::Tensor& x, const torch::Tensor& y) { return wan_test::rel_l2(x, y) < 1e-6; };
+    QVERIFY(close(merged.view("blocks.0.self_attn.q.weight"), b->view("blocks.0.self_attn.q.weight") + dq));
+    QVERIFY(close(merged.view("blocks.0.self_attn.q.bias"), b->view("blocks.0.self_attn.q.bias") + dqb));
+    QVERIFY(close(merged.view("blocks.0.norm3.weight"), b->view("blocks.0.norm3.weight") + 2.0 * dn));
+    QVERIFY(close(merged.view("blocks.0.self_attn.k.weight"), w + 2.0 * torch::mm(p.up, p.down)));
+    QCOMPARE(merged.patched_count(), std::size_t{4});  // q weight, q bias, norm3, k
+  }
+
+  void refusesWhatDoesNotFit_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::addColumn<bool>("allow_partial");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("needle");
+    const int mismatch = static_cast<int>(ErrorCode::kModelMismatch);
+    QTest::newRow("matches nothing") << "nothing" << true << mismatch << "none of its 2 entries matches";
+    QTest::newRow("matches in part") << "partial" << false << mismatch
+                                     << "2 entries match DiT weights, 2 do not (lora_unet_down_blocks_0";
+    QTest::newRow("another model size") << "size" << false << mismatch << "a LoRA for another model size";
+    QTest::newRow("half a pair") << "half" << false << static_cast<int>(ErrorCode::kCorruptFile)
+                                 << "without its up half";
+    QTest::newRow("DoRA") << "dora" << false << static_cast<int>(ErrorCode::kUnsupported) << "DoRA";
+  }
+  void refusesWhatDoesNotFit() {
+    QFETCH(QString, kind);
+    QFETCH(bool, allow_partial);
+    QFETCH(int, code);
+    QFETCH(QString, needle);
+    QTemporaryDir dir;
+    const TensorSourcePtr b = base();
+    const torch::Tensor w = b->view("blocks.0.self_attn.q.weight").to(torch::kFloat32);
+    const Pair p = random_pair(w, 4, 5);
+    Named file;
+    const Named sd15 = {{"lora_unet_down_blocks_0_attn1_to_q.lora_down.weight", torch::zeros({4, 320})},
+                        {"lora_unet_down_blocks_0_attn1_to_q.lora_up.weight", torch::zeros({320, 4})}};
+    const Named fits = {{"blocks.0.self_attn.q.lora_A.weight", p.down}, {"blocks.0.self_attn.q.lora_B.weight", p.up}};
+    if (kind == "nothing") file = sd15;
+    if (kind == "partial") file = sd15, file.insert(file.end(), fits.begin(), fits.end());
+    if (kind == "size")
+      file = {{"blocks.0.self_attn.q.lora_A.weight", torch::zeros({4, 5120})},
+              {"blocks.0.self_attn.q.lora_B.weight", torch::zeros({5120, 4})}};
+    if (kind == "half") file = {fits[0]};
+    if (kind == "dora") file = fits, file.emplace_back("blocks.0.self_attn.q.dora_scale", torch::ones({64, 1}));
+    const std::string path = write(dir, "bad.safetensors", file);
+    expect_error(
+        [&] {
+          LoraMergedSource(b, {LoraFile{path, 1.0}}, allow_partial);
+        },
+        static_cast<ErrorCode>(code), {"LoRA " + path, needle.toStdString()});
+    if (kind == "partial") {  // with --lora-allow-partial the matching half is applied
+      LoraMergedSource merged(b, {LoraFile{path, 1.0}}, true);
+      QCOMPARE(merged.reports().at(0).unmatched, std::size_t{2});
+      QVERIFY(wan_test::rel_l2(merged.view("blocks.0.self_attn.q.weight"), w + torch::mm(p.up, p.down)) < 1e-6);
+    }
+  }
+
+  // `wan generate --lora`: strength 0 gives the base model's latent exactly; a LoRA changes it; the
+  // sidecar records the LoRAs; a LoRA of another model is refused before loading.
+  void cliPassesLorasThrough() {
+    QTemporaryDir dir;
+    const TensorSourcePtr b = std::make_shared<RenamedSource>(
+        open_weights(wan_test::fixture().toStdString() + "/diffusion_pytorch_model.safetensors"), dit_official_name);
+    const torch::Tensor w = b->view("blocks.0.self_attn.q.weight").to(torch::kFloat32);
+    const Pair p = random_pair(w, 4, 11);
+    const std::string lora = write(dir, "style.safetensors",
+                                   {{"diffusion_model.blocks.0.self_attn.q.lora_down.weight", p.down},
+                                    {"diffusion_model.blocks.0.self_attn.q.lora_up.weight", p.up}});
+    const QString base_latent = dir.filePath("base.safetensors"), zero = dir.filePath("zero.safetensors"),
+                  with = dir.filePath("with.safetensors");
+    using wan_test::run_wan;
+    auto r = run_wan(wan_test::fixture_args(wan_test::fixture()) << "--save-latent" << base_latent);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = run_wan(wan_test::fixture_args(wan_test::fixture()) << "--lora" << QString::fromStdString(lora) + ":0"
+                                                            << "--save-latent" << zero);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = run_wan(wan_test::fixture_args(wan_test::fixture()) << "--lora" << QString::fromStdString(lora) + ":1.5"
+                                                            << "--output" << dir.filePath("clip.mp4"));
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const auto latent = [](const QString& f) { return SafetensorsFile::open(f.toStdString())->view("latent"); };
+    QVERIFY(torch::equal(latent(zero), latent(base_latent)));
+    const nlohmann::json side = nlohmann::json::parse(read_text_file(dir.filePath("clip.json").toStdString()));
+    const nlohmann::json loras = side.at("request").at("model").at("loras");
+    QCOMPARE(loras.size(), std::size_t{1});
+    QCOMPARE(loras[0].at("path").get<std::string>(), lora);
+    QCOMPARE(loras[0].at("strength").get<double>(), 1.5);
+    r = run_wan(wan_test::fixture_args(wan_test::fixture()) << "--lora" << QString::fromStdString(lora) + ":1.5"
+                                                            << "--save-latent" << with);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY(!torch::equal(latent(with), latent(base_latent)));
+    const std::string other = write(dir, "other.safetensors", {{"lora_unet_x.lora_down.weight", torch::zeros({4, 4})}});
+    r = run_wan(wan_test::fixture_args(wan_test::fixture())
+                << "--lora" << QString::fromStdString(other) << "--save-latent" << dir.filePath("no.safetensors"));
+    QCOMPARE(r.code, static_cast<int>(ErrorCode::kModelMismatch));
+    QVERIFY2(wan_test::last_line(r.err).contains("none of its 1 entries matches"), qPrintable(r.err));
+    QVERIFY(!r.err.contains("[loading]"));
+  }
+
+  // Merged before sharding: FSDP ranks of a world of 2 and 4 (gloo) give the one-process latent.
+  void shardedRunsGiveTheSameLatent() {
+    QTemporaryDir dir;
+    const TensorSourcePtr b = std::make_shared<RenamedSource>(
+        open_weights(wan_test::fixture().toStdString() + "/diffusion_pytorch_model.safetensors"), dit_official_name);
+    Named file;
+    std::uint64_t seed = 21;
+    for (const char* m : {"blocks.0.self_attn.q", "blocks.1.cross_attn.o", "blocks.1.ffn.2"}) {
+      const Pair p = random_pair(b->view(std::string(m) + ".weight").to(torch::kFloat32), 4, seed++);
+      file.emplace_back(std::string("diffusion_model.") + m + ".lora_down.weight", p.down);
+      file.emplace_back(std::string("diffusion_model.") + m + ".lora_up.weight", p.up);
+    }
+    const QString lora = QString::fromStdString(write(dir, "l.safetensors", file)) + ":0.8";
+    const auto latent = [](const QString& f) { return SafetensorsFile::open(f.toStdString())->view("latent"); };
+    auto r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
+                               << "--lora" << lora << "--save-latent" << dir.filePath("one.safetensors"));
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    for (const char* world : {"2", "4"}) {
+      const QString out = dir.filePath(QString("w%1.safetensors").arg(world));
+      r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
+                            << "--lora" << lora << "--world-size" << world << "--dit-fsdp"
+                            << "--save-latent" << out);
+      QVERIFY2(r.code == 0, qPrintable(r.err));
+      const double e = wan_test::rel_l2(latent(out), latent(dir.filePath("one.safetensors")));
+      QVERIFY2(e < 1e-5, qPrintable(QString("world %1: %2").arg(world).arg(e)));
+    }
+  }
+};
+
+QTEST_APPLESS_MAIN(TestLora)
+#include "tst_lora.moc"
