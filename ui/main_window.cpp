@@ -197,6 +197,7 @@ std::optional<wan::Job> MainWindow::currentJob() {
     return fail("This is an image-to-video model: choose a start picture first.");
   if (!model_panel_->info()->clip_error.empty()) return fail(QString::fromStdString(model_panel_->info()->clip_error));
   r.model = model_panel_->files();
+  r.model.loras = model_panel_->loras();
   r.device = device();
   wan::Job job;
   job.request = r;
@@ -456,6 +457,14 @@ void MainWindow::restoreSettings() {
   files.t5 = s->value("model/t5").toString().toStdString();
   files.vae = s->value("model/vae").toString().toStdString();
   files.clip = s->value("model/clip").toString().toStdString();
+  // The LoRA list, through the job codec (a request that carries only them).
+  if (const QString loras = s->value("model/loras").toString(); !loras.isEmpty()) {
+    try {
+      model_panel_->setLoras(wan::request_from_json(loras.toStdString(), wan::GenerationRequest{}).model.loras);
+    } catch (const wan::Error&) {
+      // Settings of another version: no LoRAs.
+    }
+  }
   if (!files.model_dir.empty() || !files.dit.empty())
     model_panel_->load(files);
   else if (system_.gpus.empty())
@@ -473,6 +482,9 @@ void MainWindow::saveSettings() const {
   s->setValue("model/t5", QString::fromStdString(files.t5));
   s->setValue("model/vae", QString::fromStdString(files.vae));
   s->setValue("model/clip", QString::fromStdString(files.clip));
+  wan::GenerationRequest with_loras;
+  with_loras.model.loras = model_panel_->loras();
+  s->setValue("model/loras", QString::fromStdString(wan::request_to_json(with_loras)));
   s->setValue("generation/request", QString::fromStdString(wan::request_to_json(generation_->request())));
   s->setValue("generation/image", generation_->startImage());
   s->setValue("dist/config", QString::fromStdString(wan::dist_config_to_json(config_->config())));

@@ -53,6 +53,7 @@ class MainWindow : public QMainWindow {
 
   // For tests and the screenshot script.
   ConfigForm* configForm() const { return config_; }
+  ModelPanel* modelPanel() const { return model_panel_; }
   GenerationForm* generationForm() const { return generation_; }
   EstimateTableModel* estimateModel() const { return estimate_; }
   HistoryModel* historyModel() const { return history_; }

@@ -286,6 +286,7 @@ QWidget* MainWindow::buildSidePanel() {
       // The request as it ran (seed fixed) and its config, through the job codec; the output folder stays.
       const wan::Job job = wan::job_from_sidecar(QJsonDocument(s).toJson().toStdString());
       generation_->setRequest(job.request);
+      model_panel_->setLoras(job.request.model.loras);
       wan::DistConfig c = job.config;
       c.backend = wan::resolve_backend(c, device());
       config_->setConfig(c);
@@ -427,6 +428,8 @@ QString MainWindow::commandLine() const {
   if (!m.vae.empty()) arg("--vae", m.vae);
   if (!m.clip.empty()) arg("--clip", m.clip);
   if (!m.tokenizer.empty()) arg("--tokenizer", m.tokenizer);
+  for (const wan::LoraFile& l : model_panel_->loras())
+    a << "--lora" << QString::fromStdString(l.path) + ":" + QString::number(l.strength);
   if (!r.image.empty()) arg("--image", r.image);
   arg("--prompt", r.prompt);
   if (!r.negative_prompt.empty()) arg("--negative", r.negative_prompt);

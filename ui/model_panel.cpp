@@ -8,6 +8,7 @@
 #include <QVBoxLayout>
 
 #include "estimate_table_model.h"
+#include "lora_list.h"
 #include "wan/error.h"
 
 namespace wan_ui {
@@ -49,13 +50,15 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
             .arg(system.gpus.size())
             .arg(QString::fromStdString(system.gpus.front().name), formatBytes(system.gpus.front().memory_bytes)));
   l->addWidget(machine);
+  lora_list_ = new LoraList;
+  l->addWidget(lora_list_);
 
   connect(browse, &QPushButton::clicked, this, [this] {
     const QString d = QFileDialog::getExistingDirectory(this, "Model folder", QString::fromStdString(files_.model_dir));
     if (!d.isEmpty()) loadFolder(d);
   });
   connect(files, &QPushButton::clicked, this, [this] {
-    const QString filter = "Weights (*.safetensors *.pth *.pt *.index.json);;All files (*)";
+    const QString filter = "Weights (*.safetensors *.gguf *.pth *.pt *.index.json);;All files (*)";
     wan::ModelFiles f;
     f.dit = QFileDialog::getOpenFileName(this, "Diffusion model (diffusion_models/…)", {}, filter).toStdString();
     if (f.dit.empty()) return;
@@ -118,5 +121,9 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
   emit modelChanged();
   return true;
 }
+
+std::vector<wan::LoraFile> ModelPanel::loras() const { return lora_list_->loras(); }
+
+void ModelPanel::setLoras(const std::vector<wan::LoraFile>& loras) { lora_list_->setLoras(loras); }
 
 }  // namespace wan_ui

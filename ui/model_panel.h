@@ -12,6 +12,8 @@ class QLineEdit;
 
 namespace wan_ui {
 
+class LoraList;
+
 class ModelPanel : public QWidget {
   Q_OBJECT
  public:
@@ -22,6 +24,9 @@ class ModelPanel : public QWidget {
   const wan::ModelFiles& files() const { return files_; }
   const std::optional<wan::ModelInfo>& info() const { return info_; }
   bool hasFiles() const { return !files_.model_dir.empty() || !files_.dit.empty(); }
+  // The LoRAs of the LoRA list (not part of files(): choosing a model keeps them).
+  std::vector<wan::LoraFile> loras() const;
+  void setLoras(const std::vector<wan::LoraFile>& loras);
   QString lastError() const { return last_error_; }
 
  signals:
@@ -33,6 +38,7 @@ class ModelPanel : public QWidget {
   QString last_error_;
   QLineEdit* path_;
   QLabel* info_label_;
+  LoraList* lora_list_;
 };
 
 }  // namespace wan_ui

@@ -28,6 +28,26 @@ using wan_test::Run;
 using wan_test::run_wan;
 using wan_test::start_until;
 
+// A 40-step run of the fixture with --overwrite and `outputs`, plus --frames-dir FOLDER: once it samples,
+// someone else's file appears in FOLDER, so writing the outputs fails at the end. Returns how it ended.
+Run run_until_the_frames_folder_is_taken(const QTemporaryDir& tmp, const QStringList& outputs) {
+  QProcess p;
+  Run r;
+  r.err = start_until(p,
+                      fixture_args(fixture()) << "--steps"
+                                              << "40"
+                                              << "--seed"
+                                              << "9"
+                                              << "--overwrite" << outputs << "--frames-dir" << tmp.filePath("frames"),
+                      "[sampling] step 1/");
+  if (!r.err.contains("[sampling] step 1/") || !QDir().mkpath(tmp.filePath("frames/someone_elses")) ||
+      !p.waitForFinished(120000))
+    return r;
+  r.err += p.readAllStandardError();
+  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+  return r;
+}
+
 }  // namespace
 
 class TestCliOutputs : public QObject {
@@ -96,21 +116,9 @@ class TestCliOutputs : public QObject {
     QVERIFY2(first.code == 0, qPrintable(first.err));
     const std::string video = wan::read_text_file(tmp.filePath("clip.mp4").toStdString());
     const std::string sidecar = wan::read_text_file(tmp.filePath("clip.json").toStdString());
-    QProcess p;
-    QString err = start_until(p,
-                              fixture_args(fixture())
-                                  << "--steps"
-                                  << "40"
-                                  << "--seed"
-                                  << "9"
-                                  << "--overwrite"
-                                  << "--output" << tmp.filePath("clip.mp4") << "--frames-dir" << tmp.filePath("frames"),
-                              "[sampling] step 1/");
-    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
-    QVERIFY(QDir().mkpath(tmp.filePath("frames/someone_elses")));
-    QVERIFY(p.waitForFinished(120000));
-    err += p.readAllStandardError();
-    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    const Run r = run_until_the_frames_folder_is_taken(tmp, QStringList{"--output", tmp.filePath("clip.mp4")});
+    const QString& err = r.err;
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
     QVERIFY2(
         last_line(err).contains("frames: already exists") && last_line(err).contains("the sampled latent is kept in"),
         qPrintable(err));
@@ -177,21 +185,9 @@ class TestCliOutputs : public QObject {
     const Run first = run_wan(fixture_args(fixture()) << "--save-latent" << lat);
     QVERIFY2(first.code == 0, qPrintable(first.err));
     const std::string earlier = wan::read_text_file(lat.toStdString());
-    QProcess p;
-    QString err =
-        start_until(p,
-                    fixture_args(fixture()) << "--steps"
-                                            << "40"
-                                            << "--seed"
-                                            << "9"
-                                            << "--overwrite"
-                                            << "--save-latent" << lat << "--frames-dir" << tmp.filePath("frames"),
-                    "[sampling] step 1/");
-    QVERIFY2(err.contains("[sampling] step 1/"), qPrintable(err));
-    QVERIFY(QDir().mkpath(tmp.filePath("frames/someone_elses")));
-    QVERIFY(p.waitForFinished(120000));
-    err += p.readAllStandardError();
-    QCOMPARE(p.exitCode(), static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    const Run r = run_until_the_frames_folder_is_taken(tmp, QStringList{"--save-latent", lat});
+    const QString& err = r.err;
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
     QVERIFY2(last_line(err).contains("the sampled latent is kept in " + tmp.filePath("lat-2.safetensors")),
              qPrintable(err));
     QCOMPARE(wan::read_text_file(lat.toStdString()), earlier);
