@@ -102,6 +102,8 @@ class TestCliGenerate : public QObject {
     QCOMPARE(side2.at("video").at("width").get<int>(), 64);
     QCOMPARE(side2.at("video").at("height").get<int>(), 48);
     QCOMPARE(side2.at("video").at("frames").get<int>(), 9);
+    QCOMPARE(side2.at("request").at("width").get<int>(), 64);
+    QCOMPARE(side2.at("request").at("frames").get<int>(), 9);
   }
 
   void invalidSettingsLeaveNoOutput_data() {

@@ -369,6 +369,7 @@ class TestCliOutputs : public QObject {
     QTest::newRow("latent of no frames") << "latent:16,0,4,4" << corrupt << "decodes to -3 frames of 32x32";
     QTest::newRow("latent too wide") << "latent:16,1,2,1100" << corrupt << "decodes to 1 frames of 8800x16";
     QTest::newRow("picture of 400 megapixels") << "bomb" << invalid << "more than the 100 megapixels";
+    QTest::newRow("BMP header of 262 megapixels") << "bmp" << corrupt << "cannot be decoded";
     QTest::newRow("index naming ../") << "index" << corrupt << "not a file of the index's folder";
     QTest::newRow("run id with a slash") << "run-id" << invalid << "use letters, digits";
   }
@@ -409,6 +410,20 @@ class TestCliOutputs : public QObject {
       f.write(png);
       f.close();
       args = QStringList{"estimate", "--image", tmp.filePath("bomb.png")};
+    } else if (what == "bmp") {
+      // A 154-byte BMP whose header says 16200 x 16200 at 32 bits: FFmpeg's decoder gets the pixel bound
+      // (checked by its own size check) before it allocates a frame.
+      QByteArray bmp("BM", 2);
+      auto le = [&bmp](std::uint32_t v, int bytes) {
+        for (int i = 0; i < bytes; ++i) bmp.append(static_cast<char>((v >> (8 * i)) & 0xFF));
+      };
+      le(154, 4), le(0, 4), le(54, 4), le(40, 4), le(16200, 4), le(16200, 4), le(1, 2), le(32, 2);
+      bmp.append(QByteArray(154 - bmp.size(), '\0'));
+      QFile f(tmp.filePath("big.bmp"));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(bmp);
+      f.close();
+      args = QStringList{"estimate", "--image", tmp.filePath("big.bmp")};
     } else if (what == "index") {
       QFile f(tmp.filePath("m.safetensors.index.json"));
       QVERIFY(f.open(QIODevice::WriteOnly));

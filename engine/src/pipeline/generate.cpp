@@ -435,6 +435,11 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   settings["video"]["width"] = result.width;
   settings["video"]["height"] = result.height;
   settings["video"]["frames"] = result.frames;
+  if (plan.decode_only && settings["request"].is_object()) {  // what was decoded, not what metadata claims
+    settings["request"]["width"] = result.width;
+    settings["request"]["height"] = result.height;
+    settings["request"]["frames"] = result.frames;
+  }
   if (plan.request.output.empty() && plan.request.frames_dir.empty()) {
     place_staged_latent();
     report(Phase::kDone, 1, 1, 0, "");

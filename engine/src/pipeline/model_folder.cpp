@@ -158,6 +158,9 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
     out.vae = pick_one(dir, "vae", Role::kVae, "--vae");
 
   if (!files.tokenizer.empty()) {
+    if (fs::exists(files.tokenizer) && !fs::is_regular_file(files.tokenizer) && !fs::is_directory(files.tokenizer))
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--tokenizer " + files.tokenizer + " is not a regular file (a pipe or device)");
     out.tokenizer = tokenizer_in(files.tokenizer);
     if (out.tokenizer.empty())
       throw Error(ErrorCode::kFileNotFound, "--tokenizer " + files.tokenizer + ": no spiece.model there");

@@ -1,5 +1,6 @@
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "wan/video_decode.h"
 
@@ -32,7 +33,14 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   if (int e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); e < 0)
     throw unreadable(path, av::error_text(e));
   av::Input fmt(raw);
-  if (int e = avformat_find_stream_info(fmt.get(), nullptr); e < 0) throw unreadable(path, av::error_text(e));
+  // find_stream_info decodes a first frame of each stream: its decoders get the pixel bound too, so a
+  // small file whose header claims a huge picture fails there instead of allocating it.
+  const std::string max_pixels = std::to_string(kMaxPicturePixels);
+  std::vector<AVDictionary*> stream_options(fmt->nb_streams, nullptr);
+  for (AVDictionary*& d : stream_options) av_dict_set(&d, "max_pixels", max_pixels.c_str(), 0);
+  const int found = avformat_find_stream_info(fmt.get(), stream_options.empty() ? nullptr : stream_options.data());
+  for (AVDictionary*& d : stream_options) av_dict_free(&d);
+  if (found < 0) throw unreadable(path, av::error_text(found));
   const int stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (stream < 0) throw unreadable(path, "no video stream or picture in it");
   AVStream* st = fmt->streams[stream];
@@ -40,6 +48,7 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   if (!codec) throw unreadable(path, "no decoder for its format");
   av::CodecContext ctx(avcodec_alloc_context3(codec));
   avcodec_parameters_to_context(ctx.get(), st->codecpar);
+  ctx->max_pixels = static_cast<std::int64_t>(kMaxPicturePixels);
   if (int e = avcodec_open2(ctx.get(), codec, nullptr); e < 0) throw unreadable(path, av::error_text(e));
   const auto too_large = [&](int w, int h) {
     if (w > 0 && h > 0 && static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) > kMaxPicturePixels)
