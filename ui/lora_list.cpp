@@ -24,7 +24,7 @@ LoraList::LoraList(QWidget* parent) : QWidget(parent) {
   table_->verticalHeader()->hide();
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-  table_->setMaximumHeight(110);
+  table_->setMaximumHeight(84);  // three rows; the left column stays short enough for 1280x720
   auto* add_button = new QPushButton("Add LoRA…");
   add_button->setObjectName("addLora");
   add_button->setToolTip("A LoRA file (.safetensors) for this DiT: ComfyUI, kohya, PEFT or diffusers layout.");
