@@ -7,6 +7,7 @@
 #if WAN_WITH_FFMPEG
 #include "video/av_handles.h"
 #include "video/av_log.h"
+#include "video/png_reader.h"
 #endif
 
 #include "wan/error.h"
@@ -50,14 +51,7 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   avcodec_parameters_to_context(ctx.get(), st->codecpar);
   ctx->max_pixels = static_cast<std::int64_t>(kMaxPicturePixels);
   if (int e = avcodec_open2(ctx.get(), codec, nullptr); e < 0) throw unreadable(path, av::error_text(e));
-  const auto too_large = [&](int w, int h) {
-    if (w > 0 && h > 0 && static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) > kMaxPicturePixels)
-      throw Error(ErrorCode::kInvalidArgument, path + ": the picture is " + std::to_string(w) + "x" +
-                                                   std::to_string(h) + ", more than the " +
-                                                   std::to_string(kMaxPicturePixels / 1000000) +
-                                                   " megapixels the engine reads: scale it down first");
-  };
-  too_large(ctx->width, ctx->height);  // from the header, before a frame is decoded
+  check_picture_pixels(path, ctx->width, ctx->height);  // from the header, before a frame is decoded
   double fps = 0;
   const AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
   if (rate.num > 0 && rate.den > 0 && st->nb_frames != 1) fps = av_q2d(rate);
@@ -70,7 +64,7 @@ double decode_rgb_frames(const std::string& path, int max_frames, const RgbFrame
   auto receive = [&]() {  // true once max_frames were delivered
     while (avcodec_receive_frame(ctx.get(), frame.get()) == 0) {
       const int w = frame->width, h = frame->height;
-      too_large(w, h);
+      check_picture_pixels(path, w, h);
       if (!sws)
         // Exact for 8-bit RGB pictures (a copy that drops alpha); YUV through accurate rounding and
         // full chroma interpolation.

@@ -32,6 +32,14 @@ bool is_png(const std::vector<std::uint8_t>& bytes) {
   return bytes.size() >= 8 && std::memcmp(bytes.data(), kSignature, 8) == 0;
 }
 
+void check_picture_pixels(const std::string& path, std::int64_t width, std::int64_t height) {
+  if (width > 0 && height > 0 &&
+      static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height) > kMaxPicturePixels)
+    throw Error(ErrorCode::kInvalidArgument,
+                path + ": the picture is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the " +
+                    std::to_string(kMaxPicturePixels / 1000000) + " megapixels the engine reads: scale it down first");
+}
+
 Rgb8Video decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path) {
   auto bad = [&](const std::string& why) {
     return Error(ErrorCode::kCorruptFile, path + ": cannot read the picture (" + why + "); use a PNG or JPEG file");
@@ -68,10 +76,7 @@ Rgb8Video decode_png(const std::vector<std::uint8_t>& bytes, const std::string& 
   static const std::array<int, 7> kChannels = {1, 0, 3, 1, 2, 0, 4};  // by colour type
   if (width == 0 || height == 0 || width > 32768 || height > 32768) throw bad("picture size out of range");
   // Before anything is inflated: a few KB of deflate can stand for gigabytes of pixels.
-  if (static_cast<std::uint64_t>(width) * height > kMaxPicturePixels)
-    throw Error(ErrorCode::kInvalidArgument,
-                path + ": the picture is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the " +
-                    std::to_string(kMaxPicturePixels / 1000000) + " megapixels the engine reads: scale it down first");
+  check_picture_pixels(path, width, height);
   if (color < 0 || color > 6 || kChannels[color] == 0) throw bad("unknown colour type");
   if (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) throw bad("unknown bit depth");
   if (depth < 8 && color != 0 && color != 3) throw bad("bit depth not allowed for the colour type");

@@ -117,12 +117,6 @@ class Reader {
   const std::string& path_;
 };
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 }  // namespace
 
 bool looks_like_gguf(const MappedFile& file) {
@@ -272,32 +266,26 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
   return g;
 }
 
-const TensorInfo& GgufFile::info(const std::string& name) const {
+const GgufFile::Entry& GgufFile::entry(const std::string& name) const {
   const auto it = entries_.find(name);
   if (it == entries_.end()) throw Error(ErrorCode::kModelMismatch, path() + ": no tensor named '" + name + "'");
-  return it->second.info;
+  return it->second;
 }
 
-GgmlType GgufFile::stored_type(const std::string& name) const {
-  const auto it = entries_.find(name);
-  if (it == entries_.end()) throw Error(ErrorCode::kModelMismatch, path() + ": no tensor named '" + name + "'");
-  return it->second.type;
-}
+const TensorInfo& GgufFile::info(const std::string& name) const { return entry(name).info; }
+
+GgmlType GgufFile::stored_type(const std::string& name) const { return entry(name).type; }
 
 std::string GgufFile::stored_type_name(const std::string& name) const {
   return ggml_type_name(static_cast<std::uint32_t>(stored_type(name)));
 }
 
 std::int64_t GgufFile::stored_bytes(const std::string& name) const {
-  const auto it = entries_.find(name);
-  if (it == entries_.end()) throw Error(ErrorCode::kModelMismatch, path() + ": no tensor named '" + name + "'");
-  return static_cast<std::int64_t>(it->second.bytes);
+  return static_cast<std::int64_t>(entry(name).bytes);
 }
 
 torch::Tensor GgufFile::view(const std::string& name) const {
-  const auto it = entries_.find(name);
-  if (it == entries_.end()) throw Error(ErrorCode::kModelMismatch, path() + ": no tensor named '" + name + "'");
-  const Entry& e = it->second;
+  const Entry& e = entry(name);
   const std::uint8_t* src = file_->data() + e.begin;
   if (e.type == GgmlType::kF32 && e.begin % alignof(float) == 0) {
     auto keep_alive = file_;

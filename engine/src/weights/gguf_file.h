@@ -68,6 +68,7 @@ class GgufFile final : public TensorSource {
     std::uint64_t begin = 0;  // absolute byte offset in the file
     std::uint64_t bytes = 0;
   };
+  const Entry& entry(const std::string& name) const;  // throws kModelMismatch for an unknown name
   std::shared_ptr<MappedFile> file_;
   std::vector<std::string> names_;
   std::unordered_map<std::string, Entry> entries_;

@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 #include "core/progress_mark.h"
 #include "wan/error.h"
@@ -22,14 +21,6 @@ namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string shape_str(torch::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (std::size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
 }
 
 std::string list_some(const std::vector<std::string>& names) {
@@ -88,8 +79,9 @@ std::vector<std::pair<std::string, torch::Tensor>> checked_targets(torch::nn::Mo
   for (auto& [name, target] : targets) {
     const TensorInfo& ti = source.info(name);
     if (torch::IntArrayRef(ti.shape) != target.sizes())
-      throw Error(ErrorCode::kModelMismatch, ti.file + ": tensor '" + name + "' has shape " + shape_str(ti.shape) +
-                                                 " but the " + what + " model expects " + shape_str(target.sizes()));
+      throw Error(ErrorCode::kModelMismatch, ti.file + ": tensor '" + name + "' has shape " + shape_text(ti.shape) +
+                                                 " but the " + what + " model expects " +
+                                                 shape_text(target.sizes().vec()));
   }
   return targets;
 }

@@ -19,12 +19,6 @@ bool is_marker(const std::string& name) { return name == "scaled_fp8" || ends_wi
 
 bool is_float8(StoredDType d) { return d == StoredDType::kF8E4M3 || d == StoredDType::kF8E5M2; }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 }  // namespace
 
 bool has_fp8_scales(const TensorSource& source) {

@@ -51,4 +51,7 @@ class TensorSource {
 
 using TensorSourcePtr = std::shared_ptr<TensorSource>;
 
+// "[5120, 5120]": a shape in the loaders' messages.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
 }  // namespace wan
