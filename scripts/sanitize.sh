@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 # hostile-file and out-of-memory checks of the CLI. The numerical suites run unsanitized in the main
 # build (their work is LibTorch's, which is not instrumented; under ASan they only take longer).
 SUITES=(tst_safetensors tst_pth tst_model_loading tst_tokenizer tst_dist_config tst_progress_board tst_estimate
-        tst_samplers tst_gguf tst_lora tst_cli_generate tst_cli_outputs)
+        tst_samplers tst_gguf tst_lora tst_fp8_weights tst_fp8_kept tst_cli_generate tst_cli_outputs)
 # The CLI suites' functions that run here (the rest sample whole videos: slow under the sanitizers).
 declare -A FUNCTIONS=(
   [tst_cli_generate]="hostileFilesEndInOneErrorLine invalidSettingsLeaveNoOutput invalidUtf8PromptRefusedUpFront \
 outOfMemoryInEachPhase"
   [tst_cli_outputs]="pathsThatAreNotFiles danglingLinkIsNotAFreeName inputsBeyondTheBounds"
-  [tst_lora]="everyLayoutMergesTheSameChange diffsAndSeveralLoras refusesWhatDoesNotFit")
+  [tst_lora]="everyLayoutMergesTheSameChange diffsAndSeveralLoras refusesWhatDoesNotFit"
+  [tst_fp8_kept]="ditForwardIsTheDequantizedForward loraPatchedWeightsAreDequantized")
 
 for tool in clang clang++; do
   command -v $tool >/dev/null || { echo "sanitize: $tool not found: run scripts/install-deps.sh" >&2; exit 1; }

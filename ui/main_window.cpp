@@ -81,6 +81,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   auto* left_layout = new QVBoxLayout(left);
   model_panel_ = new ModelPanel(system_);
   connect(model_panel_, &ModelPanel::modelChanged, this, &MainWindow::onModelChanged);
+  connect(model_panel_, &ModelPanel::loadOptionsChanged, this, &MainWindow::refreshEstimate);
   left_layout->addWidget(group("Model", model_panel_));
   left_layout->addWidget(group("Preset", buildPresetPanel()));
   left_layout->addWidget(group("Distributed settings", config_));
@@ -148,6 +149,7 @@ void MainWindow::onModelChanged() {
   generation_->setImageToVideo(info && info->dims.i2v);
   config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), info ? info->dims.num_heads : 0});
   updateTokenCounter();
+  refreshEstimate();  // whether the fp8 weights can be kept depends on the files
 }
 
 void MainWindow::updateTokenCounter() {
@@ -170,6 +172,7 @@ void MainWindow::refreshEstimate() {
   s.width = video.width();
   s.height = video.height();
   s.frames = r.frames;
+  s.fp8_weights = model_panel_->fp8Weights();
   s.gpu = gpuRun();
   s.config = config_->config();
   estimate_->setSettings(s);
@@ -198,6 +201,8 @@ std::optional<wan::Job> MainWindow::currentJob() {
   if (!model_panel_->info()->clip_error.empty()) return fail(QString::fromStdString(model_panel_->info()->clip_error));
   r.model = model_panel_->files();
   r.model.loras = model_panel_->loras();
+  r.model.lora_allow_partial = model_panel_->loraAllowPartial();
+  r.fp8_weights = model_panel_->fp8Weights();
   r.device = device();
   wan::Job job;
   job.request = r;
@@ -460,7 +465,10 @@ void MainWindow::restoreSettings() {
   // The LoRA list, through the job codec (a request that carries only them).
   if (const QString loras = s->value("model/loras").toString(); !loras.isEmpty()) {
     try {
-      model_panel_->setLoras(wan::request_from_json(loras.toStdString(), wan::GenerationRequest{}).model.loras);
+      const wan::GenerationRequest saved = wan::request_from_json(loras.toStdString(), wan::GenerationRequest{});
+      model_panel_->setLoras(saved.model.loras);
+      model_panel_->setLoraAllowPartial(saved.model.lora_allow_partial);
+      model_panel_->setFp8Weights(saved.fp8_weights);
     } catch (const wan::Error&) {
       // Settings of another version: no LoRAs.
     }
@@ -482,8 +490,10 @@ void MainWindow::saveSettings() const {
   s->setValue("model/t5", QString::fromStdString(files.t5));
   s->setValue("model/vae", QString::fromStdString(files.vae));
   s->setValue("model/clip", QString::fromStdString(files.clip));
-  wan::GenerationRequest with_loras;
+  wan::GenerationRequest with_loras;  // the model panel's settings, through the job codec
   with_loras.model.loras = model_panel_->loras();
+  with_loras.model.lora_allow_partial = model_panel_->loraAllowPartial();
+  with_loras.fp8_weights = model_panel_->keepFp8Checked() ? wan::Fp8Weights::kKeep : wan::Fp8Weights::kDequantize;
   s->setValue("model/loras", QString::fromStdString(wan::request_to_json(with_loras)));
   s->setValue("generation/request", QString::fromStdString(wan::request_to_json(generation_->request())));
   s->setValue("generation/image", generation_->startImage());

@@ -287,6 +287,8 @@ QWidget* MainWindow::buildSidePanel() {
       const wan::Job job = wan::job_from_sidecar(QJsonDocument(s).toJson().toStdString());
       generation_->setRequest(job.request);
       model_panel_->setLoras(job.request.model.loras);
+      model_panel_->setLoraAllowPartial(job.request.model.lora_allow_partial);
+      model_panel_->setFp8Weights(job.request.fp8_weights);
       wan::DistConfig c = job.config;
       c.backend = wan::resolve_backend(c, device());
       config_->setConfig(c);
@@ -430,6 +432,10 @@ QString MainWindow::commandLine() const {
   if (!m.tokenizer.empty()) arg("--tokenizer", m.tokenizer);
   for (const wan::LoraFile& l : model_panel_->loras())
     a << "--lora" << QString::fromStdString(l.path) + ":" + QString::number(l.strength);
+  if (model_panel_->loraAllowPartial()) a << "--lora-allow-partial";
+  if (model_panel_->fp8Weights() == wan::Fp8Weights::kKeep)
+    a << "--fp8-weights"
+      << "keep";
   if (!r.image.empty()) arg("--image", r.image);
   arg("--prompt", r.prompt);
   if (!r.negative_prompt.empty()) arg("--negative", r.negative_prompt);

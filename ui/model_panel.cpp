@@ -1,5 +1,6 @@
 #include "model_panel.h"
 
+#include <QCheckBox>
 #include <QFileDialog>
 #include <QGridLayout>
 #include <QLabel>
@@ -52,6 +53,22 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
   l->addWidget(machine);
   lora_list_ = new LoraList;
   l->addWidget(lora_list_);
+  lora_allow_partial_ = new QCheckBox("Apply LoRAs that match only in part");
+  lora_allow_partial_->setObjectName("loraAllowPartialCheck");
+  lora_allow_partial_->setToolTip(
+      "A LoRA some of whose entries name no weight of this DiT is refused unless this is on (--lora-allow-partial);\n"
+      "on, the entries that match are applied and the run's log says how many were left out.");
+  keep_fp8_ = new QCheckBox("Keep fp8 weights in fp8 (half the weight memory)");
+  keep_fp8_->setObjectName("keepFp8Check");
+  keep_fp8_->setToolTip(
+      "For fp8 and fp8_scaled files (--fp8-weights keep): the float8 weights stay in memory as 1 byte each and\n"
+      "every layer dequantizes its weight just before it runs. The video is the same as with the weights\n"
+      "dequantized at load; a little slower. Disabled when the model's files hold no float8 weights.");
+  keep_fp8_->setEnabled(false);
+  l->addWidget(lora_allow_partial_);
+  l->addWidget(keep_fp8_);
+  for (QCheckBox* box : {lora_allow_partial_, keep_fp8_})
+    connect(box, &QCheckBox::toggled, this, &ModelPanel::loadOptionsChanged);
 
   connect(browse, &QPushButton::clicked, this, [this] {
     const QString d = QFileDialog::getExistingDirectory(this, "Model folder", QString::fromStdString(files_.model_dir));
@@ -98,6 +115,7 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
     info_ = wan::inspect_model(files);  // headers only: milliseconds
   } catch (const wan::Error& e) {
     info_.reset();
+    keep_fp8_->setEnabled(false);
     last_error_ = e.what();
     info_label_->setText("<span style='color:#c62828'>" + last_error_.toHtmlEscaped() + "</span>");
     emit modelChanged();
@@ -105,6 +123,7 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
   }
   last_error_.clear();
   const wan::ModelInfo& m = *info_;
+  keep_fp8_->setEnabled(m.dims.dit_float8_params + m.dims.t5_float8_params > 0);
   info_label_->setText(
       QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
           .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))
@@ -125,5 +144,17 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
 std::vector<wan::LoraFile> ModelPanel::loras() const { return lora_list_->loras(); }
 
 void ModelPanel::setLoras(const std::vector<wan::LoraFile>& loras) { lora_list_->setLoras(loras); }
+
+wan::Fp8Weights ModelPanel::fp8Weights() const {
+  return keep_fp8_->isEnabled() && keep_fp8_->isChecked() ? wan::Fp8Weights::kKeep : wan::Fp8Weights::kDequantize;
+}
+
+bool ModelPanel::keepFp8Checked() const { return keep_fp8_->isChecked(); }
+
+void ModelPanel::setFp8Weights(wan::Fp8Weights mode) { keep_fp8_->setChecked(mode == wan::Fp8Weights::kKeep); }
+
+bool ModelPanel::loraAllowPartial() const { return lora_allow_partial_->isChecked(); }
+
+void ModelPanel::setLoraAllowPartial(bool allow) { lora_allow_partial_->setChecked(allow); }
 
 }  // namespace wan_ui

@@ -7,6 +7,7 @@
 #include "wan/model_info.h"
 #include "wan/system_info.h"
 
+class QCheckBox;
 class QLabel;
 class QLineEdit;
 
@@ -27,10 +28,19 @@ class ModelPanel : public QWidget {
   // The LoRAs of the LoRA list (not part of files(): choosing a model keeps them).
   std::vector<wan::LoraFile> loras() const;
   void setLoras(const std::vector<wan::LoraFile>& loras);
+  // How the weights load (the request's fp8_weights and model.lora_allow_partial): two check boxes under
+  // the LoRA list. "Keep fp8 weights" applies only when the loaded model's DiT or text encoder stores
+  // float8 weights (it is disabled otherwise, and fp8Weights() is then kDequantize).
+  wan::Fp8Weights fp8Weights() const;
+  void setFp8Weights(wan::Fp8Weights mode);
+  bool keepFp8Checked() const;  // the box itself, enabled or not (what the saved settings remember)
+  bool loraAllowPartial() const;
+  void setLoraAllowPartial(bool allow);
   QString lastError() const { return last_error_; }
 
  signals:
-  void modelChanged();  // info() changed (possibly to none)
+  void modelChanged();        // info() changed (possibly to none)
+  void loadOptionsChanged();  // fp8Weights() or loraAllowPartial() changed
 
  private:
   wan::ModelFiles files_;
@@ -39,6 +49,7 @@ class ModelPanel : public QWidget {
   QLineEdit* path_;
   QLabel* info_label_;
   LoraList* lora_list_;
+  QCheckBox *keep_fp8_, *lora_allow_partial_;
 };
 
 }  // namespace wan_ui

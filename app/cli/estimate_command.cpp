@@ -44,6 +44,9 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT, e.g. 832*480 (default)");
   cmd->add_option("--frames", o.frames, "number of frames, 4n+1")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 | auto")->capture_default_str();
+  cmd->add_option("--fp8-weights", o.fp8_weights,
+                  "dequantize | keep: how float8 weights load (a model with float8 weights gets a row for each)")
+      ->capture_default_str();
   cmd->add_option("--device", o.device, "cuda (GPU memory per rank) | cpu (resident memory per process)")
       ->capture_default_str();
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
@@ -62,6 +65,7 @@ int run_estimate_command(EstimateOptions& o) {
   request.height = o.height;
   request.frames = o.frames;
   request.dtype = wan::parse_dtype_name(o.dtype);
+  request.fp8_weights = wan::parse_fp8_weights(o.fp8_weights);
   request.device = wan::parse_device_name(o.device);
   wan::validate_settings(request, /*require_output=*/false);
   wan::EstimateSettings s;
@@ -81,19 +85,38 @@ int run_estimate_command(EstimateOptions& o) {
   s.gpu = o.device != "cpu";
   const wan::DistConfig current = dist_config_from_flags(o.dist, wan::parse_device_name(o.device));
 
-  std::vector<wan::ModelDims> models = {wan::wan21_t2v_1_3b(), wan::wan21_t2v_14b()};
+  struct Row {
+    wan::ModelDims dims;
+    wan::Fp8Weights fp8_weights;
+    std::string dit_on_disk;  // the loaded model's: "BF16", "F8_E4M3", "Q4_K", ...
+  };
+  std::vector<Row> models = {{wan::wan21_t2v_1_3b(), request.fp8_weights, ""},
+                             {wan::wan21_t2v_14b(), request.fp8_weights, ""}};
   int heads = 0;  // the loaded model's, for the layout check; 0: not known
   if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
     wan::ModelInfo info = wan::inspect_model(o.model);
     info.dims.name = "loaded " + info.label;
     heads = info.dims.num_heads;
-    models.push_back(info.dims);
+    if (info.dims.dit_float8_params + info.dims.t5_float8_params > 0) {
+      // A placement choice: a row for each, the one asked for first.
+      for (wan::Fp8Weights mode :
+           {request.fp8_weights,
+            request.fp8_weights == wan::Fp8Weights::kKeep ? wan::Fp8Weights::kDequantize : wan::Fp8Weights::kKeep}) {
+        Row row{info.dims, mode, info.dit_dtype};
+        row.dims.name += mode == wan::Fp8Weights::kKeep ? ", fp8 kept" : ", fp8 dequantized";
+        models.push_back(row);
+      }
+    } else {
+      models.push_back({info.dims, request.fp8_weights, info.dit_dtype});
+    }
   }
   // The layout asked for (any flag of it, the timeouts included) must be one `wan generate` would
   // start; the other columns are what-ifs.
   wan::check_dist_config(current, wan::DistEnvironment{-1, heads});
   nlohmann::json rows = nlohmann::json::array();
-  for (const wan::ModelDims& m : models) {
+  for (const Row& model : models) {
+    const wan::ModelDims& m = model.dims;
+    s.fp8_weights = model.fp8_weights;
     nlohmann::json cells = nlohmann::json::array();
     for (int world : kColumns) {
       s.config = wan::layout_for_world(current, world, m.num_heads);
@@ -111,6 +134,10 @@ int run_estimate_command(EstimateOptions& o) {
                     {"dit_params", m.dit_params > 0 ? m.dit_params : wan::dit_param_count(m)},
                     {"t5_params", m.t5_params > 0 ? m.t5_params : wan::t5_param_count(m)},
                     {"vae_params", m.vae_params > 0 ? m.vae_params : wan::vae_param_count(m)},
+                    {"dit_on_disk", model.dit_on_disk},
+                    {"dit_float8_params", m.dit_float8_params},
+                    {"t5_float8_params", m.t5_float8_params},
+                    {"fp8_weights", wan::fp8_weights_name(model.fp8_weights)},
                     {"cells", cells}});
   }
   if (o.json) {
@@ -125,11 +152,11 @@ int run_estimate_command(EstimateOptions& o) {
   }
   std::printf("Estimated peak memory per %s (rank %d%s), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process",
               o.rank, o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, wan::dtype_name(s.dtype));
-  std::printf("%-22s", "model");
+  std::printf("%-32s", "model");
   for (int world : kColumns) std::printf("  %8d %-4s", world, s.gpu ? (world == 1 ? "GPU" : "GPUs") : "proc");
   std::printf("\n");
   for (const auto& row : rows) {
-    std::printf("%-22s", row["model"].get<std::string>().c_str());
+    std::printf("%-32s", row["model"].get<std::string>().c_str());
     for (const auto& cell : row["cells"]) {
       const char mark = cell["current"].get<bool>() ? '*' : ' ';
       if (cell.contains("invalid"))

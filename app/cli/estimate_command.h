@@ -12,6 +12,7 @@ struct EstimateOptions {
   std::string size;
   int width = 832, height = 480, frames = 81;
   std::string dtype = "auto", device = "cuda";
+  std::string fp8_weights = "dequantize";  // the loaded model's current row; both rows are shown when it has float8
   DistFlags dist;
   bool json = false;
   int rank = 0;       // whose memory: rank 0 also decodes

@@ -54,6 +54,10 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--sampler", f.sampler, "unipc | dpm++")->capture_default_str();
   cmd->add_option("--dtype", f.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")
       ->capture_default_str();
+  cmd->add_option("--fp8-weights", f.fp8_weights,
+                  "DiT/T5 weights stored in float8 (fp8, fp8_scaled files): dequantize (to --dtype at load) | "
+                  "keep (float8 in memory, half the weight memory; each layer dequantized as it runs)")
+      ->capture_default_str();
   cmd->add_option("--device", f.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--t5-cpu", f.t5_cpu, "run the text encoder on the CPU (saves GPU memory; the config's t5_cpu)");
   cmd->add_flag("--cpu-noise", r.cpu_noise,
@@ -166,6 +170,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   for (const std::string& given : f.loras) r.model.loras.push_back(parse_lora(given));
   r.sampler = wan::parse_sampler(f.sampler);
   r.dtype = wan::parse_dtype_name(f.dtype);
+  r.fp8_weights = wan::parse_fp8_weights(f.fp8_weights);
   r.device = wan::parse_device_name(f.device);
   if (f.steps_option && f.steps_option->count()) r.steps = f.steps;
   if (f.shift_option && f.shift_option->count()) r.shift = f.shift;

@@ -32,7 +32,8 @@ struct JobFlags {
   std::string seed;               // --seed as typed (checked in job_from_flags: -1 .. 2^63-1)
   std::string sampler = "unipc";  // --sampler, --dtype, --device: parsed into the request's types
   std::string dtype = "auto", device = "cpu";
-  int steps = 0;  // bound to --steps; used when given
+  std::string fp8_weights = "dequantize";  // --fp8-weights
+  int steps = 0;                           // bound to --steps; used when given
   double shift = 0, guidance = 0;
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
   std::vector<std::string> loras;  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)

@@ -1,10 +1,12 @@
 // The model files people have, through `wan generate`: a ComfyUI models folder (diffusion_models/,
-// text_encoders/, vae/) with safetensors, and with a GGUF quantization of the DiT (city96's layout),
-// against the official folder layout of the same weights.
+// text_encoders/, vae/) with safetensors, with a GGUF quantization of the DiT (city96's layout) and
+// with an fp8_scaled DiT (both --fp8-weights modes, and `wan estimate`'s rows for them), against the
+// official folder layout of the same weights.
 #include <QProcess>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
+#include "fp8_test_util.h"
 #include "test_util.h"
 #include "weights/file_util.h"
 #include "weights/safetensors.h"
@@ -107,6 +109,47 @@ class TestCliModels : public QObject {
     r = run_wan(fixture_args(st) << "--dit" << data + "/gguf/dit_t2v_small_Q8_0.gguf"
                                  << "--save-latent" << tmp.filePath("direct.safetensors"));
     QVERIFY2(r.code == 0, qPrintable(r.err));
+  }
+
+  // An fp8_scaled DiT: dequantized at load or kept in float8, the same latent; `wan estimate` shows a
+  // row for each choice, the kept one smaller.
+  void fp8DitKeptOrDequantized() {
+    QTemporaryDir tmp;
+    const std::string fp8 = tmp.filePath("wan_fp8_scaled.safetensors").toStdString();
+    wan::write_safetensors(
+        fp8, wan_test::quantize_weights(golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors",
+                                        "model.diffusion_model.", "scale_weight", false, torch::kFloat8_e4m3fn)
+                 .file);
+    const QString root = tmp.filePath("models");
+    QVERIFY(make_comfy_folder(root, QString::fromStdString(fp8), "wan_fp8_scaled.safetensors"));
+    const QString dequantized = tmp.filePath("dequantized.safetensors"), kept = tmp.filePath("kept.safetensors");
+    Run r = run_wan(fixture_args(root) << "--save-latent" << dequantized);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = run_wan(fixture_args(root) << "--fp8-weights"
+                                   << "keep"
+                                   << "--save-latent" << kept);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY(torch::equal(wan::SafetensorsFile::open(kept.toStdString())->view("latent"),
+                         wan::SafetensorsFile::open(dequantized.toStdString())->view("latent")));
+    r = run_wan(fixture_args(root) << "--fp8-weights"
+                                   << "half"
+                                   << "--save-latent" << tmp.filePath("x.safetensors"));
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(r.err.contains("dequantize") && r.err.contains("keep"), qPrintable(r.err));
+
+    r = run_wan({"estimate", "--model", root, "--device", "cpu", "--json"});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const nlohmann::json rows = nlohmann::json::parse(r.out.toStdString())["rows"];
+    QCOMPARE(rows.size(), std::size_t(4));  // 1.3B, 14B, the loaded model dequantized, then kept
+    const nlohmann::json &first = rows[2], &second = rows[3];
+    QCOMPARE(first["fp8_weights"].get<std::string>(), std::string("dequantize"));
+    QCOMPARE(second["fp8_weights"].get<std::string>(), std::string("keep"));
+    QCOMPARE(first["dit_on_disk"].get<std::string>(), std::string("F8_E4M3"));
+    QVERIFY(first["dit_float8_params"].get<std::int64_t>() > 0);
+    const auto weights = [](const nlohmann::json& row) {
+      return row["cells"][0]["estimate"]["weights_bytes"].get<std::int64_t>();
+    };
+    QVERIFY2(weights(second) < weights(first), r.out.toUtf8().constData());
   }
 };
 

@@ -36,6 +36,39 @@ class TestEstimate : public QObject {
     QCOMPARE(wan::estimate_memory(m, s).weights, full.weights);
   }
 
+  // --fp8-weights keep: the float8 matrices at 1 byte instead of the dtype's 2, plus one layer's
+  // weight dequantized (float32 and bf16) while it runs; nothing changes for a file without float8.
+  void keptFloat8HalvesTheMatrices() {
+    wan::EstimateSettings s;
+    wan::ModelDims m = wan::wan21_t2v_14b();
+    const std::int64_t plain_dequantized = wan::estimate_memory(m, s).weights;
+    s.fp8_weights = wan::Fp8Weights::kKeep;
+    QCOMPARE(wan::estimate_memory(m, s).weights, plain_dequantized);  // no float8 weights: as before
+    // ComfyUI's fp8_scaled 14B: the blocks' matrices in float8 (about 99 % of the parameters).
+    m.dit_float8_params = 40 * (8LL * 5120 * 5120 + 2LL * 5120 * 13824);
+    m.t5_float8_params = 24 * (4LL * 4096 * 4096 + 3LL * 4096 * 10240);
+    const wan::MemoryEstimate keep = wan::estimate_memory(m, s);
+    s.fp8_weights = wan::Fp8Weights::kDequantize;
+    const wan::MemoryEstimate dequantized = wan::estimate_memory(m, s);
+    QCOMPARE(dequantized.weights, plain_dequantized);
+    const std::int64_t layer = 5120LL * 13824 * (4 + 2);
+    QCOMPARE(keep.weights, dequantized.weights - m.dit_float8_params + layer);
+    QVERIFY(keep.text_encoder < dequantized.text_encoder * 0.65);  // the embedding table stays bf16
+    // Sharded, each rank's share shrinks the same way.
+    s.config.world_size = 4;
+    s.config.dit_fsdp = s.config.use_fsdp = true;
+    const std::int64_t sharded = wan::estimate_memory(m, s).weights;
+    s.fp8_weights = wan::Fp8Weights::kKeep;
+    const double ratio = static_cast<double>(wan::estimate_memory(m, s).weights - layer) / sharded;
+    QVERIFY2(ratio > 0.5 && ratio < 0.52, std::to_string(ratio).c_str());
+    // An out-of-memory message offers it when the files hold float8 weights.
+    s.fp8_weights = wan::Fp8Weights::kDequantize;
+    bool offered = false;
+    for (const wan::MemoryRemedy& r : wan::memory_remedies(m, s, "sampling", 8))
+      offered = offered || r.flags == "--fp8-weights keep";
+    QVERIFY(offered);
+  }
+
   void contextParallelDividesActivations() {
     wan::EstimateSettings s;
     const wan::ModelDims m = wan::wan21_t2v_1_3b();

@@ -1,6 +1,7 @@
 // float8 checkpoints with scales (ComfyUI's "fp8_scaled" files and the diffusers-style spelling), made
 // here from the fixture DiT: read as q * s (checked against the dequantization computed here), the DiT
 // forward within what fp8 rounding predicts, and every damaged kind refused by name.
+#include "fp8_test_util.h"
 #include "model/model_files.h"
 #include "test_util.h"
 #include "weights/file_util.h"
@@ -14,42 +15,14 @@ using wan_test::golden;
 
 namespace {
 
-using Named = std::vector<std::pair<std::string, torch::Tensor>>;
+using wan_test::Named;
+using wan_test::Quantized;
 const std::string kPrefix = "model.diffusion_model.";
 
-// The fixture DiT as a ComfyUI fp8_scaled file: every matrix (2-D .weight) quantized with an absmax
-// scale, one per tensor or one per output row; the rest (norms, biases, the 5-D patch embedding) in
-// float32 as ComfyUI leaves them. `scale_suffix` is "scale_weight" (ComfyUI) or "weight_scale".
-struct Quantized {
-  Named file;                                      // what is written
-  std::map<std::string, torch::Tensor> reference;  // official name -> q.float() * s, computed here
-  std::map<std::string, torch::Tensor> original;   // official name -> the fixture's weight
-};
-
+// The fixture DiT as a ComfyUI fp8_scaled file (fp8_test_util.h).
 Quantized quantize_fixture(const std::string& scale_suffix, bool per_row, torch::ScalarType fp8) {
-  const double fp8_max = fp8 == torch::kFloat8_e4m3fn ? 448.0 : 57344.0;
-  auto src = open_weights(golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors");
-  Quantized out;
-  for (const std::string& n : src->names()) {
-    const torch::Tensor w = src->view(n).to(torch::kFloat32).clone();
-    out.original[n] = w;
-    const bool matrix = w.dim() == 2 && n.size() > 7 && n.compare(n.size() - 7, 7, ".weight") == 0;
-    if (!matrix) {
-      out.file.emplace_back(kPrefix + n, w);
-      continue;
-    }
-    const torch::Tensor amax = per_row ? w.abs().amax(1, /*keepdim=*/true) : w.abs().max();
-    const torch::Tensor s = (amax / fp8_max).clamp_min(1e-12);
-    const torch::Tensor q = (w / s).to(fp8);
-    const std::string stem = kPrefix + n.substr(0, n.size() - 7);
-    out.file.emplace_back(kPrefix + n, q);
-    out.file.emplace_back(stem + "." + scale_suffix, per_row ? s : s.reshape({}));
-    out.file.emplace_back(stem + (scale_suffix == "scale_weight" ? ".scale_input" : ".input_scale"),
-                          torch::ones({}, torch::kFloat32));
-    out.reference[n] = q.to(torch::kFloat32) * s;
-  }
-  out.file.emplace_back(kPrefix + "scaled_fp8", torch::zeros({2}, torch::kFloat32).to(fp8));
-  return out;
+  return wan_test::quantize_weights(golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors", kPrefix,
+                                    scale_suffix, per_row, fp8);
 }
 
 torch::Tensor dit_forward(const TensorSourcePtr& source) {

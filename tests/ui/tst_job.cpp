@@ -36,6 +36,7 @@ wan::GenerationRequest form_part(wan::GenerationRequest r) {
   r.device = wan::Device{};
   r.dtype = wan::Dtype::kAuto;
   r.cpu_noise = false;
+  r.fp8_weights = wan::Fp8Weights::kDequantize;  // the model panel's
   r.fps = 16;
   r.crf = 19;
   return r;
@@ -48,43 +49,31 @@ class TestJob : public QObject {
  private slots:
   void requestRoundTrips() {
     QTemporaryDir tmp;
-    const wan::Job cli = parse_cli({"--prompt",
-                                    "a fox in the snow",
-                                    "--negative",
-                                    "blurry",
-                                    "--size",
-                                    "128*96",
-                                    "--frames",
-                                    "9",
-                                    "--steps",
-                                    "3",
-                                    "--shift",
-                                    "4.5",
-                                    "--guidance",
-                                    "6",
-                                    "--seed",
-                                    "11",
-                                    "--sampler",
-                                    "dpm++",
-                                    "--dtype",
-                                    "fp32",
-                                    "--device",
-                                    "cpu",
-                                    "--cpu-noise",
-                                    "--fps",
-                                    "12",
-                                    "--crf",
-                                    "23",
-                                    "--output",
-                                    tmp.filePath("fox.mp4").toStdString(),
-                                    "--model",
-                                    wan::demo_model_dir()});
+    const wan::Job cli = parse_cli({"--prompt",    "a fox in the snow",
+                                    "--negative",  "blurry",
+                                    "--size",      "128*96",
+                                    "--frames",    "9",
+                                    "--steps",     "3",
+                                    "--shift",     "4.5",
+                                    "--guidance",  "6",
+                                    "--seed",      "11",
+                                    "--sampler",   "dpm++",
+                                    "--dtype",     "fp32",
+                                    "--device",    "cpu",
+                                    "--cpu-noise", "--fp8-weights",
+                                    "keep",        "--lora-allow-partial",
+                                    "--fps",       "12",
+                                    "--crf",       "23",
+                                    "--output",    tmp.filePath("fox.mp4").toStdString(),
+                                    "--model",     wan::demo_model_dir()});
     const wan::GenerationRequest& r = cli.request;
     QCOMPARE(r.width, 128);
     QCOMPARE(r.height, 96);
     QCOMPARE(r.steps.value(), 3);
     QCOMPARE(r.shift.value(), 4.5);
     QCOMPARE(r.guidance.value(), 6.0);
+    QVERIFY(r.fp8_weights == wan::Fp8Weights::kKeep);
+    QVERIFY(r.model.lora_allow_partial);
 
     // Job file: every field, the config too.
     wan::Job with_config = cli;

@@ -1,16 +1,22 @@
 // The studio with the model files people use: a LoRA list in the model panel runs with the job (the
 // sidecar records it), comes back with the settings of the next session, and is in the copied command
-// line. (The merge itself is checked in tests/engine/tst_lora.cpp.)
+// line; the "keep fp8 weights" and "allow partial LoRAs" switches go with the job, the estimate and the
+// command line. (The merge and the kept float8 weights are checked in tests/engine/tst_lora.cpp and
+// tst_fp8_kept.cpp.)
+#include <QCheckBox>
 #include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
 #include "config_form.h"
+#include "estimate_table_model.h"
 #include "generation_form.h"
 #include "history_model.h"
+#include "job_queue.h"
 #include "main_window.h"
 #include "model_panel.h"
 #include "run_supervisor.h"
@@ -39,6 +45,43 @@ bool write_demo_lora(const QString& path) {
   }
   QFile f(path);
   return f.open(QIODevice::WriteOnly) && f.write(bytes) == bytes.size();
+}
+
+// A copy of the demo model (links) whose DiT stores its matrices in plain float8 e4m3fn (every weight
+// 0: the bytes are 0x00), written by hand from the demo's safetensors header.
+bool write_fp8_demo(const QString& folder) {
+  const QDir demo(QString::fromStdString(wan::demo_model_dir()));
+  for (const QString& name : demo.entryList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot))
+    if (name != "diffusion_pytorch_model.safetensors" && !QFile::link(demo.filePath(name), folder + "/" + name))
+      return false;
+  QFile in(demo.filePath("diffusion_pytorch_model.safetensors"));
+  if (!in.open(QIODevice::ReadOnly)) return false;
+  const QByteArray bytes = in.readAll();
+  quint64 n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<quint8>(bytes[i]);
+  const QJsonObject header = QJsonDocument::fromJson(bytes.mid(8, static_cast<int>(n))).object();
+  QJsonObject out;
+  QByteArray data;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    QJsonObject t = it.value().toObject();
+    const QJsonArray shape = t.value("shape").toArray();
+    const QJsonArray offsets = t.value("data_offsets").toArray();
+    QByteArray tensor = bytes.mid(static_cast<int>(8 + n + offsets[0].toInteger()),
+                                  static_cast<int>(offsets[1].toInteger() - offsets[0].toInteger()));
+    if (shape.size() == 2 && it.key().endsWith(".weight") && t.value("dtype").toString() == "F32") {
+      t["dtype"] = "F8_E4M3";
+      tensor = QByteArray(tensor.size() / 4, '\0');
+    }
+    t["data_offsets"] = QJsonArray{data.size(), data.size() + tensor.size()};
+    data += tensor;
+    out[it.key()] = t;
+  }
+  const QByteArray json = QJsonDocument(out).toJson(QJsonDocument::Compact);
+  QByteArray file;
+  for (int i = 0; i < 8; ++i) file.append(static_cast<char>((static_cast<quint64>(json.size()) >> (8 * i)) & 0xFF));
+  QFile f(folder + "/diffusion_pytorch_model.safetensors");
+  return f.open(QIODevice::WriteOnly) && f.write(file + json + data) == file.size() + json.size() + data.size();
 }
 
 }  // namespace
@@ -83,6 +126,41 @@ class TestStudioModels : public QObject {
     QCOMPARE(kept.size(), std::size_t{1});
     QCOMPARE(QString::fromStdString(kept[0].path), lora);
     QCOMPARE(kept[0].strength, 0.5);
+  }
+
+  // "Keep fp8 weights" is offered for a model with float8 weights only; checked, it lowers the estimate
+  // and goes with the job, the command line and the next session, as "allow partial" does.
+  void loadSwitchesGoWithTheJob() {
+    WindowDirs dirs;
+    QTemporaryDir fp8;
+    QVERIFY(write_fp8_demo(fp8.path()));
+    {
+      wan_ui::MainWindow w(dirs.options());
+      QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+      auto* keep = w.modelPanel()->findChild<QCheckBox*>("keepFp8Check");
+      auto* partial = w.modelPanel()->findChild<QCheckBox*>("loraAllowPartialCheck");
+      QVERIFY(keep && partial);
+      QVERIFY(!keep->isEnabled());  // the demo's weights are float32
+      QVERIFY2(w.loadModel(fp8.path()), qPrintable(w.lastMessage()));
+      QVERIFY(keep->isEnabled());
+      w.generationForm()->setRequest(smallRequest(dirs.out.path()));
+      w.generationForm()->setOutputFolder(dirs.out.path());
+      const int loaded = w.estimateModel()->rowCount() - 1;
+      const QString before = w.estimateModel()->index(loaded, 0).data(Qt::ToolTipRole).toString();
+      keep->setChecked(true);
+      partial->setChecked(true);
+      QVERIFY(w.estimateModel()->index(loaded, 0).data(Qt::ToolTipRole).toString() != before);
+      QVERIFY(w.commandLine().contains("--lora-allow-partial"));
+      QVERIFY(w.commandLine().contains("--fp8-weights keep"));
+      w.addToQueue();
+      QCOMPARE(w.queue()->size(), 1);
+      QVERIFY(w.queue()->at(0).job.request.fp8_weights == wan::Fp8Weights::kKeep);
+      QVERIFY(w.queue()->at(0).job.request.model.lora_allow_partial);
+      QVERIFY(w.close());
+    }
+    wan_ui::MainWindow again(dirs.options());
+    QVERIFY(again.modelPanel()->fp8Weights() == wan::Fp8Weights::kKeep);
+    QVERIFY(again.modelPanel()->loraAllowPartial());
   }
 };
 

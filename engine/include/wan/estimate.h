@@ -24,6 +24,9 @@ struct ModelDims {
   int clip_dim = 1280, clip_mlp = 5120, clip_heads = 16, clip_layers = 32, clip_tokens = 257;
   std::int64_t dit_params = 0, t5_params = 0, vae_params = 0;  // 0: computed from the sizes
   std::int64_t clip_params = 0;                                // of the blocks that run; 0: computed from the sizes
+  // Parameters of the Linear weights the files store in float8 (model_info.h counts them): what
+  // Fp8Weights::kKeep keeps at 1 byte each. 0: the files hold no float8 weights.
+  std::int64_t dit_float8_params = 0, t5_float8_params = 0;
 };
 ModelDims wan21_t2v_1_3b();
 ModelDims wan21_t2v_14b();
@@ -36,8 +39,9 @@ std::int64_t clip_param_count(const ModelDims& m);  // the CLIP blocks image-to-
 
 struct EstimateSettings {
   int width = 832, height = 480, frames = 81;
-  Dtype dtype = Dtype::kAuto;  // the request's --dtype
-  bool gpu = true;             // false: CPU ranks (gloo); the figure is then the process's resident set
+  Dtype dtype = Dtype::kAuto;                        // the request's --dtype
+  Fp8Weights fp8_weights = Fp8Weights::kDequantize;  // the request's --fp8-weights
+  bool gpu = true;  // false: CPU ranks (gloo); the figure is then the process's resident set
   DistConfig config;
 };
 

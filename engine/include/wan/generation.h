@@ -68,7 +68,9 @@ struct GenerationRequest {
   std::int64_t seed = -1;          // < 0: random
   SamplerKind sampler = SamplerKind::kUniPC;
   Dtype dtype = Dtype::kAuto;  // DiT and T5 weights (auto: bf16 on a GPU, fp32 on the CPU; wan/types.h)
-  Device device;               // the CPU by default (where umT5 runs: the distributed config's t5_cpu)
+  // DiT and T5 weights the files store in float8: dequantized at load, or kept in float8 (wan/types.h).
+  Fp8Weights fp8_weights = Fp8Weights::kDequantize;
+  Device device;  // the CPU by default (where umT5 runs: the distributed config's t5_cpu)
   // Draw the initial noise with the CPU generator (as ComfyUI does): a seed then gives the same noise on
   // every device, the CPU included. Off: the device's own generator, as the official generate.py
   // (torch.Generator(device).manual_seed(seed)), whose CUDA noise differs from the CPU's.

@@ -8,7 +8,7 @@
 //   {"format": "wan-studio-job/1", "run_id": "...", "request": {<request fields>}, "config": {<dist config>}}
 // Request fields, each optional when read (absent: the base's value): prompt, negative_prompt, image,
 // width, height, frames, steps, shift, guidance (null: the task's default), seed, sampler, dtype,
-// device, cpu_noise, model {model_dir, dit, t5, vae, tokenizer, clip}, output, frames_dir,
+// fp8_weights, device, cpu_noise, model {model_dir, dit, t5, vae, tokenizer, clip}, output, frames_dir,
 // save_latent, decode_latent, fps, crf. The config's fields are those of dist_config.h.
 #pragma once
 #include <string>

@@ -17,6 +17,19 @@ const char* dtype_long_name(Dtype dtype);  // "auto", "float32", "bfloat16", "fl
 // Either name, and "float" / "half"; throws wan::Error(kInvalidArgument) naming the choices.
 Dtype parse_dtype_name(const std::string& name);
 
+// What a run does with weights a file stores in float8 (e4m3fn, e5m2; plain or with scales, as
+// ComfyUI's *_fp8_e4m3fn and *_fp8_scaled files): the two ways of issue 19.
+//   kDequantize: converted to the compute dtype as they load (q * s), each rank keeping its shard;
+//                the model then runs as from a bf16 file (2 bytes per parameter on a GPU).
+//   kKeep:       the float8 bytes (1 per parameter) and their scales stay in memory and each linear
+//                layer dequantizes its weight to the compute dtype just before its matmul (the same
+//                values as kDequantize, bit for bit; one layer's weight in float32 and the compute
+//                dtype lives while it runs). Weights a LoRA patches are dequantized at load.
+enum class Fp8Weights { kDequantize, kKeep };
+const char* fp8_weights_name(Fp8Weights mode);  // "dequantize", "keep"
+// Throws wan::Error(kInvalidArgument) naming the choices.
+Fp8Weights parse_fp8_weights(const std::string& name);
+
 // Where a rank computes: the CPU, or a CUDA GPU. index -1 on a GPU: the rank's own (its LOCAL_RANK in a
 // distributed run, else GPU 0).
 struct Device {

@@ -43,6 +43,16 @@ Dtype parse_dtype_name(const std::string& name) {
               "dtype '" + name + "' is unknown; use fp32, bf16, fp16 (or auto for the weights)");
 }
 
+const char* fp8_weights_name(Fp8Weights mode) { return mode == Fp8Weights::kKeep ? "keep" : "dequantize"; }
+
+Fp8Weights parse_fp8_weights(const std::string& name) {
+  if (name == "dequantize") return Fp8Weights::kDequantize;
+  if (name == "keep") return Fp8Weights::kKeep;
+  throw Error(ErrorCode::kInvalidArgument, "fp8 weights '" + name +
+                                               "' is unknown; use dequantize (to the compute dtype at load) or keep "
+                                               "(float8 in memory, dequantized one layer at a time)");
+}
+
 std::string device_name(const Device& device) {
   if (device.is_cpu()) return "cpu";
   return device.index < 0 ? "cuda" : "cuda:" + std::to_string(device.index);

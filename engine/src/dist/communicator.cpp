@@ -216,7 +216,17 @@ class PendingGather : public PendingCollective {
   std::function<void()> complete_;
 };
 
-std::unique_ptr<PendingCollective> Communicator::all_gather_flat_async(const torch::Tensor& shard, torch::Tensor out) {
+namespace {
+// float8 tensors travel as their bytes: gloo has no float8 types, and the bytes are what is moved.
+torch::Tensor as_bytes_if_float8(const torch::Tensor& x) {
+  return c10::isFloat8Type(x.scalar_type()) ? x.view(torch::kUInt8) : x;
+}
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::all_gather_flat_async(const torch::Tensor& shard_in,
+                                                                       torch::Tensor out_in) {
+  const torch::Tensor shard = as_bytes_if_float8(shard_in);
+  torch::Tensor out = as_bytes_if_float8(out_in);
   if (shard.dim() != 1 || out.dim() != 1 || out.numel() != shard.numel() * size_ || !out.is_contiguous() ||
       out.scalar_type() != shard.scalar_type())
     throw Error(ErrorCode::kInternal,
@@ -235,8 +245,9 @@ torch::Tensor Communicator::all_to_all(const torch::Tensor& x) {
   return timed(CollectiveKind::kAllToAll, nbytes(c) / size_ * (size_ - 1), [&] { return do_all_to_all(c); });
 }
 
-void Communicator::broadcast(torch::Tensor& x, int root) {
-  if (!x.is_contiguous()) throw Error(ErrorCode::kInternal, "broadcast needs a contiguous tensor");
+void Communicator::broadcast(torch::Tensor& x_in, int root) {
+  if (!x_in.is_contiguous()) throw Error(ErrorCode::kInternal, "broadcast needs a contiguous tensor");
+  torch::Tensor x = as_bytes_if_float8(x_in);  // shares x_in's storage
   timed(CollectiveKind::kBroadcast, rank_ == root ? nbytes(x) : 0, [&] { do_broadcast(x, root); });
 }
 

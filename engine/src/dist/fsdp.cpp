@@ -116,7 +116,7 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
   }
 
   auto value = [&](const Unit::Member& m) -> torch::Tensor {
-    return (source ? source->view(m.name) : m.param).reshape({-1});
+    return (source ? stored_value(*source, m.name, m.param.scalar_type()) : m.param).reshape({-1});
   };
   const bool shard = options.strategy != ShardingStrategy::kNoShard;
   const bool reads_all = !options.sync_module_states || r == options.source_rank;

@@ -82,6 +82,18 @@ Units with_total(Units u, std::int64_t exact) {
   return u;
 }
 
+// Fp8Weights::kKeep: the bytes of a model's weights scale by (bytes x others + 1 x float8) / (bytes x
+// all) (units hold float8 and other weights in the same proportion: the blocks' matrices are most of
+// both), and while a layer runs its weight is dequantized to float32 and then the storage dtype
+// (layers.cpp LinearImpl::forward): the largest matrix of the model, `largest` elements, x (4 + bytes).
+std::int64_t with_float8_kept(std::int64_t bytes_all, const Units& u, std::int64_t float8_params, int bytes,
+                              std::int64_t largest) {
+  if (float8_params <= 0 || u.total() <= 0) return bytes_all;
+  const std::int64_t f8 = std::min(float8_params, u.total());
+  const double k = static_cast<double>(bytes * (u.total() - f8) + f8) / static_cast<double>(bytes * u.total());
+  return static_cast<std::int64_t>(std::llround(static_cast<double>(bytes_all) * k)) + largest * (4 + bytes);
+}
+
 struct VideoShape {
   std::int64_t latent_frames, tokens, pixels_per_frame, frames;
 };
@@ -225,7 +237,11 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   MemoryEstimate e;
 
   const Units dit = with_total(dit_units(model), model.dit_params);
+  const bool keep_float8 = s.fp8_weights == Fp8Weights::kKeep;
   e.weights = sharded_peak_bytes(dit, c.dit_fsdp, c.sharding_strategy, world, pb);
+  if (keep_float8)
+    e.weights = with_float8_kept(e.weights, dit, model.dit_float8_params, pb,
+                                 std::int64_t(model.dim) * std::max(model.dim, model.ffn_dim));
   e.activations = dit_activation_bytes(model, s, v);
   // On the CPU the resident set holds more than the live tensors counted above: LibTorch's CPU
   // temporaries come from glibc's heap, which the engine keeps (runtime.cpp) and which fragments.
@@ -235,8 +251,11 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   const bool t5_here = !(s.gpu && c.t5_cpu);
   if (t5_here) {
     const Units t5 = with_total(t5_units(model), model.t5_params);
-    e.text_encoder =
-        sharded_peak_bytes(t5, c.t5_fsdp, c.sharding_strategy, world, pb) + t5_activation_bytes(model, s.gpu);
+    std::int64_t weights = sharded_peak_bytes(t5, c.t5_fsdp, c.sharding_strategy, world, pb);
+    if (keep_float8)
+      weights = with_float8_kept(weights, t5, model.t5_float8_params, pb,
+                                 std::int64_t(model.t5_dim) * std::max(model.t5_dim, model.t5_ffn));
+    e.text_encoder = weights + t5_activation_bytes(model, s.gpu);
   }
   const std::int64_t vae_params = model.vae_params > 0 ? model.vae_params : vae_param_count(model);
   if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, vae_params, s.gpu);

@@ -65,6 +65,11 @@ std::vector<MemoryRemedy> memory_remedies(const ModelDims& model, const Estimate
     s.dtype = Dtype::kBFloat16;
     add(s, "--dtype bf16", "bf16 weights");
   }
+  if (settings.fp8_weights == Fp8Weights::kDequantize && model.dit_float8_params + model.t5_float8_params > 0) {
+    s = settings;
+    s.fp8_weights = Fp8Weights::kKeep;
+    add(s, "--fp8-weights keep", "keep the float8 weights in float8");
+  }
   if (settings.frames > 5) {
     s = settings;
     s.frames = down_to((settings.frames - 1) / 2, 4) + 1;

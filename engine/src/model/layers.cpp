@@ -11,6 +11,7 @@
 #include "model/attention_budget.h"
 #include "model/residency.h"
 #include "wan/error.h"
+#include "weights/scaled_fp8.h"
 
 namespace wan {
 
@@ -48,13 +49,16 @@ LinearImpl::LinearImpl(std::int64_t in_features, std::int64_t out_features, bool
 
 LinearImpl::LinearImpl(std::int64_t in_features, std::int64_t out_features, bool with_bias,
                        const torch::TensorOptions& options)
-    : compute_dtype(c10::typeMetaToScalarType(options.dtype())) {
+    : storage_dtype(c10::typeMetaToScalarType(options.dtype())), compute_dtype(storage_dtype) {
   weight = register_parameter("weight", uninitialized({out_features, in_features}, options), false);
   if (with_bias) bias = register_parameter("bias", uninitialized({out_features}, options), false);
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   const torch::Tensor b = bias.defined() ? bias.to(compute_dtype) : bias;
+  if (isFloat8Type(weight.scalar_type()))
+    return torch::linear(x.to(compute_dtype),
+                         dequantize_float8(weight, weight_scale).to(storage_dtype).to(compute_dtype), b);
   return torch::linear(x.to(compute_dtype), weight.to(compute_dtype), b);
 }
 

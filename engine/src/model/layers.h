@@ -19,6 +19,9 @@ struct ModelPlacement {
   torch::ScalarType dtype = torch::kFloat32;          // storage dtype of matmul/conv weights
   torch::ScalarType compute_dtype = torch::kFloat32;  // dtype those layers compute in
   torch::Device device = torch::kCPU;
+  // Linear weights the file stores in float8 stay in float8 (Fp8Weights::kKeep, wan/types.h): the loader
+  // calls keep_float8_weights (model_files.h) before it fills the model.
+  bool keep_float8 = false;
   // Compute dtype = storage dtype, except where the device lacks kernels: LibTorch's CPU backend has
   // no fp16 matmul/conv, so fp16 weights compute in float32 there. fp32_compute_on_cpu keeps float32
   // activations on the CPU for any storage dtype (the VAE: float32 in the reference, and CPU bf16
@@ -31,14 +34,23 @@ struct ModelPlacement {
 // A parameter placeholder: memory is allocated but not initialised; the loader fills it.
 torch::Tensor uninitialized(torch::IntArrayRef shape, const torch::TensorOptions& options);
 
-// y = x W^T + b, x cast to W's dtype (autocast-like: the output has W's dtype).
+// y = x W^T + b, x cast to the compute dtype (autocast-like: the output has the compute dtype).
 struct LinearImpl : torch::nn::Module {
   // Weights in the placement's storage dtype, computing in its compute dtype.
   LinearImpl(std::int64_t in_features, std::int64_t out_features, bool bias, const ModelPlacement& placement);
   // A float32 island (options' dtype for storage and compute).
   LinearImpl(std::int64_t in_features, std::int64_t out_features, bool bias, const torch::TensorOptions& options);
+  // x: [..., in_features] -> [..., out_features] in compute_dtype. A float8 weight (kept float8,
+  // keep_float8 below) is dequantized first: dequantize_float8(weight, weight_scale) rounded to
+  // storage_dtype, then to compute_dtype, the values a dequantizing load would have stored; the float32
+  // and storage-dtype copies of this one weight live until the matmul returns.
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
+  // Scale of a float8 weight (Float8Weight::scale: scalar, [out], [out, 1] or [out, blocks, 1]), on the
+  // weight's device; undefined otherwise. Not a registered buffer: it is not in the official names, and
+  // every rank holds all of it (FSDP shards only the registered parameters).
+  torch::Tensor weight_scale;
+  torch::ScalarType storage_dtype;  // what the weight would be stored as if it were not float8
   torch::ScalarType compute_dtype;
 };
 TORCH_MODULE(Linear);

@@ -9,6 +9,25 @@
 
 namespace wan {
 
+KeptFloat8 keep_float8_weights(torch::nn::Module& module, const TensorSource& source, torch::Device device) {
+  KeptFloat8 kept;
+  for (const auto& item : module.named_modules("", /*include_self=*/false)) {
+    auto* linear = dynamic_cast<LinearImpl*>(item.value().get());
+    if (!linear) continue;
+    const std::string name = item.key() + ".weight";
+    if (!source.contains(name)) continue;  // load_strict names what is missing
+    const std::optional<Float8Weight> f = source.float8_weight(name);
+    if (!f) continue;
+    linear->weight.set_data(
+        uninitialized(linear->weight.sizes(), torch::TensorOptions().dtype(f->q.scalar_type()).device(device)));
+    linear->weight_scale =
+        f->scale.defined() ? f->scale.to(device, torch::kFloat32, false, /*copy=*/true) : torch::Tensor();
+    kept.weights += 1;
+    kept.bytes += linear->weight.numel();
+  }
+  return kept;
+}
+
 LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement,
                    const ShardingLoader& sharding) {
   LoadedDit out;
@@ -27,16 +46,16 @@ LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, 
                                                  dit_kind_name(detected.kind));
   }
   const std::string what = "DiT (" + out.config.label() + ")";
-  if (sharding) {
-    {
-      DeferredParameters deferred;
-      out.model = WanModel(out.config, placement);
-    }
-    out.model->residency = sharding(*out.model, out.config.num_layers, *out.source, what, placement.device);
-  } else {
+  {
+    std::optional<DeferredParameters> deferred;
+    if (sharding) deferred.emplace();
     out.model = WanModel(out.config, placement);
-    load_strict(*out.model, *out.source, what);
+    if (placement.keep_float8) out.kept_float8 = keep_float8_weights(*out.model, *out.source, placement.device);
   }
+  if (sharding)
+    out.model->residency = sharding(*out.model, out.config.num_layers, *out.source, what, placement.device);
+  else
+    load_strict(*out.model, *out.source, what);
   out.model->eval();
   return out;
 }
@@ -52,16 +71,16 @@ LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, c
     out.embedded_tokenizer = Tokenizer::from_serialized(proto, file->path() + " (spiece_model)");
   }
   const std::string what = "umT5 text encoder";
-  if (sharding) {
-    {
-      DeferredParameters deferred;
-      out.model = T5Encoder(out.config, placement);
-    }
-    out.model->residency = sharding(*out.model, out.config.num_layers, *renamed, what, placement.device);
-  } else {
+  {
+    std::optional<DeferredParameters> deferred;
+    if (sharding) deferred.emplace();
     out.model = T5Encoder(out.config, placement);
-    load_strict(*out.model, *renamed, what);
+    if (placement.keep_float8) out.kept_float8 = keep_float8_weights(*out.model, *renamed, placement.device);
   }
+  if (sharding)
+    out.model->residency = sharding(*out.model, out.config.num_layers, *renamed, what, placement.device);
+  else
+    load_strict(*out.model, *renamed, what);
   out.model->eval();
   return out;
 }

@@ -23,10 +23,22 @@ using ShardingLoader = std::function<std::shared_ptr<ParameterResidency>(
     torch::nn::Module& module, std::int64_t num_blocks, const TensorSource& source, const std::string& what,
     torch::Device device)>;
 
+// Fp8Weights::kKeep (wan/types.h): every Linear of `module` whose weight `source` can give as float8
+// bytes (TensorSource::float8_weight) gets a float8 placeholder of its shape for the load that follows
+// to fill (load_strict and the sharding loader copy the float8 bytes into a float8 parameter: see
+// stored_value in weights/loader.h) and its scale, read now onto `device`. Other weights are untouched
+// (they load in the placement's dtype). Call between constructing the model and loading it.
+struct KeptFloat8 {
+  std::int64_t weights = 0;  // Linear weights kept in float8
+  std::int64_t bytes = 0;    // their float8 bytes
+};
+KeptFloat8 keep_float8_weights(torch::nn::Module& module, const TensorSource& source, torch::Device device);
+
 struct LoadedDit {
   WanModel model{nullptr};
   DitConfig config;
   TensorSourcePtr source;  // under official names
+  KeptFloat8 kept_float8;  // placement.keep_float8: what stayed float8
 };
 // config_json: the contents of an official config.json, or empty to detect from the tensors.
 LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, const ModelPlacement& placement,
@@ -35,6 +47,7 @@ LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, 
 struct LoadedT5 {
   T5Encoder model{nullptr};
   T5Config config;
+  KeptFloat8 kept_float8;                         // placement.keep_float8: what stayed float8
   std::unique_ptr<Tokenizer> embedded_tokenizer;  // from a ComfyUI `spiece_model` tensor, if present
 };
 LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, const ShardingLoader& sharding = {});

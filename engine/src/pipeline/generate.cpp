@@ -172,6 +172,7 @@ struct RunState {
   ModelFiles model;
   int width = 0, height = 0, frames = 0;
   Dtype dtype = Dtype::kAuto;
+  Fp8Weights fp8_weights = Fp8Weights::kDequantize;
 };
 
 // One line: the device and phase, what the allocation asked and what was free, the estimate of this
@@ -190,6 +191,7 @@ Error out_of_memory_error(const AllocationFailure& failure, const RunState& run,
       s.height = run.height;
       s.frames = run.frames;
       s.dtype = run.dtype;
+      s.fp8_weights = run.fp8_weights;
       s.gpu = run.device.is_cuda();
       s.config = config;
       const std::string phase = phase_name(run.phase);
@@ -325,6 +327,7 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   run.height = plan.request.height;
   run.frames = plan.request.frames;
   run.dtype = plan.request.dtype;
+  run.fp8_weights = plan.request.fp8_weights;
   result.seed = plan.request.seed;
   nlohmann::json settings = settings_json(plan, job.config);
   std::string rescue_copy;    // latent saved before decoding (save_latent_before_decode)

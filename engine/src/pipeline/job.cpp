@@ -122,6 +122,7 @@ json request_json(const GenerationRequest& r) {
           {"seed", r.seed},
           {"sampler", sampler_name(r.sampler)},
           {"dtype", dtype_name(r.dtype)},
+          {"fp8_weights", fp8_weights_name(r.fp8_weights)},
           {"device", device_name(r.device)},
           {"cpu_noise", r.cpu_noise},
           {"model",
@@ -145,11 +146,10 @@ json request_json(const GenerationRequest& r) {
 
 GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   const FieldReader f{j, "request"};
-  f.only({"prompt",  "negative_prompt", "image",       "width",         "height",
-          "frames",  "steps",           "shift",       "guidance",      "seed",
-          "sampler", "dtype",           "device",      "cpu_noise",     "model",
-          "output",  "frames_dir",      "save_latent", "decode_latent", "fps",
-          "crf",     "overwrite",       "force"});
+  f.only({"prompt",    "negative_prompt", "image",      "width",       "height",        "frames", "steps",
+          "shift",     "guidance",        "seed",       "sampler",     "dtype",         "device", "cpu_noise",
+          "model",     "output",          "frames_dir", "save_latent", "decode_latent", "fps",    "crf",
+          "overwrite", "force",           "fp8_weights"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -169,6 +169,9 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.text("device", device);
   r.dtype = parse_dtype_name(dtype);
   r.device = parse_device_name(device);
+  std::string fp8 = fp8_weights_name(r.fp8_weights);
+  f.text("fp8_weights", fp8);
+  r.fp8_weights = parse_fp8_weights(fp8);
   f.boolean("cpu_noise", r.cpu_noise);
   if (const json* m = f.find("model")) {
     if (!m->is_object()) throw f.wrong("model", "an object of file names", *m);

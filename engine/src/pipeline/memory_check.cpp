@@ -14,6 +14,7 @@ EstimateSettings estimate_settings_for(const GenerationRequest& request, const D
   s.height = request.height;
   s.frames = request.frames;
   s.dtype = request.dtype;
+  s.fp8_weights = request.fp8_weights;
   s.gpu = request.device.is_cuda();
   s.config = config;
   return s;

@@ -27,6 +27,24 @@ std::string dominant_dtype(const TensorSource& source) {
   return best;
 }
 
+// Elements of the float8 matrices named "*.weight": the Linear weights Fp8Weights::kKeep keeps in
+// float8 (model_files.h keep_float8_weights). Tables read by index (umT5's token and relative-position
+// embeddings) are matrices too but not Linear: `embedding` names them.
+std::int64_t float8_linear_params(const TensorSource& source, bool (*embedding)(const std::string&)) {
+  std::int64_t n = 0;
+  for (const std::string& name : source.names()) {
+    const TensorInfo& ti = source.info(name);
+    const bool float8 = ti.dtype == StoredDType::kF8E4M3 || ti.dtype == StoredDType::kF8E5M2;
+    if (!float8 || ti.shape.size() != 2 || name.size() < 7 || name.compare(name.size() - 7, 7, ".weight") != 0 ||
+        (embedding && embedding(name)))
+      continue;
+    n += ti.shape[0] * ti.shape[1];
+  }
+  return n;
+}
+
+bool t5_embedding_table(const std::string& name) { return name.find("embedding.") != std::string::npos; }
+
 }  // namespace
 
 ModelInfo inspect_model(const ModelFiles& files) {
@@ -63,6 +81,7 @@ ModelInfo inspect_model(const ModelFiles& files) {
   m.freq_dim = static_cast<int>(dit.freq_dim);
   m.text_len = static_cast<int>(dit.text_len);
   m.dit_params = dit_named.parameter_count();
+  m.dit_float8_params = float8_linear_params(dit_named, nullptr);
 
   const TensorSourcePtr t5_source = open_weights(r.t5);
   const RenamedSource t5_named(t5_source, t5_official_name);
@@ -74,6 +93,7 @@ ModelInfo inspect_model(const ModelFiles& files) {
   m.t5_vocab = static_cast<int>(t5.vocab);
   m.t5_buckets = static_cast<int>(t5.num_buckets);
   m.t5_params = t5_named.parameter_count();
+  m.t5_float8_params = float8_linear_params(t5_named, t5_embedding_table);
   info.t5_file_bytes = t5_source->total_bytes();
 
   const TensorSourcePtr vae_source = open_weights(r.vae);

@@ -310,6 +310,19 @@ void check_models(RunPlan& p) {
   if (p.t5.dim != p.dit.text_dim)
     throw Error(ErrorCode::kModelMismatch, p.files.t5 + ": text encoder width " + std::to_string(p.t5.dim) +
                                                " does not match the DiT's text_dim " + std::to_string(p.dit.text_dim));
+  if (p.request.fp8_weights == Fp8Weights::kKeep) {
+    const auto has_float8 = [](const TensorSource& source) {
+      for (const std::string& name : source.names()) {
+        const StoredDType d = source.info(name).dtype;
+        if (d == StoredDType::kF8E4M3 || d == StoredDType::kF8E5M2) return true;
+      }
+      return false;
+    };
+    if (!has_float8(*p.dit_source) && !has_float8(*p.t5_source))
+      p.notes.push_back(
+          "--fp8-weights keep: neither the DiT nor the text encoder file stores float8 weights; "
+          "they load as usual");
+  }
   if (p.files.tokenizer.empty() && !p.t5_source->contains("spiece_model"))
     throw Error(ErrorCode::kFileNotFound, p.files.t5 +
                                               " has no embedded tokenizer: pass --tokenizer PATH/spiece.model "

@@ -11,10 +11,18 @@
 #include "weights/file_util.h"
 
 namespace wan {
+namespace {
+// The DiT's and umT5's placement: the plan's dtype on `device`, float8 weights kept as the request says.
+ModelPlacement weights_placement(const RunPlan& plan, torch::Device device) {
+  ModelPlacement p = ModelPlacement::make(plan.dtype, device);
+  p.keep_float8 = plan.request.fp8_weights == Fp8Weights::kKeep;
+  return p;
+}
+}  // namespace
 
 TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding) {
   torch::NoGradGuard no_grad;
-  LoadedT5 t5 = load_t5(plan.t5_source, ModelPlacement::make(plan.dtype, plan.t5_device), sharding);
+  LoadedT5 t5 = load_t5(plan.t5_source, weights_placement(plan, plan.t5_device), sharding);
   plan.t5_source->release_resident_pages();  // the weights were copied out: do not count the file twice
   std::unique_ptr<Tokenizer> tokenizer =
       plan.files.tokenizer.empty() ? std::move(t5.embedded_tokenizer) : Tokenizer::from_file(plan.files.tokenizer);
@@ -89,7 +97,7 @@ torch::Tensor initial_noise(const RunPlan& plan) {
 
 WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding) {
   const std::string config = plan.files.dit_config.empty() ? std::string() : read_text_file(plan.files.dit_config);
-  WanModel dit = load_dit(plan.dit_source, config, ModelPlacement::make(plan.dtype, plan.device), sharding).model;
+  WanModel dit = load_dit(plan.dit_source, config, weights_placement(plan, plan.device), sharding).model;
   plan.dit_source->release_resident_pages();
   return dit;
 }

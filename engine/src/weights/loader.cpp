@@ -87,6 +87,14 @@ std::vector<std::pair<std::string, torch::Tensor>> checked_targets(torch::nn::Mo
 }
 }  // namespace
 
+torch::Tensor stored_value(const TensorSource& source, const std::string& name, torch::ScalarType target) {
+  if (!c10::isFloat8Type(target)) return source.view(name);
+  std::optional<Float8Weight> f = source.float8_weight(name);
+  if (!f || f->q.scalar_type() != target)
+    throw Error(ErrorCode::kInternal, source.path() + ": '" + name + "' is no longer the float8 tensor it was");
+  return f->q;
+}
+
 void check_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
   checked_targets(module, source, what);
 }
@@ -95,7 +103,7 @@ void load_strict(torch::nn::Module& module, const TensorSource& source, const st
   auto targets = checked_targets(module, source, what);
   torch::NoGradGuard no_grad;
   for (auto& [name, target] : targets) {
-    target.copy_(source.view(name));
+    target.copy_(stored_value(source, name, target.scalar_type()));
     source.release_pages_of(name);
     note_progress();  // the watchdog's mark: a 14B checkpoint takes minutes to read
   }

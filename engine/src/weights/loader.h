@@ -19,6 +19,11 @@ TensorSourcePtr open_weights(const std::string& path);
 // unexpected or mis-shaped tensors.
 void load_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what);
 
+// What a loader copies into a parameter of dtype `target` for `name`: the float8 bytes when the
+// parameter keeps float8 (keep_float8_weights, model/model_files.h), else view(name), the value.
+// Throws wan::Error(kInternal) for a float8 parameter the source has no float8 bytes for.
+torch::Tensor stored_value(const TensorSource& source, const std::string& name, torch::ScalarType target);
+
 // The checks of load_strict without the copy (for loaders that place the tensors themselves).
 void check_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what);
 

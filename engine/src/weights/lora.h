@@ -54,6 +54,10 @@ class LoraMergedSource final : public TensorSource {
   void release_pages_of(const std::string& name) const override { base_->release_pages_of(name); }
   std::string stored_type_name(const std::string& name) const override { return base_->stored_type_name(name); }
   std::int64_t stored_bytes(const std::string& name) const override { return base_->stored_bytes(name); }
+  // The base's, except for a patched weight (nullopt: it is the merge, in float32, not q * s).
+  std::optional<Float8Weight> float8_weight(const std::string& name) const override {
+    return patches_.count(name) ? std::nullopt : base_->float8_weight(name);
+  }
 
   const std::vector<LoraReport>& reports() const { return reports_; }
   // The DiT weights at least one LoRA patches.

@@ -45,6 +45,9 @@ class RenamedSource final : public TensorSource {
     return inner_->stored_type_name(file_name(name));
   }
   std::int64_t stored_bytes(const std::string& name) const override { return inner_->stored_bytes(file_name(name)); }
+  std::optional<Float8Weight> float8_weight(const std::string& name) const override {
+    return inner_->float8_weight(file_name(name));
+  }
   const std::vector<std::string>& ignored() const { return ignored_; }
   const TensorSourcePtr& inner() const { return inner_; }
 

@@ -83,18 +83,29 @@ const std::string& ScaledFp8Source::checked(const std::string& name) const {
   return name;
 }
 
+torch::Tensor dequantize_float8(const torch::Tensor& q_stored, const torch::Tensor& scale) {
+  const torch::Tensor q = q_stored.to(torch::kFloat32);
+  if (!scale.defined()) return q;
+  const torch::Tensor s = scale.to(torch::kFloat32);
+  if (s.numel() == 1) return q * s.reshape({});
+  if (s.dim() == 3)  // one scale per block of each row
+    return (q.view({q.size(0), s.size(1), -1}) * s).view_as(q);
+  std::vector<std::int64_t> per_row(static_cast<std::size_t>(q.dim()), 1);
+  per_row[0] = q.size(0);
+  return q * s.reshape(per_row);
+}
+
 torch::Tensor ScaledFp8Source::view(const std::string& name) const {
   const torch::Tensor stored = inner_->view(checked(name));
   const auto it = scale_of_.find(name);
   if (it == scale_of_.end()) return stored;
-  const torch::Tensor scale = inner_->view(it->second).to(torch::kFloat32);
-  const torch::Tensor q = stored.to(torch::kFloat32);
-  if (scale.numel() == 1) return q * scale.reshape({});
-  if (scale.dim() == 3)  // one scale per block of each row
-    return (q.view({q.size(0), scale.size(1), -1}) * scale).view_as(q);
-  std::vector<std::int64_t> per_row(static_cast<std::size_t>(q.dim()), 1);
-  per_row[0] = q.size(0);
-  return q * scale.reshape(per_row);
+  return dequantize_float8(stored, inner_->view(it->second));
+}
+
+std::optional<Float8Weight> ScaledFp8Source::float8_weight(const std::string& name) const {
+  const auto it = scale_of_.find(checked(name));
+  if (it == scale_of_.end() || !is_float8(inner_->info(name).dtype)) return TensorSource::float8_weight(name);
+  return Float8Weight{inner_->view(name), inner_->view(it->second).to(torch::kFloat32)};
 }
 
 }  // namespace wan

@@ -41,6 +41,9 @@ class ScaledFp8Source final : public TensorSource {
   void release_resident_pages() const override { inner_->release_resident_pages(); }
   void release_pages_of(const std::string& name) const override { inner_->release_pages_of(name); }
 
+  // A scaled weight: its float8 bytes and its scale (as stored; dequantize_float8 broadcasts it).
+  std::optional<Float8Weight> float8_weight(const std::string& name) const override;
+
   // How many weights carry a scale.
   std::size_t scaled_count() const { return scale_of_.size(); }
 
@@ -51,6 +54,12 @@ class ScaledFp8Source final : public TensorSource {
   std::unordered_map<std::string, bool> visible_;
   std::unordered_map<std::string, std::string> scale_of_;  // weight name -> its scale's name
 };
+
+// q.float() * s in float32, s broadcast as ComfyUI's dequantize does (a scalar, one per output row, one
+// per block of each row: the shapes Float8Weight names); s undefined: q.float(). q and s on one device.
+// The one definition of the dequantized value: the loader (Fp8Weights::kDequantize) and a layer that
+// keeps float8 weights (kKeep) both call it, so the two modes compute with the same numbers.
+torch::Tensor dequantize_float8(const torch::Tensor& q, const torch::Tensor& scale);
 
 // True when `source` holds scale entries of either spelling (or ComfyUI's marker).
 bool has_fp8_scales(const TensorSource& source);

@@ -11,6 +11,12 @@ torch::Tensor TensorSource::load(const std::string& name, torch::ScalarType dtyp
       .contiguous();
 }
 
+std::optional<Float8Weight> TensorSource::float8_weight(const std::string& name) const {
+  const StoredDType d = info(name).dtype;
+  if (d != StoredDType::kF8E4M3 && d != StoredDType::kF8E5M2) return std::nullopt;
+  return Float8Weight{view(name), torch::Tensor()};
+}
+
 std::string TensorSource::stored_type_name(const std::string& name) const { return safetensors_name(info(name).dtype); }
 
 std::int64_t TensorSource::stored_bytes(const std::string& name) const {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,14 @@ struct TensorInfo {
   StoredDType dtype = StoredDType::kF32;
   std::vector<std::int64_t> shape;
   std::string file;  // the file that holds it (for messages)
+};
+
+// A weight as a file stores it in float8 (weights/scaled_fp8.h): q in float8_e4m3fn or float8_e5m2
+// (a CPU view of the file) and its float32 scale s (a scalar, one per output row [out] or [out, 1],
+// or one per block of each row [out, blocks, 1]; undefined for a plain float8 file). The weight it
+// stands for is dequantize_float8(q, s).
+struct Float8Weight {
+  torch::Tensor q, scale;
 };
 
 class TensorSource {
@@ -33,6 +42,10 @@ class TensorSource {
 
   // view(name) converted to dtype and device (a copy owned by the caller).
   torch::Tensor load(const std::string& name, torch::ScalarType dtype, torch::Device device = torch::kCPU) const;
+  // `name` as its float8 bytes and scale, for a model that keeps float8 weights in memory
+  // (Fp8Weights::kKeep); nullopt when it is not stored in float8, or when what view() returns is not
+  // q * s (a LoRA-merged weight). Default: a float8 tensor of info() with no scale.
+  virtual std::optional<Float8Weight> float8_weight(const std::string& name) const;
   // Drops the file pages read so far from the resident set (after the weights were copied out).
   virtual void release_resident_pages() const {}
   // The same for one tensor's bytes, once they were copied out (loading a model then holds the model
