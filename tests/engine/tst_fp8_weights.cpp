@@ -73,6 +73,13 @@ class TestFp8Weights : public QObject {
       const torch::Tensor w = qz.original.at(name);
       const double half_unit = e5m2 ? 0.125 : 0.0625;
       QVERIFY2((got - w).abs().max().item<double>() <= half_unit * w.abs().max().item<double>(), name.c_str());
+      // What one FSDP rank dequantizes: only the rows of its range, the same values.
+      const std::int64_t n = got.numel();
+      for (const auto& [offset, count] :
+           std::vector<std::pair<std::int64_t, std::int64_t>>{{0, n}, {n - 1, 1}, {n / 3, n / 3}, {5, n / 2}})
+        QVERIFY2(
+            torch::equal(source->flat_range(kPrefix + name, offset, count), got.reshape({-1}).narrow(0, offset, count)),
+            name.c_str());
     }
     // The DiT forward from the fp8 file against the forward of the dequantized weights written as
     // float32: the same (the file is read as those weights), and near the reference by fp8's rounding.

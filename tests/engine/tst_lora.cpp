@@ -122,6 +122,16 @@ class TestLora : public QObject {
     QVERIFY(close(merged.view("blocks.0.norm3.weight"), b->view("blocks.0.norm3.weight") + 2.0 * dn));
     QVERIFY(close(merged.view("blocks.0.self_attn.k.weight"), w + 2.0 * torch::mm(p.up, p.down)));
     QCOMPARE(merged.patched_count(), std::size_t{4});  // q weight, q bias, norm3, k
+    // What one FSDP rank merges: only the rows of its range, the same values as the whole merge.
+    for (const char* name : {"blocks.0.self_attn.q.weight", "blocks.0.self_attn.q.bias", "blocks.0.norm3.weight",
+                             "blocks.0.self_attn.k.weight"}) {
+      const torch::Tensor whole = merged.view(name).reshape({-1});
+      const std::int64_t n = whole.numel();
+      for (const auto& [offset, count] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+               {0, n}, {0, 1}, {n - 1, 1}, {n / 3, n / 3}, {7, std::min<std::int64_t>(n - 7, 45)}})
+        QVERIFY2(close(merged.flat_range(name, offset, count), whole.narrow(0, offset, count)),
+                 (std::string(name) + " at " + std::to_string(offset)).c_str());
+    }
   }
 
   void refusesWhatDoesNotFit_data() {
@@ -212,7 +222,8 @@ class TestLora : public QObject {
     QVERIFY(!r.err.contains("[loading]"));
   }
 
-  // Merged before sharding: FSDP ranks of a world of 2 and 4 (gloo) give the one-process latent.
+  // Merged before sharding: FSDP ranks of a world of 2, 3 (each rank reading its own shard) and 4 (gloo)
+  // give the one-process latent.
   void shardedRunsGiveTheSameLatent() {
     QTemporaryDir dir;
     const TensorSourcePtr b = std::make_shared<RenamedSource>(
@@ -229,11 +240,18 @@ class TestLora : public QObject {
     auto r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
                                << "--lora" << lora << "--save-latent" << dir.filePath("one.safetensors"));
     QVERIFY2(r.code == 0, qPrintable(r.err));
-    for (const char* world : {"2", "4"}) {
+    // Without sync_module_states every rank reads (and merges) only its own shard.
+    const QString own_shards = dir.filePath("own_shards.json");
+    QFile f(own_shards);
+    QVERIFY(f.open(QIODevice::WriteOnly) && f.write(R"({"sync_module_states": false})") > 0);
+    f.close();
+    for (const char* world : {"2", "3", "4"}) {
       const QString out = dir.filePath(QString("w%1.safetensors").arg(world));
-      r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
-                            << "--lora" << lora << "--world-size" << world << "--dit-fsdp"
-                            << "--save-latent" << out);
+      QStringList args = wan_test::fixture_args(wan_test::fixture())
+                         << "--lora" << lora << "--world-size" << world << "--dit-fsdp"
+                         << "--save-latent" << out;
+      if (QString(world) == "3") args << "--dist-config" << own_shards;
+      r = wan_test::run_wan(args);
       QVERIFY2(r.code == 0, qPrintable(r.err));
       const double e = wan_test::rel_l2(latent(out), latent(dir.filePath("one.safetensors")));
       QVERIFY2(e < 1e-5, qPrintable(QString("world %1: %2").arg(world).arg(e)));

@@ -141,12 +141,15 @@ ShardedParameters::ShardedParameters(torch::nn::Module& module, std::int64_t num
         else
           g.full = full;
       } else {
-        // Only this rank's byte range of each tensor is read.
+        // Only this rank's range of each tensor is read (and merged or dequantized: flat_range).
         g.shard = torch::zeros({g.chunk}, opts);
         const std::int64_t begin = static_cast<std::int64_t>(r) * g.chunk, end = begin + g.chunk;
         for (const Unit::Member& m : g.members) {
           const std::int64_t lo = std::max(begin, m.offset), hi = std::min(end, m.offset + m.numel);
-          if (lo < hi) g.shard.narrow(0, lo - begin, hi - lo).copy_(value(m).narrow(0, lo - m.offset, hi - lo));
+          if (lo < hi)
+            g.shard.narrow(0, lo - begin, hi - lo)
+                .copy_(source ? stored_range(*source, m.name, m.param.scalar_type(), lo - m.offset, hi - lo)
+                              : m.param.reshape({-1}).narrow(0, lo - m.offset, hi - lo));
           if (source) source->release_pages_of(m.name);
         }
       }

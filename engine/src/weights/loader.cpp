@@ -95,6 +95,12 @@ torch::Tensor stored_value(const TensorSource& source, const std::string& name, 
   return f->q;
 }
 
+torch::Tensor stored_range(const TensorSource& source, const std::string& name, torch::ScalarType target,
+                           std::int64_t offset, std::int64_t count) {
+  if (c10::isFloat8Type(target)) return stored_value(source, name, target).reshape({-1}).narrow(0, offset, count);
+  return source.flat_range(name, offset, count);
+}
+
 void check_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what) {
   checked_targets(module, source, what);
 }

@@ -24,6 +24,11 @@ void load_strict(torch::nn::Module& module, const TensorSource& source, const st
 // Throws wan::Error(kInternal) for a float8 parameter the source has no float8 bytes for.
 torch::Tensor stored_value(const TensorSource& source, const std::string& name, torch::ScalarType target);
 
+// Elements [offset, offset + count) of stored_value flattened, computing no more than those rows
+// (TensorSource::flat_range); for the sharding loader, where each rank reads only its shard.
+torch::Tensor stored_range(const TensorSource& source, const std::string& name, torch::ScalarType target,
+                           std::int64_t offset, std::int64_t count);
+
 // The checks of load_strict without the copy (for loaders that place the tensors themselves).
 void check_strict(torch::nn::Module& module, const TensorSource& source, const std::string& what);
 

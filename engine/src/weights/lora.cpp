@@ -217,22 +217,49 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
   }
 }
 
+namespace {
+// Rows [r0, r0 + rows) of `w` (float32, [rows, row]) plus each patch's change to them, in float32.
+torch::Tensor add_patches(torch::Tensor w, const std::vector<LoraMergedSource::Patch>& patches, std::int64_t r0) {
+  const std::int64_t rows = w.size(0);
+  for (const LoraMergedSource::Patch& p : patches) {
+    if (!p.diff.empty()) {
+      w.add_(p.file->view(p.diff).to(torch::kFloat32).reshape({-1, w.size(1)}).narrow(0, r0, rows), p.scale);
+      continue;
+    }
+    const torch::Tensor up = p.file->view(p.up).to(torch::kFloat32).flatten(1).narrow(0, r0, rows);
+    const torch::Tensor down = p.file->view(p.down).to(torch::kFloat32).flatten(1);
+    w.add_(torch::mm(up, down), p.scale);
+  }
+  return w;
+}
+}  // namespace
+
 torch::Tensor LoraMergedSource::view(const std::string& name) const {
   const auto it = patches_.find(name);
   if (it == patches_.end()) return base_->view(name);
   torch::NoGradGuard no_grad;
   // A copy in float32 (never the file's pages), then each change added in float32.
-  torch::Tensor w = base_->view(name).to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-  for (const Patch& p : it->second) {
-    if (!p.diff.empty()) {
-      w.add_(p.file->view(p.diff).to(torch::kFloat32), p.scale);
-      continue;
-    }
-    const torch::Tensor up = p.file->view(p.up).to(torch::kFloat32).flatten(1);
-    const torch::Tensor down = p.file->view(p.down).to(torch::kFloat32).flatten(1);
-    w.add_(torch::mm(up, down).reshape(w.sizes()), p.scale);
-  }
-  return w;
+  const torch::Tensor base = base_->view(name);
+  const std::int64_t rows = base.dim() == 0 ? 1 : base.size(0);
+  torch::Tensor w = base.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).reshape({rows, -1});
+  return add_patches(std::move(w), it->second, 0).reshape(base.sizes());
+}
+
+torch::Tensor LoraMergedSource::flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const {
+  const auto it = patches_.find(name);
+  if (it == patches_.end()) return base_->flat_range(name, offset, count);
+  torch::NoGradGuard no_grad;
+  const std::vector<std::int64_t>& shape = base_->info(name).shape;
+  std::int64_t numel = 1;
+  for (std::int64_t d : shape) numel *= d;
+  const std::int64_t rows = shape.empty() ? 1 : shape[0];
+  const std::int64_t row = rows > 0 ? numel / rows : 0;
+  if (count <= 0 || row == 0) return base_->flat_range(name, offset, count).to(torch::kFloat32);
+  const std::int64_t r0 = offset / row, r1 = (offset + count + row - 1) / row;
+  torch::Tensor w = base_->flat_range(name, r0 * row, (r1 - r0) * row)
+                        .to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true)
+                        .reshape({r1 - r0, row});
+  return add_patches(std::move(w), it->second, r0).reshape({-1}).narrow(0, offset - r0 * row, count);
 }
 
 void LoraMergedSource::release_resident_pages() const {

@@ -50,6 +50,8 @@ class LoraMergedSource final : public TensorSource {
   // The base's info; view() of a patched weight returns float32 (the merge's dtype).
   const TensorInfo& info(const std::string& name) const override { return base_->info(name); }
   torch::Tensor view(const std::string& name) const override;
+  // A patched weight: only the rows that cover the range are merged (each FSDP rank merges its shard).
+  torch::Tensor flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const override;
   void release_resident_pages() const override;
   void release_pages_of(const std::string& name) const override { base_->release_pages_of(name); }
   std::string stored_type_name(const std::string& name) const override { return base_->stored_type_name(name); }
@@ -63,12 +65,13 @@ class LoraMergedSource final : public TensorSource {
   // The DiT weights at least one LoRA patches.
   std::size_t patched_count() const { return patches_.size(); }
 
- private:
   struct Patch {
     TensorSourcePtr file;
     std::string up, down, diff;  // entry names in `file` (up/down, or diff)
     double scale = 1.0;          // strength * alpha / rank, or strength for a diff
   };
+
+ private:
   TensorSourcePtr base_;
   std::vector<TensorSourcePtr> files_;
   std::unordered_map<std::string, std::vector<Patch>> patches_;  // official weight name -> patches

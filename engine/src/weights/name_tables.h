@@ -48,6 +48,9 @@ class RenamedSource final : public TensorSource {
   std::optional<Float8Weight> float8_weight(const std::string& name) const override {
     return inner_->float8_weight(file_name(name));
   }
+  torch::Tensor flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const override {
+    return inner_->flat_range(file_name(name), offset, count);
+  }
   const std::vector<std::string>& ignored() const { return ignored_; }
   const TensorSourcePtr& inner() const { return inner_; }
 

@@ -102,6 +102,19 @@ torch::Tensor ScaledFp8Source::view(const std::string& name) const {
   return dequantize_float8(stored, inner_->view(it->second));
 }
 
+torch::Tensor ScaledFp8Source::flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const {
+  const auto it = scale_of_.find(checked(name));
+  if (it == scale_of_.end()) return inner_->flat_range(name, offset, count);
+  const torch::Tensor q = inner_->view(name);
+  const torch::Tensor scale = inner_->view(it->second);
+  if (q.dim() == 0 || count <= 0) return dequantize_float8(q, scale).reshape({-1}).narrow(0, offset, count);
+  const std::int64_t row = q.numel() / std::max<std::int64_t>(1, q.size(0));
+  const std::int64_t r0 = offset / row, r1 = (offset + count + row - 1) / row;
+  // The scale's rows go with the weight's (one per tensor: the same scalar).
+  const torch::Tensor s = scale.numel() == 1 ? scale : scale.narrow(0, r0, r1 - r0);
+  return dequantize_float8(q.narrow(0, r0, r1 - r0), s).reshape({-1}).narrow(0, offset - r0 * row, count);
+}
+
 std::optional<Float8Weight> ScaledFp8Source::float8_weight(const std::string& name) const {
   const auto it = scale_of_.find(checked(name));
   if (it == scale_of_.end() || !is_float8(inner_->info(name).dtype)) return TensorSource::float8_weight(name);

@@ -38,6 +38,8 @@ class ScaledFp8Source final : public TensorSource {
   const TensorInfo& info(const std::string& name) const override { return inner_->info(checked(name)); }
   // A scaled weight: a new float32 tensor q * s. Others: the inner view.
   torch::Tensor view(const std::string& name) const override;
+  // A scaled weight: only the rows that cover the range are dequantized (each FSDP rank its shard).
+  torch::Tensor flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const override;
   void release_resident_pages() const override { inner_->release_resident_pages(); }
   void release_pages_of(const std::string& name) const override { inner_->release_pages_of(name); }
 

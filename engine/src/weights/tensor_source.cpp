@@ -11,6 +11,10 @@ torch::Tensor TensorSource::load(const std::string& name, torch::ScalarType dtyp
       .contiguous();
 }
 
+torch::Tensor TensorSource::flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const {
+  return view(name).reshape({-1}).narrow(0, offset, count);
+}
+
 std::optional<Float8Weight> TensorSource::float8_weight(const std::string& name) const {
   const StoredDType d = info(name).dtype;
   if (d != StoredDType::kF8E4M3 && d != StoredDType::kF8E5M2) return std::nullopt;

@@ -40,6 +40,11 @@ class TensorSource {
   // A CPU tensor in the stored dtype that views the mapped file (no copy); it keeps the mapping alive.
   virtual torch::Tensor view(const std::string& name) const = 0;
 
+  // Elements [offset, offset + count) of view(name) flattened in row-major order (what one FSDP rank
+  // keeps of a tensor, dist/fsdp.h). Sources that compute a tensor's values (a LoRA merge, a scaled
+  // float8 weight) compute only the rows of dim 0 that cover the range. The caller keeps the range
+  // within the tensor.
+  virtual torch::Tensor flat_range(const std::string& name, std::int64_t offset, std::int64_t count) const;
   // view(name) converted to dtype and device (a copy owned by the caller).
   torch::Tensor load(const std::string& name, torch::ScalarType dtype, torch::Device device = torch::kCPU) const;
   // `name` as its float8 bytes and scale, for a model that keeps float8 weights in memory
