@@ -22,7 +22,11 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--model", r.model.model_dir,
                   "official Wan2.1 folder, or ComfyUI models folder (diffusion_models/, text_encoders/, vae/); "
                   "default: the built-in demo model");
-  cmd->add_option("--dit", r.model.dit, "DiT file (or its name inside diffusion_models/)");
+  cmd->add_option("--dit", r.model.dit,
+                  "DiT file (or its name inside diffusion_models/); with --dit-high, Wan2.2 A14B's low-noise expert");
+  cmd->add_option("--dit-high", r.model.dit_high,
+                  "Wan2.2 A14B from two files: the high-noise expert (ComfyUI's *_high_noise_*), with --dit the "
+                  "low-noise one");
   cmd->add_option("--t5", r.model.t5, "umT5 text encoder file (or its name inside text_encoders/)");
   cmd->add_option("--vae", r.model.vae, "VAE file (or its name inside vae/)");
   cmd->add_option("--tokenizer", r.model.tokenizer, "umT5 spiece.model, or a folder holding it");
@@ -47,7 +51,12 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
                                    "flow-matching sigma shift (default: the task's, 5; image-to-video at "
                                    "832*480 or 480*832: 3)");
   f.guidance_option =
-      cmd->add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the task's, 5)");
+      cmd->add_option("--guidance", f.guidance,
+                      "classifier-free guidance scale (default: the task's, 5); for Wan2.2 A14B G for both experts, "
+                      "or LOW,HIGH (the low-noise expert's first, as the official sample_guide_scale)");
+  cmd->add_option("--boundary", f.request.boundary,
+                  "Wan2.2 A14B: the high-noise expert runs while the timestep is at least B x 1000 (default: 0.875 "
+                  "text-to-video, 0.9 image-to-video)");
   // As text: CLI11 would clamp a number past int64 to its maximum without a word.
   cmd->add_option("--seed", f.seed, "random seed, 0 to 9223372036854775807; -1 picks one (recorded in the sidecar)")
       ->default_str("-1");
@@ -174,7 +183,21 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   r.device = wan::parse_device_name(f.device);
   if (f.steps_option && f.steps_option->count()) r.steps = f.steps;
   if (f.shift_option && f.shift_option->count()) r.shift = f.shift;
-  if (f.guidance_option && f.guidance_option->count()) r.guidance = f.guidance;
+  if (f.guidance_option && f.guidance_option->count()) {
+    // G, or LOW,HIGH (the official sample_guide_scale order: low-noise expert first).
+    const auto number = [&](const std::string& text) {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+        throw wan::Error(
+            wan::ErrorCode::kInvalidArgument,
+            "--guidance " + f.guidance + ": give a number, or LOW,HIGH for the two experts of Wan2.2 A14B");
+      return v;
+    };
+    const std::size_t comma = f.guidance.find(',');
+    r.guidance = number(f.guidance.substr(0, comma));
+    if (comma != std::string::npos) r.guidance_high = number(f.guidance.substr(comma + 1));
+  }
 
   job.config = dist_config_from_flags(f.dist, r.device, base);
   if (f.t5_cpu) job.config.t5_cpu = true;

@@ -34,7 +34,8 @@ struct JobFlags {
   std::string dtype = "auto", device = "cpu";
   std::string fp8_weights = "dequantize";  // --fp8-weights
   int steps = 0;                           // bound to --steps; used when given
-  double shift = 0, guidance = 0;
+  double shift = 0;
+  std::string guidance;  // --guidance G, or LOW,HIGH for Wan2.2 A14B's two experts (parsed in job_from_flags)
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
   std::vector<std::string> loras;  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)
   bool t5_cpu = false;             // --t5-cpu: the config's t5_cpu

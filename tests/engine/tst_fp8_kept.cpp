@@ -66,10 +66,11 @@ torch::Tensor sample(const GenerationRequest& r, const std::string& dist_json = 
   std::vector<torch::Tensor> finals(dist.world_size);
   const auto errors = wan_test::run_world(dist.world_size, std::chrono::seconds(120), [&](Communicator& world) {
     RankRuntime runtime(world, dist);
-    const RankHooks hooks = runtime.hooks(plan.request.guidance.value(), world.rank() == 0);
+    const RankHooks hooks = runtime.hooks(world.rank() == 0);
     const TextContexts text = encode_prompts(plan, hooks.t5_sharding);
     WanModel dit = load_plan_dit(plan, hooks.dit_sharding);
-    finals[world.rank()] = denoise(plan, dit, text, noise.clone(), {}, hooks.make_velocity(dit, text, {}));
+    finals[world.rank()] =
+        denoise(plan, dit, text, noise.clone(), {}, hooks.make_velocity(dit, text, {}, plan.request.guidance.value()));
   });
   for (const std::string& e : errors)
     if (!e.empty()) throw std::runtime_error(e);

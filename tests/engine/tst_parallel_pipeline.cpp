@@ -85,15 +85,15 @@ class TestParallelPipeline : public QObject {
     std::vector<torch::Tensor> finals(dist.world_size);
     auto errors = run_world(dist.world_size, [&](wan::Communicator& world) {
       wan::RankRuntime runtime(world, dist);
-      const wan::RankHooks hooks = runtime.hooks(plan.request.guidance.value(), world.rank() == 0);
+      const wan::RankHooks hooks = runtime.hooks(world.rank() == 0);
       const wan::TextContexts text = wan::encode_prompts(plan, hooks.t5_sharding);
       const wan::ImageContext image = wan::encode_image(plan);
       if (image.defined() != plan.i2v) throw std::runtime_error("image conditioning not as the fixture");
       wan::WanModel model = wan::load_plan_dit(plan, hooks.dit_sharding);
       if (dist.dit_fsdp != (runtime.dit_shards() != nullptr))
         throw std::runtime_error("DiT sharding not as configured");
-      finals[world.rank()] =
-          wan::denoise(plan, model, text, noise.clone(), {}, hooks.make_velocity(model, text, image));
+      finals[world.rank()] = wan::denoise(plan, model, text, noise.clone(), {},
+                                          hooks.make_velocity(model, text, image, plan.request.guidance.value()));
       model = wan::WanModel(nullptr);  // the decode needs the memory: nothing else may keep the shards
       if (runtime.dit_shards()) throw std::runtime_error("the DiT's shards outlived the model");
     });

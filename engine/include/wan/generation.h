@@ -29,6 +29,9 @@ struct ModelFiles {
   std::string vae;
   std::string tokenizer;  // spiece.model, or a folder holding it
   std::string clip;       // CLIP vision tower (image-to-video): file, or a name inside clip_vision/
+  // Wan2.2 A14B from two files (ComfyUI's *_high_noise_* and *_low_noise_*): the high-noise expert; `dit`
+  // is then the low-noise one. An official A14B folder finds both in high_noise_model/ and low_noise_model/.
+  std::string dit_high;
   // LoRAs merged into the DiT when it loads, in this order (a file, or a name inside loras/).
   std::vector<LoraFile> loras;
   bool lora_allow_partial = false;  // a LoRA some of whose entries match no DiT weight: applied, not refused
@@ -64,8 +67,14 @@ struct GenerationRequest {
   // Not given (nullopt): the task's default, filled in by resolve_defaults() (task_defaults below).
   std::optional<int> steps;
   std::optional<double> shift;     // flow-matching sigma shift
-  std::optional<double> guidance;  // classifier-free guidance scale
-  std::int64_t seed = -1;          // < 0: random
+  std::optional<double> guidance;  // classifier-free guidance scale (Wan2.2 A14B: the low-noise expert's)
+  // Wan2.2 A14B (two experts): the high-noise expert's guidance scale; not given: `guidance`'s, or the
+  // model's default pair when that is not given either. Ignored by single-DiT models.
+  std::optional<double> guidance_high;
+  // Wan2.2 A14B: the high-noise expert runs at the steps whose timestep t has t >= boundary * 1000
+  // (text2video.py); not given: the model's (0.875 text-to-video, 0.900 image-to-video). In (0, 1].
+  std::optional<double> boundary;
+  std::int64_t seed = -1;  // < 0: random
   SamplerKind sampler = SamplerKind::kUniPC;
   Dtype dtype = Dtype::kAuto;  // DiT and T5 weights (auto: bf16 on a GPU, fp32 on the CPU; wan/types.h)
   // DiT and T5 weights the files store in float8: dequantized at load, or kept in float8 (wan/types.h).

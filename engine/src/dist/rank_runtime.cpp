@@ -26,7 +26,7 @@ RankRuntime::RankRuntime(Communicator& world, const DistConfig& config) : config
   parallel_ = std::make_unique<ParallelDit>(world, config);
 }
 
-RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
+RankHooks RankRuntime::hooks(bool output_rank) {
   RankHooks h;
   h.output_rank = output_rank;
   const ShardOptions options = shard_options(config_);
@@ -41,7 +41,8 @@ RankHooks RankRuntime::hooks(double guidance, bool output_rank) {
     };
   }
   if (t5_comm_) h.t5_sharding = make_sharding_loader(*t5_comm_, options);
-  h.make_velocity = [this, guidance](WanModel& dit, const TextContexts& text, const ImageContext& image) -> VelocityFn {
+  h.make_velocity = [this](WanModel& dit, const TextContexts& text, const ImageContext& image,
+                           double guidance) -> VelocityFn {
     WanModel model = dit;
     const torch::Tensor context = text.context, context_null = text.context_null;
     const torch::Tensor clip_fea = image.clip_fea, y = image.y;

@@ -19,7 +19,7 @@ class RankRuntime {
 
   // Hooks for generate_with_hooks: sharded loading where the config asks for it, the parallel
   // velocity, the world recorded in the sidecar. The runtime must outlive the generation.
-  RankHooks hooks(double guidance, bool output_rank);
+  RankHooks hooks(bool output_rank);
 
   ParallelDit& parallel() { return *parallel_; }
   const DistConfig& config() const { return config_; }

@@ -148,7 +148,7 @@ GenerationResult run_rank(const Job& given, const WorkerEnv& env, RankReporter& 
   agree_on_seed(job.request, *world);
 
   RankRuntime runtime(*world, job.config);
-  RankHooks hooks = runtime.hooks(job.request.guidance.value(), env.rank == 0);
+  RankHooks hooks = runtime.hooks(env.rank == 0);
   hooks.save_latent_before_decode = true;
   hooks.rank = env.rank;
   if (world->size() > 1) hooks.after_sampling = [&] { world->barrier(); };

@@ -122,10 +122,25 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   out.emplace_back("timesteps",
                    torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
   WanModel dit = load_plan_dit(plan);
+  WanModel high_noise{nullptr};  // Wan2.2 A14B: the expert per step and its guidance scale, as the case records
+  HighNoiseExpert high;
+  if (plan.moe) {
+    high_noise = load_plan_dit(plan, {}, /*high_noise=*/true);
+    high.model = &high_noise;
+    std::vector<std::int64_t> expert;
+    std::vector<float> guide;
+    for (std::int64_t t : schedule.timesteps) {
+      const bool h = runs_high_noise_expert(plan, static_cast<double>(t));
+      expert.push_back(h ? 1 : 0);
+      guide.push_back(static_cast<float>(h ? *plan.request.guidance_high : *plan.request.guidance));
+    }
+    out.emplace_back("expert", torch::tensor(expert, torch::kInt64));
+    out.emplace_back("guide_scale", torch::tensor(guide));
+  }
   const torch::Tensor latent = denoise(
       plan, dit, text, noise,
       [&](int step, int, const torch::Tensor& x) { out.emplace_back("latent_" + std::to_string(step - 1), x.cpu()); },
-      {}, image);
+      {}, image, high);
   out.emplace_back("final_latent", latent.cpu());
   out.emplace_back("video", decode_video(plan, latent));
   return out;
@@ -205,7 +220,14 @@ GenerationRequest pipeline_case_request(const std::string& case_dir, const std::
   r.frames = run.at("frames").get<int>();
   r.steps = run.at("steps").get<int>();
   r.shift = run.at("shift").get<double>();
-  r.guidance = run.at("guide_scale").get<double>();
+  if (run.contains("sample_guide_scale") && run["sample_guide_scale"].is_array()) {
+    // Wan2.2 A14B: (low-noise expert, high-noise expert), and the boundary.
+    r.guidance = run["sample_guide_scale"].at(0).get<double>();
+    r.guidance_high = run["sample_guide_scale"].at(1).get<double>();
+  } else {
+    r.guidance = run.at(run.contains("guide_scale") ? "guide_scale" : "sample_guide_scale").get<double>();
+  }
+  if (run.contains("boundary")) r.boundary = run.at("boundary").get<double>();
   r.seed = run.at("seed").get<std::int64_t>();
   r.sampler = parse_sampler(run.value("solver", std::string("unipc")));
   r.dtype = parse_dtype_name(dtype);

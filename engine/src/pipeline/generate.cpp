@@ -12,6 +12,7 @@
 #include "pipeline/memory_check.h"
 #include "pipeline/rank_hooks.h"
 #include "pipeline/text_to_video.h"
+#include "sampling/schedule.h"
 #include "wan/error.h"
 #include "wan/estimate.h"
 #include "wan/job.h"
@@ -397,22 +398,39 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     const ImageContext image = encode_image(plan);
     result.image_seconds = seconds_since(t0);
     t0 = Clock::now();
-    report(Phase::kLoading, 0, 1, 0, "DiT " + plan.dit.label());
+    report(Phase::kLoading, 0, 1, 0, plan.moe ? "DiT experts " + plan.dit.label() : "DiT " + plan.dit.label());
     WanModel dit = load_plan_dit(plan, hooks.dit_sharding);
+    WanModel high_noise{nullptr};  // Wan2.2 A14B's second expert
+    if (plan.moe) high_noise = load_plan_dit(plan, hooks.dit_sharding, /*high_noise=*/true);
     release_free_heap();  // the loading's staging buffers
     result.load_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kSampling, 0, plan.request.steps.value(), 0, "");
-    const VelocityFn velocity = hooks.make_velocity ? hooks.make_velocity(dit, text, image) : VelocityFn{};
+    const VelocityFn velocity =
+        hooks.make_velocity ? hooks.make_velocity(dit, text, image, plan.request.guidance.value()) : VelocityFn{};
+    HighNoiseExpert high;
+    if (plan.moe) {
+      high.model = &high_noise;
+      if (hooks.make_velocity)
+        high.velocity = hooks.make_velocity(high_noise, text, image, plan.request.guidance_high.value());
+    }
+    // Wan2.2 A14B: which expert ran the step, for the progress line.
+    const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
+    const auto expert_of = [&](int step) -> std::string {
+      if (!plan.moe || step < 1 || step > static_cast<int>(schedule.timesteps.size())) return "";
+      return runs_high_noise_expert(plan, schedule.timesteps[step - 1]) ? "high-noise expert" : "low-noise expert";
+    };
     latent = denoise(
         plan, dit, text, initial_noise(plan),
         [&](int step, int total, const torch::Tensor& current) {
           if (hooks.on_step) hooks.on_step(step, total, current);
-          report(Phase::kSampling, step, total, seconds_since(t0) / step, "");
+          report(Phase::kSampling, step, total, seconds_since(t0) / step, expert_of(step));
         },
-        velocity, image);
+        velocity, image, high);
     result.sampling_seconds = seconds_since(t0);
     if (hooks.after_sampling) hooks.after_sampling();
+    high = HighNoiseExpert{};
+    high_noise = WanModel(nullptr);
     dit = WanModel(nullptr);  // free the DiT before the VAE runs
     if (!hooks.output_rank) {
       report(Phase::kDone, 1, 1, 0, "");

@@ -119,6 +119,8 @@ json request_json(const GenerationRequest& r) {
           {"steps", optional_json(r.steps)},
           {"shift", optional_json(r.shift)},
           {"guidance", optional_json(r.guidance)},
+          {"guidance_high", optional_json(r.guidance_high)},
+          {"boundary", optional_json(r.boundary)},
           {"seed", r.seed},
           {"sampler", sampler_name(r.sampler)},
           {"dtype", dtype_name(r.dtype)},
@@ -132,6 +134,7 @@ json request_json(const GenerationRequest& r) {
             {"vae", m.vae},
             {"tokenizer", m.tokenizer},
             {"clip", m.clip},
+            {"dit_high", m.dit_high},
             {"loras", loras_json(m.loras)},
             {"lora_allow_partial", m.lora_allow_partial}}},
           {"output", r.output},
@@ -146,10 +149,10 @@ json request_json(const GenerationRequest& r) {
 
 GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   const FieldReader f{j, "request"};
-  f.only({"prompt",    "negative_prompt", "image",      "width",       "height",        "frames", "steps",
-          "shift",     "guidance",        "seed",       "sampler",     "dtype",         "device", "cpu_noise",
-          "model",     "output",          "frames_dir", "save_latent", "decode_latent", "fps",    "crf",
-          "overwrite", "force",           "fp8_weights"});
+  f.only({"prompt",    "negative_prompt", "image",       "width",         "height",        "frames", "steps",
+          "shift",     "guidance",        "seed",        "sampler",       "dtype",         "device", "cpu_noise",
+          "model",     "output",          "frames_dir",  "save_latent",   "decode_latent", "fps",    "crf",
+          "overwrite", "force",           "fp8_weights", "guidance_high", "boundary"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -160,6 +163,8 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.optional("steps", r.steps);
   f.optional("shift", r.shift);
   f.optional("guidance", r.guidance);
+  f.optional("guidance_high", r.guidance_high);
+  f.optional("boundary", r.boundary);
   f.integer("seed", r.seed);
   std::string sampler = sampler_name(r.sampler);
   f.text("sampler", sampler);
@@ -176,13 +181,14 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   if (const json* m = f.find("model")) {
     if (!m->is_object()) throw f.wrong("model", "an object of file names", *m);
     const FieldReader mf{*m, "request.model"};
-    mf.only({"model_dir", "dit", "t5", "vae", "tokenizer", "clip", "loras", "lora_allow_partial"});
+    mf.only({"model_dir", "dit", "dit_high", "t5", "vae", "tokenizer", "clip", "loras", "lora_allow_partial"});
     mf.text("model_dir", r.model.model_dir);
     mf.text("dit", r.model.dit);
     mf.text("t5", r.model.t5);
     mf.text("vae", r.model.vae);
     mf.text("tokenizer", r.model.tokenizer);
     mf.text("clip", r.model.clip);
+    mf.text("dit_high", r.model.dit_high);
     mf.boolean("lora_allow_partial", r.model.lora_allow_partial);
     if (const json* loras = mf.find("loras")) {
       if (!loras->is_array()) throw mf.wrong("loras", "an array of {\"path\", \"strength\"}", *loras);

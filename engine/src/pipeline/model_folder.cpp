@@ -104,7 +104,7 @@ std::string official_dit(const fs::path& dir) {
   for (const char* name : {"diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors"})
     if (fs::exists(dir / name)) return (dir / name).string();
   throw Error(ErrorCode::kFileNotFound, dir.string() +
-                                            ": official Wan2.1 folder without diffusion_pytorch_model.safetensors "
+                                            ": official Wan folder without diffusion_pytorch_model.safetensors "
                                             "(or its .index.json); the download is incomplete");
 }
 
@@ -121,7 +121,10 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
   const fs::path dir = files.model_dir;
   if (!dir.empty() && !fs::is_directory(dir))
     throw Error(ErrorCode::kFileNotFound, "--model " + files.model_dir + ": no such folder");
-  const bool official = !dir.empty() && (fs::exists(dir / "config.json") || fs::exists(dir / kOfficialVae) ||
+  // Wan2.2 A14B: two experts in sub-folders, no config.json at the top (the official release's layout).
+  const bool experts =
+      !dir.empty() && (fs::is_directory(dir / "high_noise_model") || fs::is_directory(dir / "low_noise_model"));
+  const bool official = !dir.empty() && (experts || fs::exists(dir / "config.json") || fs::exists(dir / kOfficialVae) ||
                                          fs::exists(dir / "diffusion_pytorch_model.safetensors.index.json") ||
                                          fs::exists(dir / "diffusion_pytorch_model.safetensors"));
   const bool comfy = !dir.empty() && !official &&
@@ -137,11 +140,32 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
 
   if (!files.dit.empty())
     out.dit = explicit_file(files.dit, dir, "diffusion_models", "--dit");
-  else if (official)
+  else if (official && !experts)
     out.dit = official_dit(dir);
   else if (comfy)
     out.dit = pick_one(dir, "diffusion_models", Role::kDit, "--dit");
   if (official && files.dit.empty() && fs::exists(dir / "config.json")) out.dit_config = (dir / "config.json").string();
+  if (experts && files.dit.empty()) {
+    for (const char* sub : {"high_noise_model", "low_noise_model"})
+      if (!fs::is_directory(dir / sub))
+        throw Error(ErrorCode::kFileNotFound, files.model_dir +
+                                                  ": a Wan2.2 A14B folder needs high_noise_model/ and "
+                                                  "low_noise_model/, and " +
+                                                  sub + "/ is missing (the download is incomplete)");
+    out.dit = official_dit(dir / "low_noise_model");
+    out.dit_high = official_dit(dir / "high_noise_model");
+    if (fs::exists(dir / "low_noise_model" / "config.json"))
+      out.dit_config = (dir / "low_noise_model" / "config.json").string();
+    if (fs::exists(dir / "high_noise_model" / "config.json"))
+      out.dit_high_config = (dir / "high_noise_model" / "config.json").string();
+  }
+  if (!files.dit_high.empty()) {
+    if (files.dit.empty())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--dit-high names the high-noise expert of Wan2.2 A14B: give the low-noise one with --dit too");
+    out.dit_high = explicit_file(files.dit_high, dir, "diffusion_models", "--dit-high");
+    out.dit_high_config.clear();
+  }
 
   if (!files.t5.empty())
     out.t5 = explicit_file(files.t5, dir, "text_encoders", "--t5");

@@ -1,4 +1,5 @@
-// Finds the DiT, umT5, VAE and tokenizer files of a model: an official Wan2.1 folder, a ComfyUI
+// Finds the DiT, umT5, VAE and tokenizer files of a model: an official Wan2.1 folder, an official
+// Wan2.2 A14B folder (high_noise_model/ and low_noise_model/ beside the text encoder and VAE), a ComfyUI
 // models folder (diffusion_models/, text_encoders/, vae/), or files named one by one.
 #pragma once
 #include <string>
@@ -9,8 +10,11 @@ namespace wan {
 
 struct ResolvedModel {
   std::string layout;      // "official" | "comfyui" | "files"
-  std::string dit;         // .safetensors, .index.json or .pth
+  std::string dit;         // .safetensors, .index.json or .pth (Wan2.2 A14B: the low-noise expert)
   std::string dit_config;  // official config.json, or empty (sizes from the tensors)
+  // Wan2.2 A14B: the high-noise expert (an official folder's high_noise_model/, or --dit-high) and its
+  // config.json; empty for a single DiT.
+  std::string dit_high, dit_high_config;
   std::string t5;
   std::string vae;
   std::string tokenizer;  // spiece.model, or empty: the text encoder file embeds it

@@ -282,6 +282,32 @@ void check_models(RunPlan& p) {
   // for buffers a checkpoint may leave out.
   if (!p.files.dit_config.empty())
     check_config_fits_weights(p.dit, dit_named.parameter_count(), p.files.dit_config, p.files.dit);
+  if (!p.files.dit_high.empty()) {
+    // Wan2.2 A14B: the high-noise expert must be the low-noise one's twin (text2video.py builds both from
+    // one config).
+    p.moe = true;
+    p.dit_high_source = open_weights(p.files.dit_high);
+    const RenamedSource high_named(p.dit_high_source, dit_official_name);
+    const DitConfig high = p.files.dit_high_config.empty()
+                               ? detect_dit_config(high_named)
+                               : dit_config_from_json(read_text_file(p.files.dit_high_config), p.files.dit_high_config);
+    high.validate(p.files.dit_high);
+    if (!p.files.dit_high_config.empty())
+      check_config_fits_weights(high, high_named.parameter_count(), p.files.dit_high_config, p.files.dit_high);
+    const auto sizes = [](const DitConfig& c) {
+      return std::string(dit_kind_name(c.kind)) + " dim " + std::to_string(c.dim) + ", " +
+             std::to_string(c.num_layers) + " layers, " + std::to_string(c.num_heads) + " heads, in " +
+             std::to_string(c.in_dim) + ", ffn " + std::to_string(c.ffn_dim) + ", text " + std::to_string(c.text_dim);
+    };
+    if (sizes(high) != sizes(p.dit) || high.text_len != p.dit.text_len || high.freq_dim != p.dit.freq_dim)
+      throw Error(ErrorCode::kModelMismatch, "the two experts do not match: " + p.files.dit_high + " (high noise) is " +
+                                                 sizes(high) + ", " + p.files.dit + " (low noise) is " + sizes(p.dit) +
+                                                 "; give the two halves of one Wan2.2 A14B model");
+    if (p.dit.has_image_input())
+      throw Error(ErrorCode::kUnsupported, p.files.dit +
+                                               ": Wan2.2 I2V-A14B (two image-to-video experts) is not supported yet; "
+                                               "the text-to-video A14B is");
+  }
   if (!p.decode_only && !p.request.model.loras.empty()) {
     // Merged as the DiT's weights are read; every LoRA is checked against the DiT's names and shapes here.
     std::vector<LoraFile> loras = p.request.model.loras;
@@ -293,6 +319,10 @@ void check_models(RunPlan& p) {
         p.notes.push_back("LoRA " + r.path + ": " + std::to_string(r.matched) + " entries applied, " +
                           std::to_string(r.unmatched) + " match no DiT weight and are left out (--lora-allow-partial)");
     p.dit_source = merged;
+    if (p.moe)  // a LoRA applies to both experts (see the README's limits)
+      p.dit_high_source =
+          std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(p.dit_high_source, dit_official_name),
+                                             loras, p.request.model.lora_allow_partial);
   }
   if (!p.decode_only) check_image_input(p);
   p.vae_source = open_weights(p.files.vae);
@@ -349,6 +379,13 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
     if (r.steps && (*r.steps < 1 || *r.steps > kMaxSteps))
       throw invalid("--steps must be between 1 and " + std::to_string(kMaxSteps) + ", got " + std::to_string(*r.steps));
     if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
+    if (r.guidance_high && !std::isfinite(*r.guidance_high))
+      throw invalid("--guidance LOW,HIGH: the high-noise expert's scale must be a finite number");
+    if (r.boundary && !(*r.boundary > 0 && *r.boundary <= 1))
+      throw invalid(
+          "--boundary must be above 0 and at most 1 (the share of the 1000 training timesteps at and above "
+          "which the high-noise expert runs), got " +
+          std::to_string(*r.boundary));
     if (r.shift && (!std::isfinite(*r.shift) || *r.shift <= 0)) throw invalid("--shift must be a finite number > 0");
     if (r.seed < -1) throw invalid("--seed must be >= 0, or -1 for a random seed");
   }
@@ -381,6 +418,17 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   p.t5_device = config.t5_cpu ? torch::Device(torch::kCPU) : p.device;
   p.files = resolve_model_files(request.model);
   check_models(p);
+  if (p.moe && !p.decode_only) {
+    // Wan2.2 A14B's own defaults (wan/configs/wan_t2v_A14B.py) where the user gave none.
+    if (!given.steps) p.request.steps = 40;
+    if (!given.shift) p.request.shift = 12.0;
+    if (!given.guidance) {
+      p.request.guidance = 3.0;
+      p.request.guidance_high = 4.0;
+    }
+    if (!p.request.guidance_high) p.request.guidance_high = p.request.guidance;
+    if (!p.request.boundary) p.request.boundary = 0.875;
+  }
   if (!p.decode_only) {
     const std::int64_t stride = p.vae.spatial_stride();
     const std::int64_t ph = p.dit.patch_size[1] * stride, pw = p.dit.patch_size[2] * stride;

@@ -41,7 +41,11 @@ struct RunPlan {
   T5Config t5;
   VaeConfig vae;
   TensorSourcePtr dit_source, t5_source, vae_source;  // opened (headers parsed, mmapped); the DiT with its LoRAs
-  std::vector<std::string> notes;                     // for the user (a LoRA applied only in part)
+  // Wan2.2 A14B: dit_source is the low-noise expert, dit_high_source the high-noise one (same `dit`
+  // config); request.guidance_high and request.boundary are then set.
+  bool moe = false;
+  TensorSourcePtr dit_high_source;
+  std::vector<std::string> notes;  // for the user (a LoRA applied only in part)
 
   // Image-to-video (request.image set): the picture as the reference reads it, [3, h0, w0] float32 in
   // [-1, 1] on the CPU; request.width/height hold the output size, max_width/max_height the area asked.

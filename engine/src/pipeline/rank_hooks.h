@@ -12,9 +12,10 @@
 namespace wan {
 
 struct RankHooks {
-  // Called once the DiT is loaded; returns the step velocity for this run (image: image-to-video's
-  // conditioning, empty for text-to-video).
-  std::function<VelocityFn(WanModel& dit, const TextContexts& text, const ImageContext& image)> make_velocity;
+  // Called once the DiT is loaded (Wan2.2 A14B: once per expert); returns the step velocity for this run
+  // (image: image-to-video's conditioning, empty for text-to-video; guidance: that DiT's scale).
+  std::function<VelocityFn(WanModel& dit, const TextContexts& text, const ImageContext& image, double guidance)>
+      make_velocity;
   ShardingLoader dit_sharding, t5_sharding;  // dit_fsdp / t5_fsdp (empty: full weights)
   bool output_rank = true;                   // saves the latent, decodes and writes the outputs
   // Without --save-latent, write the latent to the rescue path before decoding and remove it once the

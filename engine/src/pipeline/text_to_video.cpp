@@ -95,28 +95,41 @@ torch::Tensor initial_noise(const RunPlan& plan) {
   return torch::randn(shape, gen, options);
 }
 
-WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding) {
-  const std::string config = plan.files.dit_config.empty() ? std::string() : read_text_file(plan.files.dit_config);
-  WanModel dit = load_dit(plan.dit_source, config, weights_placement(plan, plan.device), sharding).model;
-  plan.dit_source->release_resident_pages();
+WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding, bool high_noise) {
+  if (high_noise && !plan.moe) throw Error(ErrorCode::kInternal, "load_plan_dit: this model has one DiT");
+  const std::string& config_path = high_noise ? plan.files.dit_high_config : plan.files.dit_config;
+  const TensorSourcePtr& source = high_noise ? plan.dit_high_source : plan.dit_source;
+  const std::string config = config_path.empty() ? std::string() : read_text_file(config_path);
+  WanModel dit = load_dit(source, config, weights_placement(plan, plan.device), sharding).model;
+  source->release_resident_pages();
   return dit;
 }
 
+bool runs_high_noise_expert(const RunPlan& plan, double t) {
+  constexpr double kNumTrainTimesteps = 1000;  // wan/configs/shared_config.py num_train_timesteps
+  return plan.moe && t >= plan.request.boundary.value() * kNumTrainTimesteps;
+}
+
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
-                      const StepObserver& observer, const VelocityFn& velocity_fn, const ImageContext& image) {
+                      const StepObserver& observer, const VelocityFn& velocity_fn, const ImageContext& image,
+                      const HighNoiseExpert& high) {
   torch::NoGradGuard no_grad;
+  if (plan.moe && !high.model) throw Error(ErrorCode::kInternal, "denoise: the high-noise expert is not loaded");
   auto sampler = make_sampler(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
-  const double g = plan.request.guidance.value();
   torch::Tensor latent = std::move(noise);
   const int total = sampler->schedule().steps();
   for (int i = 0; i < total; ++i) {
     const double t = static_cast<double>(sampler->current_timestep());
+    const bool use_high = runs_high_noise_expert(plan, t);
+    WanModel& model = use_high ? *high.model : dit;
+    const VelocityFn& fn = use_high ? high.velocity : velocity_fn;
+    const double g = use_high ? plan.request.guidance_high.value() : plan.request.guidance.value();
     torch::Tensor velocity;
-    if (velocity_fn) {
-      velocity = velocity_fn(latent, t);
+    if (fn) {
+      velocity = fn(latent, t);
     } else {
-      const torch::Tensor cond = dit->forward(latent, t, text.context, image.clip_fea, image.y);
-      const torch::Tensor uncond = dit->forward(latent, t, text.context_null, image.clip_fea, image.y);
+      const torch::Tensor cond = model->forward(latent, t, text.context, image.clip_fea, image.y);
+      const torch::Tensor uncond = model->forward(latent, t, text.context_null, image.clip_fea, image.y);
       velocity = uncond + g * (cond - uncond);
     }
     latent = sampler->step(velocity, latent);

@@ -42,7 +42,8 @@ ImageContext encode_image(const RunPlan& plan);
 // torch.randn(latent_shape, generator=torch.Generator(device).manual_seed(seed)), float32.
 torch::Tensor initial_noise(const RunPlan& plan);
 
-WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding = {});
+// The DiT (Wan2.2 A14B: the low-noise expert; high_noise: the high-noise one).
+WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding = {}, bool high_noise = false);
 
 // Called after each step with the new latent (step counts from 1).
 using StepObserver = std::function<void(int step, int total, const torch::Tensor& latent)>;
@@ -51,12 +52,24 @@ using StepObserver = std::function<void(int step, int total, const torch::Tensor
 // its own (ParallelDit), the default runs both forwards here.
 using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, double t)>;
 
+// Wan2.2 A14B's high-noise expert, beside the low-noise one denoise() is given.
+struct HighNoiseExpert {
+  WanModel* model = nullptr;
+  VelocityFn velocity;  // its guided velocity (the distributed runtime's), or empty
+};
+
+// Whether the step at timestep t runs the high-noise expert: t >= boundary x num_train_timesteps (1000),
+// text2video.py's test; always false for a single DiT.
+bool runs_high_noise_expert(const RunPlan& plan, double t);
+
 // The sampling loop: per timestep a conditional and an unconditional forward, CFG
 // uncond + g * (cond - uncond), one solver step. Returns the final latent [z, F, h, w] float32.
 // `image` conditions both forwards (image-to-video); velocity_fn, when given, has it already.
+// Wan2.2 A14B: the steps runs_high_noise_expert picks run `high` with request.guidance_high, the others
+// `dit` with request.guidance; one sampler, whose multistep history crosses the switch.
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
                       const StepObserver& observer = {}, const VelocityFn& velocity_fn = {},
-                      const ImageContext& image = {});
+                      const ImageContext& image = {}, const HighNoiseExpert& high = {});
 
 // VAE decode (float32, plan.device) -> video [3, T, H, W] in [-1, 1] on the CPU.
 torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent,
