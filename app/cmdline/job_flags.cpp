@@ -158,6 +158,12 @@ wan::LoraFile parse_lora(const std::string& given) {
     }
   }
   if (lora.path.empty()) throw wan::Error(wan::ErrorCode::kInvalidArgument, "--lora " + given + ": no file named");
+  // FILE:TEXT where FILE exists and TEXT is no number: a mistyped strength, not a file name with a colon.
+  if (lora.path == given && colon != std::string::npos && colon > 0 && !std::filesystem::exists(given) &&
+      std::filesystem::exists(given.substr(0, colon)))
+    throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                     "--lora " + given + ": the strength '" + given.substr(colon + 1) +
+                         "' is not a number (FILE:STRENGTH, e.g. style.safetensors:0.8)");
   return lora;
 }
 

@@ -112,6 +112,20 @@ class TestFp8Weights : public QObject {
     expect_error([&] { open_weights(file); }, ErrorCode::kCorruptFile, {"marked scaled_fp8"});
   }
 
+  // Per-block scales written 2-D ([out, blocks]) read like [out, blocks, 1]; a NaN scale is refused.
+  void blockScalesAndNonFiniteScales() {
+    QTemporaryDir dir;
+    const std::string file = dir.path().toStdString() + "/blocks.safetensors";
+    torch::manual_seed(4);
+    const torch::Tensor q = (torch::randn({8, 12}) * 50).to(torch::kFloat8_e4m3fn);
+    const torch::Tensor s = torch::rand({8, 3}) + 0.5;
+    write_safetensors(file, {{"m.weight", q}, {"m.scale_weight", s}});
+    const torch::Tensor expected = (q.to(torch::kFloat32).view({8, 3, 4}) * s.unsqueeze(2)).view({8, 12});
+    QVERIFY(torch::equal(open_weights(file)->view("m.weight"), expected));
+    write_safetensors(file, {{"m.weight", q}, {"m.scale_weight", torch::full({}, NAN)}});
+    expect_error([&] { open_weights(file); }, ErrorCode::kCorruptFile, {"'m.scale_weight' holds NaN"});
+  }
+
   void scaleOfTheWrongShapeIsRefused() {
     QTemporaryDir dir;
     const std::string file = dir.path().toStdString() + "/bad_scale.safetensors";

@@ -7,6 +7,7 @@
 #include "cli_test_util.h"
 #include "model/model_files.h"
 #include "test_util.h"
+#include "wan/job.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
 #include "weights/lora.h"
@@ -147,6 +148,10 @@ class TestLora : public QObject {
     QTest::newRow("half a pair") << "half" << false << static_cast<int>(ErrorCode::kCorruptFile)
                                  << "without its up half";
     QTest::newRow("DoRA") << "dora" << false << static_cast<int>(ErrorCode::kUnsupported) << "DoRA";
+    QTest::newRow("LoHa beside a LoRA") << "loha" << true << static_cast<int>(ErrorCode::kUnsupported) << "LoHa, LoKr";
+    QTest::newRow("infinite alpha") << "alpha" << false << static_cast<int>(ErrorCode::kCorruptFile)
+                                    << "is not a finite number";
+    QTest::newRow("rank 0") << "rank0" << false << static_cast<int>(ErrorCode::kCorruptFile) << "rank 0";
   }
   void refusesWhatDoesNotFit() {
     QFETCH(QString, kind);
@@ -168,6 +173,12 @@ class TestLora : public QObject {
               {"blocks.0.self_attn.q.lora_B.weight", torch::zeros({5120, 4})}};
     if (kind == "half") file = {fits[0]};
     if (kind == "dora") file = fits, file.emplace_back("blocks.0.self_attn.q.dora_scale", torch::ones({64, 1}));
+    if (kind == "loha") file = fits, file.emplace_back("blocks.1.self_attn.q.hada_w1_a", torch::ones({64, 2}));
+    if (kind == "alpha")
+      file = fits, file.emplace_back("blocks.0.self_attn.q.alpha", torch::full({}, INFINITY, torch::kFloat32));
+    if (kind == "rank0")
+      file = {{"blocks.0.self_attn.q.lora_A.weight", torch::zeros({0, w.size(1)})},
+              {"blocks.0.self_attn.q.lora_B.weight", torch::zeros({w.size(0), 0})}};
     const std::string path = write(dir, "bad.safetensors", file);
     expect_error(
         [&] {
@@ -179,6 +190,43 @@ class TestLora : public QObject {
       QCOMPARE(merged.reports().at(0).unmatched, std::size_t{2});
       QVERIFY(wan_test::rel_l2(merged.view("blocks.0.self_attn.q.weight"), w + torch::mm(p.up, p.down)) < 1e-6);
     }
+  }
+
+  // A LoRA holding NaN: refused when merged (exit 4 from the CLI), nothing written; a mistyped strength
+  // is named as such, not as a missing file.
+  void damagedValuesAndStrengths() {
+    QTemporaryDir dir;
+    const TensorSourcePtr b = base();
+    Pair p = random_pair(b->view("blocks.0.self_attn.q.weight").to(torch::kFloat32), 4, 13);
+    p.up[3][1] = NAN;
+    const std::string nan =
+        write(dir, "nan.safetensors",
+              {{"blocks.0.self_attn.q.lora_A.weight", p.down}, {"blocks.0.self_attn.q.lora_B.weight", p.up}});
+    LoraMergedSource merged(b, {LoraFile{nan, 1.0}}, false);
+    expect_error([&] { merged.view("blocks.0.self_attn.q.weight"); }, ErrorCode::kCorruptFile,
+                 {"nan.safetensors", "lora_B.weight' holds NaN"});
+    const QString video = dir.filePath("v.mp4");
+    auto r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
+                               << "--lora" << QString::fromStdString(nan) << "--output" << video);
+    QCOMPARE(r.code, static_cast<int>(ErrorCode::kCorruptFile));
+    QVERIFY(!QFileInfo::exists(video));
+    // Finite entries whose product overflows float32: the sampling's NaN is caught before anything is written.
+    const std::string huge = write(dir, "huge.safetensors",
+                                   {{"blocks.0.self_attn.q.lora_A.weight", torch::full_like(p.down, 1e30)},
+                                    {"blocks.0.self_attn.q.lora_B.weight", torch::full_like(p.up, 1e30)}});
+    r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
+                          << "--lora" << QString::fromStdString(huge) << "--output" << video);
+    QCOMPARE(r.code, static_cast<int>(ErrorCode::kCorruptFile));
+    QVERIFY2(wan_test::last_line(r.err).contains("NaN or infinite values, so nothing was written"), qPrintable(r.err));
+    QVERIFY(!QFileInfo::exists(video));
+    r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
+                          << "--lora" << QString::fromStdString(nan) + ":abc"
+                          << "--output" << video);
+    QCOMPARE(r.code, static_cast<int>(ErrorCode::kInvalidArgument));
+    QVERIFY2(r.err.contains("the strength 'abc' is not a number"), qPrintable(r.err));
+    // A job file is held to the CLI's range.
+    expect_error([&] { request_from_json(R"({"model": {"loras": [{"path": "x", "strength": 1000}]}})"); },
+                 ErrorCode::kInvalidArgument, {"strengths from -100 to 100"});
   }
 
   // `wan generate --lora`: strength 0 gives the base model's latent exactly; a LoRA changes it; the

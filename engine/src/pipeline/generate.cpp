@@ -428,6 +428,12 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
         },
         velocity, image, high);
     result.sampling_seconds = seconds_since(t0);
+    // NaN or infinity in the latent (weights that hold them, a dtype that overflowed) would be written as a
+    // black or noise video with success: refused instead, before anything is written.
+    if (!torch::isfinite(latent).all().item<bool>())
+      throw Error(ErrorCode::kCorruptFile,
+                  "the sampling produced NaN or infinite values, so nothing was written: the DiT, text encoder or "
+                  "LoRA files hold non-finite numbers, or --dtype fp16 overflowed (try bf16 or fp32)");
     if (hooks.after_sampling) hooks.after_sampling();
     high = HighNoiseExpert{};
     high_noise = WanModel(nullptr);

@@ -3,6 +3,7 @@
 #include "wan/job.h"
 
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -200,6 +201,8 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
         LoraFile file;
         lf.text("path", file.path);
         lf.number("strength", file.strength);
+        if (!std::isfinite(file.strength) || std::fabs(file.strength) > 100)
+          throw mf.wrong("loras", "strengths from -100 to 100", l);
         r.model.loras.push_back(file);
       }
     }

@@ -84,6 +84,13 @@ std::string pick_one(const fs::path& model_dir, const char* subdir, Role role, c
   if (found.empty()) {
     std::string msg = (model_dir / subdir).string() + ": no " + role_name(role) + " file found";
     if (!unreadable.empty()) msg += " (one file could not be read: " + unreadable + ")";
+    if (role == Role::kT5 && fs::is_directory(model_dir / subdir))
+      for (const auto& e : fs::directory_iterator(model_dir / subdir))
+        if (e.path().extension() == ".gguf") {
+          msg += " (GGUF text encoders such as " + e.path().filename().string() +
+                 " are not read: use a .safetensors or .pth umT5)";
+          break;
+        }
     throw Error(ErrorCode::kFileNotFound, msg + "; put one there or name it with " + flag);
   }
   std::string names;

@@ -335,6 +335,11 @@ void check_models(RunPlan& p) {
                                                std::to_string(p.dit.in_dim) + ", out " + std::to_string(p.dit.out_dim) +
                                                " channels)");
   if (p.decode_only) return;
+  if (fs::path(p.files.t5).extension() == ".gguf")
+    throw Error(ErrorCode::kUnsupported, p.files.t5 +
+                                             ": GGUF text encoders are not read; use umt5_xxl_fp16.safetensors or "
+                                             "umt5_xxl_fp8_e4m3fn_scaled.safetensors (ComfyUI) or the official "
+                                             "models_t5_umt5-xxl-enc-bf16.pth");
   p.t5_source = open_weights(p.files.t5);
   p.t5 = detect_t5_config(RenamedSource(p.t5_source, t5_official_name));
   if (p.t5.dim != p.dit.text_dim)

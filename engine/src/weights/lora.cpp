@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <map>
 #include <utility>
 
@@ -17,7 +18,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-enum class Part { kUp, kDown, kAlpha, kDiff, kDiffBias, kDora, kUnknown };
+enum class Part { kUp, kDown, kAlpha, kDiff, kDiffBias, kDora, kOtherAdapter, kUnknown };
 
 // The module part of a key and what the entry is.
 std::pair<std::string, Part> split_key(const std::string& key) {
@@ -35,6 +36,9 @@ std::pair<std::string, Part> split_key(const std::string& key) {
   };
   for (const auto& [suffix, part] : kSuffixes)
     if (ends_with(key, suffix)) return {key.substr(0, key.size() - std::string(suffix).size()), part};
+  // LyCORIS's other adapters (LoHa's Hadamard pairs, LoKr's Kronecker factors, GLoRA, OFT): another formula.
+  for (const char* token : {".hada_", ".lokr_", ".a1.weight", ".oft_", ".glora_"})
+    if (key.find(token) != std::string::npos) return {key, Part::kOtherAdapter};
   return {key, Part::kUnknown};
 }
 
@@ -138,6 +142,10 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
       if (part == Part::kDora)
         throw bad(ErrorCode::kUnsupported,
                   "'" + key + "' is a DoRA magnitude: DoRA LoRAs are not supported (use a plain LoRA)");
+      if (part == Part::kOtherAdapter)
+        throw bad(ErrorCode::kUnsupported, "'" + key +
+                                               "' belongs to a LoHa, LoKr or other LyCORIS adapter: only LoRA "
+                                               "(low-rank up/down pairs) and full diffs are supported");
       std::string official = part == Part::kUnknown ? std::string() : lora_module_to_official(module, flat);
       if (diffusers && !official.empty()) {  // diffusers' norm2 is the official norm3 and back
         for (const auto& [from, to] : {std::pair<const char*, const char*>{".norm2", ".norm3"}, {".norm3", ".norm2"}})
@@ -195,11 +203,13 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
           throw bad(ErrorCode::kModelMismatch, module + " makes a change of " + shape_text({up[0], delta / up[0]}) +
                                                    " for the DiT weight " + shape_text(w) +
                                                    ": a LoRA for another model size");
+        if (down[0] <= 0) throw bad(ErrorCode::kCorruptFile, module + " has rank 0 (an empty up/down pair)");
         double alpha = static_cast<double>(down[0]);  // no alpha: scale 1 (PEFT's lora_alpha = r)
         if (!p.alpha.empty()) {
           const torch::Tensor a = file->view(p.alpha);
           if (a.numel() != 1) throw bad(ErrorCode::kCorruptFile, p.alpha + " is not a single number");
           alpha = a.to(torch::kFloat64).item<double>();
+          if (!std::isfinite(alpha)) throw bad(ErrorCode::kCorruptFile, p.alpha + " is not a finite number");
         }
         patches_[weight].push_back(Patch{file, p.up, p.down, "", lora.strength * alpha / static_cast<double>(down[0])});
       }
@@ -219,15 +229,24 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
 
 namespace {
 // Rows [r0, r0 + rows) of `w` (float32, [rows, row]) plus each patch's change to them, in float32.
+// A LoRA entry as float32, refused when it holds NaN or infinity (merged, it would turn the video to NaN).
+torch::Tensor finite_entry(const LoraMergedSource::Patch& p, const std::string& entry) {
+  torch::Tensor t = p.file->view(entry).to(torch::kFloat32);
+  if (!torch::isfinite(t).all().item<bool>())
+    throw Error(ErrorCode::kCorruptFile,
+                "LoRA " + p.file->path() + ": '" + entry + "' holds NaN or infinite values; the file is damaged");
+  return t;
+}
+
 torch::Tensor add_patches(torch::Tensor w, const std::vector<LoraMergedSource::Patch>& patches, std::int64_t r0) {
   const std::int64_t rows = w.size(0);
   for (const LoraMergedSource::Patch& p : patches) {
     if (!p.diff.empty()) {
-      w.add_(p.file->view(p.diff).to(torch::kFloat32).reshape({-1, w.size(1)}).narrow(0, r0, rows), p.scale);
+      w.add_(finite_entry(p, p.diff).reshape({-1, w.size(1)}).narrow(0, r0, rows), p.scale);
       continue;
     }
-    const torch::Tensor up = p.file->view(p.up).to(torch::kFloat32).flatten(1).narrow(0, r0, rows);
-    const torch::Tensor down = p.file->view(p.down).to(torch::kFloat32).flatten(1);
+    const torch::Tensor up = finite_entry(p, p.up).flatten(1).narrow(0, r0, rows);
+    const torch::Tensor down = finite_entry(p, p.down).flatten(1);
     w.add_(torch::mm(up, down), p.scale);
   }
   return w;

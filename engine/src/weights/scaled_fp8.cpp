@@ -60,11 +60,17 @@ ScaledFp8Source::ScaledFp8Source(TensorSourcePtr inner) : inner_(std::move(inner
     const bool scalar = numel == 1;
     const bool per_row = !ws.empty() && ((ss.size() == 1 && ss[0] == ws[0]) ||
                                          (ss.size() == 2 && ss[0] == ws[0] && ss[1] == 1 && ws.size() >= 2));
-    const bool per_block =
-        ws.size() == 2 && ss.size() == 3 && ss[0] == ws[0] && ss[2] == 1 && ss[1] > 0 && ws[1] % ss[1] == 0;
+    // One per block of each row: [out, blocks, 1], or [out, blocks] with more than one block.
+    const bool per_block = ws.size() == 2 && ss.size() >= 2 && ss[0] == ws[0] && ss[1] > 0 && ws[1] % ss[1] == 0 &&
+                           ((ss.size() == 3 && ss[2] == 1) || (ss.size() == 2 && ss[1] > 1));
     if (!scalar && !per_row && !per_block)
       throw corrupt("scale '" + n + "' has shape " + shape_text(ss) + ", which does not fit weight '" + weight + "' " +
-                    shape_text(ws) + " (one per tensor, per output row or per block of a row)");
+                    shape_text(ws) +
+                    " (one per tensor [] or [1], per output row [out] or [out, 1], or per block of a "
+                    "row [out, blocks] or [out, blocks, 1])");
+    // Scales are few and small: read them now. A NaN or infinite scale turns the whole video to NaN.
+    if (!torch::isfinite(inner_->view(n).to(torch::kFloat32)).all().item<bool>())
+      throw corrupt("scale '" + n + "' holds NaN or infinite values; the file is damaged");
   }
   for (const std::string& n : names_)
     if (is_float8(inner_->info(n).dtype) && !scale_of_.count(n) && ends_with(n, ".weight"))
@@ -88,8 +94,8 @@ torch::Tensor dequantize_float8(const torch::Tensor& q_stored, const torch::Tens
   if (!scale.defined()) return q;
   const torch::Tensor s = scale.to(torch::kFloat32);
   if (s.numel() == 1) return q * s.reshape({});
-  if (s.dim() == 3)  // one scale per block of each row
-    return (q.view({q.size(0), s.size(1), -1}) * s).view_as(q);
+  if (s.dim() == 3 || (s.dim() == 2 && s.size(1) > 1))  // one scale per block of each row
+    return (q.view({q.size(0), s.size(1), -1}) * s.reshape({s.size(0), s.size(1), 1})).view_as(q);
   std::vector<std::int64_t> per_row(static_cast<std::size_t>(q.dim()), 1);
   per_row[0] = q.size(0);
   return q * s.reshape(per_row);

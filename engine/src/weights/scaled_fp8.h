@@ -11,7 +11,8 @@
 //   scaled_fp8             ComfyUI's marker (a small float8 tensor naming the format): ignored
 // The weight is q.float() * s (ComfyUI's dequantize: `weight.to(dtype) * scale_weight`), with s a
 // scalar (one per tensor), one per output row ([out] or [out, 1]), or one per block of each row
-// ([out, blocks, 1]); any other shape is refused naming the tensor. A float8 weight without a scale
+// ([out, blocks, 1] or [out, blocks]); any other shape, and a NaN or infinite scale, is refused naming
+// the tensor. A float8 weight without a scale
 // in a file where other float8 weights have one is refused: read as it is it would be off by its scale
 // (white or black frames with no error).
 #pragma once

@@ -21,7 +21,7 @@ struct TensorInfo {
 
 // A weight as a file stores it in float8 (weights/scaled_fp8.h): q in float8_e4m3fn or float8_e5m2
 // (a CPU view of the file) and its float32 scale s (a scalar, one per output row [out] or [out, 1],
-// or one per block of each row [out, blocks, 1]; undefined for a plain float8 file). The weight it
+// or one per block of each row [out, blocks, 1] or [out, blocks]; undefined for a plain float8 file). The weight it
 // stands for is dequantize_float8(q, s).
 struct Float8Weight {
   torch::Tensor q, scale;
