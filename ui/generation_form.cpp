@@ -127,6 +127,20 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   guidance_->setObjectName("guidance");
   guidance_->setRange(-0.5, 30);  // the minimum: the task's default
   guidance_->setSingleStep(0.5);
+  guidance_high_ = new QDoubleSpinBox;
+  guidance_high_->setObjectName("guidanceHigh");
+  guidance_high_->setRange(-0.5, 30);  // the minimum: the model's default
+  guidance_high_->setSingleStep(0.5);
+  guidance_high_->setSpecialValueText(QString("default (%1, or the low-noise value)").arg(wan::kA14BGuidanceHigh));
+  guidance_high_->setToolTip("Wan2.2 A14B: the high-noise expert's guidance scale (--guidance LOW,HIGH)");
+  boundary_ = new QDoubleSpinBox;
+  boundary_->setObjectName("boundary");
+  boundary_->setRange(0, 1);  // 0: the model's default (a boundary must be > 0)
+  boundary_->setDecimals(3);
+  boundary_->setSingleStep(0.025);
+  boundary_->setSpecialValueText(QString("default (%1)").arg(wan::kA14BBoundary));
+  boundary_->setToolTip(
+      "Wan2.2 A14B: the high-noise expert runs while the timestep is at least this x 1000 (--boundary)");
   sampler_ = new QComboBox;
   sampler_->addItems({"unipc", "dpm++"});
   random_seed_ = new QCheckBox("random");
@@ -197,6 +211,13 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   row3->addWidget(shift_);
   row3->addWidget(guidance_);
   form->addRow("Shift / guidance", row3);
+  experts_row_ = new QWidget;
+  auto* row4 = new QHBoxLayout(experts_row_);
+  row4->setContentsMargins(0, 0, 0, 0);
+  row4->addWidget(guidance_high_);
+  row4->addWidget(boundary_);
+  form->addRow("High-noise guidance / boundary", experts_row_);
+  form->setRowVisible(experts_row_, false);
   auto* seed_row = new QHBoxLayout;
   seed_row->addWidget(random_seed_);
   seed_row->addWidget(seed_);
@@ -220,6 +241,13 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   setImageToVideo(false);
 }
 
+void GenerationForm::setMixtureOfExperts(bool moe) {
+  moe_ = moe;
+  if (auto* form = qobject_cast<QFormLayout*>(layout())) form->setRowVisible(experts_row_, moe);
+  showTaskDefaults();
+  emit changed();
+}
+
 void GenerationForm::setImageToVideo(bool i2v) {
   i2v_ = i2v;
   image_label_->setText(i2v ? "Start picture" : "Start picture (I2V only)");
@@ -231,8 +259,9 @@ void GenerationForm::setImageToVideo(bool i2v) {
 }
 
 void GenerationForm::showTaskDefaults() {
-  const wan::TaskDefaults d =
+  wan::TaskDefaults d =
       wan::task_defaults(i2v_ ? wan::Task::kImageToVideo : wan::Task::kTextToVideo, width_->value(), height_->value());
+  if (moe_) d = wan::TaskDefaults{wan::kA14BSteps, wan::kA14BShift, wan::kA14BGuidanceLow};
   steps_->setSpecialValueText(QString("default (%1)").arg(d.steps));
   shift_->setSpecialValueText(QString("default (%1)").arg(d.shift));
   guidance_->setSpecialValueText(QString("default (%1)").arg(d.guidance));
@@ -286,6 +315,8 @@ wan::GenerationRequest GenerationForm::request() const {
   r.sampler = wan::parse_sampler(sampler_->currentText().toStdString());
   if (shift_->value() != shift_->minimum()) r.shift = shift_->value();
   if (guidance_->value() != guidance_->minimum()) r.guidance = guidance_->value();
+  if (moe_ && guidance_high_->value() != guidance_high_->minimum()) r.guidance_high = guidance_high_->value();
+  if (moe_ && boundary_->value() != boundary_->minimum()) r.boundary = boundary_->value();
   bool ok = false;
   const qint64 seed = seed_->text().toLongLong(&ok);
   r.seed = random_seed_->isChecked() || !ok ? -1 : seed;
@@ -308,6 +339,8 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   sampler_->setCurrentText(wan::sampler_name(r.sampler));
   shift_->setValue(r.shift.value_or(shift_->minimum()));
   guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
+  guidance_high_->setValue(r.guidance_high.value_or(guidance_high_->minimum()));
+  boundary_->setValue(r.boundary.value_or(boundary_->minimum()));
   random_seed_->setChecked(r.seed < 0);
   seed_->setText(r.seed < 0 ? QString() : QString::number(r.seed));
   seed_->setDisabled(r.seed < 0);

@@ -37,6 +37,9 @@ class GenerationForm : public QWidget {
   // size is the largest area. Text-to-video models: the row is disabled and ignored.
   void setImageToVideo(bool i2v);
   bool imageToVideo() const { return i2v_; }
+  // The loaded model is Wan2.2 A14B (two experts): the high-noise expert's guidance and the boundary
+  // are shown and go into the request (guidance_high, boundary); the guidance box is the low-noise one's.
+  void setMixtureOfExperts(bool moe);
   QString startImage() const;
   // The video's size: width x height, or for image-to-video with a readable picture the size that
   // picture gives within that area (what the memory estimate is for).
@@ -64,7 +67,9 @@ class GenerationForm : public QWidget {
   QPlainTextEdit *prompt_, *negative_;
   QComboBox *size_, *sampler_;
   QSpinBox *width_, *height_, *frames_, *steps_;
-  QDoubleSpinBox *shift_, *guidance_;
+  QDoubleSpinBox *shift_, *guidance_, *guidance_high_, *boundary_;
+  QWidget* experts_row_;  // guidance_high_ and boundary_, shown for Wan2.2 A14B
+  bool moe_ = false;
   QCheckBox* random_seed_;
   QLineEdit *seed_, *output_, *image_;
   QLabel *image_label_, *size_label_, *image_preview_, *prompt_tokens_, *negative_tokens_;

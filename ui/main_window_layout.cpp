@@ -443,7 +443,12 @@ QString MainWindow::commandLine() const {
     << QString::number(r.frames);
   if (r.steps) a << "--steps" << QString::number(*r.steps);
   if (r.shift) a << "--shift" << QString::number(*r.shift);
-  if (r.guidance) a << "--guidance" << QString::number(*r.guidance);
+  if (r.guidance_high)  // Wan2.2 A14B: the pair, the low-noise expert's first
+    a << "--guidance"
+      << QString::number(r.guidance.value_or(wan::kA14BGuidanceLow)) + "," + QString::number(*r.guidance_high);
+  else if (r.guidance)
+    a << "--guidance" << QString::number(*r.guidance);
+  if (r.boundary) a << "--boundary" << QString::number(*r.boundary);
   if (r.seed >= 0) a << "--seed" << QString::number(r.seed);
   if (r.sampler != wan::SamplerKind::kUniPC) a << "--sampler" << wan::sampler_name(r.sampler);
   if (gpuRun())

@@ -69,6 +69,17 @@ class TestEstimate : public QObject {
     QVERIFY(offered);
   }
 
+  // Wan2.2 A14B: both experts are loaded, so twice one expert's weights; activations as one.
+  void twoExpertsHoldTwiceTheWeights() {
+    wan::EstimateSettings s;
+    wan::ModelDims m = wan::wan21_t2v_14b();
+    const wan::MemoryEstimate one = wan::estimate_memory(m, s);
+    m.experts = 2;
+    const wan::MemoryEstimate two = wan::estimate_memory(m, s);
+    QCOMPARE(two.weights, 2 * one.weights);
+    QCOMPARE(two.activations, one.activations);
+  }
+
   void contextParallelDividesActivations() {
     wan::EstimateSettings s;
     const wan::ModelDims m = wan::wan21_t2v_1_3b();

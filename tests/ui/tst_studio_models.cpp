@@ -4,6 +4,7 @@
 // command line. (The merge and the kept float8 weights are checked in tests/engine/tst_lora.cpp and
 // tst_fp8_kept.cpp.)
 #include <QCheckBox>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -161,6 +162,35 @@ class TestStudioModels : public QObject {
     wan_ui::MainWindow again(dirs.options());
     QVERIFY(again.modelPanel()->fp8Weights() == wan::Fp8Weights::kKeep);
     QVERIFY(again.modelPanel()->loraAllowPartial());
+  }
+
+  // Wan2.2 A14B (the official-layout fixture): the high-noise guidance and the boundary appear, go with the
+  // job and the command line, and the estimate counts both experts.
+  void expertFieldsForWan22() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    auto* high = w.generationForm()->findChild<QDoubleSpinBox*>("guidanceHigh");
+    auto* boundary = w.generationForm()->findChild<QDoubleSpinBox*>("boundary");
+    QVERIFY(high && boundary);
+    QVERIFY(!high->isVisibleTo(w.generationForm()));
+    const QString moe = QString(WAN_TEST_DATA_DIR) + "/golden22/t2v_moe_pipeline_small";
+    QVERIFY2(w.loadModel(moe), qPrintable(w.lastMessage()));
+    QVERIFY(w.modelPanel()->info()->moe);
+    QCOMPARE(w.modelPanel()->info()->dims.experts, 2);
+    QVERIFY(high->isVisibleTo(w.generationForm()));
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.model = {};
+    r.guidance = 2.5;
+    r.guidance_high = 6.0;
+    r.boundary = 0.9;
+    w.generationForm()->setRequest(r);
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    QVERIFY2(w.commandLine().contains("--guidance 2.5,6 --boundary 0.9"), qPrintable(w.commandLine()));
+    w.addToQueue();
+    QCOMPARE(w.queue()->size(), 1);
+    QCOMPARE(w.queue()->at(0).job.request.guidance_high.value(), 6.0);
+    QCOMPARE(w.queue()->at(0).job.request.boundary.value(), 0.9);
   }
 };
 

@@ -27,6 +27,8 @@ struct ModelDims {
   // Parameters of the Linear weights the files store in float8 (model_info.h counts them): what
   // Fp8Weights::kKeep keeps at 1 byte each. 0: the files hold no float8 weights.
   std::int64_t dit_float8_params = 0, t5_float8_params = 0;
+  // DiTs held while sampling: 2 for Wan2.2 A14B's experts (both loaded, each sharded alike), else 1.
+  int experts = 1;
 };
 ModelDims wan21_t2v_1_3b();
 ModelDims wan21_t2v_14b();

@@ -118,6 +118,11 @@ const char* task_name(Task task);  // "t2v", "i2v" (the official generate.py's -
 // The official defaults of a task (wan/configs/wan_t2v_*.py and wan_i2v_14B.py: sample_steps,
 // sample_shift, sample_guide_scale; generate.py _validate_args: i2v samples 40 steps, and shift 3.0 at
 // 832*480 or 480*832).
+// Wan2.2 T2V-A14B's defaults (wan/configs/wan_t2v_A14B.py: sample_steps 40, sample_shift 12.0,
+// sample_guide_scale (3.0, 4.0) as (low-noise, high-noise), boundary 0.875).
+constexpr int kA14BSteps = 40;
+constexpr double kA14BShift = 12.0, kA14BGuidanceLow = 3.0, kA14BGuidanceHigh = 4.0, kA14BBoundary = 0.875;
+
 struct TaskDefaults {
   int steps = 50;
   double shift = 5.0;

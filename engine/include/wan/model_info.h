@@ -21,7 +21,10 @@ struct ModelInfo {
   // Image-to-video models: the CLIP vision file, or why it was not found (the model still inspects).
   std::string clip_path, clip_error;
   std::int64_t clip_file_bytes = 0;
-  ModelDims dims;  // sizes and exact parameter counts
+  // Wan2.2 A14B: two experts (dit_path the low-noise one, dit_high_path the high-noise one).
+  bool moe = false;
+  std::string dit_high_path;
+  ModelDims dims;  // sizes and exact parameter counts (of one expert; dims.experts says how many)
 };
 
 // Throws wan::Error (kFileNotFound, kCorruptFile, kModelMismatch) like `wan generate` would.

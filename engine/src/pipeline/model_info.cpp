@@ -65,6 +65,12 @@ ModelInfo inspect_model(const ModelFiles& files) {
   if (!r.dit_config.empty()) check_config_fits_weights(dit, dit_named.parameter_count(), r.dit_config, r.dit);
   info.kind = dit_kind_name(dit.kind);
   info.label = dit.label();
+  if (!r.dit_high.empty()) {  // Wan2.2 A14B: two experts of this size
+    info.moe = true;
+    info.dit_high_path = r.dit_high;
+    info.label = std::string(dit_kind_name(dit.kind)) + "-A14B (2 experts of " + dit.label().substr(4) + ")";
+    info.dims.experts = 2;
+  }
   info.dit_dtype = dominant_dtype(*dit_source);
   info.dit_file_bytes = dit_source->total_bytes();
 

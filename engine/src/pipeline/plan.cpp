@@ -425,14 +425,12 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   check_models(p);
   if (p.moe && !p.decode_only) {
     // Wan2.2 A14B's own defaults (wan/configs/wan_t2v_A14B.py) where the user gave none.
-    if (!given.steps) p.request.steps = 40;
-    if (!given.shift) p.request.shift = 12.0;
-    if (!given.guidance) {
-      p.request.guidance = 3.0;
-      p.request.guidance_high = 4.0;
-    }
-    if (!p.request.guidance_high) p.request.guidance_high = p.request.guidance;
-    if (!p.request.boundary) p.request.boundary = 0.875;
+    if (!given.steps) p.request.steps = kA14BSteps;
+    if (!given.shift) p.request.shift = kA14BShift;
+    if (!given.guidance) p.request.guidance = kA14BGuidanceLow;
+    // --guidance G: both experts; nothing given: the official pair.
+    if (!p.request.guidance_high) p.request.guidance_high = given.guidance ? *p.request.guidance : kA14BGuidanceHigh;
+    if (!p.request.boundary) p.request.boundary = kA14BBoundary;
   }
   if (!p.decode_only) {
     const std::int64_t stride = p.vae.spatial_stride();
