@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "wan/error.h"
 
@@ -41,6 +42,11 @@ void ProgressPrinter::operator()(const wan::ProgressEvent& e) {
     } else {
       std::snprintf(line, sizeof(line), "[%s] %s %d/%d  %.2f s/%s  ETA %s", wan::phase_name(e.phase), unit, e.step,
                     e.total, e.seconds_per_step, unit, format_duration(eta).c_str());
+    }
+    // What ran the step when there is a choice (Wan2.2 A14B: "high-noise expert").
+    if (!e.detail.empty() && e.phase == wan::Phase::kSampling) {
+      const std::size_t used = std::strlen(line);
+      std::snprintf(line + used, sizeof(line) - used, "  %s", e.detail.c_str());
     }
   } else {
     // The event's detail, or the phase in words where it has none ("[writing] writing the outputs").

@@ -141,6 +141,9 @@ class TestWan22Moe : public QObject {
                               video};
     const wan_test::Run run = wan_test::run_wan(args);
     QVERIFY2(run.code == 0, qPrintable(run.err));
+    // The progress names the expert of each step: 5 high-noise steps, then 3 low-noise ones.
+    QVERIFY2((run.out + run.err).count("high-noise expert") == 5 && (run.out + run.err).count("low-noise expert") == 3,
+             qPrintable(run.err));
     const double e =
         wan_test::rel_l2(wan::SafetensorsFile::open(latent.toStdString())->view("latent"), reference("final_latent"));
     QVERIFY2(e < 1e-3, std::to_string(e).c_str());
