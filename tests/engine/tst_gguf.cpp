@@ -8,6 +8,7 @@
 
 #include "model/model_files.h"
 #include "test_util.h"
+#include "weights/checked_math.h"
 #include "weights/file_util.h"
 #include "weights/ggml_blocks.h"
 #include "weights/gguf_file.h"
@@ -147,6 +148,15 @@ class TestGguf : public QObject {
 
   // ComfyUI-GGUF stores a 5-dim weight flattened with its shape in comfy.gguf.orig_shape.<name>; gguf-py
   // writes the expected values with five GGUF dims. Both read as [16, 4, 1, 2, 2], through open_weights too.
+  // A shape with a zero dim still has strides: the other dims must not overflow them (fuzz_gguf found a
+  // file whose orig_shape [0, 2^40, 2^40] got through as "0 values" and then made LibTorch throw).
+  void emptyShapesWithHugeDimsAreRefused() {
+    QVERIFY(!wan::checked_numel({0, std::int64_t(1) << 40, std::int64_t(1) << 40}));
+    QCOMPARE(wan::checked_numel({0, 4, 5}).value(), std::int64_t(0));
+    QCOMPARE(wan::checked_numel({3, 4, 5}).value(), std::int64_t(60));
+    QVERIFY(!wan::checked_numel({3, -1}));
+  }
+
   void shapesOfMoreThanFourDims() {
     const auto source = open_weights(blocks_file());
     const std::vector<std::int64_t> shape{16, 4, 1, 2, 2};

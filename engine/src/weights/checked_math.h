@@ -23,15 +23,23 @@ inline std::optional<std::int64_t> checked_add(std::int64_t a, std::int64_t b) {
 }
 
 // The elements of a shape (its product), or nullopt for a negative size or an overflow.
+// A zero dim makes the count 0 but not the shape harmless: LibTorch computes the strides from the other
+// dims, and [0, 2^40, 2^40] overflows them ("Stride calculation overflowed", found by fuzz_gguf). So
+// the product of the non-zero dims must fit too.
 inline std::optional<std::int64_t> checked_numel(const std::vector<std::int64_t>& shape) {
   std::int64_t n = 1;
+  bool empty = false;
   for (std::int64_t d : shape) {
     if (d < 0) return std::nullopt;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
     const auto next = checked_mul(n, d);
     if (!next) return std::nullopt;
     n = *next;
   }
-  return n;
+  return empty ? 0 : n;
 }
 
 // One past the highest element index a strided view reaches, counted from its offset:
