@@ -79,11 +79,7 @@ torch::Tensor sample(const GenerationRequest& r, const std::string& dist_json = 
 
 // A copy of the pipeline fixture's folder (links) whose DiT is `dit`.
 void folder_with_dit(const std::string& to, const Named& dit) {
-  namespace fs = std::filesystem;
-  const fs::path from = golden("t2v_pipeline_small");
-  for (const auto& entry : fs::directory_iterator(from))
-    if (entry.path().filename() != "diffusion_pytorch_model.safetensors")
-      fs::create_symlink(fs::absolute(entry.path()), fs::path(to) / entry.path().filename());
+  wan_test::link_folder(golden("t2v_pipeline_small"), to, {"diffusion_pytorch_model.safetensors"});
   write_safetensors(to + "/diffusion_pytorch_model.safetensors", dit);
 }
 

@@ -24,14 +24,6 @@ torch::Tensor reference(const std::string& name) {
   return wan::SafetensorsFile::open(fixture() + "/io.safetensors")->view(name);
 }
 
-// A copy of the fixture folder (links), for the broken variants.
-void link_fixture(const std::string& to, const std::vector<std::string>& leave_out) {
-  namespace fs = std::filesystem;
-  for (const auto& e : fs::directory_iterator(fixture()))
-    if (std::find(leave_out.begin(), leave_out.end(), e.path().filename().string()) == leave_out.end())
-      fs::create_symlink(e.path(), fs::path(to) / e.path().filename());
-}
-
 }  // namespace
 
 class TestWan22Moe : public QObject {
@@ -157,13 +149,13 @@ class TestWan22Moe : public QObject {
 
   void brokenFoldersAndSettingsAreRefused() {
     QTemporaryDir one_expert, mismatched;
-    link_fixture(one_expert.path().toStdString(), {"high_noise_model"});
+    wan_test::link_folder(fixture(), one_expert.path().toStdString(), {"high_noise_model"});
     wan::GenerationRequest r = wan::pipeline_case_request(fixture());
     r.model.model_dir = one_expert.path().toStdString();
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kFileNotFound,
                  {"high_noise_model/ is missing", "A14B"});
     // An expert of another size: the Wan2.1 fixture DiT (other widths) as the high-noise expert.
-    link_fixture(mismatched.path().toStdString(), {"high_noise_model"});
+    wan_test::link_folder(fixture(), mismatched.path().toStdString(), {"high_noise_model"});
     std::filesystem::create_directory(mismatched.filePath("high_noise_model").toStdString());
     std::filesystem::create_symlink(
         wan_test::golden("dit_t2v_small") + "/diffusion_pytorch_model.safetensors",

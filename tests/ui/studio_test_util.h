@@ -4,6 +4,7 @@
 #pragma once
 #include <signal.h>
 
+#include <QAction>
 #include <QCoreApplication>
 #include <QDir>
 #include <QTemporaryDir>
@@ -31,6 +32,8 @@ inline int studioSegments() {
   const QString mine = QString("wan-studio-studio-%1-*").arg(QCoreApplication::applicationPid());
   return QDir("/dev/shm").entryList({mine}, QDir::Files).size();
 }
+// The window's menu action named `name` (its objectName), or nullptr.
+inline QAction* action(const wan_ui::MainWindow& w, const QString& name) { return w.findChild<QAction*>(name); }
 inline bool processAlive(qint64 pid) { return pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0; }
 
 inline wan::GenerationRequest smallRequest(const QString& out_dir) {

@@ -41,6 +41,7 @@
 #include "wan/launcher.h"
 #include "wan/model_info.h"
 
+using studio_test::action;
 using studio_test::longRequest;
 using studio_test::processAlive;
 using studio_test::sampling;
@@ -49,11 +50,7 @@ using studio_test::studioSegments;
 using studio_test::WindowDirs;
 using studio_test::world2;
 
-namespace {
-
-QAction* action(const wan_ui::MainWindow& w, const QString& name) { return w.findChild<QAction*>(name); }
-
-}  // namespace
+namespace {}  // namespace
 
 class TestJobQueueWindow : public QObject {
   Q_OBJECT

@@ -42,6 +42,7 @@
 #include "wan/launcher.h"
 #include "wan/model_info.h"
 
+using studio_test::action;
 using studio_test::longRequest;
 using studio_test::processAlive;
 using studio_test::sampling;
@@ -51,8 +52,6 @@ using studio_test::WindowDirs;
 using studio_test::world2;
 
 namespace {
-
-QAction* action(const wan_ui::MainWindow& w, const QString& name) { return w.findChild<QAction*>(name); }
 
 // What a layout gives a widget at least (as QLayout's qSmartMinSize).
 QSize layoutMinimum(const QWidget* w) {
