@@ -131,14 +131,12 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   guidance_high_->setObjectName("guidanceHigh");
   guidance_high_->setRange(-0.5, 30);  // the minimum: the model's default
   guidance_high_->setSingleStep(0.5);
-  guidance_high_->setSpecialValueText(QString("default (%1, or the low-noise value)").arg(wan::kA14BGuidanceHigh));
   guidance_high_->setToolTip("Wan2.2 A14B: the high-noise expert's guidance scale (--guidance LOW,HIGH)");
   boundary_ = new QDoubleSpinBox;
   boundary_->setObjectName("boundary");
   boundary_->setRange(0, 1);  // 0: the model's default (a boundary must be > 0)
   boundary_->setDecimals(3);
   boundary_->setSingleStep(0.025);
-  boundary_->setSpecialValueText(QString("default (%1)").arg(wan::kA14BBoundary));
   boundary_->setToolTip(
       "Wan2.2 A14B: the high-noise expert runs while the timestep is at least this x 1000 (--boundary)");
   sampler_ = new QComboBox;
@@ -250,18 +248,32 @@ void GenerationForm::setMixtureOfExperts(bool moe) {
 
 void GenerationForm::setImageToVideo(bool i2v) {
   i2v_ = i2v;
-  image_label_->setText(i2v ? "Start picture" : "Start picture (I2V only)");
-  image_->setEnabled(i2v);
-  pick_image_->setEnabled(i2v);
-  size_label_->setText(i2v ? "Size (largest area)" : "Size");
+  updateImageRow();
+}
+
+void GenerationForm::setTextImageToVideo(bool ti2v) {
+  ti2v_ = ti2v;
+  updateImageRow();
+}
+
+void GenerationForm::updateImageRow() {
+  const bool picture = i2v_ || ti2v_;
+  image_label_->setText(ti2v_ ? "Start picture (optional)" : i2v_ ? "Start picture" : "Start picture (I2V only)");
+  image_->setEnabled(picture);
+  pick_image_->setEnabled(picture);
+  size_label_->setText(i2v_ ? "Size (largest area)" : ti2v_ ? "Size (largest area with a picture)" : "Size");
   showTaskDefaults();
   emit changed();
 }
 
 void GenerationForm::showTaskDefaults() {
-  wan::TaskDefaults d =
-      wan::task_defaults(i2v_ ? wan::Task::kImageToVideo : wan::Task::kTextToVideo, width_->value(), height_->value());
-  if (moe_) d = wan::TaskDefaults{wan::kA14BSteps, wan::kA14BShift, wan::kA14BGuidanceLow};
+  // TI2V-5B takes its config's defaults in both modes (the text-to-video ones).
+  const wan::Task task = i2v_ && !ti2v_ ? wan::Task::kImageToVideo : wan::Task::kTextToVideo;
+  wan::TaskDefaults d = wan::task_defaults(task, width_->value(), height_->value());
+  const wan::ExpertDefaults experts = wan::expert_defaults(task);
+  if (moe_) d = wan::TaskDefaults{experts.steps, experts.shift, experts.guidance_low};
+  guidance_high_->setSpecialValueText(QString("default (%1, or the low-noise value)").arg(experts.guidance_high));
+  boundary_->setSpecialValueText(QString("default (%1)").arg(experts.boundary));
   steps_->setSpecialValueText(QString("default (%1)").arg(d.steps));
   shift_->setSpecialValueText(QString("default (%1)").arg(d.shift));
   guidance_->setSpecialValueText(QString("default (%1)").arg(d.guidance));
@@ -271,8 +283,11 @@ void GenerationForm::showTaskDefaults() {
 
 QSize GenerationForm::videoSize() const {
   const QSize area(width_->value(), height_->value());
-  if (!i2v_ || !image_size_.isValid()) return area;
-  const auto s = wan::image_to_video_size(area.width(), area.height(), image_size_.width(), image_size_.height());
+  const bool picture = i2v_ || (ti2v_ && !startImage().isEmpty());
+  if (!picture || !image_size_.isValid()) return area;
+  const auto s =
+      ti2v_ ? wan::text_image_to_video_size(area.width(), area.height(), image_size_.width(), image_size_.height())
+            : wan::image_to_video_size(area.width(), area.height(), image_size_.width(), image_size_.height());
   return s[0] > 0 && s[1] > 0 ? QSize(static_cast<int>(s[0]), static_cast<int>(s[1])) : area;
 }
 
@@ -320,7 +335,7 @@ wan::GenerationRequest GenerationForm::request() const {
   bool ok = false;
   const qint64 seed = seed_->text().toLongLong(&ok);
   r.seed = random_seed_->isChecked() || !ok ? -1 : seed;
-  if (i2v_) r.image = startImage().toStdString();
+  if (i2v_ || ti2v_) r.image = startImage().toStdString();
   return r;
 }
 

@@ -36,6 +36,9 @@ class GenerationForm : public QWidget {
   // The loaded model takes a start picture (I2V): the picture row is enabled and required, and the
   // size is the largest area. Text-to-video models: the row is disabled and ignored.
   void setImageToVideo(bool i2v);
+  // Wan2.2 TI2V-5B: the start picture is optional (with one, image-to-video; the size is then the
+  // largest area), the defaults are TI2V's in both modes and sizes are multiples of 32.
+  void setTextImageToVideo(bool ti2v);
   bool imageToVideo() const { return i2v_; }
   // The loaded model is Wan2.2 A14B (two experts): the high-noise expert's guidance and the boundary
   // are shown and go into the request (guidance_high, boundary); the guidance box is the low-noise one's.
@@ -63,6 +66,7 @@ class GenerationForm : public QWidget {
  private:
   void onSizePreset(int index);
   void showTaskDefaults();  // the "default (N)" texts for the current task and size
+  void updateImageRow();    // the picture row and size label for i2v_ / ti2v_
   void updateTokenCounts();
   QPlainTextEdit *prompt_, *negative_;
   QComboBox *size_, *sampler_;
@@ -78,6 +82,7 @@ class GenerationForm : public QWidget {
   QString token_note_;
   QPushButton* pick_image_;
   bool i2v_ = false;
+  bool ti2v_ = false;
   QSize image_size_;  // of the start picture; invalid when none or unreadable
 };
 

@@ -1,5 +1,6 @@
 #include "lora_list.h"
 
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -16,11 +17,13 @@ LoraList::LoraList(QWidget* parent) : QWidget(parent) {
   auto* l = new QVBoxLayout(this);
   l->setContentsMargins(0, 0, 0, 0);
   auto* title = new QLabel("LoRAs (merged into the DiT, in this order)");
-  table_ = new QTableWidget(0, 2);
+  table_ = new QTableWidget(0, 3);
   table_->setObjectName("loraTable");
-  table_->setHorizontalHeaderLabels({"File", "Strength"});
+  table_->setHorizontalHeaderLabels({"File", "Strength", "Expert"});
   table_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   table_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setSectionResizeMode(2, QHeaderView::ResizeToContents);
+  table_->setColumnHidden(2, true);
   table_->verticalHeader()->hide();
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -66,6 +69,26 @@ void LoraList::add(const wan::LoraFile& lora) {
   strength->setToolTip("1: as trained; 0: off; negative: the opposite");
   connect(strength, qOverload<double>(&QDoubleSpinBox::valueChanged), this, [this] { emit changed(); });
   table_->setCellWidget(row, 1, strength);
+  auto* expert = new QComboBox;
+  expert->setObjectName("loraExpert");
+  for (wan::LoraExpert e : {wan::LoraExpert::kBoth, wan::LoraExpert::kHighNoise, wan::LoraExpert::kLowNoise})
+    expert->addItem(e == wan::LoraExpert::kBoth        ? "Both"
+                    : e == wan::LoraExpert::kHighNoise ? "High noise"
+                                                       : "Low noise",
+                    static_cast<int>(e));
+  expert->setCurrentIndex(expert->findData(static_cast<int>(lora.expert)));
+  expert->setToolTip(
+      "Wan2.2 A14B: the expert this LoRA is merged into (LoRAs made for A14B come in *_high_noise* and "
+      "*_low_noise* halves)");
+  connect(expert, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { emit changed(); });
+  table_->setCellWidget(row, 2, expert);
+  emit changed();
+}
+
+void LoraList::setMixtureOfExperts(bool moe) {
+  if (moe == moe_) return;
+  moe_ = moe;
+  table_->setColumnHidden(2, !moe);
   emit changed();
 }
 
@@ -73,8 +96,10 @@ std::vector<wan::LoraFile> LoraList::loras() const {
   std::vector<wan::LoraFile> out;
   for (int row = 0; row < table_->rowCount(); ++row) {
     const auto* strength = qobject_cast<const QDoubleSpinBox*>(table_->cellWidget(row, 1));
-    out.push_back(wan::LoraFile{table_->item(row, 0)->data(Qt::UserRole).toString().toStdString(),
-                                strength ? strength->value() : 1.0});
+    const auto* expert = qobject_cast<const QComboBox*>(table_->cellWidget(row, 2));
+    out.push_back(wan::LoraFile{
+        table_->item(row, 0)->data(Qt::UserRole).toString().toStdString(), strength ? strength->value() : 1.0,
+        moe_ && expert ? static_cast<wan::LoraExpert>(expert->currentData().toInt()) : wan::LoraExpert::kBoth});
   }
   return out;
 }

@@ -1,6 +1,8 @@
 // The model panel's LoRA list: files with a strength each (ComfyUI's strength_model), added with a file
 // dialog, removed with a button; the run merges them into the DiT in this order (weights/lora.h). The
-// list travels with the request (request.model.loras), the sidecar and the history's Re-run.
+// list travels with the request (request.model.loras), the sidecar and the history's Re-run. For a Wan2.2
+// A14B model an Expert column picks the expert each LoRA is merged into (both, high noise, low noise:
+// LoraExpert); for other models the column is hidden and every LoRA goes to the one DiT.
 #pragma once
 #include <QWidget>
 #include <vector>
@@ -21,12 +23,16 @@ class LoraList : public QWidget {
   void setLoras(const std::vector<wan::LoraFile>& loras);
   // Appends one (what "Add LoRA…" does after its dialog).
   void add(const wan::LoraFile& lora);
+  // Shows the Expert column (a Wan2.2 A14B model is loaded). Hidden, loras() reports every LoRA for both
+  // experts, so a list set up for A14B runs on a one-DiT model as the rows show it.
+  void setMixtureOfExperts(bool moe);
 
  signals:
   void changed();
 
  private:
   QTableWidget* table_;
+  bool moe_ = false;
 };
 
 }  // namespace wan_ui

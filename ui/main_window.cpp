@@ -147,6 +147,7 @@ void MainWindow::onModelChanged() {
   const auto& info = model_panel_->info();
   estimate_->setLoadedModel(info ? &info->dims : nullptr);
   generation_->setImageToVideo(info && info->dims.i2v);
+  generation_->setTextImageToVideo(info && info->dims.ti2v);
   generation_->setMixtureOfExperts(info && info->moe);
   config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), info ? info->dims.num_heads : 0});
   updateTokenCounter();

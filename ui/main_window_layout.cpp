@@ -431,7 +431,10 @@ QString MainWindow::commandLine() const {
   if (!m.clip.empty()) arg("--clip", m.clip);
   if (!m.tokenizer.empty()) arg("--tokenizer", m.tokenizer);
   for (const wan::LoraFile& l : model_panel_->loras())
-    a << "--lora" << QString::fromStdString(l.path) + ":" + QString::number(l.strength);
+    a << (l.expert == wan::LoraExpert::kHighNoise  ? "--lora-high"
+          : l.expert == wan::LoraExpert::kLowNoise ? "--lora-low"
+                                                   : "--lora")
+      << QString::fromStdString(l.path) + ":" + QString::number(l.strength);
   if (model_panel_->loraAllowPartial()) a << "--lora-allow-partial";
   if (model_panel_->fp8Weights() == wan::Fp8Weights::kKeep)
     a << "--fp8-weights"
@@ -445,7 +448,8 @@ QString MainWindow::commandLine() const {
   if (r.shift) a << "--shift" << QString::number(*r.shift);
   if (r.guidance_high)  // Wan2.2 A14B: the pair, the low-noise expert's first
     a << "--guidance"
-      << QString::number(r.guidance.value_or(wan::kA14BGuidanceLow)) + "," + QString::number(*r.guidance_high);
+      << QString::number(r.guidance.value_or(wan::expert_defaults(wan::request_task(r)).guidance_low)) + "," +
+             QString::number(*r.guidance_high);
   else if (r.guidance)
     a << "--guidance" << QString::number(*r.guidance);
   if (r.boundary) a << "--boundary" << QString::number(*r.boundary);

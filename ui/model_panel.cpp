@@ -116,6 +116,7 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
   } catch (const wan::Error& e) {
     info_.reset();
     keep_fp8_->setEnabled(false);
+    lora_list_->setMixtureOfExperts(false);
     last_error_ = e.what();
     info_label_->setText("<span style='color:#c62828'>" + last_error_.toHtmlEscaped() + "</span>");
     emit modelChanged();
@@ -124,6 +125,7 @@ bool ModelPanel::load(const wan::ModelFiles& files) {
   last_error_.clear();
   const wan::ModelInfo& m = *info_;
   keep_fp8_->setEnabled(m.dims.dit_float8_params + m.dims.t5_float8_params > 0);
+  lora_list_->setMixtureOfExperts(m.moe);
   info_label_->setText(
       QString("<b>%1</b> (%2 layout) · DiT %3 on disk, %4 params · %5 heads · text encoder %6, VAE %7")
           .arg(QString::fromStdString(m.label), QString::fromStdString(m.layout), QString::fromStdString(m.dit_dtype))

@@ -91,7 +91,10 @@ int run_estimate_command(EstimateOptions& o) {
     std::string dit_on_disk;  // the loaded model's: "BF16", "F8_E4M3", "Q4_K", ...
   };
   std::vector<Row> models = {{wan::wan21_t2v_1_3b(), request.fp8_weights, ""},
-                             {wan::wan21_t2v_14b(), request.fp8_weights, ""}};
+                             {wan::wan21_t2v_14b(), request.fp8_weights, ""},
+                             {wan::wan22_t2v_a14b(), request.fp8_weights, ""},
+                             {wan::wan22_i2v_a14b(), request.fp8_weights, ""},
+                             {wan::wan22_ti2v_5b(), request.fp8_weights, ""}};
   int heads = 0;  // the loaded model's, for the layout check; 0: not known
   if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
     wan::ModelInfo info = wan::inspect_model(o.model);
@@ -131,7 +134,8 @@ int run_estimate_command(EstimateOptions& o) {
       cells.push_back(cell);
     }
     rows.push_back({{"model", m.name},
-                    {"dit_params", m.dit_params > 0 ? m.dit_params : wan::dit_param_count(m)},
+                    {"dit_params", m.dit_params > 0 ? m.dit_params : wan::dit_param_count(m)},  // one expert's
+                    {"experts", m.experts},
                     {"t5_params", m.t5_params > 0 ? m.t5_params : wan::t5_param_count(m)},
                     {"vae_params", m.vae_params > 0 ? m.vae_params : wan::vae_param_count(m)},
                     {"dit_on_disk", model.dit_on_disk},

@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
   demo->add_option("--t5-ffn", demo_spec.t5_ffn, "umT5 FFN width")->capture_default_str();
   demo->add_option("--vae-dim", demo_spec.vae_dim, "VAE base width (96 in Wan2.1)")->capture_default_str();
   demo->add_flag("--i2v", demo_spec.i2v, "an image-to-video model (I2V DiT and a CLIP vision tower)");
+  demo->add_flag("--moe", demo_spec.moe,
+                 "a Wan2.2 A14B-style pair of experts (high_noise_model/, low_noise_model/); with --i2v, Wan2.2's "
+                 "image-to-video (no CLIP)");
+  demo->add_flag("--ti2v", demo_spec.ti2v,
+                 "a Wan2.2 TI2V-5B-style model (48-channel DiT and the Wan2.2 VAE): text- or image-to-video");
   demo->add_option("--clip-dim", demo_spec.clip_dim, "CLIP vision width (1280 in Wan2.1; heads of 16)")
       ->capture_default_str();
   demo->add_option("--clip-layers", demo_spec.clip_layers, "CLIP vision blocks (the last is unused)")
@@ -77,7 +82,9 @@ int main(int argc, char** argv) {
     if (estimate->parsed()) return wan_cli::run_estimate_command(estimate_options);
     if (bench->parsed()) return wan_cli::run_bench_command(bench_options);
     if (demo->parsed()) {
-      if (demo_dir.empty()) demo_dir = wan::default_demo_model_dir() + (demo_spec.i2v ? "-i2v" : "");
+      if (demo_dir.empty())
+        demo_dir = wan::default_demo_model_dir() + (demo_spec.ti2v ? "-ti2v" : "") + (demo_spec.moe ? "-moe" : "") +
+                   (demo_spec.i2v ? "-i2v" : "");
       wan::make_demo_model(demo_dir, demo_spec);
       std::printf("wrote the demo model (random weights) to %s\n", demo_dir.c_str());
       return 0;

@@ -35,6 +35,13 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
                   "LoRA for the DiT, FILE or FILE:STRENGTH (default strength 1; a name inside loras/ of a "
                   "ComfyUI folder); repeat for several, merged in order")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--lora-high", f.loras_high,
+                  "Wan2.2 A14B: LoRA for the high-noise expert only, FILE[:STRENGTH] (ComfyUI's *_high_noise_* "
+                  "LoRAs); --lora goes to both experts")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--lora-low", f.loras_low,
+                  "Wan2.2 A14B: LoRA for the low-noise expert only, FILE[:STRENGTH] (*_low_noise_* LoRAs)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_flag("--lora-allow-partial", r.model.lora_allow_partial,
                 "apply a LoRA some of whose entries match no DiT weight (without it such a LoRA is refused)");
   cmd->add_option("--image", r.image,
@@ -76,7 +83,8 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   cmd->add_option("--frames-dir", r.frames_dir, "also write PNG frames into this new folder");
   cmd->add_option("--save-latent", r.save_latent, "write the final latent (.safetensors) before decoding");
   cmd->add_option("--decode-latent", r.decode_latent, "skip sampling: decode a latent saved with --save-latent");
-  cmd->add_option("--fps", r.fps, "frames per second of the video")->capture_default_str();
+  f.fps_option =
+      cmd->add_option("--fps", f.fps, "frames per second of the video (default: the model's, 16; TI2V-5B 24)");
   cmd->add_option("--crf", r.crf, "H.264 quality: 0 (lossless) .. 51 (worst)")->capture_default_str();
   cmd->add_flag("--overwrite", r.overwrite,
                 "replace an existing video, its sidecar and the --save-latent file (without it the run refuses "
@@ -140,9 +148,13 @@ void parse_size(const std::string& size, int& width, int& height) {
   }
 }
 
-wan::LoraFile parse_lora(const std::string& given) {
+wan::LoraFile parse_lora(const std::string& given, wan::LoraExpert expert) {
   wan::LoraFile lora;
   lora.path = given;
+  lora.expert = expert;
+  const std::string flag = expert == wan::LoraExpert::kHighNoise  ? "--lora-high "
+                           : expert == wan::LoraExpert::kLowNoise ? "--lora-low "
+                                                                  : "--lora ";
   // FILE:STRENGTH when what follows the last colon is a number; otherwise the colon is the file's.
   const std::size_t colon = given.rfind(':');
   if (colon != std::string::npos && colon > 0) {
@@ -152,17 +164,17 @@ wan::LoraFile parse_lora(const std::string& given) {
     if (!number.empty() && end == number.c_str() + number.size()) {
       if (!std::isfinite(strength) || std::fabs(strength) > 100)
         throw wan::Error(wan::ErrorCode::kInvalidArgument,
-                         "--lora " + given + ": the strength must be a number from -100 to 100");
+                         flag + given + ": the strength must be a number from -100 to 100");
       lora.path = given.substr(0, colon);
       lora.strength = strength;
     }
   }
-  if (lora.path.empty()) throw wan::Error(wan::ErrorCode::kInvalidArgument, "--lora " + given + ": no file named");
+  if (lora.path.empty()) throw wan::Error(wan::ErrorCode::kInvalidArgument, flag + given + ": no file named");
   // FILE:TEXT where FILE exists and TEXT is no number: a mistyped strength, not a file name with a colon.
   if (lora.path == given && colon != std::string::npos && colon > 0 && !std::filesystem::exists(given) &&
       std::filesystem::exists(given.substr(0, colon)))
     throw wan::Error(wan::ErrorCode::kInvalidArgument,
-                     "--lora " + given + ": the strength '" + given.substr(colon + 1) +
+                     flag + given + ": the strength '" + given.substr(colon + 1) +
                          "' is not a number (FILE:STRENGTH, e.g. style.safetensors:0.8)");
   return lora;
 }
@@ -182,12 +194,17 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
           "--seed " + f.seed + ": give a whole number from 0 to 9223372036854775807, or -1 for a random one");
     r.seed = seed;
   }
+  // --lora, then --lora-high, then --lora-low, each in the order typed: an expert merges the LoRAs that
+  // reach it in this order.
   for (const std::string& given : f.loras) r.model.loras.push_back(parse_lora(given));
+  for (const std::string& given : f.loras_high) r.model.loras.push_back(parse_lora(given, wan::LoraExpert::kHighNoise));
+  for (const std::string& given : f.loras_low) r.model.loras.push_back(parse_lora(given, wan::LoraExpert::kLowNoise));
   r.sampler = wan::parse_sampler(f.sampler);
   r.dtype = wan::parse_dtype_name(f.dtype);
   r.fp8_weights = wan::parse_fp8_weights(f.fp8_weights);
   r.device = wan::parse_device_name(f.device);
   if (f.steps_option && f.steps_option->count()) r.steps = f.steps;
+  if (f.fps_option && f.fps_option->count()) r.fps = f.fps;
   if (f.shift_option && f.shift_option->count()) r.shift = f.shift;
   if (f.guidance_option && f.guidance_option->count()) {
     // G, or LOW,HIGH (the official sample_guide_scale order: low-noise expert first).

@@ -36,10 +36,12 @@ struct JobFlags {
   int steps = 0;                           // bound to --steps; used when given
   double shift = 0;
   std::string guidance;  // --guidance G, or LOW,HIGH for Wan2.2 A14B's two experts (parsed in job_from_flags)
-  CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr;
-  std::vector<std::string> loras;  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)
-  bool t5_cpu = false;             // --t5-cpu: the config's t5_cpu
-  std::string write_job;           // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
+  int fps = 16;          // bound to --fps; used when given (else the model's: 16, TI2V-5B 24)
+  CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr, *fps_option = nullptr;
+  std::vector<std::string> loras;                  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)
+  std::vector<std::string> loras_high, loras_low;  // --lora-high / --lora-low (Wan2.2 A14B's experts)
+  bool t5_cpu = false;                             // --t5-cpu: the config's t5_cpu
+  std::string write_job;  // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
   DistFlags dist;
 };
 
@@ -56,9 +58,10 @@ wan::DistConfig dist_config_from_flags(const DistFlags& flags, const wan::Device
 // "not given" fields stay unset. Throws wan::Error(kInvalidArgument) for a malformed --size or value.
 wan::Job job_from_flags(const JobFlags& flags, const wan::DistConfig& base = wan::DistConfig{});
 
-// --lora FILE or FILE:STRENGTH (a colon followed by a number); throws wan::Error(kInvalidArgument) for a
-// strength that is not finite or beyond +-100.
-wan::LoraFile parse_lora(const std::string& given);
+// --lora FILE or FILE:STRENGTH (a colon followed by a number), for `expert` (the flag named in errors:
+// --lora, --lora-high or --lora-low); throws wan::Error(kInvalidArgument) for a strength that is not
+// finite or beyond +-100.
+wan::LoraFile parse_lora(const std::string& given, wan::LoraExpert expert = wan::LoraExpert::kBoth);
 
 // Parses "W*H" (or "WxH") as generate.py's --size; throws wan::Error(kInvalidArgument).
 void parse_size(const std::string& size, int& width, int& height);

@@ -72,7 +72,7 @@ void ProgressPrinter::finish() {
 void print_generation_result(const wan::GenerationResult& r, const wan::GenerationRequest& request) {
   if (!r.video_path.empty())
     std::printf("wrote %s (%d frames, %dx%d, %d fps, seed %lld)\n", r.video_path.c_str(), r.frames, r.width, r.height,
-                request.fps, static_cast<long long>(r.seed));
+                r.fps, static_cast<long long>(r.seed));
   if (!r.frames_dir.empty()) std::printf("wrote %d PNG frames into %s\n", r.frames, r.frames_dir.c_str());
   if (!r.latent_path.empty())
     std::printf("wrote latent %s (seed %lld)\n", r.latent_path.c_str(), static_cast<long long>(r.seed));

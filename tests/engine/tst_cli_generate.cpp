@@ -540,10 +540,21 @@ class TestCliGenerate : public QObject {
                  "--frames", "17", "--world-size", "4", "--ulysses", "2", "--ring", "2", "--dit-fsdp", "--rank", "1"});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     const nlohmann::json j = nlohmann::json::parse(r.out.toStdString());
-    QCOMPARE(j["rows"].size(), std::size_t(3));  // 1.3B, 14B, the loaded demo model
+    QCOMPARE(j["rows"].size(), std::size_t(6));  // 1.3B, 14B, T2V-A14B, I2V-A14B, TI2V-5B, the loaded demo model
     QCOMPARE(j["rows"][0]["dit_params"].get<std::int64_t>(), std::int64_t(1418996800));
+    // Wan2.2 A14B: two 14B experts; the I2V experts add only the 20 y channels of the patch embedding (no CLIP).
+    const nlohmann::json &t2v14 = j["rows"][1], &t2v_a14 = j["rows"][2], &i2v_a14 = j["rows"][3];
+    QCOMPARE(t2v_a14["model"].get<std::string>(), std::string("Wan2.2-T2V-A14B"));
+    QCOMPARE(t2v_a14["experts"].get<int>(), 2);
+    QCOMPARE(t2v_a14["dit_params"].get<std::int64_t>(), t2v14["dit_params"].get<std::int64_t>());
+    QCOMPARE(i2v_a14["dit_params"].get<std::int64_t>() - t2v_a14["dit_params"].get<std::int64_t>(),
+             std::int64_t(20 * 4 * 5120));
+    const auto weights = [](const nlohmann::json& row) {
+      return row["cells"][0]["estimate"]["weights_bytes"].get<std::int64_t>();
+    };
+    QVERIFY(weights(t2v_a14) > weights(t2v14) + t2v14["dit_params"].get<std::int64_t>());  // a second expert
     // The current column is the given layout; its figure is the engine's estimate for rank 1.
-    const nlohmann::json& cell = j["rows"][2]["cells"][2];
+    const nlohmann::json& cell = j["rows"][5]["cells"][2];
     QVERIFY(cell["current"].get<bool>());
     QCOMPARE(cell["config"]["ulysses_size"].get<int>(), 2);
     QCOMPARE(cell["config"]["ring_size"].get<int>(), 2);

@@ -140,8 +140,8 @@ class TestCliModels : public QObject {
     r = run_wan({"estimate", "--model", root, "--device", "cpu", "--json"});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     const nlohmann::json rows = nlohmann::json::parse(r.out.toStdString())["rows"];
-    QCOMPARE(rows.size(), std::size_t(4));  // 1.3B, 14B, the loaded model dequantized, then kept
-    const nlohmann::json &first = rows[2], &second = rows[3];
+    QCOMPARE(rows.size(), std::size_t(7));  // 1.3B, 14B, the A14B, TI2V-5B, the loaded model dequantized, then kept
+    const nlohmann::json &first = rows[5], &second = rows[6];
     QCOMPARE(first["fp8_weights"].get<std::string>(), std::string("dequantize"));
     QCOMPARE(second["fp8_weights"].get<std::string>(), std::string("keep"));
     QCOMPARE(first["dit_on_disk"].get<std::string>(), std::string("F8_E4M3"));

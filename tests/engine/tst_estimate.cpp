@@ -2,6 +2,8 @@
 // the Auto preset's choice.
 #include <QtTest/QtTest>
 
+#include "model/dit.h"
+#include "model/vae22.h"
 #include "wan/estimate.h"
 
 class TestEstimate : public QObject {
@@ -17,6 +19,40 @@ class TestEstimate : public QObject {
     QCOMPARE(wan::dit_param_count(i2v), std::int64_t(16394878784));
     QCOMPARE(wan::dit_param_count(wan::wan21_i2v_14b()), std::int64_t(16394878784));
     QCOMPARE(wan::t5_param_count(wan::wan21_t2v_1_3b()), std::int64_t(5680910336));
+  }
+
+  // Wan2.2: the formulas against the modules themselves, built at the release sizes on the meta device
+  // (no memory): TI2V-5B's DiT (48 channels), an I2V-A14B expert (no CLIP layers) and the Wan2.2 VAE.
+  void wan22CountsMatchTheModules() {
+    const auto count = [](torch::nn::Module& m) {
+      std::int64_t n = 0;
+      for (const torch::Tensor& t : m.parameters()) n += t.numel();
+      return n;
+    };
+    const wan::ModelPlacement meta = wan::ModelPlacement::make(torch::kFloat32, torch::Device(torch::kMeta));
+    wan::DitConfig ti2v;
+    ti2v.kind = wan::DitKind::kTI2V;
+    ti2v.dim = 3072;
+    ti2v.ffn_dim = 14336;
+    ti2v.num_heads = 24;
+    ti2v.num_layers = 30;
+    ti2v.in_dim = ti2v.out_dim = 48;
+    wan::WanModel five(ti2v, meta);
+    QCOMPARE(wan::dit_param_count(wan::wan22_ti2v_5b()), count(*five));
+    QVERIFY(count(*five) > 4.9e9 && count(*five) < 5.1e9);
+    wan::DitConfig expert;
+    expert.kind = wan::DitKind::kI2V;
+    expert.clip_input = false;
+    expert.dim = 5120;
+    expert.ffn_dim = 13824;
+    expert.num_heads = 40;
+    expert.num_layers = 40;
+    expert.in_dim = 36;
+    wan::WanModel i2v(expert, meta);
+    QCOMPARE(wan::dit_param_count(wan::wan22_i2v_a14b()), count(*i2v));
+    wan::Wan22Vae vae(wan::Vae22Config{}, meta);
+    QCOMPARE(wan::kVae22Params, count(*vae));
+    QCOMPARE(wan::wan22_ti2v_5b().vae_params, wan::kVae22Params);
   }
 
   void shardingDividesWeights() {

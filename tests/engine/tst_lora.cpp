@@ -227,6 +227,11 @@ class TestLora : public QObject {
     // A job file is held to the CLI's range.
     expect_error([&] { request_from_json(R"({"model": {"loras": [{"path": "x", "strength": 1000}]}})"); },
                  ErrorCode::kInvalidArgument, {"strengths from -100 to 100"});
+    expect_error([&] { request_from_json(R"({"model": {"loras": [{"path": "x", "expert": "middle"}]}})"); },
+                 ErrorCode::kInvalidArgument, {"unknown LoRA expert 'middle'", "high_noise"});
+    QVERIFY(
+        request_from_json(R"({"model": {"loras": [{"path": "x", "expert": "low_noise"}]}})").model.loras.at(0).expert ==
+        LoraExpert::kLowNoise);
   }
 
   // `wan generate --lora`: strength 0 gives the base model's latent exactly; a LoRA changes it; the

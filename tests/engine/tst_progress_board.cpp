@@ -60,6 +60,7 @@ class TestProgressBoard : public QObject {
       s.peak_memory_bytes = 987654321;
       s.exit_code = 4;
       s.error = std::string(600, 'x');  // longer than the slot holds
+      s.detail = std::string(100, 'd');
       board.publish(2, s);
       const RankStatus r = viewer.read(2);
       QCOMPARE(r.state, RankState::kFailed);
@@ -70,6 +71,10 @@ class TestProgressBoard : public QObject {
       QCOMPARE(r.peak_memory_bytes, std::uint64_t(987654321));
       QCOMPARE(r.exit_code, 4);
       QCOMPARE(r.error.size(), std::size_t(wan::kBoardErrorBytes - 1));
+      QCOMPARE(r.detail, std::string(wan::kBoardDetailBytes - 1, 'd'));
+      s.detail = "high-noise expert";
+      board.publish(2, s);
+      QCOMPARE(viewer.read(2).detail, std::string("high-noise expert"));
       QCOMPARE(r.progress_ms, std::uint64_t(0));  // publishing is not progress: the work marks it
       QVERIFY(!r.in_collective);
       QCOMPARE(r.collective, wan::CollectiveKind::kCount);

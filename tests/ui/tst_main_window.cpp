@@ -531,6 +531,9 @@ class TestMainWindow : public QObject {
     s.seconds_per_step = 2.1;
     s.memory_bytes = 3ull << 29;
     QCOMPARE(rank_text(1, s), QString("rank 1: sampling step 3/10 · 2.1 s/step · 1.50 GiB"));
+    s.detail = "high-noise expert";  // Wan2.2 A14B: the expert of the step
+    QCOMPARE(rank_text(1, s), QString("rank 1: sampling step 3/10 (high-noise expert) · 2.1 s/step · 1.50 GiB"));
+    s.detail.clear();
     s.phase = static_cast<int>(wan::Phase::kDecoding);
     s.step = 2;
     s.total = 5;

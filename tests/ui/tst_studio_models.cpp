@@ -4,12 +4,18 @@
 // command line. (The merge and the kept float8 weights are checked in tests/engine/tst_lora.cpp and
 // tst_fp8_kept.cpp.)
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QSet>
 #include <QSignalSpy>
+#include <QSpinBox>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
@@ -191,6 +197,95 @@ class TestStudioModels : public QObject {
     QCOMPARE(w.queue()->size(), 1);
     QCOMPARE(w.queue()->at(0).job.request.guidance_high.value(), 6.0);
     QCOMPARE(w.queue()->at(0).job.request.boundary.value(), 0.9);
+
+    // LoRAs: the Expert column appears for A14B; a high-noise LoRA goes with the job and the command line.
+    const QString lora = dirs.user.filePath("style_high_noise.safetensors");
+    QVERIFY(write_demo_lora(lora));
+    w.modelPanel()->setLoras({wan::LoraFile{lora.toStdString(), 0.5, wan::LoraExpert::kHighNoise},
+                              wan::LoraFile{lora.toStdString(), 0.25, wan::LoraExpert::kBoth}});
+    auto* table = w.modelPanel()->findChild<QTableWidget*>("loraTable");
+    QVERIFY(table && !table->isColumnHidden(2));
+    QVERIFY2(w.commandLine().contains("--lora-high " + lora + ":0.5 --lora " + lora + ":0.25"),
+             qPrintable(w.commandLine()));
+    auto* expert = qobject_cast<QComboBox*>(table->cellWidget(1, 2));
+    QVERIFY(expert);
+    expert->setCurrentIndex(expert->findText("Low noise"));
+    QVERIFY(w.modelPanel()->loras().at(1).expert == wan::LoraExpert::kLowNoise);
+    w.addToQueue();
+    QCOMPARE(w.queue()->size(), 2);
+    const std::vector<wan::LoraFile>& queued = w.queue()->at(1).job.request.model.loras;
+    QVERIFY(queued.size() == 2 && queued[0].expert == wan::LoraExpert::kHighNoise &&
+            queued[1].expert == wan::LoraExpert::kLowNoise);
+    // A one-DiT model hides the column; its run takes every LoRA for its one DiT.
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    QVERIFY(table->isColumnHidden(2));
+    QVERIFY(w.modelPanel()->loras().at(0).expert == wan::LoraExpert::kBoth);
+    QVERIFY(!w.commandLine().contains("--lora-high"));
+  }
+
+  // Wan2.2 TI2V-5B (the official-layout fixture): the start picture is there but optional; with one
+  // the size is the largest area and the video's size TI2V's (multiples of 32); the defaults are TI2V's
+  // in both modes (50 steps, not image-to-video's 40); a text-only and an image run both queue.
+  void ti2vTakesAnOptionalPicture() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    const QString ti2v = QString(WAN_TEST_DATA_DIR) + "/golden22/ti2v_pipeline_small";
+    QVERIFY2(w.loadModel(ti2v), qPrintable(w.lastMessage()));
+    QVERIFY(w.modelPanel()->info()->dims.ti2v);
+    auto* image = w.generationForm()->findChild<QLineEdit*>("startImage");
+    auto* steps = w.generationForm()->findChild<QSpinBox*>("steps");
+    QVERIFY(image && image->isEnabled() && steps);
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.model = {};
+    r.width = 96;
+    r.height = 64;
+    w.generationForm()->setRequest(r);
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    QVERIFY(!w.commandLine().contains("--image"));
+    w.addToQueue();
+    QCOMPARE(w.queue()->size(), 1);
+    QVERIFY(w.queue()->at(0).job.request.image.empty());
+    const QString picture = ti2v + "/input.png";  // 100 x 70
+    w.generationForm()->setStartImage(picture);
+    QCOMPARE(w.generationForm()->videoSize(), QSize(96, 64));  // best_output_size, not the I2V rule
+    QVERIFY(steps->specialValueText().contains("50"));
+    QVERIFY2(w.commandLine().contains("--image " + picture), qPrintable(w.commandLine()));
+    w.addToQueue();
+    QCOMPARE(w.queue()->size(), 2);
+    QCOMPARE(QString::fromStdString(w.queue()->at(1).job.request.image), picture);
+  }
+
+  // A tiny Wan2.2 A14B-style demo (two experts) runs over two ranks from the window; the rank bars name
+  // the expert of each step; the sidecar keeps the guidance pair and the boundary.
+  void wan22DemoRunsOverTwoRanks() {
+    WindowDirs dirs;
+    const QString moe = QString::fromStdString(wan::demo_moe_model_dir());
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY2(w.loadModel(moe), qPrintable(w.lastMessage()));
+    QVERIFY(w.modelPanel()->info()->moe);
+    w.configForm()->setConfig(world2());
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.model = {};
+    r.steps = 8;  // shift 12: the first steps run the high-noise expert, the last the low-noise one
+    w.generationForm()->setRequest(r);
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    QSet<QString> seen;
+    connect(w.supervisor(), &wan_ui::RunSupervisor::ranksUpdated, this, [&] {
+      for (const wan::RankStatus& s : w.supervisor()->ranks())
+        if (!s.detail.empty()) seen.insert(QString::fromStdString(s.detail));
+      for (QProgressBar* bar : w.findChildren<QProgressBar*>())
+        if (bar->format().contains("expert)")) seen.insert("bar: " + bar->format().section('(', 1).section(')', 0, 0));
+    });
+    QSignalSpy finished(&w, &wan_ui::MainWindow::runFinished);
+    w.generate();
+    QVERIFY2(w.supervisor()->isRunning(), qPrintable(w.lastMessage()));
+    QVERIFY(finished.wait(240000));
+    QVERIFY2(finished.front().front().toInt() == 0, qPrintable(w.lastMessage()));
+    QVERIFY2(seen.contains("high-noise expert") && seen.contains("bar: high-noise expert"),
+             qPrintable(QStringList(seen.values()).join(", ")));
+    const QJsonObject request = w.historyModel()->settingsAt(0).value("request").toObject();
+    QCOMPARE(request.value("guidance_high").toDouble(), 4.0);
+    QCOMPARE(request.value("boundary").toDouble(), 0.875);
   }
 };
 

@@ -16,10 +16,15 @@ namespace wan {
 struct ModelDims {
   std::string name = "Wan2.1-T2V-1.3B";
   bool i2v = false;
+  bool ti2v = false;  // Wan2.2 TI2V-5B: text- or image-to-video by one DiT (48 channels, no y, no CLIP)
+  bool clip = true;   // i2v: the CLIP vision tower runs and the DiT has k_img/v_img (Wan2.1; not Wan2.2 I2V-A14B)
   int dim = 1536, ffn_dim = 8960, num_heads = 12, num_layers = 30;
   int in_dim = 16, out_dim = 16, text_dim = 4096, freq_dim = 256, text_len = 512;
   int t5_dim = 4096, t5_ffn = 10240, t5_heads = 64, t5_layers = 24, t5_vocab = 256384, t5_buckets = 32;
   int vae_dim = 96, z_dim = 16;
+  // The Wan2.2 VAE (TI2V-5B): 16 pixels per latent pixel (a 2x2 patchify, then 8x), a decoder of its own
+  // width working at half resolution (model/vae22.h). 0: the Wan2.1 VAE (stride 8, decoder = vae_dim).
+  int vae_stride = 8, vae_dec_dim = 0;
   // Image-to-video's CLIP vision tower (ViT-H/14 in Wan2.1; all blocks but the last run).
   int clip_dim = 1280, clip_mlp = 5120, clip_heads = 16, clip_layers = 32, clip_tokens = 257;
   std::int64_t dit_params = 0, t5_params = 0, vae_params = 0;  // 0: computed from the sizes
@@ -33,6 +38,14 @@ struct ModelDims {
 ModelDims wan21_t2v_1_3b();
 ModelDims wan21_t2v_14b();
 ModelDims wan21_i2v_14b();  // I2V-14B-480P / -720P (same sizes)
+// Wan2.2 A14B (wan/configs/wan_{t2v,i2v}_A14B.py): two experts of the 14B's sizes; I2V takes y channels
+// (in_dim 36) and no CLIP.
+ModelDims wan22_t2v_a14b();
+ModelDims wan22_i2v_a14b();
+// Wan2.2 TI2V-5B (wan/configs/wan_ti2v_5B.py: dim 3072, ffn 14336, 24 heads, 30 layers, 48 channels)
+// with the Wan2.2 VAE (dim 160, dec_dim 256, z 48: kVae22Params parameters).
+ModelDims wan22_ti2v_5b();
+constexpr std::int64_t kVae22Params = 704688668;  // counted from model/vae22.h's module at the release sizes
 
 std::int64_t dit_param_count(const ModelDims& m);   // exact for the Wan2.1 DiT layout
 std::int64_t t5_param_count(const ModelDims& m);    // exact for the umT5 encoder layout

@@ -25,7 +25,9 @@ struct EvalCaseResult {
 EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out_path, const EvalCaseOptions& options);
 
 // The generation request of a whole-pipeline case folder (its run.json; the folder is the model).
+// `mode` ("t2v", "i2v"): a case holding both (TI2V-5B), the settings of that mode over the shared ones;
+// throws wan::Error(kInvalidArgument) when run.json has none for it.
 GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype = "fp32",
-                                        const std::string& device = "cpu");
+                                        const std::string& device = "cpu", const std::string& mode = "");
 
 }  // namespace wan

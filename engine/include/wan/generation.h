@@ -15,11 +15,20 @@ namespace wan {
 // Where the weights are. `model_dir` is an official Wan2.1 folder or a ComfyUI models folder
 // (diffusion_models/, text_encoders/, vae/); the single-file fields pick among several files there,
 // or name files anywhere when model_dir is empty.
+// Which Wan2.2 A14B expert a LoRA is merged into. LoRAs for A14B are trained per expert (files named
+// *_high_noise* / *_low_noise*, applied in ComfyUI by one LoraLoader per expert); kBoth merges one file into
+// both. A model with one DiT takes only kBoth (GenerationPlan refuses the others, kInvalidArgument).
+enum class LoraExpert { kBoth, kHighNoise, kLowNoise };
+const char* lora_expert_name(LoraExpert expert);  // "both", "high_noise", "low_noise"
+// Parses lora_expert_name's spelling; throws Error(kInvalidArgument) naming the choices.
+LoraExpert parse_lora_expert(const std::string& name);
+
 // A LoRA applied to the DiT: its file and strength (the multiplier of its delta, ComfyUI's
-// strength_model; 1 as trained, 0 off, negative to subtract).
+// strength_model; 1 as trained, 0 off, negative to subtract), and for Wan2.2 A14B the expert it targets.
 struct LoraFile {
   std::string path;
   double strength = 1.0;
+  LoraExpert expert = LoraExpert::kBoth;
 };
 
 struct ModelFiles {
@@ -91,7 +100,9 @@ struct GenerationRequest {
   std::string frames_dir;     // PNG frames (a new folder)
   std::string save_latent;    // final latent before decoding (.safetensors)
   std::string decode_latent;  // skip sampling: decode this saved latent instead
-  int fps = 16;
+  // Frames per second of the video, 1 to 240; not given: the model's (16; Wan2.2 TI2V-5B 24: the
+  // official configs' sample_fps), set by make_plan.
+  std::optional<int> fps;
   int crf = 19;  // H.264 constant rate factor, 0 (lossless) .. 51
   // Replace an existing video, its sidecar and --save-latent file. Off: a run refuses to start when
   // one exists (a file that is not a sidecar where the sidecar goes is never replaced, even with it).
@@ -110,6 +121,12 @@ std::array<std::int64_t, 2> image_to_video_size(std::int64_t max_width, std::int
                                                 std::int64_t stride = 8, std::int64_t patch_h = 2,
                                                 std::int64_t patch_w = 2);
 
+// Wan2.2 TI2V-5B's output size for a picture (textimage2video.py: best_output_size(w, h, 32, 32,
+// max_area), wan/utils/utils.py:202-225): {width, height}, multiples of 32; {0, 0} when the area is too
+// small for one 32 x 32 block.
+std::array<std::int64_t, 2> text_image_to_video_size(std::int64_t max_width, std::int64_t max_height,
+                                                     std::int64_t image_width, std::int64_t image_height);
+
 // What a request makes, from its inputs: a start picture makes it image-to-video.
 enum class Task { kTextToVideo, kImageToVideo };
 Task request_task(const GenerationRequest& request);
@@ -118,10 +135,16 @@ const char* task_name(Task task);  // "t2v", "i2v" (the official generate.py's -
 // The official defaults of a task (wan/configs/wan_t2v_*.py and wan_i2v_14B.py: sample_steps,
 // sample_shift, sample_guide_scale; generate.py _validate_args: i2v samples 40 steps, and shift 3.0 at
 // 832*480 or 480*832).
-// Wan2.2 T2V-A14B's defaults (wan/configs/wan_t2v_A14B.py: sample_steps 40, sample_shift 12.0,
-// sample_guide_scale (3.0, 4.0) as (low-noise, high-noise), boundary 0.875).
-constexpr int kA14BSteps = 40;
-constexpr double kA14BShift = 12.0, kA14BGuidanceLow = 3.0, kA14BGuidanceHigh = 4.0, kA14BBoundary = 0.875;
+// Wan2.2 A14B's defaults, per task: wan/configs/wan_t2v_A14B.py (sample_steps 40, sample_shift 12.0,
+// sample_guide_scale (3.0, 4.0) as (low-noise, high-noise), boundary 0.875) and wan/configs/wan_i2v_A14B.py
+// (40 steps, shift 5.0, guide (3.5, 3.5), boundary 0.900).
+struct ExpertDefaults {
+  int steps = 40;
+  double shift = 12.0;
+  double guidance_low = 3.0, guidance_high = 4.0;
+  double boundary = 0.875;  // the high-noise expert runs while t >= boundary * 1000
+};
+ExpertDefaults expert_defaults(Task task);
 
 struct TaskDefaults {
   int steps = 50;
@@ -163,7 +186,7 @@ using ProgressFn = std::function<void(const ProgressEvent&)>;
 struct GenerationResult {
   std::string video_path, sidecar_path, frames_dir, latent_path;
   std::int64_t seed = 0;
-  int frames = 0, width = 0, height = 0;
+  int frames = 0, width = 0, height = 0, fps = 0;
   double load_seconds = 0, text_seconds = 0, sampling_seconds = 0, decode_seconds = 0, write_seconds = 0;
   double image_seconds = 0;  // image-to-video: CLIP and VAE encode of the start picture
 };

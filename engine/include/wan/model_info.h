@@ -33,5 +33,8 @@ ModelInfo inspect_model(const ModelFiles& files);
 // The built-in demo model's folder, created on first use (see `wan generate` without --model); i2v:
 // the image-to-video demo model's.
 std::string demo_model_dir(bool i2v = false);
+// The Wan2.2 A14B-style demo (two experts, DemoModelSpec::moe) in "demo-model-moe" beside it, created on
+// first use.
+std::string demo_moe_model_dir();
 
 }  // namespace wan

@@ -17,9 +17,11 @@
 namespace wan {
 
 constexpr std::uint32_t kBoardMagic = 0x424e4157;  // "WANB"
-// 2: live preview region; 3: progress marks and collectives; 4: the supervisor's start time.
-constexpr std::uint32_t kBoardLayoutVersion = 4;
+// 2: live preview region; 3: progress marks and collectives; 4: the supervisor's start time; 5: the
+// phase's detail (which Wan2.2 expert samples).
+constexpr std::uint32_t kBoardLayoutVersion = 5;
 constexpr int kBoardErrorBytes = 512;
+constexpr int kBoardDetailBytes = 48;
 constexpr int kPreviewMaxSide = 256;  // live preview images are at most this wide and high
 
 // The collectives of the distributed runtime (dist/communicator.h), named on the board and in hang reports.
@@ -40,6 +42,7 @@ struct RankStatus {
   std::int32_t pid = 0;
   std::int32_t exit_code = 0;  // wan::ErrorCode of a failure
   std::string error;           // last error text (truncated to kBoardErrorBytes - 1)
+  std::string detail;          // ProgressEvent::detail of the phase, e.g. "high-noise expert" (kBoardDetailBytes - 1)
   // The progress mark (ProgressBoard::mark_progress).
   std::uint64_t progress_ms = 0;  // CLOCK_MONOTONIC milliseconds of the last progress (0: none yet)
   bool in_collective = false;     // waiting in `collective` now

@@ -25,6 +25,7 @@ void BoardReporter::progress(const ProgressEvent& e, std::uint64_t memory_bytes,
   status_.step = e.step;
   status_.total = e.total;
   status_.seconds_per_step = e.seconds_per_step;
+  status_.detail = e.detail;
   status_.memory_bytes = memory_bytes;
   status_.peak_memory_bytes = peak_memory_bytes;
   board_.publish(rank_, status_);

@@ -376,6 +376,7 @@ std::string format_rank_status(int rank, const RankStatus& s) {
       break;
     case Phase::kSampling:
       what = count("sampling step");
+      if (!s.detail.empty()) what += " (" + s.detail + ")";  // Wan2.2 A14B: the expert of the step
       break;
     case Phase::kDecoding:
       unit = "frame";  // the VAE decodes latent frame by latent frame

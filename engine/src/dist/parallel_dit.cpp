@@ -23,14 +23,14 @@ std::vector<Communicator*> ParallelDit::communicators() {
   return out;
 }
 
-torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, double t,
+torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& latent, const TokenTimesteps& t,
                                    const torch::Tensor& context, const torch::Tensor& clip_fea,
                                    const torch::Tensor& y) {
   if (sp_->size() == 1) return model.forward(latent, t, context, clip_fea, y);
   return sp_->dit_forward(model, latent, t, context, clip_fea, y);
 }
 
-torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t,
+torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Tensor& latent, const TokenTimesteps& t,
                                            const torch::Tensor& context, const torch::Tensor& context_null,
                                            double guidance, const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::Tensor cond, uncond;

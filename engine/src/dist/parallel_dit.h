@@ -18,7 +18,7 @@ class ParallelDit {
 
   // uncond + g * (cond - uncond) for the latent at timestep t, identical on every rank. clip_fea and y:
   // image-to-video's conditioning (both branches), undefined for text-to-video.
-  torch::Tensor guided_velocity(WanModelImpl& model, const torch::Tensor& latent, double t,
+  torch::Tensor guided_velocity(WanModelImpl& model, const torch::Tensor& latent, const TokenTimesteps& t,
                                 const torch::Tensor& context, const torch::Tensor& context_null, double guidance,
                                 const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
 
@@ -28,8 +28,8 @@ class ParallelDit {
   std::vector<Communicator*> communicators();
 
  private:
-  torch::Tensor forward(WanModelImpl& model, const torch::Tensor& latent, double t, const torch::Tensor& context,
-                        const torch::Tensor& clip_fea, const torch::Tensor& y);
+  torch::Tensor forward(WanModelImpl& model, const torch::Tensor& latent, const TokenTimesteps& t,
+                        const torch::Tensor& context, const torch::Tensor& clip_fea, const torch::Tensor& y);
   RankLayout layout_;
   bool cfg_parallel_ = false;
   std::unique_ptr<Communicator> sp_comm_, cfg_comm_;

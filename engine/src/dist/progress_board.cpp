@@ -43,6 +43,7 @@ struct SlotData {
   std::uint64_t memory_bytes, peak_memory_bytes;
   std::int32_t pid, exit_code;
   char error[kBoardErrorBytes];
+  char detail[kBoardDetailBytes];
 };
 
 struct alignas(64) Slot {
@@ -311,6 +312,7 @@ void ProgressBoard::publish(int rank, const RankStatus& s) {
   d.pid = s.pid;
   d.exit_code = s.exit_code;
   std::strncpy(d.error, s.error.c_str(), kBoardErrorBytes - 1);
+  std::strncpy(d.detail, s.detail.c_str(), kBoardDetailBytes - 1);
   const std::uint32_t seq = slot->sequence.load(std::memory_order_relaxed);
   slot->sequence.store(seq + 1, std::memory_order_relaxed);  // odd: writing
   std::atomic_thread_fence(std::memory_order_release);
@@ -344,6 +346,8 @@ RankStatus ProgressBoard::read(int rank) const {
   s.exit_code = d.exit_code;
   d.error[kBoardErrorBytes - 1] = '\0';
   s.error = d.error;
+  d.detail[kBoardDetailBytes - 1] = '\0';
+  s.detail = d.detail;
   s.progress_ms = slot->progress_ms.load(std::memory_order_relaxed);
   const std::int32_t c = slot->collective.load(std::memory_order_relaxed);
   s.in_collective = c > 0;

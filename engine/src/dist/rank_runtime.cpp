@@ -46,7 +46,8 @@ RankHooks RankRuntime::hooks(bool output_rank) {
     WanModel model = dit;
     const torch::Tensor context = text.context, context_null = text.context_null;
     const torch::Tensor clip_fea = image.clip_fea, y = image.y;
-    return [this, guidance, model, context, context_null, clip_fea, y](const torch::Tensor& latent, double t) mutable {
+    return [this, guidance, model, context, context_null, clip_fea, y](const torch::Tensor& latent,
+                                                                       const TokenTimesteps& t) mutable {
       return parallel_->guided_velocity(*model, latent, t, context, context_null, guidance, clip_fea, y);
     };
   };

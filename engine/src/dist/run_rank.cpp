@@ -69,11 +69,11 @@ std::unique_ptr<Communicator> connect(const Job& job, const WorkerEnv& env) {
   return connect_gloo(r);
 }
 
-// Step 3: rank 0 resolves the defaults and creates the demo model if needed; the others follow once
-// it is there. Every rank resolves from the same job, so they agree.
+// Step 3: rank 0 creates the demo model if needed; the others follow once it is there. The defaults
+// are resolved by make_plan on every rank from the same job and model files (they depend on the model:
+// Wan2.2 A14B and TI2V-5B have their own), so the ranks agree.
 void prepare(Job& job, Communicator& world, RankReporter& reporter) {
   auto prepare_here = [&] {
-    job.request = resolve_defaults(job.request);
     const std::string note = use_demo_model_if_none(job.request);
     if (!note.empty() && world.rank() == 0) reporter.note(note);
   };

@@ -125,7 +125,7 @@ torch::Tensor SequenceParallel::attend(const torch::Tensor& q, const torch::Tens
   return back.permute({1, 0, 2, 3}).reshape({1, s, n, d});
 }
 
-torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Tensor& x, double t,
+torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Tensor& x, const TokenTimesteps& t,
                                             const torch::Tensor& context, const torch::Tensor& clip_fea,
                                             const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
@@ -133,12 +133,13 @@ torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Te
   const torch::Device device = model.placement().device;
   TokenGrid grid;
   torch::Tensor tokens = model.embed(x, y, &grid);  // [1, L, dim], every rank
-  const DitConditioning cond = model.condition(t, context.to(device), clip_fea);
+  DitConditioning cond = model.condition(t, context.to(device), clip_fea);
   const std::int64_t L = grid.count(), P = size();
   const std::int64_t s = (L + P - 1) / P;  // chunk length; the last chunks may hold padding
   torch::Tensor h = tokens.to(torch::kFloat32);
   if (s * P > L) h = torch::cat({h, torch::zeros({1, s * P - L, h.size(2)}, h.options())}, 1);
   const std::int64_t begin = static_cast<std::int64_t>(chunk()) * s;
+  cond.token_offset = begin;  // per-token timesteps (TI2V): this chunk's rows of the conditioning
   torch::Tensor local = h.narrow(1, begin, s).contiguous();
   auto [cos, sin] = model.rope().for_tokens(grid, begin, s, device);
   const SelfAttentionFn attend_fn = [this, L](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {

@@ -29,8 +29,9 @@ class SequenceParallel {
 
   // The DiT forward with the blocks on this rank's chunk; every member returns the full
   // [out_dim, F, H, W] float32 result (identical to WanModel::forward).
-  torch::Tensor dit_forward(WanModelImpl& model, const torch::Tensor& x, double t, const torch::Tensor& context,
-                            const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
+  torch::Tensor dit_forward(WanModelImpl& model, const torch::Tensor& x, const TokenTimesteps& t,
+                            const torch::Tensor& context, const torch::Tensor& clip_fea = {},
+                            const torch::Tensor& y = {});
 
   Communicator& group() { return sp_; }
   Communicator& ulysses() { return *ulysses_; }

@@ -50,14 +50,14 @@ Units dit_units(const ModelDims& m) {
   // Per block: self and cross attention (q, k, v, o with bias, RMSNorm on q and k), norm3 (affine),
   // the FFN and the modulation table; i2v adds k_img, v_img and norm_k_img.
   u.block = 8 * (d * d + d) + 4 * d + 2 * d + (d * f + f + f * d + d) + 6 * d;
-  if (m.i2v) u.block += 2 * (d * d + d) + d;
+  if (m.i2v && m.clip) u.block += 2 * (d * d + d) + d;
   const std::int64_t patch = 4 * m.in_dim * d + d;  // Conv3d k=(1,2,2)
   const std::int64_t text = std::int64_t(m.text_dim) * d + d + d * d + d;
   const std::int64_t time = std::int64_t(m.freq_dim) * d + d + d * d + d + 6 * d * d + 6 * d;
   const std::int64_t head = d * 4 * m.out_dim + 4 * m.out_dim + 2 * d;
   // i2v CLIP projection: LayerNorm(c), Linear(c, c), Linear(c, dim), LayerNorm(dim), c = CLIP width.
   const std::int64_t c = m.clip_dim;
-  const std::int64_t img = m.i2v ? 2 * c + c * c + c + c * d + d + 2 * d : 0;
+  const std::int64_t img = m.i2v && m.clip ? 2 * c + c * c + c + c * d + d + 2 * d : 0;
   u.root = patch + text + time + head + img;
   return u;
 }
@@ -95,12 +95,13 @@ std::int64_t with_float8_kept(std::int64_t bytes_all, const Units& u, std::int64
 }
 
 struct VideoShape {
-  std::int64_t latent_frames, tokens, pixels_per_frame, frames;
+  std::int64_t latent_frames, latent_pixels, tokens, pixels_per_frame, frames;
 };
-VideoShape video_shape(const EstimateSettings& s) {
+VideoShape video_shape(const ModelDims& m, const EstimateSettings& s) {
   VideoShape v;
   v.latent_frames = (s.frames - 1) / 4 + 1;
-  v.tokens = v.latent_frames * (s.height / 16) * (s.width / 16);  // VAE 8x, patch 2x2
+  v.latent_pixels = std::int64_t(s.height / m.vae_stride) * (s.width / m.vae_stride);
+  v.tokens = v.latent_frames * (s.height / (2 * m.vae_stride)) * (s.width / (2 * m.vae_stride));  // patch 2x2
   v.pixels_per_frame = std::int64_t(s.width) * s.height;
   v.frames = s.frames;
   return v;
@@ -145,12 +146,13 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
       s.gpu ? local * std::int64_t(m.ffn_dim) : std::min(local * std::int64_t(m.ffn_dim), kFfnChunkElements);
   const std::int64_t ffn = 2 * U + 3 * hidden * act + A + (s.gpu ? 0 : U);  // CPU: + the assembled output
   // Text context (and for i2v the CLIP features) with their cross-attention keys and values.
-  const std::int64_t image_tokens = m.i2v ? m.clip_tokens : 0;
+  const std::int64_t image_tokens = m.i2v && m.clip ? m.clip_tokens : 0;
   const std::int64_t context = std::int64_t(m.text_len) * m.text_dim * 4 + image_tokens * m.clip_dim * 4 +
                                (m.text_len + image_tokens) * d * act * 4;
   // Sampler state; i2v adds the conditioning y (mask + image latent) and the concatenated input.
-  const std::int64_t latent_frame = std::int64_t(v.latent_frames) * (s.height / 8) * (s.width / 8) * 4;
-  const std::int64_t latents = 16 * latent_frame * 8 + (m.i2v ? (m.in_dim - m.out_dim + m.in_dim) * latent_frame : 0);
+  const std::int64_t latent_frame = std::int64_t(v.latent_frames) * v.latent_pixels * 4;
+  const std::int64_t latents =
+      std::int64_t(m.z_dim) * latent_frame * 8 + (m.i2v ? (m.in_dim - m.out_dim + m.in_dim) * latent_frame : 0);
   return std::max({rope, attn, ffn}) + context + latents;
 }
 
@@ -168,7 +170,9 @@ std::int64_t t5_activation_bytes(const ModelDims& m, bool gpu) {
 // 4 % (docs/MEMORY.md). The decoded video is kept in float32 (chunks, then concatenated and clamped)
 // and converted to 8-bit RGB.
 std::int64_t vae_working_bytes(const ModelDims& m, const VideoShape& v, bool gpu, bool encode) {
-  const std::int64_t full_res = std::int64_t(m.vae_dim) * 4 * v.pixels_per_frame * 4;  // [C, 4, H, W] fp32
+  // The Wan2.2 VAE's widest stages run at half resolution (2x2 patchified): width / 4 per pixel.
+  const std::int64_t width = m.vae_dec_dim == 0 ? m.vae_dim : (encode ? m.vae_dim : m.vae_dec_dim) / 4;
+  const std::int64_t full_res = width * 4 * v.pixels_per_frame * 4;  // [C, 4, H, W] fp32
   if (gpu) return full_res * 6;
   return encode ? full_res * 16 + v.pixels_per_frame * 250 : full_res * 21 + v.pixels_per_frame * 200;
 }
@@ -180,14 +184,15 @@ std::int64_t vae_decode_bytes(const ModelDims& m, const VideoShape& v, std::int6
   return vae_params * 4 + std::max(working, finish);
 }
 
-// CLIP on the start picture: the tower's weights (fp16 on a GPU, as the reference's autocast; fp32
-// on the CPU) and one block's working set; or the VAE encoding [picture, black frames] at full
+// CLIP on the start picture (a model that takes CLIP features): the tower's weights (fp16 on a GPU, as the reference's
+// autocast; fp32 on the CPU) and one block's working set; or the VAE encoding [picture, black frames] at full
 // resolution, which works like the decode (a smaller working set, measured) without a decoded video.
 std::int64_t image_encode_bytes(const ModelDims& m, const VideoShape& v, std::int64_t vae_params, bool gpu) {
   const std::int64_t clip_params = m.clip_params > 0 ? m.clip_params : clip_param_count(m);
   const std::int64_t t = m.clip_tokens, act = gpu ? 2 : 4;
-  const std::int64_t clip = clip_params * (gpu ? 2 : 4) + t * (6 * m.clip_dim + 2 * m.clip_mlp) * act +
-                            std::int64_t(m.clip_heads) * t * t * 4 * 2;
+  const std::int64_t clip = !m.clip ? 0
+                                    : clip_params * (gpu ? 2 : 4) + t * (6 * m.clip_dim + 2 * m.clip_mlp) * act +
+                                          std::int64_t(m.clip_heads) * t * t * 4 * 2;
   const std::int64_t video_in = 3 * v.frames * v.pixels_per_frame * 4;
   const std::int64_t vae = vae_params * 4 + video_in + vae_working_bytes(m, v, gpu, true);
   return std::max(clip, vae);
@@ -222,6 +227,38 @@ ModelDims wan21_t2v_14b() {
   return m;
 }
 
+ModelDims wan22_t2v_a14b() {
+  ModelDims m = wan21_t2v_14b();
+  m.name = "Wan2.2-T2V-A14B";
+  m.experts = 2;
+  return m;
+}
+
+ModelDims wan22_ti2v_5b() {
+  ModelDims m;
+  m.name = "Wan2.2-TI2V-5B";
+  m.ti2v = true;
+  m.dim = 3072;
+  m.ffn_dim = 14336;
+  m.num_heads = 24;
+  m.num_layers = 30;
+  m.in_dim = m.out_dim = m.z_dim = 48;
+  m.vae_dim = 160;
+  m.vae_dec_dim = 256;
+  m.vae_stride = 16;
+  m.vae_params = kVae22Params;
+  return m;
+}
+
+ModelDims wan22_i2v_a14b() {
+  ModelDims m = wan22_t2v_a14b();
+  m.name = "Wan2.2-I2V-A14B";
+  m.i2v = true;
+  m.clip = false;
+  m.in_dim = 36;
+  return m;
+}
+
 std::int64_t dit_param_count(const ModelDims& m) { return dit_units(m).total(); }
 std::int64_t t5_param_count(const ModelDims& m) { return t5_units(m).total(); }
 std::int64_t vae_param_count(const ModelDims& m) {
@@ -233,7 +270,7 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   const DistConfig& c = s.config;
   const int world = std::max(1, c.world_size);
   const int pb = param_bytes(s);
-  const VideoShape v = video_shape(s);
+  const VideoShape v = video_shape(model, s);
   MemoryEstimate e;
 
   const Units dit = with_total(dit_units(model), model.dit_params);

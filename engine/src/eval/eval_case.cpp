@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -51,8 +52,16 @@ Outputs eval_dit(const fs::path& dir, const SafetensorsFile& io, const ModelPlac
   Outputs out;
   for (int i = 0; io.contains("context_" + std::to_string(i)); ++i) {
     const std::string s = std::to_string(i);
-    const double t = input(io, "t_" + s).to(torch::kFloat64).item<double>();
-    out.emplace_back("out_" + s, dit.model->forward(x, t, input(io, "context_" + s), clip, y).cpu());
+    TokenTimesteps t(input(io, "t_" + s).to(torch::kFloat64).item<double>());
+    if (io.contains("t_tokens_" + s)) {  // Wan2.2 TI2V: one timestep per token (padding entries past the tokens)
+      const torch::Tensor per_token = input(io, "t_tokens_" + s).to(torch::kFloat64).contiguous();
+      t = TokenTimesteps::per_token(
+          std::vector<double>(per_token.data_ptr<double>(), per_token.data_ptr<double>() + per_token.numel()));
+    }
+    // Per-call inputs where the case lists them (y_i, clip_fea_i), else the case's one y / clip_fea.
+    const torch::Tensor y_i = io.contains("y_" + s) ? input(io, "y_" + s) : y;
+    const torch::Tensor clip_i = io.contains("clip_fea_" + s) ? input(io, "clip_fea_" + s) : clip;
+    out.emplace_back("out_" + s, dit.model->forward(x, t, input(io, "context_" + s), clip_i, y_i).cpu());
   }
   return out;
 }
@@ -73,8 +82,8 @@ Outputs eval_t5(const fs::path& dir, const SafetensorsFile& io, const ModelPlace
 Outputs eval_vae(const fs::path& dir, const SafetensorsFile& io, const ModelPlacement& placement) {
   LoadedVae vae = load_vae(open_weights(find_weights(dir)), placement);
   Outputs out;
-  if (io.contains("video")) out.emplace_back("latent", vae.model->encode(input(io, "video")).cpu());
-  if (io.contains("z")) out.emplace_back("decoded", vae.model->decode(input(io, "z")).cpu());
+  if (io.contains("video")) out.emplace_back("latent", vae.encode(input(io, "video")).cpu());
+  if (io.contains("z")) out.emplace_back("decoded", vae.decode(input(io, "z")).cpu());
   return out;
 }
 
@@ -101,8 +110,8 @@ Outputs eval_sampler(const nlohmann::json& config, const SafetensorsFile& io) {
 }
 
 // Whole-pipeline case: the folder is a model folder and run.json holds the settings.
-Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
-  const GenerationRequest r = pipeline_case_request(dir.string(), options.dtype, options.device);
+// One run of a whole-pipeline case: its request's outputs under the case's names.
+Outputs eval_pipeline_run(const GenerationRequest& r) {
   const RunPlan plan = make_plan(r, DistConfig{}, /*require_output=*/false);
   Outputs out;
   const TextContexts text = encode_prompts(plan);
@@ -113,14 +122,34 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
   const ImageContext image = encode_image(plan);
   if (image.defined()) {
     out.emplace_back("image", plan.image);
-    out.emplace_back("clip_fea", image.clip_fea.cpu());
-    out.emplace_back("y", image.y.cpu());
+    if (image.clip_fea.defined()) out.emplace_back("clip_fea", image.clip_fea.cpu());
+    if (image.y.defined()) out.emplace_back("y", image.y.cpu());
+    if (image.first_frame.defined()) out.emplace_back("image_latent", image.first_frame.cpu());
   }
   const torch::Tensor noise = initial_noise(plan);
   out.emplace_back("noise", noise.cpu());
+  if (image.first_frame.defined()) {  // TI2V: the noise with latent frame 0 replaced by the picture's
+    torch::Tensor init = noise.clone();
+    init.narrow(1, 0, 1).copy_(image.first_frame);
+    out.emplace_back("latent_init", init.cpu());
+  }
   const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
   out.emplace_back("timesteps",
                    torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
+  if (plan.dit.kind == DitKind::kTI2V) {
+    // The timestep each token gets at each step, [steps, seq_len] (textimage2video.py:373-378, 573-578).
+    std::vector<torch::Tensor> rows;
+    for (std::int64_t t : schedule.timesteps) {
+      const TokenTimesteps tt = step_timesteps(plan, image, noise, static_cast<double>(t));
+      std::vector<float> row;
+      for (std::size_t i = 0; i < tt.runs.size(); ++i) {
+        const std::int64_t n = i + 1 < tt.runs.size() ? tt.runs[i].count : plan.seq_len - std::int64_t(row.size());
+        row.insert(row.end(), static_cast<std::size_t>(n), static_cast<float>(tt.runs[i].t));
+      }
+      rows.push_back(torch::tensor(row));
+    }
+    out.emplace_back("t_tokens", torch::stack(rows));
+  }
   WanModel dit = load_plan_dit(plan);
   WanModel high_noise{nullptr};  // Wan2.2 A14B: the expert per step and its guidance scale, as the case records
   HighNoiseExpert high;
@@ -143,6 +172,26 @@ Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
       {}, image, high);
   out.emplace_back("final_latent", latent.cpu());
   out.emplace_back("video", decode_video(plan, latent));
+  return out;
+}
+
+// Whole-pipeline case: the folder is a model folder and run.json holds the settings. A case with
+// "t2v" and "i2v" settings (TI2V-5B: one model, both modes) runs each, its outputs prefixed "t2v_" /
+// "i2v_" but for the text encoder's, which both share.
+Outputs eval_pipeline(const fs::path& dir, const EvalCaseOptions& options) {
+  const nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
+  if (!(run.contains("t2v") && run["t2v"].is_object()))
+    return eval_pipeline_run(pipeline_case_request(dir.string(), options.dtype, options.device));
+  Outputs out;
+  for (const char* mode : {"t2v", "i2v"}) {
+    if (!run.contains(mode)) continue;
+    for (auto& [name, t] :
+         eval_pipeline_run(pipeline_case_request(dir.string(), options.dtype, options.device, mode))) {
+      const bool shared = name.rfind("ids_", 0) == 0 || name.rfind("context", 0) == 0;
+      if (shared && std::string(mode) != "t2v") continue;
+      out.emplace_back(shared ? name : std::string(mode) + "_" + name, t);
+    }
+  }
   return out;
 }
 
@@ -201,18 +250,40 @@ EvalCaseResult run_eval_case(const std::string& case_dir, const std::string& out
 }
 
 GenerationRequest pipeline_case_request(const std::string& case_dir, const std::string& dtype,
-                                        const std::string& device) {
+                                        const std::string& device, const std::string& mode) {
   const fs::path dir(case_dir);
   nlohmann::json run = nlohmann::json::parse(read_text_file((dir / "run.json").string()));
+  if (!mode.empty()) {  // the mode's settings over the shared ones
+    if (!run.contains(mode) || !run[mode].is_object())
+      throw Error(ErrorCode::kInvalidArgument, (dir / "run.json").string() + " has no \"" + mode + "\" settings");
+    const nlohmann::json settings = run[mode];
+    for (const auto& [key, value] : settings.items()) run[key] = value;
+    run["task"] = mode;
+  }
   GenerationRequest r;
   r.model.model_dir = dir.string();
   r.prompt = run.at("prompt").get<std::string>();
   r.negative_prompt = run.value("negative_prompt", std::string());
-  if (run.value("task", std::string("t2v")) == "i2v") {
-    // Image-to-video: the picture beside run.json, the output size from max_area [width, height].
+  const std::string task = run.value("task", std::string("t2v"));
+  if (task == "i2v" || task == "i2v-A14B") {
+    // Image-to-video: the picture beside run.json, the output size from max_area: [width, height]
+    // (Wan2.1 cases) or a pixel count (Wan2.2).
     r.image = (dir / run.value("image", std::string("input.png"))).string();
-    r.width = run.at("max_area").at(0).get<int>();
-    r.height = run.at("max_area").at(1).get<int>();
+    const nlohmann::json& area = run.at("max_area");
+    if (area.is_array()) {
+      r.width = area.at(0).get<int>();
+      r.height = area.at(1).get<int>();
+    } else {
+      // A pixel count: as width x height, the most square factor pair (the request holds an area as two sides).
+      const std::int64_t pixels = area.get<std::int64_t>();
+      std::int64_t w = static_cast<std::int64_t>(std::sqrt(static_cast<double>(pixels)));
+      while (w > 1 && pixels % w != 0) --w;
+      if (w < 1 || pixels / w > kMaxSide)
+        throw Error(ErrorCode::kUnsupported,
+                    (dir / "run.json").string() + ": max_area " + std::to_string(pixels) + " is no WIDTH*HEIGHT");
+      r.width = static_cast<int>(pixels / w);
+      r.height = static_cast<int>(w);
+    }
   } else {
     r.width = run.at("width").get<int>();
     r.height = run.at("height").get<int>();

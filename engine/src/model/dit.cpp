@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "model/attention_budget.h"
 #include "wan/error.h"
 
@@ -21,6 +23,36 @@ torch::Tensor sinusoidal_embedding(std::int64_t dim, double t) {
   torch::Tensor freqs = torch::pow(10000.0, -torch::arange(half, f64) / static_cast<double>(half));
   torch::Tensor arg = freqs * t;
   return torch::cat({torch::cos(arg), torch::sin(arg)}).to(torch::kFloat32).unsqueeze(0);
+}
+
+TokenTimesteps TokenTimesteps::first_frame(double t, std::int64_t first_tokens, double first) {
+  TokenTimesteps out(t);
+  if (first_tokens > 0) out.runs = {{first_tokens, first}, {0, t}};
+  return out;
+}
+
+TokenTimesteps TokenTimesteps::per_token(const std::vector<double>& t) {
+  if (t.empty()) throw Error(ErrorCode::kInvalidArgument, "per-token timesteps: no tokens");
+  TokenTimesteps out(t[0]);
+  out.runs.clear();
+  for (double v : t) {
+    if (!out.runs.empty() && out.runs.back().t == v)
+      ++out.runs.back().count;
+    else
+      out.runs.push_back({1, v});
+  }
+  return out;
+}
+
+std::vector<TokenGroup> token_groups(const DitConditioning& cond, std::int64_t local_tokens) {
+  std::vector<TokenGroup> out;
+  const std::int64_t lo = cond.token_offset, hi = cond.token_offset + local_tokens;
+  for (std::size_t i = 0; i < cond.rows_from.size(); ++i) {
+    const std::int64_t begin = std::max(lo, cond.rows_from[i].first);
+    const std::int64_t end = i + 1 < cond.rows_from.size() ? std::min(hi, cond.rows_from[i + 1].first) : hi;
+    if (end > begin) out.push_back({begin - lo, end - begin, cond.rows_from[i].second});
+  }
+  return out;
 }
 
 DitSelfAttentionImpl::DitSelfAttentionImpl(const DitConfig& c, const ModelPlacement& p)
@@ -54,7 +86,7 @@ DitCrossAttentionImpl::DitCrossAttentionImpl(const DitConfig& c, const ModelPlac
   o = register_module("o", Linear(c.dim, c.dim, true, p));
   norm_q = register_module("norm_q", Gain(std::vector<std::int64_t>{c.dim}, p.fp32()));
   norm_k = register_module("norm_k", Gain(std::vector<std::int64_t>{c.dim}, p.fp32()));
-  if (c.has_image_input()) {
+  if (c.has_clip_input()) {
     k_img = register_module("k_img", Linear(c.dim, c.dim, true, p));
     v_img = register_module("v_img", Linear(c.dim, c.dim, true, p));
     norm_k_img = register_module("norm_k_img", Gain(std::vector<std::int64_t>{c.dim}, p.fp32()));
@@ -93,15 +125,34 @@ DitBlockImpl::DitBlockImpl(const DitConfig& c, const ModelPlacement& p) : eps(c.
 
 torch::Tensor DitBlockImpl::forward(const torch::Tensor& x_in, const DitConditioning& cond, const torch::Tensor& cos,
                                     const torch::Tensor& sin, const SelfAttentionFn& attend) {
-  // [1, 6, dim] float32, chunks [1, 1, dim]: shift/scale/gate for attention, then for the FFN
+  // [R, 6, dim] float32; each row's chunks [1, 1, dim]: shift/scale/gate for attention, then for the FFN
+  // (wan2.2 model.py WanAttentionBlock: per-token e with TI2V's per-token timesteps).
   const torch::Tensor mod = modulation + cond.e0;
-  const auto e = mod.chunk(6, 1);
+  const std::vector<TokenGroup> groups = token_groups(cond, x_in.size(1));
+  std::vector<std::vector<torch::Tensor>> rows;
+  for (std::int64_t r = 0; r < mod.size(0); ++r) rows.push_back(mod.narrow(0, r, 1).chunk(6, 1));
+  // n * (1 + scale) + shift, and y * gate, each token with its row.
+  const auto modulate = [&](const torch::Tensor& n, int shift, int scale) {
+    if (groups.size() == 1) return n * (1 + rows[groups[0].row][scale]) + rows[groups[0].row][shift];
+    torch::Tensor out = torch::empty_like(n);
+    for (const TokenGroup& g : groups)
+      out.narrow(1, g.begin, g.count)
+          .copy_(n.narrow(1, g.begin, g.count) * (1 + rows[g.row][scale]) + rows[g.row][shift]);
+    return out;
+  };
+  const auto gated = [&](const torch::Tensor& y, int gate) {
+    if (groups.size() == 1) return y * rows[groups[0].row][gate];
+    torch::Tensor out = torch::empty_like(y);
+    for (const TokenGroup& g : groups)
+      out.narrow(1, g.begin, g.count).copy_(y.narrow(1, g.begin, g.count) * rows[g.row][gate]);
+    return out;
+  };
   torch::Tensor x = x_in;
-  torch::Tensor h = layer_norm_f32(x, {}, {}, eps).to(torch::kFloat32) * (1 + e[1]) + e[0];
-  x = x + self_attn(h, cos, sin, attend) * e[2];
+  torch::Tensor h = modulate(layer_norm_f32(x, {}, {}, eps).to(torch::kFloat32), 0, 1);
+  x = x + gated(self_attn(h, cos, sin, attend), 2);
   x = x + cross_attn(layer_norm_f32(x, norm3->weight, norm3->bias, eps), cond);
-  h = layer_norm_f32(x, {}, {}, eps).to(torch::kFloat32) * (1 + e[4]) + e[3];
-  return x + ffn(h) * e[5];
+  h = modulate(layer_norm_f32(x, {}, {}, eps).to(torch::kFloat32), 3, 4);
+  return x + gated(ffn(h), 5);
 }
 
 torch::Tensor DitBlockImpl::ffn(const torch::Tensor& h) {
@@ -138,7 +189,7 @@ WanModelImpl::WanModelImpl(const DitConfig& c, const ModelPlacement& p) : config
   const std::int64_t patch = c.patch_size[0] * c.patch_size[1] * c.patch_size[2];
   head_head = head->register_module("head", Linear(c.dim, patch * c.out_dim, true, p.fp32()));
   head_modulation = head->register_parameter("modulation", uninitialized({1, 2, c.dim}, p.fp32()), false);
-  if (c.has_image_input()) {
+  if (c.has_clip_input()) {
     auto img = indexed(*this, "img_emb");
     auto proj = img->register_module("proj", std::make_shared<torch::nn::Module>());
     img_emb0 = proj->register_module("0", Affine(c.clip_dim, p.fp32()));
@@ -166,11 +217,28 @@ torch::Tensor WanModelImpl::embed(const torch::Tensor& x, const torch::Tensor& y
   return t.flatten(2).transpose(1, 2).contiguous();
 }
 
-DitConditioning WanModelImpl::condition(double t, const torch::Tensor& context, const torch::Tensor& clip_fea) {
+DitConditioning WanModelImpl::condition(const TokenTimesteps& t, const torch::Tensor& context,
+                                        const torch::Tensor& clip_fea) {
   DitConditioning cond;
-  torch::Tensor sin_emb = sinusoidal_embedding(config_.freq_dim, t).to(placement_.device);
-  cond.e = time_embedding2(torch::silu(time_embedding0(sin_emb)));            // [1, dim]
-  cond.e0 = time_projection1(torch::silu(cond.e)).view({1, 6, config_.dim});  // [1, 6, dim]
+  // One embedding per distinct timestep (the reference embeds every token's t; equal t, equal rows).
+  std::vector<double> values;
+  std::vector<torch::Tensor> sinusoids;
+  cond.rows_from.clear();
+  std::int64_t begin = 0;
+  for (const TokenTimesteps::Run& run : t.runs) {
+    const auto at = std::find(values.begin(), values.end(), run.t);
+    const std::int64_t row = at - values.begin();
+    if (at == values.end()) {
+      values.push_back(run.t);
+      sinusoids.push_back(sinusoidal_embedding(config_.freq_dim, run.t));
+    }
+    if (cond.rows_from.empty() || cond.rows_from.back().second != row) cond.rows_from.emplace_back(begin, row);
+    begin += run.count;
+  }
+  const torch::Tensor sin_emb = torch::cat(sinusoids, 0).to(placement_.device);  // [R, freq_dim]
+  const std::int64_t R = sin_emb.size(0);
+  cond.e = time_embedding2(torch::silu(time_embedding0(sin_emb)));            // [R, dim]
+  cond.e0 = time_projection1(torch::silu(cond.e)).view({R, 6, config_.dim});  // [R, 6, dim]
   if (context.dim() != 2 || context.size(1) != config_.text_dim)
     throw Error(ErrorCode::kInvalidArgument, "text context must be [L, " + std::to_string(config_.text_dim) + "]");
   if (context.size(0) > config_.text_len)
@@ -180,7 +248,7 @@ DitConditioning WanModelImpl::condition(double t, const torch::Tensor& context, 
   torch::Tensor padded = torch::zeros({1, config_.text_len, config_.text_dim}, placement_.fp32());
   padded.narrow(1, 0, context.size(0)).copy_(context.unsqueeze(0));
   cond.context = text_embedding2(gelu_tanh(text_embedding0(padded)));  // [1, text_len, dim]
-  if (config_.has_image_input()) {
+  if (config_.has_clip_input()) {
     if (!clip_fea.defined())
       throw Error(ErrorCode::kInvalidArgument, "an image-to-video model needs CLIP image features");
     torch::Tensor f = clip_fea.to(placement_.device).to(torch::kFloat32);
@@ -197,9 +265,19 @@ DitConditioning WanModelImpl::condition(double t, const torch::Tensor& context, 
 
 torch::Tensor WanModelImpl::head_forward(const torch::Tensor& x, const DitConditioning& cond) {
   // [1, 2, dim]: shift, scale from the time embedding e (not e0)
-  const torch::Tensor m = head_modulation + cond.e.unsqueeze(1);
-  const auto parts = m.chunk(2, 1);
-  torch::Tensor h = layer_norm_f32(x.to(torch::kFloat32), {}, {}, config_.eps) * (1 + parts[1]) + parts[0];
+  const torch::Tensor m = head_modulation + cond.e.unsqueeze(1);  // [R, 2, dim]
+  const torch::Tensor n = layer_norm_f32(x.to(torch::kFloat32), {}, {}, config_.eps);
+  const std::vector<TokenGroup> groups = token_groups(cond, x.size(1));
+  const auto shift_scale = [&](std::int64_t row) { return m.narrow(0, row, 1).chunk(2, 1); };
+  if (groups.size() == 1) {
+    const auto parts = shift_scale(groups[0].row);
+    return head_head(n * (1 + parts[1]) + parts[0]);
+  }
+  torch::Tensor h = torch::empty_like(n);
+  for (const TokenGroup& g : groups) {
+    const auto parts = shift_scale(g.row);
+    h.narrow(1, g.begin, g.count).copy_(n.narrow(1, g.begin, g.count) * (1 + parts[1]) + parts[0]);
+  }
   return head_head(h);
 }
 
@@ -222,7 +300,7 @@ torch::Tensor WanModelImpl::run_blocks(torch::Tensor x, const DitConditioning& c
   return x;
 }
 
-torch::Tensor WanModelImpl::forward(const torch::Tensor& x, double t, const torch::Tensor& context,
+torch::Tensor WanModelImpl::forward(const torch::Tensor& x, const TokenTimesteps& t, const torch::Tensor& context,
                                     const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   ForwardScope scope(residency.get());

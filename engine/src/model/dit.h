@@ -8,6 +8,8 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "model/dit_config.h"
 #include "model/layers.h"
@@ -16,13 +18,44 @@
 
 namespace wan {
 
+// The timestep of each token of a forward. Wan2.1 and Wan2.2 A14B: one t for every token (a double
+// converts to it). Wan2.2 TI2V-5B: the model takes t of shape [1, seq_len] (wan2.2 model.py:460-468),
+// built per step as (mask2[0][0][:, ::2, ::2] * t).flatten() (textimage2video.py:373-378), so in
+// image-to-video the tokens of latent frame 0 get t = 0. Held as runs over the tokens in (frame, h/2,
+// w/2) raster order: `runs[i]` covers runs[i].count tokens after the previous runs, the last run every
+// token after those (padding included).
+struct TokenTimesteps {
+  struct Run {
+    std::int64_t count = 0;  // ignored for the last run
+    double t = 0;
+  };
+  TokenTimesteps(double t = 0) : runs{{0, t}} {}  // NOLINT(google-explicit-constructor): a scalar t is the common case
+  // TI2V image-to-video: `first_tokens` tokens (latent frame 0) at `first`, the rest at `t`.
+  static TokenTimesteps first_frame(double t, std::int64_t first_tokens, double first = 0);
+  // One value per token, run-length encoded (eval-case's t_tokens_i).
+  static TokenTimesteps per_token(const std::vector<double>& t);
+  std::vector<Run> runs;
+};
+
 // Per-forward conditioning shared by all blocks (every rank holds all of it).
 struct DitConditioning {
-  torch::Tensor e;                // [1, dim] float32: time embedding (the head's modulation input)
-  torch::Tensor e0;               // [1, 6, dim] float32: block modulation input
+  // R = the distinct timesteps of the forward (1, or 2 for TI2V image-to-video).
+  torch::Tensor e;                // [R, dim] float32: time embedding (the head's modulation input)
+  torch::Tensor e0;               // [R, 6, dim] float32: block modulation input
   torch::Tensor context;          // [1, img_tokens + text_len, dim] in the weight dtype
   std::int64_t image_tokens = 0;  // leading CLIP tokens in context (i2v), else 0
+  // Which row of e/e0 each token takes: (first global token, row), ascending from token 0.
+  std::vector<std::pair<std::int64_t, std::int64_t>> rows_from{{0, 0}};
+  // The global index of the first token of the x the blocks and head get (sequence parallel: the
+  // rank's chunk start; 0 otherwise).
+  std::int64_t token_offset = 0;
 };
+
+// The local tokens [begin, begin + count) of an x of `local_tokens` tokens that take row `row`.
+struct TokenGroup {
+  std::int64_t begin = 0, count = 0, row = 0;
+};
+std::vector<TokenGroup> token_groups(const DitConditioning& cond, std::int64_t local_tokens);
 
 // Self-attention core: q, k, v [1, L_local, n, d] (RoPE applied) -> [1, L_local, n, d].
 using SelfAttentionFn = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
@@ -72,9 +105,9 @@ struct WanModelImpl : torch::nn::Module {
 
   // x [in_dim - y_channels, F, H, W] (+ y [.., F, H, W] for i2v) -> tokens [1, L, dim] (weight dtype).
   torch::Tensor embed(const torch::Tensor& x, const torch::Tensor& y, TokenGrid* grid);
-  // t: the (integer-valued) timestep; context: [L_text, text_dim] (L_text <= text_len);
-  // clip_fea: [1, 257, clip_dim] for i2v.
-  DitConditioning condition(double t, const torch::Tensor& context, const torch::Tensor& clip_fea);
+  // t: the (integer-valued) timestep of each token; context: [L_text, text_dim] (L_text <= text_len);
+  // clip_fea: [1, 257, clip_dim] for Wan2.1 i2v.
+  DitConditioning condition(const TokenTimesteps& t, const torch::Tensor& context, const torch::Tensor& clip_fea);
   // x: [1, L, dim] float32 -> [1, L, prod(patch) * out_dim] float32
   torch::Tensor head_forward(const torch::Tensor& x, const DitConditioning& cond);
   // tokens [L >= grid.count(), prod(patch) * out_dim] -> [out_dim, F, H, W]
@@ -86,7 +119,7 @@ struct WanModelImpl : torch::nn::Module {
                            const torch::Tensor& sin, const SelfAttentionFn& attend);
 
   // Single-process forward: every stage on all tokens. Returns [out_dim, F, H, W] float32.
-  torch::Tensor forward(const torch::Tensor& x, double t, const torch::Tensor& context,
+  torch::Tensor forward(const torch::Tensor& x, const TokenTimesteps& t, const torch::Tensor& context,
                         const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
 
   const DitConfig& config() const { return config_; }

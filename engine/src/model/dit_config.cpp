@@ -6,8 +6,13 @@
 
 #include "core/json_number.h"
 #include "wan/error.h"
+#include "weights/file_util.h"
 
 namespace wan {
+
+namespace {
+constexpr std::int64_t kTi2vLatentChannels = 48;  // wan/configs/wan_ti2v_5B.py: the Wan2.2 VAE's z_dim
+}  // namespace
 
 const char* dit_kind_name(DitKind kind) {
   switch (kind) {
@@ -17,6 +22,8 @@ const char* dit_kind_name(DitKind kind) {
       return "i2v";
     case DitKind::kFLF2V:
       return "flf2v";
+    case DitKind::kTI2V:
+      return "ti2v";
   }
   return "?";
 }
@@ -60,7 +67,7 @@ std::int64_t DitConfig::parameter_count() const {
   n += p * out_dim * dim + p * out_dim + 2 * dim;                            // head
   std::int64_t block = 6 * dim + 8 * (dim * dim + dim) + 4 * dim + 2 * dim;  // modulation, attn, norms, norm3
   block += dim * ffn_dim + ffn_dim + ffn_dim * dim + dim;
-  if (has_image_input()) {
+  if (has_clip_input()) {
     block += 2 * (dim * dim + dim) + dim;
     n += 2 * clip_dim + clip_dim * clip_dim + clip_dim + clip_dim * dim + dim + 2 * dim;
     if (kind == DitKind::kFLF2V) n += 514 * clip_dim;
@@ -105,8 +112,11 @@ DitConfig dit_config_from_json(const std::string& json_text, const std::string& 
       c.kind = DitKind::kI2V;
     else if (type == "flf2v")
       c.kind = DitKind::kFLF2V;
+    else if (type == "ti2v")
+      c.kind = DitKind::kTI2V;
     else
-      throw Error(ErrorCode::kUnsupported, context + ": model_type '" + type + "' is not supported (t2v, i2v, flf2v)");
+      throw Error(ErrorCode::kUnsupported,
+                  context + ": model_type '" + type + "' is not supported (t2v, i2v, flf2v, ti2v)");
     // Sizes are JSON integers: a float (1e30) or a number beyond 64 bits is refused by name.
     const auto whole = [&](const nlohmann::json& v, const std::string& key) {
       const std::optional<std::int64_t> n = json_integer<std::int64_t>(v);
@@ -172,8 +182,36 @@ DitConfig detect_dit_config(const TensorSource& src, const std::string& prefix) 
   if (src.contains(prefix + "img_emb.proj.0.weight")) {
     c.kind = src.contains(prefix + "img_emb.emb_pos") ? DitKind::kFLF2V : DitKind::kI2V;
     c.clip_dim = shape("img_emb.proj.0.weight")[0];
+  } else if (c.in_dim == 2 * c.out_dim + 4) {
+    c.kind = DitKind::kI2V;  // Wan2.2 I2V-A14B: y channels, no CLIP
+    c.clip_input = false;
+  } else if (c.in_dim == kTi2vLatentChannels && c.out_dim == kTi2vLatentChannels) {
+    c.kind = DitKind::kTI2V;
   }
   c.validate(src.path());
+  return c;
+}
+
+DitConfig dit_config_with_weights(const std::string& json_text, const std::string& context,
+                                  const TensorSource& source) {
+  const DitConfig detected = detect_dit_config(source);
+  DitConfig c = dit_config_from_json(json_text, context);
+  if (c.has_image_input() != detected.has_image_input() ||
+      (c.kind == DitKind::kTI2V && detected.kind != DitKind::kTI2V))
+    throw Error(ErrorCode::kModelMismatch, context + " says model_type " + dit_kind_name(c.kind) + " but " +
+                                               source.path() + " holds the weights of a " +
+                                               dit_kind_name(detected.kind) + " model");
+  if (detected.kind == DitKind::kTI2V) c.kind = DitKind::kTI2V;  // 48 channels: the Wan2.2 VAE's latent
+  c.clip_dim = detected.clip_dim;
+  c.clip_input = detected.clip_input;
+  c.validate(source.path());
+  return c;
+}
+
+DitConfig dit_config_for(const TensorSource& source, const std::string& config_path) {
+  if (config_path.empty()) return detect_dit_config(source);
+  const DitConfig c = dit_config_with_weights(read_text_file(config_path), config_path, source);
+  check_config_fits_weights(c, source.parameter_count(), config_path, source.path());
   return c;
 }
 

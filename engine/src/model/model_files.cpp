@@ -33,18 +33,8 @@ LoadedDit load_dit(const TensorSourcePtr& file, const std::string& config_json, 
   LoadedDit out;
   const LongLivedBlocks weights;  // the parameters stay for the phase: sized tightly
   out.source = std::make_shared<RenamedSource>(file, dit_official_name);
-  if (config_json.empty()) {
-    out.config = detect_dit_config(*out.source);
-  } else {
-    out.config = dit_config_from_json(config_json, file->path() + " (config.json)");
-    const DitConfig detected = detect_dit_config(*out.source);
-    // The image-embedding width is not in config.json; it is read from the weights.
-    out.config.clip_dim = detected.clip_dim;
-    if (detected.has_image_input() != out.config.has_image_input())
-      throw Error(ErrorCode::kModelMismatch, file->path() + ": config.json says model_type " +
-                                                 dit_kind_name(out.config.kind) + " but the weights are " +
-                                                 dit_kind_name(detected.kind));
-  }
+  out.config = config_json.empty() ? detect_dit_config(*out.source)
+                                   : dit_config_with_weights(config_json, file->path() + " (config.json)", *out.source);
   const std::string what = "DiT (" + out.config.label() + ")";
   {
     std::optional<DeferredParameters> deferred;
@@ -85,10 +75,37 @@ LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, c
   return out;
 }
 
+VaeConfig vae_config_of(const TensorSource& source) {
+  if (!is_wan22_vae(source)) return detect_vae_config(source);
+  const Vae22Config v = detect_vae22_config(source);
+  VaeConfig c;
+  c.wan22 = true;
+  c.patch = 2;
+  c.dim = v.dim;
+  c.dec_dim = v.dec_dim;
+  c.z_dim = v.z_dim;
+  c.dim_mult = v.dim_mult;
+  c.num_res_blocks = v.num_res_blocks;
+  c.temporal_downsample = v.temporal_downsample;
+  return c;
+}
+
+torch::Tensor LoadedVae::encode(const torch::Tensor& video) {
+  return model22 ? model22->encode(video) : model->encode(video);
+}
+
+torch::Tensor LoadedVae::decode(const torch::Tensor& latent, const std::function<void(int, int)>& on_frame) {
+  return model22 ? model22->decode(latent, on_frame) : model->decode(latent, on_frame);
+}
+
 LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement) {
   LoadedVae out;
   const LongLivedBlocks weights;  // the parameters stay for the phase: sized tightly
-  out.config = detect_vae_config(*file);
+  out.config = vae_config_of(*file);
+  if (out.config.wan22) {
+    out.model22 = load_vae22(file, placement);
+    return out;
+  }
   out.model = WanVae(out.config, placement);
   load_strict(*out.model, *file, "Wan VAE");
   out.model->eval();

@@ -12,6 +12,7 @@
 #include "model/t5.h"
 #include "model/tokenizer.h"
 #include "model/vae.h"
+#include "model/vae22.h"
 #include "weights/tensor_source.h"
 
 namespace wan {
@@ -52,9 +53,19 @@ struct LoadedT5 {
 };
 LoadedT5 load_t5(const TensorSourcePtr& file, const ModelPlacement& placement, const ShardingLoader& sharding = {});
 
+// The VAE's sizes, whichever it is: the Wan2.2 VAE (is_wan22_vae: config.wan22, z_dim 48, stride 16)
+// or the Wan2.1 one. Throws wan::Error(kModelMismatch) for a file that is neither.
+VaeConfig vae_config_of(const TensorSource& source);
+
+// The Wan2.1 VAE (model) or the Wan2.2 VAE (model22), one of them loaded; encode/decode as theirs.
 struct LoadedVae {
   WanVae model{nullptr};
+  Wan22Vae model22{nullptr};
   VaeConfig config;
+  // video [3, T, H, W] -> normalised latent [z_dim, 1 + (T-1)/4, H/s, W/s] (s = config.spatial_stride()).
+  torch::Tensor encode(const torch::Tensor& video);
+  // latent [z_dim, F, h, w] -> video [3, 1 + 4(F-1), s*h, s*w] clamped; on_frame after each latent frame.
+  torch::Tensor decode(const torch::Tensor& latent, const std::function<void(int, int)>& on_frame = {});
 };
 LoadedVae load_vae(const TensorSourcePtr& file, const ModelPlacement& placement);
 

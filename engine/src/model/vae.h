@@ -19,7 +19,12 @@ struct VaeConfig {
   std::vector<std::int64_t> dim_mult{1, 2, 4, 4};
   std::int64_t num_res_blocks = 2;
   std::vector<bool> temporal_downsample{false, true, true};
-  std::int64_t spatial_stride() const { return std::int64_t(1) << (dim_mult.size() - 1); }
+  // The Wan2.2 VAE (model/vae22.h, TI2V-5B): z_dim 48 and a 2x2 patchify before the encoder
+  // (vae2_2.py:280-313), so 16 pixels per latent pixel. model_files.h's vae_config_of fills it.
+  bool wan22 = false;
+  std::int64_t patch = 1;
+  std::int64_t dec_dim = 0;  // the Wan2.2 VAE's decoder width (0: the encoder's, as in Wan2.1)
+  std::int64_t spatial_stride() const { return patch << (dim_mult.size() - 1); }
   std::int64_t temporal_stride() const;
 };
 

@@ -13,6 +13,7 @@
 #include "model/t5.h"
 #include "model/tokenizer.h"
 #include "model/vae.h"
+#include "model/vae22.h"
 #include "wan/error.h"
 #include "wan/generation.h"
 #include "weights/file_util.h"
@@ -165,28 +166,46 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
       dit.kind = DitKind::kI2V;
       dit.in_dim = 2 * dit.out_dim + 4;
       dit.clip_dim = spec.clip_dim;
+      dit.clip_input = !spec.moe;  // Wan2.2's image-to-video DiT has no image embedding
+    }
+    if (spec.ti2v) {
+      if (spec.i2v || spec.moe)
+        throw Error(ErrorCode::kInvalidArgument, "a TI2V demo model is neither --i2v nor --moe (it does both tasks)");
+      dit.kind = DitKind::kTI2V;
+      dit.in_dim = dit.out_dim = 48;
     }
     dit.validate("demo model", ErrorCode::kInvalidArgument);
-    WanModel model(dit, fp32);
-    write_safetensors((temp / "diffusion_pytorch_model.safetensors").string(),
-                      random_state(*model, torch::kFloat32, gen), {{"format", "pt"}});
-    write_json(temp / "config.json", {{"_class_name", "WanModel"},
-                                      {"_diffusers_version", "0.30.0"},
-                                      {"model_type", spec.i2v ? "i2v" : "t2v"},
-                                      {"patch_size", {1, 2, 2}},
-                                      {"text_len", dit.text_len},
-                                      {"in_dim", dit.in_dim},
-                                      {"dim", dit.dim},
-                                      {"ffn_dim", dit.ffn_dim},
-                                      {"freq_dim", dit.freq_dim},
-                                      {"text_dim", dit.text_dim},
-                                      {"out_dim", dit.out_dim},
-                                      {"num_heads", dit.num_heads},
-                                      {"num_layers", dit.num_layers},
-                                      {"window_size", {-1, -1}},
-                                      {"qk_norm", true},
-                                      {"cross_attn_norm", true},
-                                      {"eps", 1e-6}});
+    const auto write_dit = [&](const fs::path& folder) {
+      fs::create_directories(folder);
+      WanModel model(dit, fp32);
+      write_safetensors((folder / "diffusion_pytorch_model.safetensors").string(),
+                        random_state(*model, torch::kFloat32, gen), {{"format", "pt"}});
+      write_json(folder / "config.json", {{"_class_name", "WanModel"},
+                                          {"_diffusers_version", "0.30.0"},
+                                          {"model_type", spec.ti2v  ? "ti2v"
+                                                         : spec.i2v ? "i2v"
+                                                                    : "t2v"},
+                                          {"patch_size", {1, 2, 2}},
+                                          {"text_len", dit.text_len},
+                                          {"in_dim", dit.in_dim},
+                                          {"dim", dit.dim},
+                                          {"ffn_dim", dit.ffn_dim},
+                                          {"freq_dim", dit.freq_dim},
+                                          {"text_dim", dit.text_dim},
+                                          {"out_dim", dit.out_dim},
+                                          {"num_heads", dit.num_heads},
+                                          {"num_layers", dit.num_layers},
+                                          {"window_size", {-1, -1}},
+                                          {"qk_norm", true},
+                                          {"cross_attn_norm", true},
+                                          {"eps", 1e-6}});
+    };
+    if (spec.moe) {
+      write_dit(temp / "high_noise_model");
+      write_dit(temp / "low_noise_model");
+    } else {
+      write_dit(temp);
+    }
 
     T5Config t5;
     t5.vocab = spec.vocab;
@@ -197,17 +216,31 @@ void make_demo_model(const std::string& dir, const DemoModelSpec& spec) {
     T5Encoder encoder(t5, fp32);
     write_pth((temp / "models_t5_umt5-xxl-enc-bf16.pth").string(), random_state(*encoder, torch::kBFloat16, gen));
 
-    VaeConfig vae;
-    vae.dim = spec.vae_dim;
-    WanVae vae_model(vae, fp32);
-    write_pth((temp / "Wan2.1_VAE.pth").string(), random_state(*vae_model, torch::kFloat32, gen));
-    if (spec.i2v) write_demo_clip(temp / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", spec, gen);
+    if (spec.ti2v) {
+      Vae22Config vae;
+      vae.dim = spec.vae_dim;
+      vae.dec_dim = spec.vae_dim * 3 / 2;  // the decoder wider than the encoder, as 256 / 160 in the release
+      Wan22Vae vae_model(vae, fp32);
+      write_pth((temp / "Wan2.2_VAE.pth").string(), random_state(*vae_model, torch::kFloat32, gen));
+    } else {
+      VaeConfig vae;
+      vae.dim = spec.vae_dim;
+      WanVae vae_model(vae, fp32);
+      write_pth((temp / "Wan2.1_VAE.pth").string(), random_state(*vae_model, torch::kFloat32, gen));
+    }
+    if (spec.i2v && !spec.moe)
+      write_demo_clip(temp / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", spec, gen);
 
-    const std::string readme =
-        std::string("Wan Studio demo model: a small Wan2.1 ") + (spec.i2v ? "image-to-video" : "text-to-video") +
-        " model with RANDOM weights (written by `wan make-demo-model`).\n"
-        "It runs every stage of the pipeline (tokenizer, umT5, DiT sampling, VAE decode, MP4) on any machine;\n"
-        "its videos are structured noise. Use real Wan2.1 weights for real videos (see the README).\n";
+    const std::string what = spec.ti2v ? std::string("Wan2.2 TI2V-5B-style text- and image-to-video model")
+                             : spec.moe
+                                 ? std::string("Wan2.2 A14B-style ") + (spec.i2v ? "image-to-video" : "text-to-video") +
+                                       " pair of experts (high_noise_model/, low_noise_model/)"
+                                 : std::string("Wan2.1 ") + (spec.i2v ? "image-to-video" : "text-to-video") + " model";
+    const std::string readme = "Wan Studio demo model: a small " + what +
+                               " with RANDOM weights (written by `wan make-demo-model`).\n"
+                               "It runs every stage of the pipeline (tokenizer, umT5, DiT sampling, VAE decode, "
+                               "MP4) on any machine;\nits videos are structured noise. Use real Wan weights for "
+                               "real videos (see the README).\n";
     AtomicFileWriter w((temp / "README.txt").string());
     w.write(readme.data(), readme.size());
     w.commit();

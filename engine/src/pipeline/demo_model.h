@@ -1,4 +1,5 @@
-// The built-in demo model: a small Wan2.1 text-to-video (or image-to-video) model with random weights, written in the
+// The built-in demo model: a small Wan2.1 text-to-video (or image-to-video) model, or a Wan2.2 A14B-style
+// pair of experts (DemoModelSpec::moe), with random weights, written in the
 // official folder layout (config.json, diffusion_pytorch_model.safetensors, the umT5 and VAE .pth
 // files, google/umt5-xxl/spiece.model trained by SentencePiece on a built-in text). It exercises
 // every stage on any machine; its videos are structured noise, not pictures.
@@ -25,6 +26,13 @@ struct DemoModelSpec {
   std::int64_t clip_dim = 128;                          // 8 heads of 16
   std::int64_t clip_layers = 3;                         // image-to-video uses all but the last
   std::int64_t clip_image_size = 224, clip_patch = 14;  // as ViT-H/14: 257 tokens
+  // Wan2.2 A14B-style: two experts with their own random weights in high_noise_model/ and
+  // low_noise_model/ (config.json + safetensors each, no top-level config.json, as the official A14B
+  // folders); with i2v, Wan2.2's image-to-video (y channels, no image embedding and no CLIP file).
+  bool moe = false;
+  // Wan2.2 TI2V-5B-style: a ti2v DiT (48 channels in and out) and the Wan2.2 VAE (Wan2.2_VAE.pth, encoder
+  // width vae_dim, decoder vae_dim * 3 / 2); text- or image-to-video from one model.
+  bool ti2v = false;
 };
 
 // Writes the model into `dir` (created; must not exist or be empty), through a temporary folder

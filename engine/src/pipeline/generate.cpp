@@ -95,8 +95,10 @@ nlohmann::json settings_json(const RunPlan& p, const DistConfig& config) {
   j["request"] = nlohmann::json::parse(request_to_json(as_ran));
   j["config"] = nlohmann::json::parse(dist_config_to_json(config));
   j["task"] = task_name(request_task(p.request));
-  j["video"] = {
-      {"width", p.request.width}, {"height", p.request.height}, {"frames", p.request.frames}, {"fps", p.request.fps}};
+  j["video"] = {{"width", p.request.width},
+                {"height", p.request.height},
+                {"frames", p.request.frames},
+                {"fps", p.request.fps.value_or(0)}};
   if (p.i2v) j["image"] = file_entry(p.request.image);
   j["model"] = {{"layout", p.files.layout},
                 {"dit", file_entry(p.files.dit)},
@@ -456,6 +458,7 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
   release_free_heap();  // the DiT and the sampling are gone (the velocity function held the DiT until here)
   const int frames_out = static_cast<int>((latent.size(1) - 1) * plan.vae.temporal_stride() + 1);
   result.frames = frames_out;
+  result.fps = plan.request.fps.value();
   result.height = static_cast<int>(latent.size(2) * plan.vae.spatial_stride());
   result.width = static_cast<int>(latent.size(3) * plan.vae.spatial_stride());
   // The video as made (a decoded latent's own size, not the request's defaults).
@@ -493,8 +496,8 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
       result.frames_dir = plan.request.frames_dir;
     }
     if (!plan.request.output.empty()) {
-      finished.push_back(
-          encode_video_staged(plan.request.output, rgb, VideoEncodeOptions{plan.request.fps, plan.request.crf}));
+      finished.push_back(encode_video_staged(plan.request.output, rgb,
+                                             VideoEncodeOptions{plan.request.fps.value(), plan.request.crf}));
       result.video_path = plan.request.output;
     }
     result.write_seconds = seconds_since(t0);

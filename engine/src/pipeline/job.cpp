@@ -105,7 +105,8 @@ json optional_json(const std::optional<T>& v) {
 
 json loras_json(const std::vector<LoraFile>& loras) {
   json out = json::array();
-  for (const LoraFile& l : loras) out.push_back({{"path", l.path}, {"strength", l.strength}});
+  for (const LoraFile& l : loras)
+    out.push_back({{"path", l.path}, {"strength", l.strength}, {"expert", lora_expert_name(l.expert)}});
   return out;
 }
 
@@ -142,7 +143,7 @@ json request_json(const GenerationRequest& r) {
           {"frames_dir", r.frames_dir},
           {"save_latent", r.save_latent},
           {"decode_latent", r.decode_latent},
-          {"fps", r.fps},
+          {"fps", optional_json(r.fps)},
           {"crf", r.crf},
           {"overwrite", r.overwrite},
           {"force", r.force}};
@@ -192,15 +193,18 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
     mf.text("dit_high", r.model.dit_high);
     mf.boolean("lora_allow_partial", r.model.lora_allow_partial);
     if (const json* loras = mf.find("loras")) {
-      if (!loras->is_array()) throw mf.wrong("loras", "an array of {\"path\", \"strength\"}", *loras);
+      if (!loras->is_array()) throw mf.wrong("loras", "an array of {\"path\", \"strength\", \"expert\"}", *loras);
       r.model.loras.clear();
       for (const json& l : *loras) {
-        if (!l.is_object()) throw mf.wrong("loras", "an array of {\"path\", \"strength\"}", l);
+        if (!l.is_object()) throw mf.wrong("loras", "an array of {\"path\", \"strength\", \"expert\"}", l);
         const FieldReader lf{l, "request.model.loras[]"};
-        lf.only({"path", "strength"});
+        lf.only({"path", "strength", "expert"});
         LoraFile file;
         lf.text("path", file.path);
         lf.number("strength", file.strength);
+        std::string expert = lora_expert_name(file.expert);
+        lf.text("expert", expert);
+        file.expert = parse_lora_expert(expert);
         if (!std::isfinite(file.strength) || std::fabs(file.strength) > 100)
           throw mf.wrong("loras", "strengths from -100 to 100", l);
         r.model.loras.push_back(file);
@@ -211,7 +215,7 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.text("frames_dir", r.frames_dir);
   f.text("save_latent", r.save_latent);
   f.text("decode_latent", r.decode_latent);
-  f.integer("fps", r.fps);
+  f.optional("fps", r.fps);
   f.integer("crf", r.crf);
   f.boolean("overwrite", r.overwrite);
   f.boolean("force", r.force);
@@ -234,6 +238,11 @@ TaskDefaults task_defaults(Task task, int width, int height) {
     if ((width == 832 && height == 480) || (width == 480 && height == 832)) d.shift = 3.0;
   }
   return d;
+}
+
+ExpertDefaults expert_defaults(Task task) {
+  if (task == Task::kImageToVideo) return ExpertDefaults{40, 5.0, 3.5, 3.5, 0.900};
+  return ExpertDefaults{};
 }
 
 GenerationRequest resolve_defaults(const GenerationRequest& request) {

@@ -1,4 +1,5 @@
-// A cheap live preview of a latent: the middle latent frame projected from 16 channels to RGB by a
+// A cheap live preview of a latent: the middle latent frame projected from 16 (Wan2.1 VAE) or 48
+// (Wan2.2 VAE) channels to RGB by a
 // fixed linear map, downscaled to fit the progress board. Internal (torch types).
 #pragma once
 #include <torch/types.h>
@@ -7,7 +8,8 @@
 
 namespace wan {
 
-// latent: [16, F, h, w] in the sampler's (normalised) space.
+// latent: [16 or 48, F, h, w] in the sampler's (normalised) space. Throws wan::Error(kInvalidArgument)
+// for another shape.
 PreviewImage latent_preview(const torch::Tensor& latent, int step, int total, int max_side = kPreviewMaxSide);
 
 }  // namespace wan

@@ -14,6 +14,7 @@ namespace {
 
 const char* kOfficialT5 = "models_t5_umt5-xxl-enc-bf16.pth";
 const char* kOfficialVae = "Wan2.1_VAE.pth";
+const char* kOfficialVae22 = "Wan2.2_VAE.pth";  // Wan2.2-TI2V-5B's folder
 const char* kOfficialClip = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth";
 
 bool is_weight_file(const fs::path& p) {
@@ -132,6 +133,7 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
   const bool experts =
       !dir.empty() && (fs::is_directory(dir / "high_noise_model") || fs::is_directory(dir / "low_noise_model"));
   const bool official = !dir.empty() && (experts || fs::exists(dir / "config.json") || fs::exists(dir / kOfficialVae) ||
+                                         fs::exists(dir / kOfficialVae22) ||
                                          fs::exists(dir / "diffusion_pytorch_model.safetensors.index.json") ||
                                          fs::exists(dir / "diffusion_pytorch_model.safetensors"));
   const bool comfy = !dir.empty() && !official &&
@@ -183,6 +185,8 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
 
   if (!files.vae.empty())
     out.vae = explicit_file(files.vae, dir, "vae", "--vae");
+  else if (official && !fs::exists(dir / kOfficialVae) && fs::exists(dir / kOfficialVae22))
+    out.vae = (dir / kOfficialVae22).string();
   else if (official)
     out.vae = required(dir / kOfficialVae, "the VAE");
   else if (comfy)

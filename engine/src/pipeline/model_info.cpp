@@ -1,10 +1,12 @@
 // inspect_model: the model panel's facts, from headers and shapes only.
 #include "wan/model_info.h"
 
+#include <filesystem>
 #include <map>
 
 #include "model/clip.h"
 #include "model/dit_config.h"
+#include "model/model_files.h"
 #include "model/t5.h"
 #include "model/vae.h"
 #include "pipeline/demo_model.h"
@@ -58,11 +60,7 @@ ModelInfo inspect_model(const ModelFiles& files) {
 
   const TensorSourcePtr dit_source = open_weights(r.dit);
   const RenamedSource dit_named(dit_source, dit_official_name);
-  DitConfig dit = r.dit_config.empty() ? detect_dit_config(dit_named)
-                                       : dit_config_from_json(read_text_file(r.dit_config), r.dit_config);
-  if (!r.dit_config.empty() && dit.has_image_input()) dit.clip_dim = detect_dit_config(dit_named).clip_dim;
-  dit.validate(r.dit);
-  if (!r.dit_config.empty()) check_config_fits_weights(dit, dit_named.parameter_count(), r.dit_config, r.dit);
+  const DitConfig dit = dit_config_for(dit_named, r.dit_config);
   info.kind = dit_kind_name(dit.kind);
   info.label = dit.label();
   if (!r.dit_high.empty()) {  // Wan2.2 A14B: two experts of this size
@@ -77,6 +75,8 @@ ModelInfo inspect_model(const ModelFiles& files) {
   ModelDims& m = info.dims;
   m.name = info.label;
   m.i2v = dit.has_image_input();
+  m.clip = dit.has_clip_input();
+  m.ti2v = dit.kind == DitKind::kTI2V;
   m.dim = static_cast<int>(dit.dim);
   m.ffn_dim = static_cast<int>(dit.ffn_dim);
   m.num_heads = static_cast<int>(dit.num_heads);
@@ -103,13 +103,15 @@ ModelInfo inspect_model(const ModelFiles& files) {
   info.t5_file_bytes = t5_source->total_bytes();
 
   const TensorSourcePtr vae_source = open_weights(r.vae);
-  const VaeConfig vae = detect_vae_config(*vae_source);
+  const VaeConfig vae = vae_config_of(*vae_source);
   m.vae_dim = static_cast<int>(vae.dim);
   m.z_dim = static_cast<int>(vae.z_dim);
+  m.vae_stride = static_cast<int>(vae.spatial_stride());
+  m.vae_dec_dim = static_cast<int>(vae.dec_dim);
   m.vae_params = vae_source->parameter_count();
   info.vae_file_bytes = vae_source->total_bytes();
 
-  if (m.i2v) {
+  if (m.i2v && m.clip) {
     try {
       info.clip_path = resolve_clip_file(files, r);
       const TensorSourcePtr clip_source = open_weights(info.clip_path);
@@ -130,5 +132,16 @@ ModelInfo inspect_model(const ModelFiles& files) {
 }
 
 std::string demo_model_dir(bool i2v) { return ensure_demo_model(nullptr, i2v); }
+
+std::string demo_moe_model_dir() {
+  const std::string dir = default_demo_model_dir() + "-moe";
+  if (std::filesystem::exists(std::filesystem::path(dir) / "low_noise_model" / "config.json")) return dir;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  DemoModelSpec spec;
+  spec.moe = true;
+  make_demo_model(dir, spec);
+  return dir;
+}
 
 }  // namespace wan

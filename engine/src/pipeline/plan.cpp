@@ -12,8 +12,10 @@
 #include <random>
 
 #include "core/runtime.h"
+#include "model/model_files.h"
 #include "pipeline/rank_hooks.h"
 #include "video/image_reader.h"
+#include "video/pil_resize.h"
 #include "video/video_writer.h"
 #include "wan/error.h"
 #include "weights/file_util.h"
@@ -186,7 +188,8 @@ void validate_outputs(const GenerationRequest& r, bool require_output) {
                     "latent there: decode it with `wan generate --decode-latent " +
                     rescue + " --model ... --output ...`, move it, or pick another output name");
   }
-  if (r.fps < 1 || r.fps > 240) throw invalid("--fps must be between 1 and 240 (got " + std::to_string(r.fps) + ")");
+  if (r.fps && (*r.fps < 1 || *r.fps > 240))
+    throw invalid("--fps must be between 1 and 240 (got " + std::to_string(*r.fps) + ")");
   if (r.crf < 0 || r.crf > 51) throw invalid("--crf must be between 0 and 51 (got " + std::to_string(r.crf) + ")");
 }
 
@@ -233,6 +236,18 @@ std::int64_t random_seed() {
   return static_cast<std::int64_t>(v & 0x7fffffffffffffffull);  // [0, sys.maxsize], as the reference
 }
 
+// TF.to_tensor(picture).sub_(0.5).div_(0.5): [3, h, w] float32 in [-1, 1] on the CPU.
+torch::Tensor picture_tensor(const Rgb8Video& picture) {
+  return torch::from_blob(const_cast<std::uint8_t*>(picture.data.data()), {picture.height, picture.width, 3},
+                          torch::kUInt8)
+      .permute({2, 0, 1})
+      .to(torch::kFloat32)
+      .div_(255.0)
+      .sub_(0.5)
+      .div_(0.5)
+      .contiguous();
+}
+
 // Image-to-video: the model kind fits the request, the picture reads, the CLIP tower matches the DiT.
 void check_image_input(RunPlan& p) {
   const std::string kind = dit_kind_name(p.dit.kind);
@@ -241,6 +256,13 @@ void check_image_input(RunPlan& p) {
                 p.files.dit +
                     ": this is a first-last-frame (flf2v) model; this version runs text-to-video "
                     "and image-to-video models only");
+  if (p.dit.kind == DitKind::kTI2V) {
+    // TI2V-5B does both: a picture makes it image-to-video (textimage2video.py i2v), no CLIP, no y.
+    if (p.request.image.empty()) return;
+    p.i2v = true;
+    p.picture = read_image(p.request.image);
+    return;
+  }
   if (p.dit.has_image_input() && p.request.image.empty())
     throw invalid(p.files.dit + " is an image-to-video (" + kind +
                   ") model: give the start picture with --image FILE "
@@ -250,85 +272,89 @@ void check_image_input(RunPlan& p) {
                   " is a text-to-video model; image-to-video needs an I2V model");
   if (!p.dit.has_image_input()) return;
   p.i2v = true;
-  p.files.clip = resolve_clip_file(p.request.model, p.files);
-  p.clip_source = open_weights(p.files.clip);
-  p.clip = detect_clip_config(*p.clip_source);
-  if (p.clip.dim != p.dit.clip_dim)
-    throw Error(ErrorCode::kModelMismatch, p.files.clip + ": CLIP features are " + std::to_string(p.clip.dim) +
-                                               " wide but the DiT's image embedding takes " +
-                                               std::to_string(p.dit.clip_dim));
-  const Rgb8Video picture = read_image(p.request.image);
-  p.image = torch::from_blob(const_cast<std::uint8_t*>(picture.data.data()), {picture.height, picture.width, 3},
-                             torch::kUInt8)
-                .permute({2, 0, 1})
-                .to(torch::kFloat32)
-                .div_(255.0)
-                .sub_(0.5)
-                .div_(0.5)
-                .contiguous();
+  if (p.dit.has_clip_input()) {
+    p.files.clip = resolve_clip_file(p.request.model, p.files);
+    p.clip_source = open_weights(p.files.clip);
+    p.clip = detect_clip_config(*p.clip_source);
+    if (p.clip.dim != p.dit.clip_dim)
+      throw Error(ErrorCode::kModelMismatch, p.files.clip + ": CLIP features are " + std::to_string(p.clip.dim) +
+                                                 " wide but the DiT's image embedding takes " +
+                                                 std::to_string(p.dit.clip_dim));
+  } else if (!p.request.model.clip.empty()) {
+    p.notes.push_back("--clip " + p.request.model.clip +
+                      " is not used: this image-to-video model (Wan2.2) takes no CLIP features");
+  }
+  p.image = picture_tensor(read_image(p.request.image));
 }
 
 // Cheap header checks that catch a wrong or broken file before any weights are read.
 void check_models(RunPlan& p) {
   p.dit_source = open_weights(p.files.dit);
   const RenamedSource dit_named(p.dit_source, dit_official_name);
-  p.dit = p.files.dit_config.empty() ? detect_dit_config(dit_named)
-                                     : dit_config_from_json(read_text_file(p.files.dit_config), p.files.dit_config);
-  if (!p.files.dit_config.empty() && p.dit.has_image_input())
-    p.dit.clip_dim = detect_dit_config(dit_named).clip_dim;  // not in config.json: from the weights
-  p.dit.validate(p.files.dit);
-  // A config.json that describes another (larger) model than the weights: refused before the DiT is
-  // built, or a hostile num_layers would allocate layer after layer (../shared/bad-inputs/). 1 % slack
-  // for buffers a checkpoint may leave out.
-  if (!p.files.dit_config.empty())
-    check_config_fits_weights(p.dit, dit_named.parameter_count(), p.files.dit_config, p.files.dit);
+  // A config.json that describes another (larger) model than the weights is refused before the DiT is
+  // built, or a hostile num_layers would allocate layer after layer (../shared/bad-inputs/).
+  p.dit = dit_config_for(dit_named, p.files.dit_config);
   if (!p.files.dit_high.empty()) {
     // Wan2.2 A14B: the high-noise expert must be the low-noise one's twin (text2video.py builds both from
     // one config).
     p.moe = true;
     p.dit_high_source = open_weights(p.files.dit_high);
     const RenamedSource high_named(p.dit_high_source, dit_official_name);
-    const DitConfig high = p.files.dit_high_config.empty()
-                               ? detect_dit_config(high_named)
-                               : dit_config_from_json(read_text_file(p.files.dit_high_config), p.files.dit_high_config);
-    high.validate(p.files.dit_high);
-    if (!p.files.dit_high_config.empty())
-      check_config_fits_weights(high, high_named.parameter_count(), p.files.dit_high_config, p.files.dit_high);
+    const DitConfig high = dit_config_for(high_named, p.files.dit_high_config);
     const auto sizes = [](const DitConfig& c) {
       return std::string(dit_kind_name(c.kind)) + " dim " + std::to_string(c.dim) + ", " +
              std::to_string(c.num_layers) + " layers, " + std::to_string(c.num_heads) + " heads, in " +
-             std::to_string(c.in_dim) + ", ffn " + std::to_string(c.ffn_dim) + ", text " + std::to_string(c.text_dim);
+             std::to_string(c.in_dim) + ", ffn " + std::to_string(c.ffn_dim) + ", text " + std::to_string(c.text_dim) +
+             (c.has_clip_input() ? ", CLIP " + std::to_string(c.clip_dim) : "");
     };
     if (sizes(high) != sizes(p.dit) || high.text_len != p.dit.text_len || high.freq_dim != p.dit.freq_dim)
       throw Error(ErrorCode::kModelMismatch, "the two experts do not match: " + p.files.dit_high + " (high noise) is " +
                                                  sizes(high) + ", " + p.files.dit + " (low noise) is " + sizes(p.dit) +
                                                  "; give the two halves of one Wan2.2 A14B model");
-    if (p.dit.has_image_input())
-      throw Error(ErrorCode::kUnsupported, p.files.dit +
-                                               ": Wan2.2 I2V-A14B (two image-to-video experts) is not supported yet; "
-                                               "the text-to-video A14B is");
   }
   if (!p.decode_only && !p.request.model.loras.empty()) {
     // Merged as the DiT's weights are read; every LoRA is checked against the DiT's names and shapes here.
-    std::vector<LoraFile> loras = p.request.model.loras;
-    for (LoraFile& l : loras) l.path = resolve_lora_file(l.path, p.request.model.model_dir);
-    auto merged = std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(p.dit_source, dit_official_name),
-                                                     loras, p.request.model.lora_allow_partial);
-    for (const LoraReport& r : merged->reports())
-      if (r.unmatched > 0)
-        p.notes.push_back("LoRA " + r.path + ": " + std::to_string(r.matched) + " entries applied, " +
-                          std::to_string(r.unmatched) + " match no DiT weight and are left out (--lora-allow-partial)");
-    p.dit_source = merged;
-    if (p.moe)  // a LoRA applies to both experts (see the README's limits)
-      p.dit_high_source =
-          std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(p.dit_high_source, dit_official_name),
-                                             loras, p.request.model.lora_allow_partial);
+    // Wan2.2 A14B: each expert takes the LoRAs for it and those for both, in the order given.
+    std::vector<LoraFile> low, high;
+    for (LoraFile l : p.request.model.loras) {
+      if (!p.moe && l.expert != LoraExpert::kBoth)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "LoRA " + l.path + " is set for the " + lora_expert_name(l.expert) +
+                        " expert, but this model has one DiT (experts are Wan2.2 A14B's); use --lora for it");
+      l.path = resolve_lora_file(l.path, p.request.model.model_dir);
+      if (l.expert != LoraExpert::kHighNoise) low.push_back(l);
+      if (l.expert != LoraExpert::kLowNoise) high.push_back(l);
+    }
+    const auto merge = [&](TensorSourcePtr& source, const std::vector<LoraFile>& loras, const char* expert) {
+      if (loras.empty()) return;
+      auto merged = std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(source, dit_official_name),
+                                                       loras, p.request.model.lora_allow_partial);
+      for (const LoraReport& r : merged->reports())
+        if (r.unmatched > 0)
+          p.notes.push_back("LoRA " + r.path + expert + ": " + std::to_string(r.matched) + " entries applied, " +
+                            std::to_string(r.unmatched) +
+                            " match no DiT weight and are left out (--lora-allow-partial)");
+      source = merged;
+    };
+    merge(p.dit_source, low, p.moe ? " (low-noise expert)" : "");
+    if (p.moe) merge(p.dit_high_source, high, " (high-noise expert)");
   }
   if (!p.decode_only) check_image_input(p);
   p.vae_source = open_weights(p.files.vae);
-  p.vae = detect_vae_config(*p.vae_source);
+  p.vae = vae_config_of(*p.vae_source);
   // t2v: in = out = z; i2v: in = z noise + 4 mask + z image latent.
   const std::int64_t expected_in = p.dit.has_image_input() ? 2 * p.vae.z_dim + 4 : p.vae.z_dim;
+  if (p.vae.wan22 && p.dit.out_dim != p.vae.z_dim)
+    throw Error(ErrorCode::kModelMismatch,
+                p.files.vae + " is the Wan2.2 VAE (48 latent channels, TI2V-5B's) but the DiT takes " +
+                    std::to_string(p.dit.out_dim) +
+                    " channels: Wan2.1 models and Wan2.2 A14B use the Wan2.1 VAE "
+                    "(Wan2.1_VAE.pth, ComfyUI's wan_2.1_vae.safetensors); pass it with --vae");
+  if (!p.vae.wan22 && p.dit.kind == DitKind::kTI2V)
+    throw Error(ErrorCode::kModelMismatch,
+                p.files.vae + " is the Wan2.1 VAE (" + std::to_string(p.vae.z_dim) +
+                    " latent channels) but Wan2.2 TI2V-5B needs the Wan2.2 VAE (Wan2.2_VAE.pth, ComfyUI's "
+                    "wan2.2_vae.safetensors); pass it with --vae");
   if (p.vae.z_dim != p.dit.out_dim || p.dit.in_dim != expected_in)
     throw Error(ErrorCode::kModelMismatch, p.files.vae + ": VAE latent has " + std::to_string(p.vae.z_dim) +
                                                " channels, which does not fit the DiT (in " +
@@ -377,10 +403,17 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
     if (r.frames < 1 || r.frames > kMaxFrames || (r.frames - 1) % 4 != 0)
       throw invalid("--frames must be 4n+1 between 1 and " + std::to_string(kMaxFrames) + " (1, 5, 9, ..., 81), got " +
                     std::to_string(r.frames));
-    for (const auto& [flag, value] : {std::pair<const char*, int>{"--width", r.width}, {"--height", r.height}})
-      if (value < kMinSide || value > kMaxSide || value % kSideMultiple != 0)
+    // Image-to-video: WIDTH*HEIGHT is only the largest area (image2video.py's max_area); the output size
+    // it gives is a multiple of 16 by construction (image_to_video_size), so any sides up to the limit.
+    const bool area_only = !r.image.empty();
+    for (const auto& [flag, value] : {std::pair<const char*, int>{"--width", r.width}, {"--height", r.height}}) {
+      if (area_only && (value < 1 || value > kMaxSide))
+        throw invalid(std::string(flag) + " must be between 1 and " + std::to_string(kMaxSide) +
+                      " (with --image, WIDTH*HEIGHT is the largest area of the video), got " + std::to_string(value));
+      if (!area_only && (value < kMinSide || value > kMaxSide || value % kSideMultiple != 0))
         throw invalid(std::string(flag) + " must be a multiple of 16 between 16 and " + std::to_string(kMaxSide) +
                       " (patch 2 x VAE stride 8), got " + std::to_string(value));
+    }
     if (r.steps && (*r.steps < 1 || *r.steps > kMaxSteps))
       throw invalid("--steps must be between 1 and " + std::to_string(kMaxSteps) + ", got " + std::to_string(*r.steps));
     if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
@@ -410,9 +443,6 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
                 "--decode-latent " + request.decode_latent + " is not a regular file (a folder, pipe or device)");
   if (!p.decode_only) {
     p.sampler = request.sampler;
-    if (p.request.negative_prompt.empty())
-      p.request.negative_prompt =
-          std::string(request.image.empty() ? "" : kImageToVideoNegativePrefix) + kDefaultNegativePrompt;
     if (p.request.seed < 0) p.request.seed = random_seed();
   }
   p.device = to_torch_device(request.device);
@@ -423,19 +453,44 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   p.t5_device = config.t5_cpu ? torch::Device(torch::kCPU) : p.device;
   p.files = resolve_model_files(request.model);
   check_models(p);
+  // Wan2.1's image-to-video config prefixes its default negative prompt (wan/configs/wan_i2v_14B.py);
+  // Wan2.2's configs all take shared_config.py's as it is.
+  if (!p.decode_only && p.request.negative_prompt.empty())
+    p.request.negative_prompt =
+        std::string(p.i2v && p.dit.has_clip_input() ? kImageToVideoNegativePrefix : "") + kDefaultNegativePrompt;
   if (p.moe && !p.decode_only) {
-    // Wan2.2 A14B's own defaults (wan/configs/wan_t2v_A14B.py) where the user gave none.
-    if (!given.steps) p.request.steps = kA14BSteps;
-    if (!given.shift) p.request.shift = kA14BShift;
-    if (!given.guidance) p.request.guidance = kA14BGuidanceLow;
+    // Wan2.2 A14B's own defaults (wan/configs/wan_{t2v,i2v}_A14B.py) where the user gave none.
+    const ExpertDefaults d = expert_defaults(request_task(request));
+    if (!given.steps) p.request.steps = d.steps;
+    if (!given.shift) p.request.shift = d.shift;
+    if (!given.guidance) p.request.guidance = d.guidance_low;
     // --guidance G: both experts; nothing given: the official pair.
-    if (!p.request.guidance_high) p.request.guidance_high = given.guidance ? *p.request.guidance : kA14BGuidanceHigh;
-    if (!p.request.boundary) p.request.boundary = kA14BBoundary;
+    if (!p.request.guidance_high) p.request.guidance_high = given.guidance ? *p.request.guidance : d.guidance_high;
+    if (!p.request.boundary) p.request.boundary = d.boundary;
   }
+  if (p.dit.kind == DitKind::kTI2V && !p.decode_only) {
+    // Wan2.2 TI2V-5B's config (wan/configs/wan_ti2v_5B.py) in both modes: 50 steps, shift 5, guide 5,
+    // not the Wan2.1 image-to-video defaults.
+    const TaskDefaults d = task_defaults(Task::kTextToVideo, request.width, request.height);
+    if (!given.steps) p.request.steps = d.steps;
+    if (!given.shift) p.request.shift = d.shift;
+    if (!given.guidance) p.request.guidance = d.guidance;
+  }
+  // The official configs' sample_fps: 16, and 24 for TI2V-5B.
+  if (!p.request.fps) p.request.fps = p.dit.kind == DitKind::kTI2V ? 24 : 16;
   if (!p.decode_only) {
     const std::int64_t stride = p.vae.spatial_stride();
     const std::int64_t ph = p.dit.patch_size[1] * stride, pw = p.dit.patch_size[2] * stride;
-    if (p.i2v) {
+    if (p.i2v && p.dit.kind == DitKind::kTI2V) {
+      // best_output_size with the area asked, LANCZOS resize and centre crop (textimage2video.py:462-477).
+      p.max_width = request.width;
+      p.max_height = request.height;
+      const Rgb8Video cropped =
+          ti2v_resize_and_crop(p.picture, static_cast<double>(request.width) * request.height, std::max(ph, pw));
+      p.request.width = cropped.width;
+      p.request.height = cropped.height;
+      p.image = picture_tensor(cropped);
+    } else if (p.i2v) {
       p.max_width = request.width;
       p.max_height = request.height;
       const auto size = image_to_video_size(request.width, request.height, p.image.size(2), p.image.size(1), stride,
@@ -449,7 +504,9 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
     }
     if (p.request.height % ph || p.request.width % pw)
       throw invalid("width and height must be multiples of " + std::to_string(pw) + " x " + std::to_string(ph) +
-                    " for this model");
+                    " for this model" +
+                    (p.dit.kind == DitKind::kTI2V ? " (TI2V-5B: patch 2 x Wan2.2 VAE stride 16; e.g. 1280*704)" : "") +
+                    ", got " + std::to_string(p.request.width) + " x " + std::to_string(p.request.height));
     const std::int64_t f_lat = (request.frames - 1) / p.vae.temporal_stride() + 1;
     p.latent_shape = {p.vae.z_dim, f_lat, p.request.height / stride, p.request.width / stride};
     p.seq_len = f_lat / p.dit.patch_size[0] * (p.latent_shape[2] / p.dit.patch_size[1]) *

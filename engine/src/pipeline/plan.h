@@ -14,6 +14,7 @@
 #include "model/vae.h"
 #include "pipeline/model_folder.h"
 #include "sampling/schedule.h"
+#include "video/video_writer.h"
 #include "wan/dist_config.h"
 #include "wan/generation.h"
 #include "weights/tensor_source.h"
@@ -49,8 +50,10 @@ struct RunPlan {
 
   // Image-to-video (request.image set): the picture as the reference reads it, [3, h0, w0] float32 in
   // [-1, 1] on the CPU; request.width/height hold the output size, max_width/max_height the area asked.
+  // TI2V-5B: `image` is the picture after its resize and centre crop, at the output size.
   bool i2v = false;
   torch::Tensor image;
+  Rgb8Video picture;  // TI2V-5B: the picture as read (make_plan resizes and crops it into `image`)
   int max_width = 0, max_height = 0;
   ClipVisionConfig clip;
   TensorSourcePtr clip_source;

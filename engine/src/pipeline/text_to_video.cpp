@@ -50,15 +50,22 @@ ImageContext encode_image(const RunPlan& plan) {
   if (!plan.i2v) return out;
   torch::NoGradGuard no_grad;
   namespace F = torch::nn::functional;
-  {
+  if (plan.dit.kind == DitKind::kTI2V) {
+    // textimage2video.py i2v: the cropped picture encoded as ONE frame [3, 1, h, w] -> [z, 1, h/16, w/16].
+    LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
+    plan.vae_source->release_resident_pages();
+    out.first_frame = vae.encode(plan.image.unsqueeze(1).to(plan.device));
+    return out;
+  }
+  if (plan.dit.has_clip_input()) {  // Wan2.1; Wan2.2's I2V-A14B has no CLIP (image2video.py)
     // The reference runs CLIP under fp16 autocast on the GPU; float32 on the CPU.
     const torch::ScalarType dtype =
         plan.device.is_cpu() || plan.dtype == torch::kFloat32 ? torch::kFloat32 : torch::kFloat16;
     LoadedClip clip = load_clip(plan.clip_source, ModelPlacement::make(dtype, plan.device), plan.clip.num_heads);
     plan.clip_source->release_resident_pages();
     out.clip_fea = clip.model->encode(plan.image);
+    release_free_heap();  // CLIP is gone
   }
-  release_free_heap();                // CLIP is gone
   const auto& s = plan.latent_shape;  // [z, F_lat, h, w]
   const std::int64_t h = plan.request.height, w = plan.request.width, frames = plan.request.frames;
   // [bicubic-resized picture, frames - 1 black frames] -> VAE latent [z, F_lat, h/8, w/8]
@@ -72,7 +79,7 @@ ImageContext encode_image(const RunPlan& plan) {
   {
     LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
     plan.vae_source->release_resident_pages();
-    latent = vae.model->encode(video.to(plan.device));
+    latent = vae.encode(video.to(plan.device));
   }
   video = torch::Tensor();
   release_free_heap();  // the VAE and the encode's working set are gone
@@ -110,6 +117,14 @@ bool runs_high_noise_expert(const RunPlan& plan, double t) {
   return plan.moe && t >= plan.request.boundary.value() * kNumTrainTimesteps;
 }
 
+TokenTimesteps step_timesteps(const RunPlan& plan, const ImageContext& image, const torch::Tensor& latent, double t) {
+  if (!image.first_frame.defined()) return TokenTimesteps(t);
+  // mask2[0][0][:, ::2, ::2]: one value per token; latent frame 0 is patch frame 0 (patch_size[0] is 1).
+  const std::int64_t frame_tokens =
+      (latent.size(2) / plan.dit.patch_size[1]) * (latent.size(3) / plan.dit.patch_size[2]);
+  return TokenTimesteps::first_frame(t, frame_tokens, 0.0);
+}
+
 torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& text, torch::Tensor noise,
                       const StepObserver& observer, const VelocityFn& velocity_fn, const ImageContext& image,
                       const HighNoiseExpert& high) {
@@ -117,22 +132,31 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   if (plan.moe && !high.model) throw Error(ErrorCode::kInternal, "denoise: the high-noise expert is not loaded");
   auto sampler = make_sampler(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
   torch::Tensor latent = std::move(noise);
+  // TI2V image-to-video: latent = (1 - mask) * z + mask * latent with mask 0 on frame 0 only
+  // (textimage2video.py:550-551, 598): frame 0 is the picture's latent, before and after every step.
+  const auto keep_first_frame = [&] {
+    if (image.first_frame.defined()) latent.narrow(1, 0, 1).copy_(image.first_frame);
+  };
+  if (image.first_frame.defined()) latent = latent.clone();  // the caller's noise stays as it was
+  keep_first_frame();
   const int total = sampler->schedule().steps();
   for (int i = 0; i < total; ++i) {
     const double t = static_cast<double>(sampler->current_timestep());
+    const TokenTimesteps timesteps = step_timesteps(plan, image, latent, t);
     const bool use_high = runs_high_noise_expert(plan, t);
     WanModel& model = use_high ? *high.model : dit;
     const VelocityFn& fn = use_high ? high.velocity : velocity_fn;
     const double g = use_high ? plan.request.guidance_high.value() : plan.request.guidance.value();
     torch::Tensor velocity;
     if (fn) {
-      velocity = fn(latent, t);
+      velocity = fn(latent, timesteps);
     } else {
-      const torch::Tensor cond = model->forward(latent, t, text.context, image.clip_fea, image.y);
-      const torch::Tensor uncond = model->forward(latent, t, text.context_null, image.clip_fea, image.y);
+      const torch::Tensor cond = model->forward(latent, timesteps, text.context, image.clip_fea, image.y);
+      const torch::Tensor uncond = model->forward(latent, timesteps, text.context_null, image.clip_fea, image.y);
       velocity = uncond + g * (cond - uncond);
     }
     latent = sampler->step(velocity, latent);
+    keep_first_frame();
     velocity = torch::Tensor();
     release_free_heap(/*keep_blocks=*/true);  // the step's small temporaries; large blocks serve the next step
     if (observer) observer(i + 1, total, latent);
@@ -145,7 +169,7 @@ torch::Tensor decode_video(const RunPlan& plan, const torch::Tensor& latent,
   torch::NoGradGuard no_grad;
   LoadedVae vae = load_vae(plan.vae_source, ModelPlacement::make(torch::kFloat32, plan.device));
   plan.vae_source->release_resident_pages();
-  return vae.model->decode(latent.to(plan.device, torch::kFloat32), on_frame).cpu();
+  return vae.decode(latent.to(plan.device, torch::kFloat32), on_frame).cpu();
 }
 
 Rgb8Video to_rgb8(const torch::Tensor& video) {

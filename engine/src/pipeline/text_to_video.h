@@ -26,16 +26,25 @@ struct TextContexts {
 // With `sharding`, umT5's weights are sharded across ranks (t5_fsdp).
 TextContexts encode_prompts(const RunPlan& plan, const ShardingLoader& sharding = {});
 
-// Image-to-video's conditioning (WanI2V.generate): the start picture's CLIP features and
-// y = [mask (4 channels, 1 on the first latent frame) | VAE latent of the picture followed by black
-// frames]; both CFG branches use the same. Undefined tensors for text-to-video.
+// Image-to-video's conditioning. Wan2.1 I2V and Wan2.2 I2V-A14B (WanI2V.generate): the start
+// picture's CLIP features (Wan2.1 only) and y = [mask (4 channels, 1 on the first latent frame) | VAE
+// latent of the picture followed by black frames]; both CFG branches use the same. Wan2.2 TI2V-5B
+// (textimage2video.py i2v): the picture's one-frame latent, which replaces latent frame 0 before the
+// first step and after every step, whose tokens then take timestep 0. Undefined tensors for
+// text-to-video.
 struct ImageContext {
-  torch::Tensor clip_fea;  // [1, tokens, clip_dim] float32 on the DiT's device
-  torch::Tensor y;         // [4 + z_dim, F_lat, h, w] float32 on the DiT's device
-  bool defined() const { return clip_fea.defined(); }
+  torch::Tensor clip_fea;     // [1, tokens, clip_dim] float32 on the DiT's device; Wan2.1 only
+  torch::Tensor y;            // [4 + z_dim, F_lat, h, w] float32 on the DiT's device
+  torch::Tensor first_frame;  // TI2V: [z_dim, 1, h, w] float32 on the DiT's device
+  bool defined() const { return y.defined() || first_frame.defined(); }
 };
 
-// Loads CLIP, encodes the picture, frees CLIP; loads the VAE, encodes the first frame, frees it.
+// The timestep of each token at step timestep t: t for all, or for TI2V image-to-video 0 for the
+// tokens of latent frame 0 (textimage2video.py:573-578). `latent`: [z, F, h, w].
+TokenTimesteps step_timesteps(const RunPlan& plan, const ImageContext& image, const torch::Tensor& latent, double t);
+
+// Loads CLIP, encodes the picture, frees CLIP (models that take CLIP features); loads the VAE, encodes
+// [picture, frames - 1 zero frames], frees it.
 // Returns an empty context for text-to-video plans.
 ImageContext encode_image(const RunPlan& plan);
 
@@ -50,7 +59,7 @@ using StepObserver = std::function<void(int step, int total, const torch::Tensor
 
 // The guided velocity uncond + g * (cond - uncond) at (latent, t); the distributed runtime supplies
 // its own (ParallelDit), the default runs both forwards here.
-using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, double t)>;
+using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, const TokenTimesteps& t)>;
 
 // Wan2.2 A14B's high-noise expert, beside the low-noise one denoise() is given.
 struct HighNoiseExpert {

@@ -11,6 +11,25 @@
 
 namespace wan {
 
+const char* lora_expert_name(LoraExpert expert) {
+  switch (expert) {
+    case LoraExpert::kHighNoise:
+      return "high_noise";
+    case LoraExpert::kLowNoise:
+      return "low_noise";
+    case LoraExpert::kBoth:
+      break;
+  }
+  return "both";
+}
+
+LoraExpert parse_lora_expert(const std::string& name) {
+  for (LoraExpert e : {LoraExpert::kBoth, LoraExpert::kHighNoise, LoraExpert::kLowNoise})
+    if (name == lora_expert_name(e)) return e;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown LoRA expert '" + name + "': use both, high_noise or low_noise (Wan2.2 A14B's experts)");
+}
+
 namespace {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
