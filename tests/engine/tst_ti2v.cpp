@@ -51,8 +51,8 @@ class TestTi2v : public QObject {
     QTemporaryDir dir;
     wan::EvalCaseOptions options;
     options.dtype = dtype.toStdString();
-    const wan::EvalCaseResult r = wan::run_eval_case(data("dit_ti2v_small"), dir.filePath("o.safetensors").toStdString(),
-                                                     options);
+    const wan::EvalCaseResult r =
+        wan::run_eval_case(data("dit_ti2v_small"), dir.filePath("o.safetensors").toStdString(), options);
     QCOMPARE(r.relative_errors.size(), std::size_t(2));
     for (const auto& [name, e] : r.relative_errors) QVERIFY2(e < tolerance, (name + ": " + std::to_string(e)).c_str());
     // The model reads the per-token vector as two runs; the scalar form of call 0 is bit-identical.
@@ -108,8 +108,7 @@ class TestTi2v : public QObject {
     QCOMPARE((wan::best_output_size(100, 70, 32, 32, 96.0 * 64)), (std::array<std::int64_t, 2>{96, 64}));
     QCOMPARE((wan::best_output_size(1920, 1080, 32, 32, 1280.0 * 704)), (std::array<std::int64_t, 2>{1248, 704}));
     QCOMPARE((wan::best_output_size(704, 1280, 32, 32, 1280.0 * 704)), (std::array<std::int64_t, 2>{704, 1280}));
-    expect_error([] { wan::best_output_size(100, 70, 32, 32, 500); }, wan::ErrorCode::kInvalidArgument,
-                 {"too small"});
+    expect_error([] { wan::best_output_size(100, 70, 32, 32, 500); }, wan::ErrorCode::kInvalidArgument, {"too small"});
     // A resize to the same size is the picture; a constant picture stays constant (weights sum to 1).
     wan::Rgb8Video flat;
     flat.frames = 1;
@@ -170,21 +169,39 @@ class TestTi2v : public QObject {
   void generateWritesTheFixturesVideos() {
     QTemporaryDir dir;
     const wan::GenerationRequest t2v = wan::pipeline_case_request(fixture(), "fp32", "cpu", "t2v");
-    const QStringList common = {"generate", "--model", QString::fromStdString(fixture()), "--prompt",
-                                QString::fromStdString(t2v.prompt), "--negative",
-                                QString::fromStdString(t2v.negative_prompt), "--steps", "6", "--cpu-noise"};
-    wan_test::Run run = wan_test::run_wan(QStringList(common) << "--width" << "96" << "--height" << "32" << "--frames"
-                                                              << "5" << "--seed" << "42" << "--save-latent"
-                                                              << dir.filePath("t2v.safetensors") << "--output"
-                                                              << dir.filePath("t2v.mp4"));
+    const QStringList common = {"generate",
+                                "--model",
+                                QString::fromStdString(fixture()),
+                                "--prompt",
+                                QString::fromStdString(t2v.prompt),
+                                "--negative",
+                                QString::fromStdString(t2v.negative_prompt),
+                                "--steps",
+                                "6",
+                                "--cpu-noise"};
+    wan_test::Run run = wan_test::run_wan(QStringList(common) << "--width"
+                                                              << "96"
+                                                              << "--height"
+                                                              << "32"
+                                                              << "--frames"
+                                                              << "5"
+                                                              << "--seed"
+                                                              << "42"
+                                                              << "--save-latent" << dir.filePath("t2v.safetensors")
+                                                              << "--output" << dir.filePath("t2v.mp4"));
     QVERIFY2(run.code == 0, qPrintable(run.err));
     const auto latent = [&](const QString& f) { return wan::SafetensorsFile::open(f.toStdString())->view("latent"); };
     QVERIFY(wan_test::rel_l2(latent(dir.filePath("t2v.safetensors")), reference("t2v_final_latent")) < 1e-3);
     QCOMPARE(wan_test::probe(dir.filePath("t2v.mp4")), QString("h264,96,32,yuv420p,24/1,5"));
     run = wan_test::run_wan(QStringList(common)
-                            << "--image" << QString::fromStdString(fixture() + "/input.png") << "--size" << "96*64"
-                            << "--frames" << "9" << "--seed" << "7" << "--save-latent"
-                            << dir.filePath("i2v.safetensors") << "--output" << dir.filePath("i2v.mp4"));
+                            << "--image" << QString::fromStdString(fixture() + "/input.png") << "--size"
+                            << "96*64"
+                            << "--frames"
+                            << "9"
+                            << "--seed"
+                            << "7"
+                            << "--save-latent" << dir.filePath("i2v.safetensors") << "--output"
+                            << dir.filePath("i2v.mp4"));
     QVERIFY2(run.code == 0, qPrintable(run.err));
     QVERIFY(wan_test::rel_l2(latent(dir.filePath("i2v.safetensors")), reference("i2v_final_latent")) < 1e-3);
     QCOMPARE(wan_test::probe(dir.filePath("i2v.mp4")), QString("h264,96,64,yuv420p,24/1,9"));
