@@ -130,6 +130,74 @@ class TestDemoModel : public QObject {
     QVERIFY2(wan_test::rel_l2(b, a) > 1e-3, std::to_string(wan_test::rel_l2(b, a)).c_str());
   }
 
+  // The Wan2.2 demos: TI2V (a Wan2.2 VAE file, text-to-video at 24 fps, the picture's latent as frame 0
+  // of the image-to-video run) and the I2V two-expert pair (no CLIP file, 36 input channels).
+  void wan22DemosGenerate() {
+    QTemporaryDir tmp;
+    const std::string ti2v = tmp.filePath("ti2v").toStdString(), moe = tmp.filePath("moe").toStdString();
+    wan::DemoModelSpec spec;
+    spec.ti2v = true;
+    wan::make_demo_model(ti2v, spec);
+    QVERIFY(std::filesystem::exists(ti2v + "/Wan2.2_VAE.pth") && !std::filesystem::exists(ti2v + "/Wan2.1_VAE.pth"));
+    wan::GenerationRequest r;
+    r.model.model_dir = ti2v;
+    r.prompt = "the sun sets over the sea";
+    r.width = 64;
+    r.height = 64;
+    r.frames = 5;
+    r.steps = 2;
+    r.seed = 3;
+    r.output = tmp.filePath("t.mp4").toStdString();
+    r.save_latent = tmp.filePath("t.safetensors").toStdString();
+    wan::RunPlan plan = wan::make_plan(r);
+    QVERIFY(plan.dit.kind == wan::DitKind::kTI2V && plan.vae.wan22 && !plan.i2v);
+    QCOMPARE(plan.request.fps.value(), 24);
+    QCOMPARE(plan.request.steps.value(), 2);  // given: TI2V-5B defaults only fill what is not
+    wan::generate(r);
+    QCOMPARE(wan::SafetensorsFile::open(r.save_latent)->view("latent").sizes().vec(),
+             (std::vector<std::int64_t>{48, 2, 4, 4}));
+    const auto video = [&](const char* sidecar) {
+      return nlohmann::json::parse(wan::read_text_file(tmp.filePath(sidecar).toStdString())).at("video");
+    };
+    QCOMPARE(video("t.json").at("fps").get<int>(), 24);
+    QCOMPARE(video("t.json").at("width").get<int>(), 64);
+    r.image = wan_test::golden("i2v_pipeline_small") + "/input.png";  // 56 x 40
+    r.width = 96;
+    r.height = 64;
+    r.output = tmp.filePath("ti.mp4").toStdString();
+    r.save_latent = tmp.filePath("ti.safetensors").toStdString();
+    plan = wan::make_plan(r);
+    QVERIFY(plan.i2v);
+    QCOMPARE(plan.request.width, 96);  // best_output_size(56, 40, 32, 32, 96 * 64)
+    QCOMPARE(plan.request.height, 64);
+    wan::generate(r);
+    const torch::Tensor latent = wan::SafetensorsFile::open(r.save_latent)->view("latent");
+    QVERIFY(torch::isfinite(latent).all().item<bool>());
+
+    spec = wan::DemoModelSpec{};
+    spec.moe = true;
+    spec.i2v = true;
+    spec.dit_layers = 2;
+    wan::make_demo_model(moe, spec);
+    QVERIFY(std::filesystem::is_directory(moe + "/high_noise_model") &&
+            !std::filesystem::exists(moe + "/models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"));
+    r.model.model_dir = moe;
+    r.width = 64;
+    r.height = 48;
+    r.steps = 4;
+    r.output = tmp.filePath("m.mp4").toStdString();
+    r.save_latent = tmp.filePath("m.safetensors").toStdString();
+    plan = wan::make_plan(r);
+    QVERIFY(plan.moe && plan.i2v && !plan.dit.has_clip_input());
+    QCOMPARE(plan.dit.in_dim, std::int64_t(36));
+    QCOMPARE(plan.request.boundary.value(), 0.9);  // I2V-A14B's
+    wan::generate(r);
+    QCOMPARE(video("m.json").at("fps").get<int>(), 16);
+    spec.ti2v = true;
+    wan_test::expect_error([&] { wan::make_demo_model(tmp.filePath("bad").toStdString(), spec); },
+                           wan::ErrorCode::kInvalidArgument, {"neither --i2v nor --moe"});
+  }
+
   // The output folder vanishes while sampling: the latent goes to the fallback folder
   // ($XDG_STATE_HOME/wan-studio/latents), a note says so at once, and the run's error names the file.
   void latentGoesToTheFallbackFolderWhenTheOutputFolderCannotBeWritten() {
