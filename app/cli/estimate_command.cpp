@@ -1,5 +1,6 @@
 #include "estimate_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -156,11 +157,14 @@ int run_estimate_command(EstimateOptions& o) {
   }
   std::printf("Estimated peak memory per %s (rank %d%s), %dx%d, %d frames, dtype %s\n", s.gpu ? "GPU" : "CPU process",
               o.rank, o.rank == 0 ? ", which also decodes" : "", s.width, s.height, s.frames, wan::dtype_name(s.dtype));
-  std::printf("%-32s", "model");
+  int name_width = 32;  // the longest model name sets the first column (loaded models have long labels)
+  for (const auto& row : rows)
+    name_width = std::max(name_width, static_cast<int>(row["model"].get<std::string>().size()));
+  std::printf("%-*s", name_width, "model");
   for (int world : kColumns) std::printf("  %8d %-4s", world, s.gpu ? (world == 1 ? "GPU" : "GPUs") : "proc");
   std::printf("\n");
   for (const auto& row : rows) {
-    std::printf("%-32s", row["model"].get<std::string>().c_str());
+    std::printf("%-*s", name_width, row["model"].get<std::string>().c_str());
     for (const auto& cell : row["cells"]) {
       const char mark = cell["current"].get<bool>() ? '*' : ' ';
       if (cell.contains("invalid"))

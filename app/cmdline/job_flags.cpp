@@ -159,9 +159,11 @@ wan::LoraFile parse_lora(const std::string& given, wan::LoraExpert expert) {
   const std::size_t colon = given.rfind(':');
   if (colon != std::string::npos && colon > 0) {
     const std::string number = given.substr(colon + 1);
+    // A plain decimal number only (strtod alone would also take " 1", "0x1" and "inf").
+    const bool decimal = !number.empty() && number.find_first_not_of("0123456789.eE+-") == std::string::npos;
     char* end = nullptr;
-    const double strength = std::strtod(number.c_str(), &end);
-    if (!number.empty() && end == number.c_str() + number.size()) {
+    const double strength = decimal ? std::strtod(number.c_str(), &end) : 0.0;
+    if (decimal && end == number.c_str() + number.size()) {
       if (!std::isfinite(strength) || std::fabs(strength) > 100)
         throw wan::Error(wan::ErrorCode::kInvalidArgument,
                          flag + given + ": the strength must be a number from -100 to 100");

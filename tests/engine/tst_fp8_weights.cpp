@@ -112,7 +112,8 @@ class TestFp8Weights : public QObject {
     expect_error([&] { open_weights(file); }, ErrorCode::kCorruptFile, {"marked scaled_fp8"});
   }
 
-  // Per-block scales written 2-D ([out, blocks]) read like [out, blocks, 1]; a NaN scale is refused.
+  // Per-block scales written 2-D ([out, blocks]) read like [out, blocks, 1]; a NaN, zero or negative scale
+  // is refused.
   void blockScalesAndNonFiniteScales() {
     QTemporaryDir dir;
     const std::string file = dir.path().toStdString() + "/blocks.safetensors";
@@ -124,6 +125,11 @@ class TestFp8Weights : public QObject {
     QVERIFY(torch::equal(open_weights(file)->view("m.weight"), expected));
     write_safetensors(file, {{"m.weight", q}, {"m.scale_weight", torch::full({}, NAN)}});
     expect_error([&] { open_weights(file); }, ErrorCode::kCorruptFile, {"'m.scale_weight' holds NaN"});
+    // A zero scale would zero the layer (white frames), a negative one flip it: refused as damage.
+    for (const float bad : {0.0f, -0.5f}) {
+      write_safetensors(file, {{"m.weight", q}, {"m.scale_weight", torch::full({}, bad)}});
+      expect_error([&] { open_weights(file); }, ErrorCode::kCorruptFile, {"'m.scale_weight' holds zero or negative"});
+    }
   }
 
   void scaleOfTheWrongShapeIsRefused() {

@@ -116,6 +116,11 @@ class TestLora : public QObject {
                                 {{"transformer.blocks.0.norm2.diff", dn},
                                  {"transformer.blocks.0.attn1.to_k.lora_A.weight", p.down},
                                  {"transformer.blocks.0.attn1.to_k.lora_B.weight", p.up}});
+    // A diff of a bare parameter (the modulation table), keyed by its own name as ComfyUI does.
+    const torch::Tensor dm = torch::randn(b->info("blocks.1.modulation").shape) * 0.01;
+    const std::string m = write(dir, "m.safetensors", {{"diffusion_model.blocks.1.modulation.diff", dm}});
+    LoraMergedSource modulation(b, {LoraFile{m, 3.0}}, false);
+    QVERIFY(wan_test::rel_l2(modulation.view("blocks.1.modulation"), b->view("blocks.1.modulation") + 3.0 * dm) < 1e-6);
     LoraMergedSource merged(b, {LoraFile{a, 0.5}, LoraFile{d, 2.0}, LoraFile{a, 0.5}}, false);
     const auto close = [](const torch::Tensor& x, const torch::Tensor& y) { return wan_test::rel_l2(x, y) < 1e-6; };
     QVERIFY(close(merged.view("blocks.0.self_attn.q.weight"), b->view("blocks.0.self_attn.q.weight") + dq));
@@ -152,6 +157,10 @@ class TestLora : public QObject {
     QTest::newRow("infinite alpha") << "alpha" << false << static_cast<int>(ErrorCode::kCorruptFile)
                                     << "is not a finite number";
     QTest::newRow("rank 0") << "rank0" << false << static_cast<int>(ErrorCode::kCorruptFile) << "rank 0";
+    QTest::newRow("PEFT DoRA") << "peft_dora" << true << static_cast<int>(ErrorCode::kUnsupported) << "DoRA";
+    QTest::newRow("alpha 0") << "alpha0" << false << static_cast<int>(ErrorCode::kCorruptFile) << "is 0";
+    QTest::newRow("no entries") << "empty" << true << static_cast<int>(ErrorCode::kCorruptFile) << "no entries";
+    QTest::newRow("one entry matching nothing") << "one" << false << mismatch << "none of its 1 entry matches";
   }
   void refusesWhatDoesNotFit() {
     QFETCH(QString, kind);
@@ -176,6 +185,10 @@ class TestLora : public QObject {
     if (kind == "loha") file = fits, file.emplace_back("blocks.1.self_attn.q.hada_w1_a", torch::ones({64, 2}));
     if (kind == "alpha")
       file = fits, file.emplace_back("blocks.0.self_attn.q.alpha", torch::full({}, INFINITY, torch::kFloat32));
+    if (kind == "peft_dora")  // PEFT writes the magnitude beside an ordinary A/B pair
+      file = fits, file.emplace_back("base_model.model.blocks.0.self_attn.q.lora_magnitude_vector", torch::ones({64}));
+    if (kind == "alpha0") file = fits, file.emplace_back("blocks.0.self_attn.q.alpha", torch::zeros({}));
+    if (kind == "one") file = {sd15[0]};
     if (kind == "rank0")
       file = {{"blocks.0.self_attn.q.lora_A.weight", torch::zeros({0, w.size(1)})},
               {"blocks.0.self_attn.q.lora_B.weight", torch::zeros({w.size(0), 0})}};
@@ -224,6 +237,14 @@ class TestLora : public QObject {
                           << "--output" << video);
     QCOMPARE(r.code, static_cast<int>(ErrorCode::kInvalidArgument));
     QVERIFY2(r.err.contains("the strength 'abc' is not a number"), qPrintable(r.err));
+    for (const char* odd : {":0x1", ": 1", ":inf"}) {  // no hex, no spaces, no infinity: typed decimals only
+      r = wan_test::run_wan(wan_test::fixture_args(wan_test::fixture())
+                            << "--lora" << QString::fromStdString(nan) + odd << "--output" << video);
+      QCOMPARE(r.code, static_cast<int>(ErrorCode::kInvalidArgument));
+      QVERIFY2(r.err.contains("is not a number"), qPrintable(r.err));
+    }
+    expect_error([&] { request_from_json(R"({"model": {"loras": [{"strength": 1}]}})"); }, ErrorCode::kInvalidArgument,
+                 {"\"path\""});
     // A job file is held to the CLI's range.
     expect_error([&] { request_from_json(R"({"model": {"loras": [{"path": "x", "strength": 1000}]}})"); },
                  ErrorCode::kInvalidArgument, {"strengths from -100 to 100"});
@@ -263,6 +284,11 @@ class TestLora : public QObject {
     QCOMPARE(loras.size(), std::size_t{1});
     QCOMPARE(loras[0].at("path").get<std::string>(), lora);
     QCOMPARE(loras[0].at("strength").get<double>(), 1.5);
+    // The model section names each LoRA's file as found, with its size.
+    const nlohmann::json& found = side.at("model").at("loras").at(0);
+    QCOMPARE(found.at("path").get<std::string>(), lora);
+    QVERIFY(found.at("bytes").get<std::int64_t>() > 0);
+    QCOMPARE(found.at("expert").get<std::string>(), std::string("both"));
     r = run_wan(wan_test::fixture_args(wan_test::fixture()) << "--lora" << QString::fromStdString(lora) + ":1.5"
                                                             << "--save-latent" << with);
     QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -271,7 +297,7 @@ class TestLora : public QObject {
     r = run_wan(wan_test::fixture_args(wan_test::fixture())
                 << "--lora" << QString::fromStdString(other) << "--save-latent" << dir.filePath("no.safetensors"));
     QCOMPARE(r.code, static_cast<int>(ErrorCode::kModelMismatch));
-    QVERIFY2(wan_test::last_line(r.err).contains("none of its 1 entries matches"), qPrintable(r.err));
+    QVERIFY2(wan_test::last_line(r.err).contains("none of its 1 entry matches"), qPrintable(r.err));
     QVERIFY(!r.err.contains("[loading]"));
   }
 

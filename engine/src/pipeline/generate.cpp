@@ -108,6 +108,16 @@ nlohmann::json settings_json(const RunPlan& p, const DistConfig& config) {
                 {"tokenizer", file_entry(p.files.tokenizer)},
                 {"clip", file_entry(p.files.clip)},
                 {"variant", p.dit.label()}};
+  if (!p.lora_files.empty()) {  // each LoRA's file as found, with its size (the request keeps them as typed)
+    nlohmann::json loras = nlohmann::json::array();
+    for (const LoraFile& l : p.lora_files) {
+      nlohmann::json entry = file_entry(l.path);
+      entry["strength"] = l.strength;
+      entry["expert"] = lora_expert_name(l.expert);
+      loras.push_back(entry);
+    }
+    j["model"]["loras"] = loras;
+  }
   return j;
 }
 

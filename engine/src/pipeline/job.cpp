@@ -201,6 +201,7 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
         lf.only({"path", "strength", "expert"});
         LoraFile file;
         lf.text("path", file.path);
+        if (file.path.empty()) throw mf.wrong("loras", "each LoRA with its \"path\"", l);
         lf.number("strength", file.strength);
         std::string expert = lora_expert_name(file.expert);
         lf.text("expert", expert);

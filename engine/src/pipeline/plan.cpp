@@ -312,6 +312,10 @@ void check_models(RunPlan& p) {
                                                  sizes(high) + ", " + p.files.dit + " (low noise) is " + sizes(p.dit) +
                                                  "; give the two halves of one Wan2.2 A14B model");
   }
+  if (p.decode_only && !p.request.model.loras.empty())
+    p.notes.push_back(
+        "--lora is not used by --decode-latent: the latent was sampled already (its LoRAs are in its "
+        "settings)");
   if (!p.decode_only && !p.request.model.loras.empty()) {
     // Merged as the DiT's weights are read; every LoRA is checked against the DiT's names and shapes here.
     // Wan2.2 A14B: each expert takes the LoRAs for it and those for both, in the order given.
@@ -322,13 +326,20 @@ void check_models(RunPlan& p) {
                     "LoRA " + l.path + " is set for the " + lora_expert_name(l.expert) +
                         " expert, but this model has one DiT (experts are Wan2.2 A14B's); use --lora for it");
       l.path = resolve_lora_file(l.path, p.request.model.model_dir);
+      p.lora_files.push_back(l);
       if (l.expert != LoraExpert::kHighNoise) low.push_back(l);
       if (l.expert != LoraExpert::kLowNoise) high.push_back(l);
     }
     const auto merge = [&](TensorSourcePtr& source, const std::vector<LoraFile>& loras, const char* expert) {
       if (loras.empty()) return;
-      auto merged = std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(source, dit_official_name),
-                                                       loras, p.request.model.lora_allow_partial);
+      std::shared_ptr<LoraMergedSource> merged;
+      try {
+        merged = std::make_shared<LoraMergedSource>(std::make_shared<RenamedSource>(source, dit_official_name), loras,
+                                                    p.request.model.lora_allow_partial);
+      } catch (const Error& e) {
+        if (!p.moe) throw;
+        throw Error(e.code(), std::string(e.what()) + expert);  // which of the A14B experts it was merged into
+      }
       for (const LoraReport& r : merged->reports())
         if (r.unmatched > 0)
           p.notes.push_back("LoRA " + r.path + expert + ": " + std::to_string(r.matched) + " entries applied, " +

@@ -46,7 +46,8 @@ struct RunPlan {
   // config); request.guidance_high and request.boundary are then set.
   bool moe = false;
   TensorSourcePtr dit_high_source;
-  std::vector<std::string> notes;  // for the user (a LoRA applied only in part)
+  std::vector<std::string> notes;    // for the user (a LoRA applied only in part)
+  std::vector<LoraFile> lora_files;  // request.model.loras with their files found (a name inside loras/)
 
   // Image-to-video (request.image set): the picture as the reference reads it, [3, h0, w0] float32 in
   // [-1, 1] on the CPU; request.width/height hold the output size, max_width/max_height the area asked.

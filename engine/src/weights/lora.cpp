@@ -55,6 +55,9 @@ std::pair<std::string, Part> split_key(const std::string& key) {
   };
   for (const auto& [suffix, part] : kSuffixes)
     if (ends_with(key, suffix)) return {key.substr(0, key.size() - std::string(suffix).size()), part};
+  // PEFT's DoRA: <module>.lora_magnitude_vector (or .lora_magnitude_vector.default.weight).
+  if (const std::size_t at = key.find(".lora_magnitude_vector"); at != std::string::npos)
+    return {key.substr(0, at), Part::kDora};
   // LyCORIS's other adapters (LoHa's Hadamard pairs, LoKr's Kronecker factors, GLoRA, OFT): another formula.
   for (const char* token : {".hada_", ".lokr_", ".a1.weight", ".oft_", ".glora_"})
     if (key.find(token) != std::string::npos) return {key, Part::kOtherAdapter};
@@ -153,6 +156,7 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
     for (const std::string& key : file->names()) diffusers = diffusers || is_diffusers_module(split_key(key).first);
     struct Pair {
       std::string up, down, alpha, diff, diff_b;
+      std::string diff_target;  // the weight a diff patches (<module>.weight, or a bare parameter)
       std::vector<std::string> keys;
     };
     std::map<std::string, Pair> modules;  // official module -> its entries
@@ -173,7 +177,11 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
             break;
           }
       }
-      const std::string target = official + (part == Part::kDiffBias ? ".bias" : ".weight");
+      std::string target = official + (part == Part::kDiffBias ? ".bias" : ".weight");
+      // A full diff of a parameter that is no module's weight (blocks.N.modulation, head.modulation):
+      // ComfyUI keys those by the parameter's own name.
+      if (part == Part::kDiff && !official.empty() && !base_->contains(target) && base_->contains(official))
+        target = official;
       if (official.empty() || !base_->contains(target)) {
         ++report.unmatched;
         if (report.unmatched_examples.size() < 3) report.unmatched_examples.push_back(key);
@@ -182,31 +190,38 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
       ++report.matched;
       Pair& p = modules[official];
       p.keys.push_back(key);
+      if (part == Part::kDiff) p.diff_target = target;
       (part == Part::kUp      ? p.up
        : part == Part::kDown  ? p.down
        : part == Part::kAlpha ? p.alpha
        : part == Part::kDiff  ? p.diff
                               : p.diff_b) = key;
     }
+    if (report.matched == 0 && report.unmatched == 0)
+      throw bad(ErrorCode::kCorruptFile, "it holds no entries: an empty LoRA file");
     if (report.matched == 0)
-      throw bad(ErrorCode::kModelMismatch,
-                "none of its " + std::to_string(report.unmatched) + " entries matches a weight of this DiT (e.g. " +
-                    (report.unmatched_examples.empty() ? std::string("none") : report.unmatched_examples[0]) +
-                    "): is it a LoRA for this model (Wan2.1 DiT)?");
+      throw bad(ErrorCode::kModelMismatch, "none of its " + std::to_string(report.unmatched) +
+                                               (report.unmatched == 1 ? " entry matches" : " entries matches") +
+                                               " a weight of this DiT (e.g. " + report.unmatched_examples[0] +
+                                               "): is it a LoRA for this model?");
     if (report.unmatched > 0 && !allow_partial) {
       std::string examples;
       for (const std::string& e : report.unmatched_examples) examples += (examples.empty() ? "" : ", ") + e;
-      throw bad(ErrorCode::kModelMismatch, std::to_string(report.matched) + " entries match DiT weights, " +
-                                               std::to_string(report.unmatched) + " do not (" + examples +
+      throw bad(ErrorCode::kModelMismatch, std::to_string(report.matched) +
+                                               (report.matched == 1 ? " entry matches" : " entries match") +
+                                               " DiT weights, " + std::to_string(report.unmatched) +
+                                               (report.unmatched == 1 ? " does not (" : " do not (") + examples +
                                                "): a LoRA for another model? --lora-allow-partial applies the "
                                                "matching ones");
     }
     for (const auto& [module, p] : modules) {
       const std::string weight = module + ".weight";
-      const std::vector<std::int64_t>& w = base_->info(weight).shape;
-      std::int64_t w_numel = 1;
-      for (std::int64_t d : w) w_numel *= d;
       if (!p.up.empty() || !p.down.empty()) {
+        if (!base_->contains(weight))
+          throw bad(ErrorCode::kModelMismatch, module + " has a low-rank pair but the DiT has no " + weight);
+        const std::vector<std::int64_t>& w = base_->info(weight).shape;
+        std::int64_t w_numel = 1;
+        for (std::int64_t d : w) w_numel *= d;
         if (p.up.empty() || p.down.empty())
           throw bad(ErrorCode::kCorruptFile, module + " has " + (p.up.empty() ? "a down" : "an up") +
                                                  " matrix without its " + (p.up.empty() ? "up" : "down") + " half");
@@ -215,11 +230,14 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
         if (up.size() < 2 || down.size() < 2 || up[1] != down[0])
           throw bad(ErrorCode::kCorruptFile,
                     module + ": up " + shape_text(up) + " and down " + shape_text(down) + " are not a low-rank pair");
+        // The change B A: [out] + down's trailing dims (a conv's kernel), times up's trailing (1x1) dims.
+        std::vector<std::int64_t> change{up[0]};
+        for (std::size_t d = 1; d < down.size(); ++d) change.push_back(down[d]);
         std::int64_t delta = up[0];
         for (std::size_t d = 1; d < down.size(); ++d) delta *= down[d];
         for (std::size_t d = 2; d < up.size(); ++d) delta *= up[d];
         if (up[0] != w[0] || delta != w_numel)
-          throw bad(ErrorCode::kModelMismatch, module + " makes a change of " + shape_text({up[0], delta / up[0]}) +
+          throw bad(ErrorCode::kModelMismatch, module + " makes a change of " + shape_text(change) +
                                                    " for the DiT weight " + shape_text(w) +
                                                    ": a LoRA for another model size");
         if (down[0] <= 0) throw bad(ErrorCode::kCorruptFile, module + " has rank 0 (an empty up/down pair)");
@@ -229,11 +247,14 @@ LoraMergedSource::LoraMergedSource(TensorSourcePtr base, const std::vector<LoraF
           if (a.numel() != 1) throw bad(ErrorCode::kCorruptFile, p.alpha + " is not a single number");
           alpha = a.to(torch::kFloat64).item<double>();
           if (!std::isfinite(alpha)) throw bad(ErrorCode::kCorruptFile, p.alpha + " is not a finite number");
+          if (alpha == 0)
+            throw bad(ErrorCode::kCorruptFile,
+                      p.alpha + " is 0, which makes the pair change nothing: the file is damaged");
         }
         patches_[weight].push_back(Patch{file, p.up, p.down, "", lora.strength * alpha / static_cast<double>(down[0])});
       }
       for (const auto& [entry, target] :
-           {std::pair<const std::string&, std::string>{p.diff, weight}, {p.diff_b, module + ".bias"}}) {
+           {std::pair<const std::string&, std::string>{p.diff, p.diff_target}, {p.diff_b, module + ".bias"}}) {
         if (entry.empty()) continue;
         if (file->info(entry).shape != base_->info(target).shape)
           throw bad(ErrorCode::kModelMismatch, entry + " is " + shape_text(file->info(entry).shape) +

@@ -68,16 +68,21 @@ ScaledFp8Source::ScaledFp8Source(TensorSourcePtr inner) : inner_(std::move(inner
                     shape_text(ws) +
                     " (one per tensor [] or [1], per output row [out] or [out, 1], or per block of a "
                     "row [out, blocks] or [out, blocks, 1])");
-    // Scales are few and small: read them now. A NaN or infinite scale turns the whole video to NaN.
-    if (!torch::isfinite(inner_->view(n).to(torch::kFloat32)).all().item<bool>())
+    // Scales are few and small: read them now. A NaN or infinite scale turns the whole video to NaN; a
+    // zero (or negative) one zeroes (or flips) the layer: quantizers write positive max-abs scales.
+    const torch::Tensor scale = inner_->view(n).to(torch::kFloat32);
+    if (!torch::isfinite(scale).all().item<bool>())
       throw corrupt("scale '" + n + "' holds NaN or infinite values; the file is damaged");
+    if (!(scale > 0).all().item<bool>())
+      throw corrupt("scale '" + n + "' holds zero or negative values; the file is damaged");
   }
   for (const std::string& n : names_)
     if (is_float8(inner_->info(n).dtype) && !scale_of_.count(n) && ends_with(n, ".weight"))
       unscaled_float8.push_back(n);
   if (!unscaled_float8.empty() && (!scale_of_.empty() || marked))
     throw corrupt("float8 weight '" + unscaled_float8.front() + "' has no scale (" +
-                  std::to_string(unscaled_float8.size()) + " such weights) while " +
+                  std::to_string(unscaled_float8.size()) +
+                  (unscaled_float8.size() == 1 ? " such weight" : " such weights") + ") while " +
                   (scale_of_.empty() ? std::string("the file is marked scaled_fp8")
                                      : std::to_string(scale_of_.size()) + " others have one") +
                   ": the file is damaged or was written by a tool that dropped scales; without them the weights "
