@@ -13,9 +13,9 @@ namespace wan_cli {
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   CLI::App* cmd =
-      app.add_subcommand("bench", "Time DiT forwards and sampling steps on random-weight 1.3B/14B/demo models");
+      app.add_subcommand("bench", "Time DiT forwards and sampling steps on random-weight Wan models (no files)");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo")
+  cmd->add_option("--model", o.models, "model sizes, comma separated: 1.3B, 14B, demo, 5B (Wan2.2 TI2V), A14B")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--size", o.size, "WIDTH*HEIGHT (default 832*480)");
@@ -41,6 +41,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")
       ->capture_default_str();
+  cmd->add_flag("--idle-expert-on-host", o.base.idle_expert_on_host,
+                "A14B on a GPU: build the second expert in pinned host memory and time its swap in");
   cmd->add_option("--peak-tflops", o.base.peak_tflops,
                   "device peak TFLOP/s for MFU (default: H100/H200 dense on CUDA)");
   cmd->add_option("--json", o.json, "also write the results as JSON");
@@ -110,6 +112,9 @@ int run_bench_command(BenchCommandOptions& o) {
       b.model = model;
       wan::BenchResult r = wan::run_dit_bench(b);
       if (o.attention.size() > 1) r.label += " " + attention;
+      if (r.expert_swap_seconds > 0)
+        std::printf("%s: expert swap at the boundary %.3f s (free one, copy the other from pinned host memory)\n",
+                    r.label.c_str(), r.expert_swap_seconds);
       char mfu[16] = "-";
       if (r.peak_tflops > 0) std::snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * r.mfu);
       char step[16] = "-";
@@ -134,7 +139,9 @@ int run_bench_command(BenchCommandOptions& o) {
                      {"mfu", r.mfu},
                      {"parameter_bytes", r.parameter_bytes},
                      {"peak_memory_bytes", r.peak_memory_bytes},
-                     {"memory_kind", r.memory_kind}});
+                     {"memory_kind", r.memory_kind},
+                     {"experts", r.experts},
+                     {"expert_swap_seconds", r.expert_swap_seconds}});
     }
   std::printf("peak memory: %s\n", o.base.device == "cpu" ? "process RSS high-water mark (includes the model build)"
                                                           : "CUDA caching-allocator peak");

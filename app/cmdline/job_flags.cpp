@@ -76,6 +76,9 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
       ->capture_default_str();
   cmd->add_option("--device", f.device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_flag("--t5-cpu", f.t5_cpu, "run the text encoder on the CPU (saves GPU memory; the config's t5_cpu)");
+  cmd->add_flag("--idle-expert-on-host", f.idle_expert_on_host,
+                "Wan2.2 A14B on a GPU: keep the expert that is not running in pinned host memory (one expert's "
+                "weights on the GPU; the config's idle_expert_on_host)");
   cmd->add_flag("--cpu-noise", r.cpu_noise,
                 "draw the initial noise on the CPU (as ComfyUI): the same seed gives the same video on any device; "
                 "default: the device's generator, as generate.py");
@@ -226,6 +229,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
 
   job.config = dist_config_from_flags(f.dist, r.device, base);
   if (f.t5_cpu) job.config.t5_cpu = true;
+  if (f.idle_expert_on_host) job.config.idle_expert_on_host = true;
   job.run_id = f.dist.run_id;
   return job;
 }

@@ -41,6 +41,7 @@ struct JobFlags {
   std::vector<std::string> loras;                  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)
   std::vector<std::string> loras_high, loras_low;  // --lora-high / --lora-low (Wan2.2 A14B's experts)
   bool t5_cpu = false;                             // --t5-cpu: the config's t5_cpu
+  bool idle_expert_on_host = false;                // --idle-expert-on-host: the config's idle_expert_on_host
   std::string write_job;  // --write-job FILE: write the job and stop (for torchrun, srun, mpirun)
   DistFlags dist;
 };

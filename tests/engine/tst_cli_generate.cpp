@@ -533,6 +533,25 @@ class TestCliGenerate : public QObject {
     }
   }
 
+  // The Wan2.2 sizes: 5B's tokens come from the Wan2.2 VAE's 16x stride (64x64 -> 2x2 patches), A14B
+  // builds two 14B experts (twice one 14B's parameter bytes); 5B refuses a size the stride does not divide.
+  void benchKnowsTheWan22Models() {
+    QTemporaryDir dir;
+    const QString json = dir.filePath("b.json");
+    Run r = run_wan({"bench", "--model", "5B,A14B,14B", "--size", "64*64", "--frames", "1", "--layers", "1", "--warmup",
+                     "0", "--forwards", "1", "--steps", "0", "--json", json});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const nlohmann::json runs = nlohmann::json::parse(wan::read_text_file(json.toStdString()));
+    QCOMPARE(runs.size(), std::size_t(3));
+    QCOMPARE(runs[0]["tokens"].get<int>(), 4);   // 64/16 = 4 latent pixels a side, 2x2 patches
+    QCOMPARE(runs[1]["tokens"].get<int>(), 16);  // 64/8 = 8, 2x2 patches
+    QCOMPARE(runs[1]["experts"].get<int>(), 2);
+    QCOMPARE(runs[1]["parameter_bytes"].get<double>(), 2 * runs[2]["parameter_bytes"].get<double>());
+    r = run_wan({"bench", "--model", "5B", "--size", "80*48", "--frames", "1", "--layers", "1"});
+    QCOMPARE(r.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(last_line(r.err).contains("multiples of 32 for 5B"), qPrintable(r.err));
+  }
+
   void estimatePrintsTheEnginesFigures() {
     const std::string demo = wan::demo_model_dir();
     const Run r =

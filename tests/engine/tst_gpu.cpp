@@ -230,6 +230,34 @@ class TestGpu : public QObject {
     QVERIFY2(on_gpu >= 8, qPrintable(QString::number(on_gpu)));
   }
 
+  // Wan2.2 A14B with idle_expert_on_host on the GPU: the low-noise expert waits in pinned host memory and
+  // is copied in at the boundary; the latent is the one with both experts on the GPU, and the run reports
+  // the copy's time.
+  void idleExpertOnHostOnCuda() {
+    REQUIRE_CUDA_GPU();
+    QTemporaryDir dir;
+    const QString moe = QString::fromStdString(wan_test::data_dir() + "/golden22/t2v_moe_pipeline_small");
+    const QString idle = dir.path() + "/idle.json";
+    QFile f(idle);
+    QVERIFY(f.open(QIODevice::WriteOnly) && f.write(R"({"idle_expert_on_host": true})") > 0);
+    f.close();
+    const QStringList args = {
+        "generate",    "--model",  moe,        "--prompt", "a red fox runs through the snowy forest at dawn",
+        "--size",      "64*48",    "--frames", "9",        "--steps",
+        "8",           "--shift",  "8",        "--seed",   "42",
+        "--cpu-noise", "--device", "cuda",     "--dtype",  "fp32"};
+    const wan_test::Run both = run_wan(QStringList(args) << "--save-latent" << dir.path() + "/both.safetensors");
+    QVERIFY2(both.code == 0, qPrintable(both.err));
+    const wan_test::Run one =
+        run_wan(QStringList(args) << "--dist-config" << idle << "--save-latent" << dir.path() + "/one.safetensors");
+    QVERIFY2(one.code == 0, qPrintable(one.err));
+    const auto latent = [&](const char* f) {
+      return wan::SafetensorsFile::open((dir.path() + f).toStdString())->view("latent");
+    };
+    QVERIFY(torch::equal(latent("/both.safetensors"), latent("/one.safetensors")));
+    qInfo("%s", qPrintable(wan_test::last_line(one.out)));
+  }
+
   // CUDA out of memory (WAN_TEST_OOM asks the caching allocator for more than is free when the phase
   // begins) is the named outcome: exit 11, the device and phase, the free memory and the estimate, no
   // stack trace; after the sampling the latent is kept.

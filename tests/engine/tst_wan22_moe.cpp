@@ -11,6 +11,7 @@
 #include "dist_test_util.h"
 #include "pipeline/text_to_video.h"
 #include "test_util.h"
+#include "wan/estimate.h"
 #include "wan/eval_case.h"
 #include "weights/file_util.h"
 #include "weights/loader.h"
@@ -235,6 +236,46 @@ class TestWan22Moe : public QObject {
                            "--save-latent", dir.filePath("never.safetensors")});
     QCOMPARE(no_picture.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
     QVERIFY2(wan_test::last_line(no_picture.err).contains("--image"), qPrintable(no_picture.err));
+  }
+
+  // idle_expert_on_host: the low-noise expert loaded "on the host" joins at the boundary, once, after
+  // the high-noise one is freed; the latent is the reference's. (On this CPU-only machine host and
+  // device are one; tst_gpu moves it to a GPU.) The settings it does not go with are refused, and the
+  // estimate holds one expert's weights on a GPU.
+  void idleExpertJoinsAtTheBoundary() {
+    const wan::RunPlan plan = wan::make_plan(wan::pipeline_case_request(fixture()), wan::DistConfig{}, false);
+    const wan::TextContexts text = wan::encode_prompts(plan);
+    wan::WanModel low = wan::load_plan_dit(plan, {}, /*high_noise=*/false, /*on_host=*/true);
+    wan::WanModel high = wan::load_plan_dit(plan, {}, /*high_noise=*/true);
+    int swaps = 0, high_steps_before = -1, steps = 0;
+    wan::HighNoiseExpert expert{&high, {}, [&] {
+                                  ++swaps;
+                                  high_steps_before = steps;
+                                  high->release_weights();
+                                  low->move_to(plan.device);
+                                }};
+    const torch::Tensor latent = wan::denoise(
+        plan, low, text, wan::initial_noise(plan), [&](int, int, const torch::Tensor&) { ++steps; }, {}, {}, expert);
+    QCOMPARE(swaps, 1);
+    QCOMPARE(high_steps_before, 5);  // after the 5 high-noise steps
+    QCOMPARE(high->parameters().front().numel(), std::int64_t(0));
+    QVERIFY(wan_test::rel_l2(latent, reference("final_latent")) < 1e-5);
+
+    wan::DistConfig fsdp = wan::dist_config_from_json(R"({"world_size": 2, "dit_fsdp": true})");
+    fsdp.idle_expert_on_host = true;
+    const auto problems = wan::validate_dist_config(fsdp, wan::DistEnvironment{});
+    QVERIFY(!problems.empty() && problems.front().field == "idle_expert_on_host");
+    wan::GenerationRequest kept = wan::pipeline_case_request(fixture());
+    kept.fp8_weights = wan::Fp8Weights::kKeep;
+    wan::DistConfig idle;
+    idle.idle_expert_on_host = true;
+    expect_error([&] { wan::make_plan(kept, idle, false); }, wan::ErrorCode::kInvalidArgument,
+                 {"idle_expert_on_host", "--fp8-weights keep"});
+    wan::EstimateSettings s;
+    s.gpu = true;
+    const std::int64_t both = wan::estimate_memory(wan::wan22_t2v_a14b(), s).weights;
+    s.config.idle_expert_on_host = true;
+    QCOMPARE(wan::estimate_memory(wan::wan22_t2v_a14b(), s).weights * 2, both);
   }
 
   // A LoRA goes to the expert it is set for (--lora-high, --lora-low) or to both (--lora): the merged

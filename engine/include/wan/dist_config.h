@@ -38,6 +38,12 @@ struct DistConfig {
   bool use_usp = false;       // xDiT's name for the same context parallel; either enables it
   bool cfg_parallel = false;  // cond and uncond on the two halves of the world
   bool t5_cpu = false;        // umT5 runs on the CPU whatever the request's device (the one owner of this placement)
+  // Wan2.2 A14B with unsharded experts on a GPU: the expert not running waits in pinned host memory and is
+  // copied to the GPU at the boundary, where the one that ran is freed (the timesteps only fall, so
+  // there is one switch): one expert's weights on the GPU instead of two (the official code's
+  // offload_model does the same through .to()). No effect on the CPU; refused with dit_fsdp (sharded
+  // experts both stay sharded).
+  bool idle_expert_on_host = false;
   // FSDP's MixedPrecision (never Dtype::kAuto); JSON names bfloat16 | float16 | float32 (or bf16, ...).
   Dtype param_dtype = Dtype::kBFloat16;
   Dtype reduce_dtype = Dtype::kFloat32;

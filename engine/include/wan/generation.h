@@ -188,7 +188,8 @@ struct GenerationResult {
   std::int64_t seed = 0;
   int frames = 0, width = 0, height = 0, fps = 0;
   double load_seconds = 0, text_seconds = 0, sampling_seconds = 0, decode_seconds = 0, write_seconds = 0;
-  double image_seconds = 0;  // image-to-video: CLIP and VAE encode of the start picture
+  double image_seconds = 0;        // image-to-video: CLIP and VAE encode of the start picture
+  double expert_swap_seconds = 0;  // Wan2.2 A14B with idle_expert_on_host: the boundary's copy (in sampling)
 };
 
 // Validates everything it can before loading (settings, output paths, model files), then runs

@@ -36,7 +36,16 @@ using Clock = std::chrono::steady_clock;
 DitConfig bench_dit_config(const std::string& name) {
   DitConfig c;  // constructor defaults are the 1.3B model (dim 1536, 30 layers, 12 heads)
   if (name == "1.3B") return c;
-  if (name == "14B") {
+  if (name == "5B") {  // Wan2.2 TI2V-5B (wan/configs/wan_ti2v_5B.py)
+    c.kind = DitKind::kTI2V;
+    c.dim = 3072;
+    c.ffn_dim = 14336;
+    c.num_heads = 24;
+    c.num_layers = 30;
+    c.in_dim = c.out_dim = 48;
+    return c;
+  }
+  if (name == "14B" || name == "A14B") {  // A14B: each expert is a 14B (wan/configs/wan_t2v_A14B.py)
     c.dim = 5120;
     c.ffn_dim = 13824;
     c.num_heads = 40;
@@ -52,7 +61,7 @@ DitConfig bench_dit_config(const std::string& name) {
     c.text_dim = d.t5_dim;
     return c;
   }
-  throw Error(ErrorCode::kInvalidArgument, "unknown bench model '" + name + "': use 1.3B, 14B or demo");
+  throw Error(ErrorCode::kInvalidArgument, "unknown bench model '" + name + "': use 1.3B, 14B, demo, 5B or A14B");
 }
 
 double dit_forward_flops(std::int64_t dim, std::int64_t ffn_dim, std::int64_t layers, std::int64_t tokens,
@@ -88,18 +97,37 @@ BenchResult run_dit_bench(const BenchOptions& o) {
             dtype_name_str + " " + device.str();
 
   reset_peak(device);
-  WanModel dit(config, ModelPlacement::make(dtype, device));
   const torch::Generator gen = at::detail::createCPUGenerator(0);
-  for (auto& p : dit->parameters()) {
-    p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32).mul_(0.02));
-    r.parameter_bytes += p.numel() * p.element_size();
+  const auto build = [&](torch::Device where) {
+    ModelPlacement placement = ModelPlacement::make(dtype, device);
+    placement.device = where;  // the device's dtypes, on `where`
+    WanModel m(config, placement);
+    for (auto& p : m->parameters()) {
+      p.copy_(torch::randn(p.sizes(), gen, torch::kFloat32).mul_(0.02));
+      r.parameter_bytes += p.numel() * p.element_size();
+    }
+    m->eval();
+    return m;
+  };
+  WanModel dit = build(device);
+  // A14B: the second expert, on the device or (idle_expert_on_host) in pinned host memory.
+  WanModel idle{nullptr};
+  if (o.model == "A14B") {
+    r.experts = 2;
+    const bool on_host = o.idle_expert_on_host && !device.is_cpu();
+    idle = build(on_host ? torch::Device(torch::kCPU) : device);
+    if (on_host)
+      for (torch::Tensor& p : idle->parameters()) p.set_data(p.data().pin_memory());
   }
-  dit->eval();
-  const std::int64_t f_lat = (o.frames - 1) / 4 + 1, h = o.height / 8, w = o.width / 8;
+  const std::int64_t stride = config.out_dim == 48 ? 16 : 8;  // the Wan2.2 VAE: 2x2 patchify, then 8x
+  if (o.width % (2 * stride) || o.height % (2 * stride))
+    throw Error(ErrorCode::kInvalidArgument,
+                "bench size: width and height multiples of " + std::to_string(2 * stride) + " for " + o.model);
+  const std::int64_t f_lat = (o.frames - 1) / 4 + 1, h = o.height / stride, w = o.width / stride;
   r.tokens = f_lat * (h / 2) * (w / 2);
   r.text_len = config.text_len;
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  const torch::Tensor latent = torch::randn({16, f_lat, h, w}, gen, torch::kFloat32).to(device);
+  const torch::Tensor latent = torch::randn({config.out_dim, f_lat, h, w}, gen, torch::kFloat32).to(device);
   const torch::Tensor context = torch::randn({24, config.text_dim}, gen, torch::kFloat32).to(device);
   const torch::Tensor context_null = torch::randn({60, config.text_dim}, gen, torch::kFloat32).to(device);
   (void)f32;
@@ -122,6 +150,15 @@ BenchResult run_dit_bench(const BenchOptions& o) {
     }
     synchronize(device);
     r.step_seconds = std::chrono::duration<double>(Clock::now() - t0).count() / o.steps;
+  }
+  if (idle && o.idle_expert_on_host && !device.is_cpu()) {
+    // The boundary of an A14B run: the expert that ran is freed, the idle one copied in.
+    synchronize(device);
+    t0 = Clock::now();
+    dit->release_weights();
+    idle->move_to(device);
+    synchronize(device);
+    r.expert_swap_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   r.peak_memory_bytes = read_peak(device);
   r.memory_kind = device.is_cuda() ? "cuda_allocator" : "cpu_rss";

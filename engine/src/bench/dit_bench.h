@@ -1,5 +1,6 @@
 // `wan bench`: DiT forward and sampling-step timings, tokens/s, peak memory and model FLOP
-// utilisation for 1.3B-, 14B- or demo-sized Wan2.1 models built with random weights (no files).
+// utilisation for 1.3B-, 14B- or demo-sized Wan2.1 models and Wan2.2's TI2V-5B (48 latent channels, 16
+// pixels per latent pixel) and A14B (two 14B experts) built with random weights (no files).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -8,7 +9,10 @@
 namespace wan {
 
 struct BenchOptions {
-  std::string model = "1.3B";  // 1.3B | 14B | demo
+  std::string model = "1.3B";  // 1.3B | 14B | demo | 5B | A14B
+  // A14B: the low-noise expert waits in host memory (pinned on CUDA) and the swap at the boundary is
+  // timed (DistConfig::idle_expert_on_host).
+  bool idle_expert_on_host = false;
   int width = 832, height = 480, frames = 81;
   std::string dtype = "auto";  // fp32 | bf16 | fp16 | auto
   std::string device = "cpu";
@@ -32,12 +36,15 @@ struct BenchResult {
   double mfu = 0;          // achieved / peak, 0 when unknown
   std::int64_t parameter_bytes = 0;
   std::int64_t peak_memory_bytes = 0;
-  std::string memory_kind;  // "cpu_rss" | "cuda_allocator"
+  std::string memory_kind;         // "cpu_rss" | "cuda_allocator"
+  int experts = 1;                 // A14B: 2 (both built; the forwards run the high-noise one)
+  double expert_swap_seconds = 0;  // A14B with idle_expert_on_host: freeing one, copying the other in
 };
 
 BenchResult run_dit_bench(const BenchOptions& options);
 
-// The DiT configuration of a bench model size ("1.3B", "14B", "demo"); throws for others.
+// The DiT configuration of a bench model size ("1.3B", "14B", "demo", "5B", "A14B": one expert's);
+// throws for others.
 struct DitConfig;
 DitConfig bench_dit_config(const std::string& name);
 

@@ -30,6 +30,7 @@ const std::vector<std::string> kFields = {"world_size",
                                           "use_usp",
                                           "cfg_parallel",
                                           "t5_cpu",
+                                          "idle_expert_on_host",
                                           "param_dtype",
                                           "reduce_dtype",
                                           "buffer_dtype",
@@ -126,6 +127,7 @@ DistConfig dist_config_from_json(const std::string& json_text, const DistConfig&
   if (j.contains("use_usp")) c.use_usp = get_bool(j, "use_usp");
   if (j.contains("cfg_parallel")) c.cfg_parallel = get_bool(j, "cfg_parallel");
   if (j.contains("t5_cpu")) c.t5_cpu = get_bool(j, "t5_cpu");
+  if (j.contains("idle_expert_on_host")) c.idle_expert_on_host = get_bool(j, "idle_expert_on_host");
   if (j.contains("param_dtype")) c.param_dtype = parse_dtype_name(get_choice(j, "param_dtype", kDtypes, kDtypeNames));
   if (j.contains("reduce_dtype"))
     c.reduce_dtype = parse_dtype_name(get_choice(j, "reduce_dtype", kDtypes, kDtypeNames));
@@ -184,6 +186,7 @@ std::string dist_config_to_json(const DistConfig& c) {
             {"use_usp", c.use_usp},
             {"cfg_parallel", c.cfg_parallel},
             {"t5_cpu", c.t5_cpu},
+            {"idle_expert_on_host", c.idle_expert_on_host},
             {"param_dtype", dtype_long_name(c.param_dtype)},
             {"reduce_dtype", dtype_long_name(c.reduce_dtype)},
             {"buffer_dtype", dtype_long_name(c.buffer_dtype)},
@@ -247,6 +250,10 @@ std::vector<ConfigProblem> validate_dist_config(const DistConfig& c, const DistE
         "hang_timeout_seconds must be at least 1 (got " + std::to_string(c.hang_timeout_seconds) + ")");
   if (c.t5_fsdp && c.t5_cpu)
     add("t5_fsdp", "t5_fsdp and t5_cpu exclude each other (a T5 on the CPU is not sharded); turn one off");
+  if (c.idle_expert_on_host && c.dit_fsdp)
+    add("idle_expert_on_host",
+        "idle_expert_on_host is for unsharded Wan2.2 experts; with dit_fsdp both experts stay sharded across the "
+        "ranks: turn one off");
   return out;
 }
 

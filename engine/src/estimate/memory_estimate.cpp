@@ -279,7 +279,8 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   if (keep_float8)
     e.weights = with_float8_kept(e.weights, dit, model.dit_float8_params, pb,
                                  std::int64_t(model.dim) * std::max(model.dim, model.ffn_dim));
-  e.weights *= std::max(1, model.experts);  // Wan2.2 A14B: both experts stay loaded
+  // Wan2.2 A14B: both experts stay loaded, unless the idle one waits in host memory (on a GPU).
+  if (!(s.gpu && c.idle_expert_on_host && !c.dit_fsdp)) e.weights *= std::max(1, model.experts);
   e.activations = dit_activation_bytes(model, s, v);
   // On the CPU the resident set holds more than the live tensors counted above: LibTorch's CPU
   // temporaries come from glibc's heap, which the engine keeps (runtime.cpp) and which fragments.

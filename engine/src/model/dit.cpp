@@ -281,6 +281,27 @@ torch::Tensor WanModelImpl::head_forward(const torch::Tensor& x, const DitCondit
   return head_head(h);
 }
 
+namespace {
+void check_owns_weights(const WanModelImpl& m, const char* what) {
+  if (m.residency || m.placement().keep_float8)
+    throw Error(ErrorCode::kInternal, std::string(what) + ": the weights are sharded or kept in float8");
+}
+}  // namespace
+
+void WanModelImpl::move_to(torch::Device device) {
+  check_owns_weights(*this, "WanModel::move_to");
+  torch::NoGradGuard no_grad;
+  to(device);
+  placement_.device = device;
+}
+
+void WanModelImpl::release_weights() {
+  check_owns_weights(*this, "WanModel::release_weights");
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& p : parameters()) p.set_data(torch::empty({0}, p.options()));
+  for (torch::Tensor& b : buffers()) b.set_data(torch::empty({0}, b.options()));
+}
+
 torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const TokenGrid& g) const {
   const auto& ps = config_.patch_size;
   const std::int64_t c = config_.out_dim;

@@ -122,6 +122,13 @@ struct WanModelImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const TokenTimesteps& t, const torch::Tensor& context,
                         const torch::Tensor& clip_fea = {}, const torch::Tensor& y = {});
 
+  // Wan2.2 A14B's idle expert (DistConfig::idle_expert_on_host): move_to brings the weights (and the
+  // placement the forward uses) to `device`; release_weights frees them (the module cannot run after).
+  // Both throw wan::Error(kInternal) for weights the module does not own alone (a sharding residency,
+  // float8 weights kept with their scales).
+  void move_to(torch::Device device);
+  void release_weights();
+
   const DitConfig& config() const { return config_; }
   const ModelPlacement& placement() const { return placement_; }
   const RopeTable& rope() const { return *rope_; }

@@ -411,7 +411,11 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     result.image_seconds = seconds_since(t0);
     t0 = Clock::now();
     report(Phase::kLoading, 0, 1, 0, plan.moe ? "DiT experts " + plan.dit.label() : "DiT " + plan.dit.label());
-    WanModel dit = load_plan_dit(plan, hooks.dit_sharding);
+    // Wan2.2 A14B with idle_expert_on_host on a GPU: the low-noise expert waits in pinned host memory
+    // until the boundary (sharded experts both stay sharded: the config refuses the two together).
+    const bool idle_on_host =
+        plan.moe && job.config.idle_expert_on_host && !plan.device.is_cpu() && !hooks.dit_sharding;
+    WanModel dit = load_plan_dit(plan, hooks.dit_sharding, /*high_noise=*/false, /*on_host=*/idle_on_host);
     WanModel high_noise{nullptr};  // Wan2.2 A14B's second expert
     if (plan.moe) high_noise = load_plan_dit(plan, hooks.dit_sharding, /*high_noise=*/true);
     release_free_heap();  // the loading's staging buffers
@@ -425,6 +429,15 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
       high.model = &high_noise;
       if (hooks.make_velocity)
         high.velocity = hooks.make_velocity(high_noise, text, image, plan.request.guidance_high.value());
+      if (idle_on_host)
+        high.before_low_noise = [&] {
+          // The timesteps only fall: the high-noise expert is done. Free it, then copy the other in.
+          const Clock::time_point swap0 = Clock::now();
+          high_noise->release_weights();
+          release_free_heap();
+          dit->move_to(plan.device);
+          result.expert_swap_seconds = seconds_since(swap0);
+        };
     }
     // Wan2.2 A14B: which expert ran the step, for the progress line.
     const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());

@@ -469,6 +469,12 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   if (!p.decode_only && p.request.negative_prompt.empty())
     p.request.negative_prompt =
         std::string(p.i2v && p.dit.has_clip_input() ? kImageToVideoNegativePrefix : "") + kDefaultNegativePrompt;
+  if (p.moe && config.idle_expert_on_host && p.request.fp8_weights == Fp8Weights::kKeep)
+    throw invalid(
+        "idle_expert_on_host and --fp8-weights keep do not go together (the kept float8 layers are not "
+        "moved); use --fp8-weights dequantize, or keep both experts on the device");
+  if (!p.moe && config.idle_expert_on_host)
+    p.notes.push_back("idle_expert_on_host has no effect: this model has one DiT (it is for Wan2.2 A14B)");
   if (p.moe && !p.decode_only) {
     // Wan2.2 A14B's own defaults (wan/configs/wan_{t2v,i2v}_A14B.py) where the user gave none.
     const ExpertDefaults d = expert_defaults(request_task(request));

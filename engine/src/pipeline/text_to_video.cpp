@@ -102,13 +102,20 @@ torch::Tensor initial_noise(const RunPlan& plan) {
   return torch::randn(shape, gen, options);
 }
 
-WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding, bool high_noise) {
+WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding, bool high_noise, bool on_host) {
   if (high_noise && !plan.moe) throw Error(ErrorCode::kInternal, "load_plan_dit: this model has one DiT");
   const std::string& config_path = high_noise ? plan.files.dit_high_config : plan.files.dit_config;
   const TensorSourcePtr& source = high_noise ? plan.dit_high_source : plan.dit_source;
   const std::string config = config_path.empty() ? std::string() : read_text_file(config_path);
-  WanModel dit = load_dit(source, config, weights_placement(plan, plan.device), sharding).model;
+  ModelPlacement placement = weights_placement(plan, plan.device);
+  if (on_host) placement.device = torch::kCPU;  // the device's dtypes, host memory
+  WanModel dit = load_dit(source, config, placement, sharding).model;
   source->release_resident_pages();
+  if (on_host && torch::cuda::is_available()) {
+    // Page-locked, so that the copy at the boundary runs at the bus's speed.
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : dit->parameters()) p.set_data(p.data().pin_memory());
+  }
   return dit;
 }
 
@@ -140,10 +147,16 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   if (image.first_frame.defined()) latent = latent.clone();  // the caller's noise stays as it was
   keep_first_frame();
   const int total = sampler->schedule().steps();
+  bool ran_high = false, switched = false;
   for (int i = 0; i < total; ++i) {
     const double t = static_cast<double>(sampler->current_timestep());
     const TokenTimesteps timesteps = step_timesteps(plan, image, latent, t);
     const bool use_high = runs_high_noise_expert(plan, t);
+    ran_high = ran_high || use_high;
+    if (!use_high && ran_high && !switched) {
+      switched = true;
+      if (high.before_low_noise) high.before_low_noise();
+    }
     WanModel& model = use_high ? *high.model : dit;
     const VelocityFn& fn = use_high ? high.velocity : velocity_fn;
     const double g = use_high ? plan.request.guidance_high.value() : plan.request.guidance.value();

@@ -52,7 +52,10 @@ ImageContext encode_image(const RunPlan& plan);
 torch::Tensor initial_noise(const RunPlan& plan);
 
 // The DiT (Wan2.2 A14B: the low-noise expert; high_noise: the high-noise one).
-WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding = {}, bool high_noise = false);
+// on_host: loaded into host memory (pinned where CUDA is present) with the device's placement otherwise,
+// for WanModelImpl::move_to at the boundary (idle_expert_on_host).
+WanModel load_plan_dit(const RunPlan& plan, const ShardingLoader& sharding = {}, bool high_noise = false,
+                       bool on_host = false);
 
 // Called after each step with the new latent (step counts from 1).
 using StepObserver = std::function<void(int step, int total, const torch::Tensor& latent)>;
@@ -65,6 +68,9 @@ using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, cons
 struct HighNoiseExpert {
   WanModel* model = nullptr;
   VelocityFn velocity;  // its guided velocity (the distributed runtime's), or empty
+  // Called once, before the first low-noise step that follows high-noise steps (idle_expert_on_host:
+  // free the high-noise expert, bring the low-noise one to the device).
+  std::function<void()> before_low_noise;
 };
 
 // Whether the step at timestep t runs the high-noise expert: t >= boundary x num_train_timesteps (1000),
