@@ -44,5 +44,11 @@ $WAN bench --device cuda --dtype bf16 --model 1.3B --size 832*480 --frames 81 --
   --attention sdpa,math --json "$OUT/bench-1.3B.json"
 $WAN bench --device cuda --dtype bf16 --model 14B --layers 10 --size 1280*720 --frames 81 --warmup 1 --forwards 2 \
   --steps 0 --json "$OUT/bench-14B-10-blocks.json"
+# Wan2.2: TI2V-5B at its official size (10 of 30 blocks), and A14B's expert swap from pinned host memory
+# (20 of 40 blocks per expert: the copy scales with the blocks).
+$WAN bench --device cuda --dtype bf16 --model 5B --layers 10 --size 1280*704 --frames 121 --warmup 1 --forwards 2 \
+  --steps 0 --json "$OUT/bench-5B-10-blocks.json"
+$WAN bench --device cuda --dtype bf16 --model A14B --layers 20 --size 832*480 --frames 5 --warmup 0 --forwards 1 \
+  --steps 0 --idle-expert-on-host --json "$OUT/bench-A14B-20-blocks-swap.json"
 stamp "done"
 exit $status
