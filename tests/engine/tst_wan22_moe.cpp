@@ -352,6 +352,37 @@ class TestWan22Moe : public QObject {
     QVERIFY(!QFileInfo::exists(dir.filePath("no.safetensors")));
   }
 
+  // ComfyUI's A14B files found by their names: a models folder holding the two halves is the model; a
+  // --dit naming either half alone finds the other beside it; a note says what was paired.
+  void comfyExpertsArePairedByName() {
+    namespace fs = std::filesystem;
+    QTemporaryDir dir;
+    const fs::path root = dir.path().toStdString();
+    for (const char* sub : {"diffusion_models", "text_encoders", "vae"}) fs::create_directories(root / sub);
+    const fs::path low = root / "diffusion_models" / "wan2.2_t2v_low_noise_14B_fp16.safetensors";
+    const fs::path high = root / "diffusion_models" / "wan2.2_t2v_high_noise_14B_fp16.safetensors";
+    fs::create_symlink(fixture() + "/low_noise_model/diffusion_pytorch_model.safetensors", low);
+    fs::create_symlink(fixture() + "/high_noise_model/diffusion_pytorch_model.safetensors", high);
+    fs::create_symlink(fixture() + "/models_t5_umt5-xxl-enc-bf16.pth", root / "text_encoders" / "umt5.pth");
+    fs::create_symlink(fixture() + "/Wan2.1_VAE.pth", root / "vae" / "wan_2.1_vae.pth");
+    wan::GenerationRequest r = wan::pipeline_case_request(fixture());
+    r.model = {};
+    r.model.model_dir = root.string();
+    r.model.tokenizer = fixture() + "/google/umt5-xxl/spiece.model";
+    for (const std::string& named : {std::string(), high.string(), low.string()}) {
+      r.model.dit = named;
+      const wan::RunPlan plan = wan::make_plan(r, {}, false);
+      QVERIFY(plan.moe);
+      QCOMPARE(plan.files.dit, low.string());
+      QCOMPARE(plan.files.dit_high, high.string());
+      QVERIFY(!plan.notes.empty() && plan.notes.front().find("found by their names") != std::string::npos);
+    }
+    // Without its twin a half is one DiT, as named.
+    fs::remove(high);
+    r.model.dit.clear();
+    QVERIFY(!wan::make_plan(r, {}, false).moe);
+  }
+
   void brokenFoldersAndSettingsAreRefused() {
     QTemporaryDir one_expert, mismatched;
     wan_test::link_folder(fixture(), one_expert.path().toStdString(), {"high_noise_model"});

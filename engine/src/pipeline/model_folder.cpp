@@ -100,6 +100,19 @@ std::string pick_one(const fs::path& model_dir, const char* subdir, Role role, c
                                                " files (" + names + "): choose one with " + flag);
 }
 
+// ComfyUI's Wan2.2 A14B files differ only in "high_noise" / "low_noise" (wan2.2_t2v_high_noise_14B_fp8_scaled
+// and wan2.2_t2v_low_noise_14B_fp8_scaled): the other expert's file beside `path`, or "" when there is none.
+std::string expert_twin(const std::string& path, const std::string& from, const std::string& to) {
+  const fs::path p(path);
+  std::string name = p.filename().string();
+  const std::size_t at = name.rfind(from);
+  if (at == std::string::npos) return {};
+  name.replace(at, from.size(), to);
+  const fs::path twin = p.parent_path() / name;
+  std::error_code ec;
+  return fs::is_regular_file(twin, ec) ? twin.string() : std::string();
+}
+
 std::string tokenizer_in(const fs::path& p) {
   if (fs::is_regular_file(p)) return p.string();
   if (fs::is_regular_file(p / "spiece.model")) return (p / "spiece.model").string();
@@ -151,8 +164,16 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
     out.dit = explicit_file(files.dit, dir, "diffusion_models", "--dit");
   else if (official && !experts)
     out.dit = official_dit(dir);
-  else if (comfy)
-    out.dit = pick_one(dir, "diffusion_models", Role::kDit, "--dit");
+  else if (comfy) {
+    // Two DiTs that are the two halves of one A14B (by their names) are a model, not a choice to make.
+    std::string unreadable;  // pick_one names it when it matters
+    const std::vector<std::string> dits = find_by_role(dir / "diffusion_models", Role::kDit, &unreadable);
+    const auto twin_of = [&](const std::string& f) { return expert_twin(f, "low_noise", "high_noise"); };
+    if (dits.size() == 2 && (twin_of(dits[0]) == dits[1] || twin_of(dits[1]) == dits[0]))
+      out.dit = twin_of(dits[0]) == dits[1] ? dits[0] : dits[1];
+    else
+      out.dit = pick_one(dir, "diffusion_models", Role::kDit, "--dit");
+  }
   if (official && files.dit.empty() && fs::exists(dir / "config.json")) out.dit_config = (dir / "config.json").string();
   if (experts && files.dit.empty()) {
     for (const char* sub : {"high_noise_model", "low_noise_model"})
@@ -167,6 +188,21 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
       out.dit_config = (dir / "low_noise_model" / "config.json").string();
     if (fs::exists(dir / "high_noise_model" / "config.json"))
       out.dit_high_config = (dir / "high_noise_model" / "config.json").string();
+  }
+  if (files.dit_high.empty() && !experts && !out.dit.empty()) {
+    // A ComfyUI A14B half named alone (or found in the folder): its twin beside it is the other expert.
+    if (const std::string high = expert_twin(out.dit, "low_noise", "high_noise"); !high.empty()) {
+      out.dit_high = high;
+    } else if (const std::string low = expert_twin(out.dit, "high_noise", "low_noise"); !low.empty()) {
+      out.dit_high = out.dit;
+      out.dit = low;
+    }
+    if (!out.dit_high.empty()) {
+      out.dit_config.clear();
+      out.paired_experts = "Wan2.2 A14B from two files found by their names: high-noise expert " +
+                           fs::path(out.dit_high).filename().string() + ", low-noise expert " +
+                           fs::path(out.dit).filename().string() + " (--dit and --dit-high name them yourself)";
+    }
   }
   if (!files.dit_high.empty()) {
     if (files.dit.empty())

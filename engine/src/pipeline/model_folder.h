@@ -19,6 +19,9 @@ struct ResolvedModel {
   std::string vae;
   std::string tokenizer;  // spiece.model, or empty: the text encoder file embeds it
   std::string clip;       // CLIP vision tower (image-to-video only; see resolve_clip_file)
+  // Wan2.2 A14B from ComfyUI's two files found by their names (*_high_noise_* beside *_low_noise_*): what
+  // was paired, for a note; empty otherwise.
+  std::string paired_experts;
 };
 
 // Throws wan::Error(kFileNotFound / kInvalidArgument) naming what is missing and how to point at it.

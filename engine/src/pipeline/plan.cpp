@@ -463,6 +463,7 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
   p.dtype = to_scalar_type(p.request.dtype);
   p.t5_device = config.t5_cpu ? torch::Device(torch::kCPU) : p.device;
   p.files = resolve_model_files(request.model);
+  if (!p.files.paired_experts.empty()) p.notes.push_back(p.files.paired_experts);
   check_models(p);
   // Wan2.1's image-to-video config prefixes its default negative prompt (wan/configs/wan_i2v_14B.py);
   // Wan2.2's configs all take shared_config.py's as it is.
