@@ -41,6 +41,7 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
   ring_ = spin(1, 64);
   cfg_parallel_ = new QCheckBox("CFG parallel (cond / uncond on two halves)");
   t5_cpu_ = new QCheckBox("T5 on the CPU");
+  idle_expert_ = new QCheckBox("Idle expert in host memory (Wan2.2 A14B)");
   param_dtype_ = combo(kDtypes);
   reduce_dtype_ = combo(kDtypes);
   buffer_dtype_ = combo(kDtypes);
@@ -71,6 +72,7 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
                       {"Ring size", ring_, "ring_size"},
                       {"CFG", cfg_parallel_, "cfg_parallel"},
                       {"Text encoder", t5_cpu_, "t5_cpu"},
+                      {"Experts", idle_expert_, "idle_expert_on_host"},
                       {"Param dtype", param_dtype_, "param_dtype"},
                       {"Reduce dtype", reduce_dtype_, "reduce_dtype"},
                       {"Buffer dtype", buffer_dtype_, "buffer_dtype"},
@@ -113,6 +115,10 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
       "about 2x on two GPUs, no loss.");
   t5_cpu_->setToolTip(
       "Encode the prompt on the CPU: frees the text encoder's GPU memory for a few seconds more per run.");
+  idle_expert_->setToolTip(
+      "Wan2.2 A14B on a GPU: the expert that is not running waits in pinned host memory and is copied in at\n"
+      "the boundary (the high-noise one is freed then): one expert's weights on the GPU instead of two.\n"
+      "Not with FSDP (sharded experts both stay sharded).");
   sync_states_->setToolTip(
       "Rank 0 reads the checkpoint once and sends each rank its part (one read of a slow disk).\n"
       "Off: every rank reads only its own byte ranges (fast shared storage).");
@@ -128,7 +134,8 @@ ConfigForm::ConfigForm(QWidget* parent) : QWidget(parent) {
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigForm::onEdited);
   for (QComboBox* c : {backend_, sharding_, param_dtype_, reduce_dtype_, buffer_dtype_, attention_})
     connect(c, qOverload<int>(&QComboBox::currentIndexChanged), this, &ConfigForm::onEdited);
-  for (QCheckBox* c : {dit_fsdp_, t5_fsdp_, context_parallel_, use_usp_, cfg_parallel_, t5_cpu_, sync_states_})
+  for (QCheckBox* c :
+       {dit_fsdp_, t5_fsdp_, context_parallel_, use_usp_, cfg_parallel_, t5_cpu_, idle_expert_, sync_states_})
     connect(c, &QCheckBox::toggled, this, &ConfigForm::onEdited);
   setConfig(wan::DistConfig{});
 }
@@ -157,6 +164,7 @@ wan::DistConfig ConfigForm::config() const {
   c.ring_size = ring_->value();
   c.cfg_parallel = cfg_parallel_->isChecked();
   c.t5_cpu = t5_cpu_->isChecked();
+  c.idle_expert_on_host = idle_expert_->isChecked();
   c.param_dtype = wan::parse_dtype_name(param_dtype_->currentText().toStdString());
   c.reduce_dtype = wan::parse_dtype_name(reduce_dtype_->currentText().toStdString());
   c.buffer_dtype = wan::parse_dtype_name(buffer_dtype_->currentText().toStdString());
@@ -181,6 +189,7 @@ void ConfigForm::setConfig(const wan::DistConfig& c) {
   ring_->setValue(c.ring_size);
   cfg_parallel_->setChecked(c.cfg_parallel);
   t5_cpu_->setChecked(c.t5_cpu);
+  idle_expert_->setChecked(c.idle_expert_on_host);
   param_dtype_->setCurrentText(wan::dtype_long_name(c.param_dtype));
   reduce_dtype_->setCurrentText(wan::dtype_long_name(c.reduce_dtype));
   buffer_dtype_->setCurrentText(wan::dtype_long_name(c.buffer_dtype));

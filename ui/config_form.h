@@ -40,6 +40,7 @@ class ConfigForm : public QWidget {
   QSpinBox *world_size_, *ulysses_, *ring_, *hang_timeout_, *collective_timeout_;
   QComboBox *backend_, *sharding_, *param_dtype_, *reduce_dtype_, *buffer_dtype_, *attention_;
   QCheckBox *dit_fsdp_, *t5_fsdp_, *context_parallel_, *use_usp_, *cfg_parallel_, *t5_cpu_, *sync_states_;
+  QCheckBox* idle_expert_;  // idle_expert_on_host (Wan2.2 A14B)
   QMap<QString, QLabel*> messages_;
   wan::DistEnvironment env_;
   std::vector<wan::ConfigProblem> problems_;

@@ -470,6 +470,7 @@ QString MainWindow::commandLine() const {
   if (c.dit_fsdp) a << "--dit-fsdp";
   if (c.t5_fsdp) a << "--t5-fsdp";
   if (c.t5_cpu) a << "--t5-cpu";
+  if (c.idle_expert_on_host) a << "--idle-expert-on-host";
   if ((c.dit_fsdp || c.t5_fsdp) && c.sharding_strategy != d.sharding_strategy)
     a << "--sharding" << wan::sharding_strategy_name(c.sharding_strategy);
   if (gpuRun() && c.backend != d.backend) a << "--backend" << wan::backend_name(c.backend);

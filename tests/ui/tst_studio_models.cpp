@@ -197,6 +197,13 @@ class TestStudioModels : public QObject {
     QCOMPARE(w.queue()->size(), 1);
     QCOMPARE(w.queue()->at(0).job.request.guidance_high.value(), 6.0);
     QCOMPARE(w.queue()->at(0).job.request.boundary.value(), 0.9);
+    // The idle expert's switch goes with the config and the command line.
+    auto* idle = w.configForm()->findChild<QCheckBox*>("idle_expert_on_host");
+    QVERIFY(idle);
+    idle->setChecked(true);
+    QVERIFY(w.configForm()->config().idle_expert_on_host);
+    QVERIFY2(w.commandLine().contains("--idle-expert-on-host"), qPrintable(w.commandLine()));
+    idle->setChecked(false);
 
     // LoRAs: the Expert column appears for A14B; a high-noise LoRA goes with the job and the command line.
     const QString lora = dirs.user.filePath("style_high_noise.safetensors");
