@@ -189,6 +189,7 @@ struct GenerationResult {
   int frames = 0, width = 0, height = 0, fps = 0;
   double load_seconds = 0, text_seconds = 0, sampling_seconds = 0, decode_seconds = 0, write_seconds = 0;
   double image_seconds = 0;        // image-to-video: CLIP and VAE encode of the start picture
+  std::int64_t dit_forwards = 0;   // DiT forwards this process ran while sampling (guidance 1: one per step)
   double expert_swap_seconds = 0;  // Wan2.2 A14B with idle_expert_on_host: the boundary's copy (in sampling)
 };
 

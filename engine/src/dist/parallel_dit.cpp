@@ -33,6 +33,11 @@ torch::Tensor ParallelDit::forward(WanModelImpl& model, const torch::Tensor& lat
 torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Tensor& latent, const TokenTimesteps& t,
                                            const torch::Tensor& context, const torch::Tensor& context_null,
                                            double guidance, const torch::Tensor& clip_fea, const torch::Tensor& y) {
+  // Guidance 1: uncond + 1 (cond - uncond) is the conditional prediction; it is returned as computed
+  // (bit for bit), without the unconditional forward. With CFG parallel the other half still runs its
+  // forward (sharded weights gather across the whole world, so every rank keeps the same collectives;
+  // make_plan refuses CFG parallel when every guidance is 1).
+  const bool conditional_only = guidance == 1.0;
   torch::Tensor cond, uncond;
   if (cfg_parallel_) {
     const torch::Tensor mine = forward(model, latent, t, layout_.cfg_index == 0 ? context : context_null, clip_fea, y);
@@ -41,9 +46,10 @@ torch::Tensor ParallelDit::guided_velocity(WanModelImpl& model, const torch::Ten
     uncond = both[1];
   } else {
     cond = forward(model, latent, t, context, clip_fea, y);
-    uncond = forward(model, latent, t, context_null, clip_fea, y);
+    if (!conditional_only) uncond = forward(model, latent, t, context_null, clip_fea, y);
   }
   if (model.residency) model.residency->end_step();
+  if (conditional_only) return cond;
   return uncond + guidance * (cond - uncond);
 }
 

@@ -130,6 +130,7 @@ torch::Tensor SequenceParallel::dit_forward(WanModelImpl& model, const torch::Te
                                             const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   ForwardScope scope(model.residency.get());
+  ++model.forward_count;
   const torch::Device device = model.placement().device;
   TokenGrid grid;
   torch::Tensor tokens = model.embed(x, y, &grid);  // [1, L, dim], every rank

@@ -325,6 +325,7 @@ torch::Tensor WanModelImpl::forward(const torch::Tensor& x, const TokenTimesteps
                                     const torch::Tensor& clip_fea, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   ForwardScope scope(residency.get());
+  ++forward_count;
   TokenGrid grid;
   torch::Tensor tokens = embed(x, y, &grid);
   const DitConditioning cond = condition(t, context.to(placement_.device), clip_fea);

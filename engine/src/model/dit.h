@@ -127,6 +127,8 @@ struct WanModelImpl : torch::nn::Module {
   // Both throw wan::Error(kInternal) for weights the module does not own alone (a sharding residency,
   // float8 weights kept with their scales).
   void move_to(torch::Device device);
+  // DiT forwards run by this module (forward() and the sequence-parallel forward count one each).
+  std::int64_t forward_count = 0;
   void release_weights();
 
   const DitConfig& config() const { return config_; }

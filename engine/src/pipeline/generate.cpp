@@ -453,6 +453,7 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
         },
         velocity, image, high);
     result.sampling_seconds = seconds_since(t0);
+    result.dit_forwards = dit->forward_count + (plan.moe ? high_noise->forward_count : 0);
     // NaN or infinity in the latent (weights that hold them, a dtype that overflowed) would be written as a
     // black or noise video with success: refused instead, before anything is written.
     if (!torch::isfinite(latent).all().item<bool>())

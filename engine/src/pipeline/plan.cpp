@@ -486,6 +486,20 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
     if (!p.request.guidance_high) p.request.guidance_high = given.guidance ? *p.request.guidance : d.guidance_high;
     if (!p.request.boundary) p.request.boundary = d.boundary;
   }
+  if (!p.decode_only && config.cfg_parallel && config.world_size > 1) {
+    // Guidance 1 runs no unconditional pass (ParallelDit::guided_velocity): CFG parallel's second half
+    // would compute one only to throw it away.
+    const bool low_one = p.request.guidance.value() == 1.0;
+    const bool high_one = p.moe && p.request.guidance_high.value() == 1.0;
+    if (low_one && (!p.moe || high_one))
+      throw invalid(
+          "cfg_parallel with guidance 1: without classifier-free guidance there is no unconditional "
+          "pass for the second half of the ranks to run; give those ranks to sequence parallel "
+          "(--ulysses / --ring) instead");
+    if (low_one || high_one)
+      p.notes.push_back(std::string("guidance 1 for the ") + (low_one ? "low" : "high") +
+                        "-noise expert: CFG parallel's second half runs a forward it does not need in its steps");
+  }
   if (p.dit.kind == DitKind::kTI2V && !p.decode_only) {
     // Wan2.2 TI2V-5B's config (wan/configs/wan_ti2v_5B.py) in both modes: 50 steps, shift 5, guide 5,
     // not the Wan2.1 image-to-video defaults.

@@ -165,8 +165,12 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
       velocity = fn(latent, timesteps);
     } else {
       const torch::Tensor cond = model->forward(latent, timesteps, text.context, image.clip_fea, image.y);
-      const torch::Tensor uncond = model->forward(latent, timesteps, text.context_null, image.clip_fea, image.y);
-      velocity = uncond + g * (cond - uncond);
+      if (g == 1.0) {  // uncond + 1 (cond - uncond): the conditional prediction, without the second forward
+        velocity = cond;
+      } else {
+        const torch::Tensor uncond = model->forward(latent, timesteps, text.context_null, image.clip_fea, image.y);
+        velocity = uncond + g * (cond - uncond);
+      }
     }
     latent = sampler->step(velocity, latent);
     keep_first_frame();
