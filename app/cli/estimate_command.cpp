@@ -36,6 +36,7 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_option("--model", o.model.model_dir,
                   "also estimate this model (official or ComfyUI folder): exact sizes from its files");
   cmd->add_option("--dit", o.model.dit, "DiT file (with --t5 and --vae instead of --model)");
+  cmd->add_option("--dit-high", o.model.dit_high, "Wan2.2 A14B from two files: the high-noise expert");
   cmd->add_option("--t5", o.model.t5, "umT5 text encoder file");
   cmd->add_option("--vae", o.model.vae, "VAE file");
   cmd->add_option("--clip", o.model.clip, "CLIP vision file (image-to-video models)");

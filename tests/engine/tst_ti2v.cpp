@@ -217,6 +217,26 @@ class TestTi2v : public QObject {
     r.model.vae = wan_test::data_dir() + "/golden22/t2v_moe_pipeline_small/Wan2.1_VAE.pth";
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kModelMismatch,
                  {"is the Wan2.1 VAE", "Wan2.2 VAE"});
+    // A TI2V folder holding a Wan2.1 VAE too takes its Wan2.2 one; without it, the missing file is named.
+    QTemporaryDir both, none;
+    wan_test::link_folder(fixture(), both.path().toStdString(), {});
+    std::filesystem::create_symlink(data("t2v_moe_pipeline_small") + "/Wan2.1_VAE.pth",
+                                    both.filePath("Wan2.1_VAE.pth").toStdString());
+    r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "t2v");
+    r.model.model_dir = both.path().toStdString();
+    QVERIFY(wan::make_plan(r, {}, false).vae.wan22);
+    wan_test::link_folder(fixture(), none.path().toStdString(), {"Wan2.2_VAE.pth"});
+    r.model.model_dir = none.path().toStdString();
+    expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kFileNotFound, {"Wan2.2_VAE.pth: missing"});
+    // The A14B-only settings, and TI2V given as an A14B pair.
+    r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "t2v");
+    r.guidance_high = 4;
+    expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kInvalidArgument,
+                 {"--guidance LOW,HIGH", "one DiT"});
+    r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "t2v");
+    r.model.dit = fixture() + "/diffusion_pytorch_model.safetensors";
+    r.model.dit_high = r.model.dit;
+    expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kModelMismatch, {"not an A14B expert"});
     r = wan::pipeline_case_request(data("t2v_moe_pipeline_small"));
     r.model.vae = fixture() + "/Wan2.2_VAE.pth";
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kModelMismatch,

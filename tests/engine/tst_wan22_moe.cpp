@@ -413,6 +413,11 @@ class TestWan22Moe : public QObject {
     r.model.model_dir = crossed.path().toStdString();
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kModelMismatch,
                  {"the two experts do not match", "i2v", "t2v"});
+    // One expert of an A14B folder alone.
+    r = wan::pipeline_case_request(fixture());
+    r.model.dit = fixture() + "/low_noise_model/diffusion_pytorch_model.safetensors";
+    expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kInvalidArgument,
+                 {"one expert alone", "--dit-high"});
     r = wan::pipeline_case_request(fixture());
     r.boundary = 1.5;
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kInvalidArgument, {"--boundary"});

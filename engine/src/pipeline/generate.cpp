@@ -108,6 +108,10 @@ nlohmann::json settings_json(const RunPlan& p, const DistConfig& config) {
                 {"tokenizer", file_entry(p.files.tokenizer)},
                 {"clip", file_entry(p.files.clip)},
                 {"variant", p.dit.label()}};
+  if (p.moe) {  // Wan2.2 A14B: the high-noise expert beside `dit` (the low-noise one)
+    j["model"]["dit_high"] = file_entry(p.files.dit_high);
+    j["model"]["dit_high_config"] = file_entry(p.files.dit_high_config);
+  }
   if (!p.lora_files.empty()) {  // each LoRA's file as found, with its size (the request keeps them as typed)
     nlohmann::json loras = nlohmann::json::array();
     for (const LoraFile& l : p.lora_files) {
@@ -406,7 +410,9 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
     release_free_heap();  // umT5 is gone
     result.text_seconds = seconds_since(t0);
     t0 = Clock::now();
-    if (plan.i2v) report(Phase::kEncodingText, 1, 2, 0, "start picture: CLIP and VAE encode");
+    if (plan.i2v)
+      report(Phase::kEncodingText, 1, 2, 0,
+             plan.dit.has_clip_input() ? "start picture: CLIP and VAE encode" : "start picture: VAE encode");
     const ImageContext image = encode_image(plan);
     result.image_seconds = seconds_since(t0);
     t0 = Clock::now();

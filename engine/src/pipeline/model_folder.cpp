@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "wan/error.h"
+#include "weights/file_util.h"
 #include "weights/loader.h"
 
 namespace wan {
@@ -96,8 +98,10 @@ std::string pick_one(const fs::path& model_dir, const char* subdir, Role role, c
   }
   std::string names;
   for (const std::string& f : found) names += (names.empty() ? "" : ", ") + fs::path(f).filename().string();
-  throw Error(ErrorCode::kInvalidArgument, (model_dir / subdir).string() + " holds several " + role_name(role) +
-                                               " files (" + names + "): choose one with " + flag);
+  throw Error(ErrorCode::kInvalidArgument,
+              (model_dir / subdir).string() + " holds several " + role_name(role) + " files (" + names +
+                  "): choose one with " + flag +
+                  (role == Role::kDit ? " (Wan2.2 A14B: --dit LOW_NOISE_FILE --dit-high HIGH_NOISE_FILE)" : ""));
 }
 
 // ComfyUI's Wan2.2 A14B files differ only in "high_noise" / "low_noise" (wan2.2_t2v_high_noise_14B_fp8_scaled
@@ -111,6 +115,18 @@ std::string expert_twin(const std::string& path, const std::string& from, const 
   const fs::path twin = p.parent_path() / name;
   std::error_code ec;
   return fs::is_regular_file(twin, ec) ? twin.string() : std::string();
+}
+
+// An official Wan2.2-TI2V-5B folder: its config.json says model_type "ti2v" (it takes the Wan2.2 VAE
+// even when a Wan2.1_VAE.pth lies beside it).
+bool ti2v_folder(const fs::path& dir) {
+  try {
+    if (!fs::is_regular_file(dir / "config.json")) return false;
+    const nlohmann::json j = nlohmann::json::parse(read_text_file((dir / "config.json").string()));
+    return j.is_object() && j.value("model_type", std::string()) == "ti2v";
+  } catch (const std::exception&) {
+    return false;  // a broken config.json is named where it is read
+  }
 }
 
 std::string tokenizer_in(const fs::path& p) {
@@ -189,6 +205,11 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
     if (fs::exists(dir / "high_noise_model" / "config.json"))
       out.dit_high_config = (dir / "high_noise_model" / "config.json").string();
   }
+  if (experts && !files.dit.empty() && files.dit_high.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "--dit " + files.dit + " in the Wan2.2 A14B folder " + files.model_dir +
+                    ": one expert alone is not the model; give the other with --dit-high (or leave --dit out to use "
+                    "high_noise_model/ and low_noise_model/)");
   if (files.dit_high.empty() && !experts && !out.dit.empty()) {
     // A ComfyUI A14B half named alone (or found in the folder): its twin beside it is the other expert.
     if (const std::string high = expert_twin(out.dit, "low_noise", "high_noise"); !high.empty()) {
@@ -221,6 +242,8 @@ ResolvedModel resolve_model_files(const ModelFiles& files) {
 
   if (!files.vae.empty())
     out.vae = explicit_file(files.vae, dir, "vae", "--vae");
+  else if (official && ti2v_folder(dir))
+    out.vae = required(dir / kOfficialVae22, "the Wan2.2 VAE of TI2V-5B");
   else if (official && !fs::exists(dir / kOfficialVae) && fs::exists(dir / kOfficialVae22))
     out.vae = (dir / kOfficialVae22).string();
   else if (official)

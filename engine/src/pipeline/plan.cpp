@@ -307,6 +307,10 @@ void check_models(RunPlan& p) {
              std::to_string(c.in_dim) + ", ffn " + std::to_string(c.ffn_dim) + ", text " + std::to_string(c.text_dim) +
              (c.has_clip_input() ? ", CLIP " + std::to_string(c.clip_dim) : "");
     };
+    if (p.dit.kind == DitKind::kTI2V || high.kind == DitKind::kTI2V)
+      throw Error(ErrorCode::kModelMismatch, p.files.dit_high + ", " + p.files.dit +
+                                                 ": a TI2V-5B DiT is one model, not an A14B expert (Wan2.2 A14B's "
+                                                 "experts are T2V or I2V DiTs); give TI2V-5B with --dit alone");
     if (sizes(high) != sizes(p.dit) || high.text_len != p.dit.text_len || high.freq_dim != p.dit.freq_dim)
       throw Error(ErrorCode::kModelMismatch, "the two experts do not match: " + p.files.dit_high + " (high noise) is " +
                                                  sizes(high) + ", " + p.files.dit + " (low noise) is " + sizes(p.dit) +
@@ -474,6 +478,9 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
     throw invalid(
         "idle_expert_on_host and --fp8-weights keep do not go together (the kept float8 layers are not "
         "moved); use --fp8-weights dequantize, or keep both experts on the device");
+  if (!p.moe && !p.decode_only && (given.guidance_high || given.boundary))
+    throw invalid(std::string(given.guidance_high ? "--guidance LOW,HIGH" : "--boundary") +
+                  " is for Wan2.2 A14B (two experts); this model has one DiT: give one --guidance value");
   if (!p.moe && config.idle_expert_on_host)
     p.notes.push_back("idle_expert_on_host has no effect: this model has one DiT (it is for Wan2.2 A14B)");
   if (p.moe && !p.decode_only) {
