@@ -228,6 +228,11 @@ class TestTi2v : public QObject {
     wan_test::link_folder(fixture(), none.path().toStdString(), {"Wan2.2_VAE.pth"});
     r.model.model_dir = none.path().toStdString();
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kFileNotFound, {"Wan2.2_VAE.pth: missing"});
+    // A picture whose shape, at the area asked, would exceed the largest side.
+    r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "i2v");
+    r.width = 8192;
+    r.height = 8192;
+    expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kInvalidArgument, {"beyond 8192 a side"});
     // The A14B-only settings, and TI2V given as an A14B pair.
     r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "t2v");
     r.guidance_high = 4;

@@ -142,7 +142,8 @@ torch::Tensor DitBlockImpl::forward(const torch::Tensor& x_in, const DitConditio
   };
   const auto gated = [&](const torch::Tensor& y, int gate) {
     if (groups.size() == 1) return y * rows[groups[0].row][gate];
-    torch::Tensor out = torch::empty_like(y);
+    // float32 as the one-group product is (y in the compute dtype times a float32 gate): never rounded back.
+    torch::Tensor out = torch::empty(y.sizes(), y.options().dtype(torch::kFloat32));
     for (const TokenGroup& g : groups)
       out.narrow(1, g.begin, g.count).copy_(y.narrow(1, g.begin, g.count) * rows[g.row][gate]);
     return out;

@@ -253,6 +253,10 @@ struct DownStageImpl : Vae22Layer {
   DownStageImpl(std::int64_t in, std::int64_t out, std::int64_t res_blocks, bool temporal, bool down,
                 const ModelPlacement& o)
       : out_(out), ft_(temporal ? 2 : 1), fs_(down ? 2 : 1) {
+    // AvgDown3D averages groups of in * ft * fs^2 / out channels (vae2_2.py:333-336).
+    if ((in * ft_ * fs_ * fs_) % out != 0)
+      throw Error(ErrorCode::kModelMismatch, "Wan2.2 VAE: an encoder stage of width " + std::to_string(in) + " -> " +
+                                                 std::to_string(out) + " does not fit its average shortcut");
     auto list = register_module("downsamples", std::make_shared<torch::nn::Module>());
     for (std::int64_t r = 0; r < res_blocks; ++r) {
       blocks.push_back(list->register_module(std::to_string(r), std::make_shared<ResidualBlockImpl>(in, out, o)));
@@ -280,6 +284,10 @@ struct UpStageImpl : Vae22Layer {
   UpStageImpl(std::int64_t in, std::int64_t out, std::int64_t res_blocks, bool temporal, bool up,
               const ModelPlacement& o)
       : out_(out), ft_(temporal ? 2 : 1), fs_(up ? 2 : 1), up_(up) {
+    // DupUp3D repeats each channel out * ft * fs^2 / in times (vae2_2.py:388-391).
+    if (up && (out * ft_ * fs_ * fs_) % in != 0)
+      throw Error(ErrorCode::kModelMismatch, "Wan2.2 VAE: a decoder stage of width " + std::to_string(in) + " -> " +
+                                                 std::to_string(out) + " does not fit its duplicating shortcut");
     auto list = register_module("upsamples", std::make_shared<torch::nn::Module>());
     for (std::int64_t r = 0; r < res_blocks; ++r) {
       blocks.push_back(list->register_module(std::to_string(r), std::make_shared<ResidualBlockImpl>(in, out, o)));

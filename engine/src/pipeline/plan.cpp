@@ -524,6 +524,13 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
       // best_output_size with the area asked, LANCZOS resize and centre crop (textimage2video.py:462-477).
       p.max_width = request.width;
       p.max_height = request.height;
+      const auto size = best_output_size(p.picture.width, p.picture.height, pw, ph,
+                                         static_cast<double>(request.width) * request.height);
+      if (size[0] > kMaxSide || size[1] > kMaxSide)
+        throw invalid("--size " + std::to_string(request.width) + "*" + std::to_string(request.height) + " with a " +
+                      std::to_string(p.picture.width) + "x" + std::to_string(p.picture.height) + " picture gives " +
+                      std::to_string(size[0]) + "x" + std::to_string(size[1]) + ", beyond " + std::to_string(kMaxSide) +
+                      " a side: give a smaller area");
       const Rgb8Video cropped =
           ti2v_resize_and_crop(p.picture, static_cast<double>(request.width) * request.height, std::max(ph, pw));
       p.request.width = cropped.width;
@@ -538,6 +545,11 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
         throw invalid("--size " + std::to_string(request.width) + "*" + std::to_string(request.height) +
                       " is too small an area for a " + std::to_string(p.image.size(2)) + "x" +
                       std::to_string(p.image.size(1)) + " picture of this shape");
+      if (size[0] > kMaxSide || size[1] > kMaxSide)
+        throw invalid("--size " + std::to_string(request.width) + "*" + std::to_string(request.height) + " with a " +
+                      std::to_string(p.image.size(2)) + "x" + std::to_string(p.image.size(1)) + " picture gives " +
+                      std::to_string(size[0]) + "x" + std::to_string(size[1]) + ", beyond " + std::to_string(kMaxSide) +
+                      " a side: give a smaller area");
       p.request.width = static_cast<int>(size[0]);
       p.request.height = static_cast<int>(size[1]);
     }

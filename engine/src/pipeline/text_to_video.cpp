@@ -147,13 +147,13 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   if (image.first_frame.defined()) latent = latent.clone();  // the caller's noise stays as it was
   keep_first_frame();
   const int total = sampler->schedule().steps();
-  bool ran_high = false, switched = false;
+  bool switched = false;
   for (int i = 0; i < total; ++i) {
     const double t = static_cast<double>(sampler->current_timestep());
     const TokenTimesteps timesteps = step_timesteps(plan, image, latent, t);
     const bool use_high = runs_high_noise_expert(plan, t);
-    ran_high = ran_high || use_high;
-    if (!use_high && ran_high && !switched) {
+    // The first low-noise step (whether or not high-noise steps came before: --boundary 1 has none).
+    if (!use_high && !switched) {
       switched = true;
       if (high.before_low_noise) high.before_low_noise();
     }

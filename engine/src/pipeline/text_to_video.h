@@ -68,8 +68,8 @@ using VelocityFn = std::function<torch::Tensor(const torch::Tensor& latent, cons
 struct HighNoiseExpert {
   WanModel* model = nullptr;
   VelocityFn velocity;  // its guided velocity (the distributed runtime's), or empty
-  // Called once, before the first low-noise step that follows high-noise steps (idle_expert_on_host:
-  // free the high-noise expert, bring the low-noise one to the device).
+  // Called once, before the first low-noise step (idle_expert_on_host: free the high-noise expert, which
+  // the falling timesteps never need again, and bring the low-noise one to the device).
   std::function<void()> before_low_noise;
 };
 
