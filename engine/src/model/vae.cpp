@@ -4,80 +4,19 @@
 
 #include <cmath>
 
+#include "model/vae_blocks.h"
 #include "wan/error.h"
 
 namespace wan {
 namespace {
 
-constexpr std::int64_t kCacheFrames = 2;
+using namespace vae_blocks;  // CausalConv3d, ChannelRmsNorm, cached_conv, kCacheFrames
 
 // The reference's latent normalisation constants (WanVAE.__init__).
 const double kLatentMean[16] = {-0.7571, -0.7089, -0.9113, 0.1075,  -0.1745, 0.9653,  -0.1517, 1.5508,
                                 0.4134,  -0.0715, 0.5517,  -0.3632, -0.1922, -0.9497, 0.2503,  -0.2921};
 const double kLatentStd[16] = {2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
                                3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160};
-
-// CausalConv3d: zero padding in front on time (2*pt frames, less what the cache supplies).
-struct CausalConv3dImpl : torch::nn::Module {
-  CausalConv3dImpl(std::int64_t in, std::int64_t out, std::array<std::int64_t, 3> k, std::array<std::int64_t, 3> stride,
-                   std::array<std::int64_t, 3> pad, const ModelPlacement& o)
-      : stride_(stride), pad_(pad) {
-    conv_ = std::make_shared<ConvImpl>(in, out, std::vector<std::int64_t>{k[0], k[1], k[2]}, true, o);
-    weight = register_parameter("weight", conv_->weight, false);
-    bias = register_parameter("bias", conv_->bias, false);
-  }
-  // x: [B, C, T, H, W]; cache: previous frames of this conv's input (may be undefined)
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& cache = {}) {
-    std::int64_t front = 2 * pad_[0];
-    if (cache.defined() && front > 0) {
-      x = torch::cat({cache.to(x.scalar_type()), x}, 2);
-      front -= cache.size(2);
-    }
-    x = torch::constant_pad_nd(x, {pad_[2], pad_[2], pad_[1], pad_[1], front, 0}, 0.0);
-    return conv_->forward(x, {stride_[0], stride_[1], stride_[2]}, {0, 0, 0});
-  }
-  std::shared_ptr<ConvImpl> conv_;
-  torch::Tensor weight, bias;
-  std::array<std::int64_t, 3> stride_, pad_;
-};
-TORCH_MODULE(CausalConv3d);
-
-CausalConv3d make_cc(std::int64_t in, std::int64_t out, std::array<std::int64_t, 3> k,
-                     std::array<std::int64_t, 3> stride, std::array<std::int64_t, 3> pad, const ModelPlacement& o) {
-  return CausalConv3d(std::make_shared<CausalConv3dImpl>(in, out, k, stride, pad, o));
-}
-
-// RMS_norm: F.normalize over channels * sqrt(C) * gamma.
-struct ChannelRmsNormImpl : torch::nn::Module {
-  ChannelRmsNormImpl(std::int64_t dim, bool images, const ModelPlacement& o) : scale(std::sqrt(double(dim))) {
-    std::vector<std::int64_t> shape{dim, 1, 1};
-    if (!images) shape.push_back(1);
-    gamma = register_parameter("gamma", uninitialized(shape, o.weights()), false);
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    // Statistics in float32 (matters for bf16/fp16 weights); result in x's dtype.
-    const torch::Tensor xf = x.to(torch::kFloat32);
-    const torch::Tensor norm = xf.norm(2, {1}, true).clamp_min(1e-12);
-    return (xf / norm * scale * gamma.to(torch::kFloat32)).to(x.scalar_type());
-  }
-  double scale;
-  torch::Tensor gamma;
-};
-TORCH_MODULE(ChannelRmsNorm);
-
-// Conv with a per-chunk cache of its input's last frames (the reference's feat_cache rule).
-torch::Tensor cached_conv(CausalConv3dImpl& conv, const torch::Tensor& x, VaeCache& cache) {
-  VaeCache::Slot& slot = cache.take();
-  torch::Tensor cache_x =
-      x.narrow(2, std::max<std::int64_t>(0, x.size(2) - kCacheFrames), std::min<std::int64_t>(kCacheFrames, x.size(2)))
-          .clone();
-  if (cache_x.size(2) < 2 && slot.state == VaeCache::State::kTensor)
-    cache_x = torch::cat({slot.frames.narrow(2, slot.frames.size(2) - 1, 1), cache_x}, 2);
-  torch::Tensor out = conv.forward(x, slot.state == VaeCache::State::kTensor ? slot.frames : torch::Tensor());
-  slot.state = VaeCache::State::kTensor;
-  slot.frames = cache_x;
-  return out;
-}
 
 struct ResidualBlockImpl : VaeLayer {
   ResidualBlockImpl(std::int64_t in, std::int64_t out, const ModelPlacement& o) {
