@@ -5,7 +5,6 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QSignalBlocker>
-#include <numeric>
 
 #include "config_form.h"
 #include "generation_form.h"
@@ -63,16 +62,19 @@ void MainWindow::updatePresetState() {
 bool MainWindow::applyPreset(const QString& name) {
   const wan::DistConfig before = config_->config();
   wan::DistConfig c;
+  wan::EstimateSettings s;
+  const wan::GenerationRequest r = generation_->request();
+  s.width = r.width;
+  s.height = r.height;
+  s.frames = r.frames;
+  s.dtype = r.dtype;
+  s.fp8_weights = r.fp8_weights;
+  s.gpu = !system_.gpus.empty();
+  const wan::ModelDims dims = model_panel_->info() ? model_panel_->info()->dims : wan::wan21_t2v_1_3b();
+  const std::int64_t gpu_memory = system_.gpus.empty() ? 0 : system_.gpus.front().memory_bytes;
   if (name == kAuto) {
-    wan::EstimateSettings s;
-    const wan::GenerationRequest r = generation_->request();
-    s.width = r.width;
-    s.height = r.height;
-    s.frames = r.frames;
     s.config = config_->config();
-    const wan::ModelDims dims = model_panel_->info() ? model_panel_->info()->dims : wan::wan21_t2v_1_3b();
-    const wan::AutoLayout a = wan::auto_layout(dims, s, static_cast<int>(system_.gpus.size()),
-                                               system_.gpus.empty() ? 0 : system_.gpus.front().memory_bytes);
+    const wan::AutoLayout a = wan::auto_layout(dims, s, static_cast<int>(system_.gpus.size()), gpu_memory);
     c = a.config;
     last_message_ = "Auto: " + QString::fromStdString(a.reason);
   } else {
@@ -93,18 +95,13 @@ bool MainWindow::applyPreset(const QString& name) {
     }
   }
   c.backend = wan::resolve_backend(c, device());  // no GPU here: CPU processes over gloo
-  const int heads = model_panel_->info() ? model_panel_->info()->dims.num_heads : 0;
-  if (c.context_parallel() && heads > 0 && heads % c.ulysses_size != 0) {
-    // The preset's Ulysses size does not divide this model's heads: the rest of the split goes to the ring
-    // (the same world size and speed class; what the validation message advises).
-    const int ulysses = std::gcd(c.ulysses_size, heads);
-    last_message_ += QString(" Ulysses %1 does not divide the model's %2 heads: Ulysses %3 x ring %4 instead.")
-                         .arg(c.ulysses_size)
-                         .arg(heads)
-                         .arg(ulysses)
-                         .arg(c.ring_size * (c.ulysses_size / ulysses));
-    c.ring_size *= c.ulysses_size / ulysses;
-    c.ulysses_size = ulysses;
+  if (name != kAuto && model_panel_->info()) {
+    // The same preset for every model; what the loaded one needs changed (its heads, A14B's two experts)
+    // is changed and said.
+    s.config = c;
+    std::string note;
+    c = wan::fit_preset_to_model(c, dims, s, gpu_memory, &note);
+    if (!note.empty()) last_message_ += " " + QString::fromStdString(note);
   }
   preset_undo_.append({presets_box_->property("appliedName").toString(), before});
   if (undo_preset_action_) undo_preset_action_->setEnabled(true);

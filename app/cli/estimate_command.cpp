@@ -54,6 +54,9 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
   cmd->add_option("--rank", o.rank, "estimate this rank (0 also decodes the video; others do not)")
       ->capture_default_str();
+  cmd->add_flag("--t5-cpu", o.t5_cpu, "the text encoder runs on the CPU (as `wan generate --t5-cpu`)");
+  cmd->add_flag("--idle-expert-on-host", o.idle_expert_on_host,
+                "Wan2.2 A14B: the idle expert waits in pinned host memory (as `wan generate --idle-expert-on-host`)");
   add_distributed_options(cmd, o.dist);
   return cmd;
 }
@@ -85,7 +88,9 @@ int run_estimate_command(EstimateOptions& o) {
   s.frames = o.frames;
   s.dtype = wan::parse_dtype_name(o.dtype);
   s.gpu = o.device != "cpu";
-  const wan::DistConfig current = dist_config_from_flags(o.dist, wan::parse_device_name(o.device));
+  wan::DistConfig current = dist_config_from_flags(o.dist, wan::parse_device_name(o.device));
+  if (o.t5_cpu) current.t5_cpu = true;
+  if (o.idle_expert_on_host) current.idle_expert_on_host = true;
 
   struct Row {
     wan::ModelDims dims;
@@ -99,6 +104,16 @@ int run_estimate_command(EstimateOptions& o) {
                              {wan::wan22_ti2v_5b(), request.fp8_weights, ""}};
   int heads = 0;  // the loaded model's, for the layout check; 0: not known
   if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
+    // Everything `wan generate` checks before loading (experts that do not pair, a VAE of the other
+    // family, a TI2V size not a multiple of 32, a picture for a text-only model, a missing tokenizer)
+    // from the files' headers, and the video size it would make (a picture's shape, TI2V's resize).
+    wan::GenerationRequest planned = request;
+    planned.model = o.model;
+    planned.image = o.image;
+    planned.device = wan::Device{};  // the checks, not the placement: a machine without a GPU estimates too
+    const wan::RunPlan plan = wan::make_plan(planned, current, /*require_output=*/false);
+    s.width = plan.request.width;
+    s.height = plan.request.height;
     wan::ModelInfo info = wan::inspect_model(o.model);
     info.dims.name = "loaded " + info.label;
     heads = info.dims.num_heads;

@@ -114,6 +114,18 @@ class TestEstimate : public QObject {
     const wan::MemoryEstimate two = wan::estimate_memory(m, s);
     QCOMPARE(two.weights, 2 * one.weights);
     QCOMPARE(two.activations, one.activations);
+    // An out-of-memory message offers the swap first among the weight remedies on one GPU; not with
+    // the DiT sharded (both stay sharded), not for one DiT.
+    const auto offers_swap = [](const wan::ModelDims& model, const wan::EstimateSettings& settings) {
+      for (const wan::MemoryRemedy& r : wan::memory_remedies(model, settings, "sampling", 8))
+        if (r.flags == "--idle-expert-on-host") return true;
+      return false;
+    };
+    QVERIFY(offers_swap(m, s));
+    QVERIFY(!offers_swap(wan::wan21_t2v_14b(), s));
+    s.config.world_size = 2;
+    s.config.dit_fsdp = s.config.use_fsdp = true;
+    QVERIFY(!offers_swap(m, s));
   }
 
   void contextParallelDividesActivations() {
@@ -214,6 +226,68 @@ class TestEstimate : public QObject {
     wan::AutoLayout cpu = wan::auto_layout(m, s, 0, 0);
     QVERIFY(cpu.config.backend == wan::Backend::kGloo);
     QCOMPARE(cpu.config.world_size, 1);
+  }
+
+  void autoSwapsTheIdleExpertBeforeSharding() {
+    // Wan2.2 A14B at 720p on 48 GiB cards: both experts (about 63 GiB) do not fit, one does (about 37):
+    // the swap at the boundary is cheaper than an all-gather per block per step.
+    wan::EstimateSettings s;
+    s.width = 1280;
+    s.height = 720;
+    const wan::ModelDims m = wan::wan22_t2v_a14b();
+    for (int gpus : {1, 2}) {
+      const wan::AutoLayout a = wan::auto_layout(m, s, gpus, std::int64_t(48) << 30);
+      QVERIFY2(a.fits, a.reason.c_str());
+      QVERIFY(a.config.idle_expert_on_host);
+      QVERIFY(!a.config.dit_fsdp);
+      QVERIFY(wan::validate_dist_config(a.config, {gpus, m.num_heads}).empty());
+    }
+    // 80 GiB: both stay on the GPU; a one-DiT model never swaps.
+    QVERIFY(!wan::auto_layout(m, s, 1, std::int64_t(80) << 30).config.idle_expert_on_host);
+    QVERIFY(!wan::auto_layout(wan::wan21_t2v_14b(), s, 1, std::int64_t(24) << 30).config.idle_expert_on_host);
+    // Kept float8 layers are not moved (make_plan refuses the pair): sharding instead.
+    s.fp8_weights = wan::Fp8Weights::kKeep;
+    QVERIFY(!wan::auto_layout(m, s, 2, std::int64_t(48) << 30).config.idle_expert_on_host);
+  }
+
+  void presetsFitTheLoadedModel() {
+    wan::EstimateSettings s;
+    s.width = 1280;
+    s.height = 720;
+    wan::DistConfig one;  // resources/presets/1-gpu.json: one rank, nothing sharded
+    one.param_dtype = wan::Dtype::kBFloat16;
+    std::string note;
+    // A14B on a 48 GiB card: the idle expert goes to host memory, and it is said why.
+    wan::DistConfig c = wan::fit_preset_to_model(one, wan::wan22_t2v_a14b(), s, std::int64_t(48) << 30, &note);
+    QVERIFY(c.idle_expert_on_host);
+    QVERIFY2(QString::fromStdString(note).contains("idle expert waits in host memory"), note.c_str());
+    // On 80 GiB both fit: unchanged, nothing said.
+    c = wan::fit_preset_to_model(one, wan::wan22_t2v_a14b(), s, std::int64_t(80) << 30, &note);
+    QVERIFY(!c.idle_expert_on_host);
+    QVERIFY(note.empty());
+    // No GPU known: unchanged.
+    QVERIFY(!wan::fit_preset_to_model(one, wan::wan22_t2v_a14b(), s, 0, &note).idle_expert_on_host);
+    // With the DiT sharded both experts stay sharded (the 8-GPU preset): no swap.
+    wan::DistConfig eight = one;
+    eight.world_size = 8;
+    eight.use_fsdp = eight.dit_fsdp = true;
+    eight.use_context_parallel = true;
+    eight.ulysses_size = 4;
+    eight.ring_size = 2;
+    c = wan::fit_preset_to_model(eight, wan::wan22_t2v_a14b(), s, std::int64_t(24) << 30, &note);
+    QVERIFY(!c.idle_expert_on_host);
+    QCOMPARE(c.ulysses_size, 4);  // 40 heads: Ulysses 4 divides them
+    // The 1.3B's 12 heads: Ulysses 4 x ring 2 stays; Ulysses 8 x ring 1 becomes 4 x 2, said.
+    eight.ulysses_size = 8;
+    eight.ring_size = 1;
+    c = wan::fit_preset_to_model(eight, wan::wan21_t2v_1_3b(), s, std::int64_t(80) << 30, &note);
+    QCOMPARE(c.ulysses_size, 4);
+    QCOMPARE(c.ring_size, 2);
+    QVERIFY(QString::fromStdString(note).contains("12 heads"));
+    QVERIFY(wan::validate_dist_config(c, {8, 12}).empty());
+    // idle_expert_on_host on a one-DiT model is dropped.
+    one.idle_expert_on_host = true;
+    QVERIFY(!wan::fit_preset_to_model(one, wan::wan22_ti2v_5b(), s, std::int64_t(24) << 30, &note).idle_expert_on_host);
   }
 };
 

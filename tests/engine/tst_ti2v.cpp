@@ -6,6 +6,7 @@
 // token counts no world divides) equal to the reference; `wan generate` (24 fps, --image); and what is
 // refused: sizes not multiples of 32, a Wan2.1 VAE for TI2V and the Wan2.2 VAE for a Wan2.1 model.
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
 #include "dist/rank_runtime.h"
@@ -212,6 +213,24 @@ class TestTi2v : public QObject {
     r.width = 80;  // a multiple of 16, not of 32
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kInvalidArgument,
                  {"multiples of 32", "TI2V-5B", "80"});
+    // `wan estimate` refuses it in the same words; with a picture it estimates the size generate makes.
+    wan_test::Run estimate = wan_test::run_wan(
+        {"estimate", "--device", "cpu", "--model", QString::fromStdString(fixture()), "--size", "80*64"});
+    QCOMPARE(estimate.code, static_cast<int>(wan::ErrorCode::kInvalidArgument));
+    QVERIFY2(estimate.err.contains("multiples of 32"), qPrintable(estimate.err));
+    estimate = wan_test::run_wan({"estimate", "--device", "cpu", "--json", "--model", QString::fromStdString(fixture()),
+                                  "--size", "96*64", "--frames", "9", "--image",
+                                  QString::fromStdString(fixture() + "/input.png")});
+    QVERIFY2(estimate.code == 0, qPrintable(estimate.err));
+    r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "i2v");
+    r.width = 96;
+    r.height = 64;
+    r.frames = 9;
+    r.image = fixture() + "/input.png";
+    const wan::RunPlan plan = wan::make_plan(r, {}, false);
+    const auto json = nlohmann::json::parse(estimate.out.toStdString());
+    QCOMPARE(json["width"].get<int>(), plan.request.width);
+    QCOMPARE(json["height"].get<int>(), plan.request.height);
     // The Wan2.1 VAE for TI2V, and the Wan2.2 VAE for a Wan2.1 model: each named.
     r = wan::pipeline_case_request(fixture(), "fp32", "cpu", "t2v");
     r.model.vae = wan_test::data_dir() + "/golden22/t2v_moe_pipeline_small/Wan2.1_VAE.pth";

@@ -401,6 +401,10 @@ class TestWan22Moe : public QObject {
     r.model.model_dir = mismatched.path().toStdString();
     expect_error([&] { wan::make_plan(r, {}, false); }, wan::ErrorCode::kModelMismatch,
                  {"the two experts do not match"});
+    // `wan estimate` refuses it in the same words.
+    const wan_test::Run estimate = wan_test::run_wan({"estimate", "--device", "cpu", "--model", mismatched.path()});
+    QCOMPARE(estimate.code, static_cast<int>(wan::ErrorCode::kModelMismatch));
+    QVERIFY2(estimate.err.contains("the two experts do not match"), qPrintable(estimate.err));
     // A picture for the text-to-video A14B.
     r = wan::pipeline_case_request(fixture());
     r.image = fixture("i2v_moe_pipeline_small") + "/input.png";

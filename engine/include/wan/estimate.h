@@ -83,7 +83,8 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
 DistConfig layout_for_world(const DistConfig& current, int world_size, int num_heads);
 
 // "Auto": the fastest layout for `gpus` GPUs of `gpu_memory_bytes` each that fits (estimated peak under
-// 92 % of the memory). Candidates from fastest: CFG parallel + Ulysses, no sharding; then DiT FULL_SHARD;
+// 92 % of the memory). Candidates from fastest: CFG parallel + Ulysses, no sharding; then (Wan2.2 A14B)
+// the idle expert in host memory; then DiT FULL_SHARD;
 // then also T5 sharded; then T5 on the CPU. `reason` says what was chosen and why; when nothing fits, the
 // most frugal layout is returned and `fits` is false.
 struct AutoLayout {
@@ -94,6 +95,15 @@ struct AutoLayout {
 };
 AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings, int gpus,
                        std::int64_t gpu_memory_bytes);
+
+// A fixed preset (resources/presets/N-gpu.json) made to fit the loaded model, keeping its world size and
+// its kind of layout: a Ulysses size that does not divide the model's heads gives the rest of the split
+// to the ring (gcd); for Wan2.2 A14B without DiT sharding on a GPU, when the estimate of both experts
+// exceeds 92 % of `gpu_memory_bytes` (0: unknown, no change) and one expert's is lower,
+// idle_expert_on_host is set; a one-DiT model drops idle_expert_on_host. `note` (may be null) gets a
+// sentence per change, empty when none. Pure: reads no file, throws nothing.
+DistConfig fit_preset_to_model(const DistConfig& preset, const ModelDims& model, const EstimateSettings& settings,
+                               std::int64_t gpu_memory_bytes, std::string* note);
 
 // What an out-of-memory message offers (issue 17): changes to the settings that lower the memory of the
 // phase that failed, each with the estimate after the change, most effective first. `phase` is the

@@ -1,6 +1,7 @@
 // Layouts for the estimator's columns and the "Auto" preset.
 #include <algorithm>
 #include <cstdio>
+#include <numeric>
 
 #include "wan/estimate.h"
 
@@ -60,16 +61,20 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
   }
   // Fastest first: CFG parallel halves the work with one exchange per step; Ulysses costs two
   // all-to-alls per block; sharding adds an all-gather per block; T5 on the CPU is slow to encode.
+  // Wan2.2 A14B: the idle expert in pinned host memory costs one host-to-device copy per generation
+  // (at the boundary), sharding costs an all-gather per block per step: swapping comes first.
   struct Step {
-    bool dit_fsdp, t5_fsdp, t5_cpu;
+    bool dit_fsdp, t5_fsdp, t5_cpu, idle_on_host;
     const char* what;
   };
-  const Step steps[] = {{false, false, false, "no weight sharding"},
-                        {true, false, false, "DiT sharded (FULL_SHARD)"},
-                        {true, true, false, "DiT and T5 sharded (FULL_SHARD)"},
-                        {true, true, true, "DiT sharded, T5 on the CPU"}};
+  const Step steps[] = {{false, false, false, false, "no weight sharding"},
+                        {false, false, false, true, "no weight sharding, idle expert in host memory"},
+                        {true, false, false, false, "DiT sharded (FULL_SHARD)"},
+                        {true, true, false, false, "DiT and T5 sharded (FULL_SHARD)"},
+                        {true, true, true, false, "DiT sharded, T5 on the CPU"}};
   const std::int64_t budget = gpu_memory_bytes / 100 * 92;
   for (const Step& st : steps) {
+    if (st.idle_on_host && (model.experts < 2 || settings.fp8_weights == Fp8Weights::kKeep)) continue;
     DistConfig c = settings.config;
     c.world_size = gpus;
     c.backend = Backend::kNccl;
@@ -85,6 +90,7 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
     c.use_fsdp = c.dit_fsdp || c.t5_fsdp;
     c.sharding_strategy = ShardingStrategy::kFullShard;
     c.t5_cpu = st.t5_cpu;
+    c.idle_expert_on_host = st.idle_on_host;
     c.param_dtype = Dtype::kBFloat16;
     EstimateSettings s = settings;
     s.gpu = true;
@@ -101,6 +107,42 @@ AutoLayout auto_layout(const ModelDims& model, const EstimateSettings& settings,
   }
   out.reason = "nothing fits: " + out.reason + "; lower the resolution or the frame count";
   return out;
+}
+
+DistConfig fit_preset_to_model(const DistConfig& preset, const ModelDims& model, const EstimateSettings& settings,
+                               std::int64_t gpu_memory_bytes, std::string* note) {
+  DistConfig c = preset;
+  std::string said;
+  const auto add = [&](const std::string& s) { said += (said.empty() ? "" : " ") + s; };
+  if (c.context_parallel() && model.num_heads > 0 && model.num_heads % c.ulysses_size != 0) {
+    // The same world size and speed class; what validate_dist_config's message advises.
+    const int ulysses = std::gcd(c.ulysses_size, model.num_heads);
+    const int ring = c.ring_size * (c.ulysses_size / ulysses);
+    add("Ulysses " + std::to_string(c.ulysses_size) + " does not divide the model's " +
+        std::to_string(model.num_heads) + " heads: Ulysses " + std::to_string(ulysses) + " x ring " +
+        std::to_string(ring) + " instead.");
+    c.ulysses_size = ulysses;
+    c.ring_size = ring;
+  }
+  if (model.experts < 2 && c.idle_expert_on_host) {
+    c.idle_expert_on_host = false;  // one DiT: nothing idle (make_plan would only note it)
+  } else if (model.experts > 1 && settings.gpu && gpu_memory_bytes > 0 && !c.dit_fsdp && !c.idle_expert_on_host &&
+             settings.fp8_weights != Fp8Weights::kKeep) {
+    // Wan2.2 A14B unsharded: both 14B experts on every GPU unless the idle one waits in host memory.
+    EstimateSettings s = settings;
+    s.config = c;
+    const std::int64_t budget = gpu_memory_bytes / 100 * 92;
+    const std::int64_t both = estimate_memory(model, s).peak;
+    s.config.idle_expert_on_host = true;
+    const std::int64_t one = estimate_memory(model, s).peak;
+    if (both > budget && one < both) {
+      c.idle_expert_on_host = true;
+      add("Both Wan2.2 experts on each GPU would need " + gib(both) + " of " + gib(gpu_memory_bytes) +
+          ": the idle expert waits in host memory (" + gib(one) + ").");
+    }
+  }
+  if (note) *note = said;
+  return c;
 }
 
 }  // namespace wan

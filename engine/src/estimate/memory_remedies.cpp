@@ -45,6 +45,12 @@ std::vector<MemoryRemedy> memory_remedies(const ModelDims& model, const Estimate
     s.config.t5_fsdp = true;
     add(s, "--t5-fsdp", "shard umT5 over the ranks");
   }
+  if (settings.gpu && model.experts > 1 && !c.dit_fsdp && !c.idle_expert_on_host &&
+      settings.fp8_weights != Fp8Weights::kKeep) {
+    s = settings;
+    s.config.idle_expert_on_host = true;
+    add(s, "--idle-expert-on-host", "keep the idle Wan2.2 expert in host memory");
+  }
   if (c.world_size > 1 && !c.dit_fsdp) {
     s = settings;
     s.config.dit_fsdp = true;
