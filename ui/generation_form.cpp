@@ -140,7 +140,22 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   boundary_->setToolTip(
       "Wan2.2 A14B: the high-noise expert runs while the timestep is at least this x 1000 (--boundary)");
   sampler_ = new QComboBox;
-  sampler_->addItems({"unipc", "dpm++"});
+  sampler_->setObjectName("sampler");
+  sampler_->addItem("UniPC", "unipc");
+  sampler_->addItem("DPM++", "dpm++");
+  sampler_->addItem("4-step (distilled)", "distill");
+  sampler_->setItemData(0, "Wan's default solver (--sampler unipc)", Qt::ToolTipRole);
+  sampler_->setItemData(1, "DPM-Solver++ (--sampler dpm++)", Qt::ToolTipRole);
+  sampler_->setItemData(2,
+                        "For step-distilled models and LoRAs (LightX2V's StepDistill-CfgDistill, 4-step LoRAs):\n"
+                        "timesteps 1000, 750, 500, 250, shift 5, guidance 1 (one forward per step; --sampler "
+                        "distill).\nOn an ordinary model it gives a blurred video.",
+                        Qt::ToolTipRole);
+  distill_hint_ = new QLabel;
+  distill_hint_->setObjectName("distillHint");
+  distill_hint_->setWordWrap(true);
+  distill_hint_->setStyleSheet("color: #b26a00;");
+  distill_hint_->setVisible(false);
   random_seed_ = new QCheckBox("random");
   seed_ = new QLineEdit;
   seed_->setValidator(nullptr);
@@ -205,6 +220,7 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   row2->addWidget(steps_);
   row2->addWidget(sampler_);
   form->addRow("Frames / steps / sampler", row2);
+  form->addRow(QString(), distill_hint_);
   auto* row3 = new QHBoxLayout;
   row3->addWidget(shift_);
   row3->addWidget(guidance_);
@@ -227,6 +243,11 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
 
   connect(size_, qOverload<int>(&QComboBox::currentIndexChanged), this, &GenerationForm::onSizePreset);
   connect(random_seed_, &QCheckBox::toggled, seed_, &QLineEdit::setDisabled);
+  connect(sampler_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
+    showTaskDefaults();
+    updateDistillHint();
+    emit changed();
+  });
   for (QSpinBox* s : {width_, height_, frames_, steps_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, &GenerationForm::changed);
   for (QSpinBox* s : {width_, height_})
@@ -272,13 +293,33 @@ void GenerationForm::showTaskDefaults() {
   wan::TaskDefaults d = wan::task_defaults(task, width_->value(), height_->value());
   const wan::ExpertDefaults experts = wan::expert_defaults(task);
   if (moe_) d = wan::TaskDefaults{experts.steps, experts.shift, experts.guidance_low};
-  guidance_high_->setSpecialValueText(QString("default (%1, or the low-noise value)").arg(experts.guidance_high));
+  const bool distill = sampler_->currentData().toString() == "distill";
+  if (distill)  // the published 4-step models' settings, for every model (wan::resolve_defaults)
+    d = wan::TaskDefaults{wan::kDistillDefaultSteps, wan::kDistillDefaultShift, wan::kDistillDefaultGuidance};
+  guidance_high_->setSpecialValueText(QString("default (%1, or the low-noise value)")
+                                          .arg(distill ? wan::kDistillDefaultGuidance : experts.guidance_high));
   boundary_->setSpecialValueText(QString("default (%1)").arg(experts.boundary));
   steps_->setSpecialValueText(QString("default (%1)").arg(d.steps));
   shift_->setSpecialValueText(QString("default (%1)").arg(d.shift));
   guidance_->setSpecialValueText(QString("default (%1)").arg(d.guidance));
   const QString tip = "default: the task's own value (Wan2.1's configs and generate.py), resolved by the engine";
   for (QAbstractSpinBox* b : std::initializer_list<QAbstractSpinBox*>{steps_, shift_, guidance_}) b->setToolTip(tip);
+}
+
+void GenerationForm::setDistilledFiles(const QStringList& names) {
+  distilled_files_ = names;
+  updateDistillHint();
+}
+
+QString GenerationForm::distillHint() const { return distill_hint_->isHidden() ? QString() : distill_hint_->text(); }
+
+void GenerationForm::updateDistillHint() {
+  const bool show = !distilled_files_.isEmpty() && sampler_->currentData().toString() != "distill";
+  distill_hint_->setText(show ? distilled_files_.join(", ") + (distilled_files_.size() > 1 ? " look" : " looks") +
+                                    " step-distilled: choose the sampler \"4-step (distilled)\" (4 steps, guidance "
+                                    "1); with 50 UniPC steps such models are slow and often worse."
+                              : QString());
+  distill_hint_->setVisible(show);
 }
 
 QSize GenerationForm::videoSize() const {
@@ -327,7 +368,11 @@ wan::GenerationRequest GenerationForm::request() const {
   r.height = height_->value();
   r.frames = frames_->value();
   if (steps_->value() != steps_->minimum()) r.steps = steps_->value();
-  r.sampler = wan::parse_sampler(sampler_->currentText().toStdString());
+  r.sampler = wan::parse_sampler(sampler_->currentData().toString().toStdString());
+  // A restored request's own list, while the step count still fits it.
+  if (r.sampler == wan::SamplerKind::kDistill && !denoising_step_list_.empty() &&
+      (!r.steps || *r.steps == static_cast<int>(denoising_step_list_.size())))
+    r.denoising_step_list = denoising_step_list_;
   if (shift_->value() != shift_->minimum()) r.shift = shift_->value();
   if (guidance_->value() != guidance_->minimum()) r.guidance = guidance_->value();
   if (moe_ && guidance_high_->value() != guidance_high_->minimum()) r.guidance_high = guidance_high_->value();
@@ -351,7 +396,8 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   snapBox(height_)->setSnappedValue(r.height);
   snapBox(frames_)->setSnappedValue(r.frames);
   snapBox(steps_)->setSnappedValue(r.steps.value_or(steps_->minimum()));
-  sampler_->setCurrentText(wan::sampler_name(r.sampler));
+  sampler_->setCurrentIndex(std::max(0, sampler_->findData(QString(wan::sampler_name(r.sampler)))));
+  denoising_step_list_ = r.denoising_step_list;
   shift_->setValue(r.shift.value_or(shift_->minimum()));
   guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
   guidance_high_->setValue(r.guidance_high.value_or(guidance_high_->minimum()));

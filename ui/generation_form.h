@@ -43,6 +43,10 @@ class GenerationForm : public QWidget {
   // The loaded model is Wan2.2 A14B (two experts): the high-noise expert's guidance and the boundary
   // are shown and go into the request (guidance_high, boundary); the guidance box is the low-noise one's.
   void setMixtureOfExperts(bool moe);
+  // File names of the loaded DiT and LoRAs that look step-distilled (wan::looks_step_distilled): while
+  // the sampler is not "4-step (distilled)", a line under the sampler suggests it. Empty: no line.
+  void setDistilledFiles(const QStringList& names);
+  QString distillHint() const;  // the line's text when shown, else empty
   QString startImage() const;
   // The video's size: width x height, or for image-to-video with a readable picture the size that
   // picture gives within that area (what the memory estimate is for).
@@ -65,14 +69,18 @@ class GenerationForm : public QWidget {
 
  private:
   void onSizePreset(int index);
-  void showTaskDefaults();  // the "default (N)" texts for the current task and size
-  void updateImageRow();    // the picture row and size label for i2v_ / ti2v_
+  void showTaskDefaults();  // the "default (N)" texts for the current task, size and sampler
+  void updateDistillHint();
+  void updateImageRow();  // the picture row and size label for i2v_ / ti2v_
   void updateTokenCounts();
   QPlainTextEdit *prompt_, *negative_;
   QComboBox *size_, *sampler_;
   QSpinBox *width_, *height_, *frames_, *steps_;
   QDoubleSpinBox *shift_, *guidance_, *guidance_high_, *boundary_;
   QWidget* experts_row_;  // guidance_high_ and boundary_, shown for Wan2.2 A14B
+  QLabel* distill_hint_ = nullptr;
+  QStringList distilled_files_;
+  std::vector<int> denoising_step_list_;  // a restored request's list (no field edits it); kept while it fits
   bool moe_ = false;
   QCheckBox* random_seed_;
   QLineEdit *seed_, *output_, *image_;

@@ -82,6 +82,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   model_panel_ = new ModelPanel(system_);
   connect(model_panel_, &ModelPanel::modelChanged, this, &MainWindow::onModelChanged);
   connect(model_panel_, &ModelPanel::loadOptionsChanged, this, &MainWindow::refreshEstimate);
+  connect(model_panel_, &ModelPanel::lorasChanged, this, &MainWindow::updateDistillHint);
   left_layout->addWidget(group("Model", model_panel_));
   left_layout->addWidget(group("Preset", buildPresetPanel()));
   left_layout->addWidget(group("Distributed settings", config_));
@@ -150,8 +151,25 @@ void MainWindow::onModelChanged() {
   generation_->setTextImageToVideo(info && info->dims.ti2v);
   generation_->setMixtureOfExperts(info && info->moe);
   config_->setEnvironment(wan::DistEnvironment{static_cast<int>(system_.gpus.size()), info ? info->dims.num_heads : 0});
+  updateDistillHint();
   updateTokenCounter();
   refreshEstimate();  // whether the fp8 weights can be kept depends on the files
+}
+
+void MainWindow::updateDistillHint() {
+  QStringList names;
+  const auto add = [&](const std::string& path) {
+    if (!path.empty() && wan::looks_step_distilled(path)) names << QFileInfo(QString::fromStdString(path)).fileName();
+  };
+  std::string folder = model_panel_->files().model_dir;  // an official folder's name says it (StepDistill)
+  while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+  add(folder);
+  if (const auto& info = model_panel_->info()) {
+    add(info->dit_path);
+    add(info->dit_high_path);
+  }
+  for (const wan::LoraFile& l : model_panel_->loras()) add(l.path);
+  generation_->setDistilledFiles(names);
 }
 
 void MainWindow::updateTokenCounter() {
@@ -174,6 +192,7 @@ void MainWindow::refreshEstimate() {
   s.width = video.width();
   s.height = video.height();
   s.frames = r.frames;
+  s.picture = !r.image.empty();
   s.fp8_weights = model_panel_->fp8Weights();
   s.gpu = gpuRun();
   s.config = config_->config();

@@ -106,6 +106,7 @@ class MainWindow : public QMainWindow {
   void runNextQueued();
   void updatePresetState();
   void updateTokenCounter();
+  void updateDistillHint();  // the generation form's "looks step-distilled" line, from the model and LoRAs
   void refreshEstimate();
   void onModelChanged();
   void refreshPresets(const QString& select = {});

@@ -448,13 +448,20 @@ QString MainWindow::commandLine() const {
   if (r.shift) a << "--shift" << QString::number(*r.shift);
   if (r.guidance_high)  // Wan2.2 A14B: the pair, the low-noise expert's first
     a << "--guidance"
-      << QString::number(r.guidance.value_or(wan::expert_defaults(wan::request_task(r)).guidance_low)) + "," +
-             QString::number(*r.guidance_high);
+      << QString::number(r.guidance.value_or(r.sampler == wan::SamplerKind::kDistill
+                                                 ? wan::kDistillDefaultGuidance
+                                                 : wan::expert_defaults(wan::request_task(r)).guidance_low)) +
+             "," + QString::number(*r.guidance_high);
   else if (r.guidance)
     a << "--guidance" << QString::number(*r.guidance);
   if (r.boundary) a << "--boundary" << QString::number(*r.boundary);
   if (r.seed >= 0) a << "--seed" << QString::number(r.seed);
   if (r.sampler != wan::SamplerKind::kUniPC) a << "--sampler" << wan::sampler_name(r.sampler);
+  if (!r.denoising_step_list.empty()) {
+    QStringList list;
+    for (int t : r.denoising_step_list) list << QString::number(t);
+    a << "--denoising-step-list" << list.join(",");
+  }
   if (gpuRun())
     a << "--device"
       << "cuda";

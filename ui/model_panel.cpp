@@ -53,6 +53,7 @@ ModelPanel::ModelPanel(const wan::SystemInfo& system, QWidget* parent) : QWidget
   l->addWidget(machine);
   lora_list_ = new LoraList;
   l->addWidget(lora_list_);
+  connect(lora_list_, &LoraList::changed, this, &ModelPanel::lorasChanged);
   lora_allow_partial_ = new QCheckBox("Apply LoRAs that match only in part");
   lora_allow_partial_->setObjectName("loraAllowPartialCheck");
   lora_allow_partial_->setToolTip(

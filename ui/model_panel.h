@@ -41,6 +41,7 @@ class ModelPanel : public QWidget {
  signals:
   void modelChanged();        // info() changed (possibly to none)
   void loadOptionsChanged();  // fp8Weights() or loraAllowPartial() changed
+  void lorasChanged();        // the LoRA list changed (files, strengths or experts)
 
  private:
   wan::ModelFiles files_;

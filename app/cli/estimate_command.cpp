@@ -40,6 +40,8 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_option("--t5", o.model.t5, "umT5 text encoder file");
   cmd->add_option("--vae", o.model.vae, "VAE file");
   cmd->add_option("--clip", o.model.clip, "CLIP vision file (image-to-video models)");
+  cmd->add_option("--tokenizer", o.model.tokenizer,
+                  "umT5's spiece.model, for a text encoder file without an embedded tokenizer");
   cmd->add_option("--image", o.image,
                   "start picture (image-to-video): --size is then the largest area and the video "
                   "size follows the picture's aspect, as in `wan generate --image`");
@@ -66,6 +68,7 @@ int run_estimate_command(EstimateOptions& o) {
   // The same checks as `wan generate`, in the same words: what one refuses, the other refuses.
   wan::GenerationRequest request;
   request.prompt = "(estimate)";
+  request.image = o.image;  // with a picture the size is an area: any sides, as `wan generate --image`
   request.width = o.width;
   request.height = o.height;
   request.frames = o.frames;
@@ -76,7 +79,9 @@ int run_estimate_command(EstimateOptions& o) {
   wan::EstimateSettings s;
   s.width = o.width;
   s.height = o.height;
-  if (!o.image.empty()) {
+  s.picture = !o.image.empty();
+  const bool model_given = !o.model.model_dir.empty() || !o.model.dit.empty();
+  if (!o.image.empty() && !model_given) {  // with a model, make_plan below sizes it as generate does
     const wan::Rgb8Video picture = wan::read_image(o.image);
     const auto size = wan::image_to_video_size(o.width, o.height, picture.width, picture.height);
     if (size[0] <= 0 || size[1] <= 0)
@@ -103,7 +108,7 @@ int run_estimate_command(EstimateOptions& o) {
                              {wan::wan22_i2v_a14b(), request.fp8_weights, ""},
                              {wan::wan22_ti2v_5b(), request.fp8_weights, ""}};
   int heads = 0;  // the loaded model's, for the layout check; 0: not known
-  if (!o.model.model_dir.empty() || !o.model.dit.empty()) {
+  if (model_given) {
     // Everything `wan generate` checks before loading (experts that do not pair, a VAE of the other
     // family, a TI2V size not a multiple of 32, a picture for a text-only model, a missing tokenizer)
     // from the files' headers, and the video size it would make (a picture's shape, TI2V's resize).

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "pipeline/plan.h"
 #include "progress_printer.h"
 #include "wan/error.h"
 #include "wan/launcher.h"
@@ -174,6 +175,16 @@ int write_job(const wan::Job& given, const std::string& path) {
                          "--write-job " + path + " is where rank 0 writes the sidecar of " + out +
                              ": name the job file differently (e.g. " + fs::path(path).stem().string() + ".job.json)");
     }
+  // What the ranks would refuse at once is refused here: the files' headers and the layout against the
+  // model's heads (as `wan generate` and `wan estimate` check before starting). Model files that are not
+  // here (a cluster's paths) cannot be checked: said, and the job is written.
+  try {
+    const wan::RunPlan plan = wan::make_plan(job.request, job.config, /*require_output=*/false);
+    wan::check_dist_config(job.config, wan::DistEnvironment{-1, static_cast<int>(plan.dit.num_heads)});
+  } catch (const wan::Error& e) {
+    if (e.code() != wan::ErrorCode::kFileNotFound) throw;
+    std::printf("note: not checked against the model files (%s); the ranks check them when they start\n", e.what());
+  }
   wan::save_job(target.string(), job);
   std::printf("wrote %s: run it with `torchrun --nproc_per_node=%d wan-worker --job %s` (or srun, mpirun)\n",
               target.c_str(), job.config.world_size, target.c_str());

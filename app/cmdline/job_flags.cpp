@@ -67,7 +67,13 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
   // As text: CLI11 would clamp a number past int64 to its maximum without a word.
   cmd->add_option("--seed", f.seed, "random seed, 0 to 9223372036854775807; -1 picks one (recorded in the sidecar)")
       ->default_str("-1");
-  cmd->add_option("--sampler", f.sampler, "unipc | dpm++")->capture_default_str();
+  cmd->add_option("--sampler", f.sampler,
+                  "unipc | dpm++ | distill (step-distilled models and LoRAs, e.g. LightX2V's 4-step: default 4 "
+                  "steps 1000,750,500,250, shift 5, guidance 1)")
+      ->capture_default_str();
+  cmd->add_option("--denoising-step-list", f.denoising_step_list,
+                  "--sampler distill: the timesteps of the 1000-step schedule it samples at, going down, e.g. "
+                  "1000,750,500,250 (the published 4-step models'; their count is the step count)");
   cmd->add_option("--dtype", f.dtype, "DiT/T5 weights: fp32 | bf16 | fp16 | auto (bf16 on GPU, fp32 on CPU)")
       ->capture_default_str();
   cmd->add_option("--fp8-weights", f.fp8_weights,
@@ -205,6 +211,22 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   for (const std::string& given : f.loras_high) r.model.loras.push_back(parse_lora(given, wan::LoraExpert::kHighNoise));
   for (const std::string& given : f.loras_low) r.model.loras.push_back(parse_lora(given, wan::LoraExpert::kLowNoise));
   r.sampler = wan::parse_sampler(f.sampler);
+  if (!f.denoising_step_list.empty()) {
+    r.denoising_step_list.clear();
+    std::size_t from = 0;
+    while (from <= f.denoising_step_list.size()) {
+      const std::size_t comma = std::min(f.denoising_step_list.find(',', from), f.denoising_step_list.size());
+      const std::string item = f.denoising_step_list.substr(from, comma - from);
+      int value = 0;
+      const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+      if (item.empty() || ec != std::errc() || ptr != item.data() + item.size())
+        throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                         "--denoising-step-list " + f.denoising_step_list + ": '" + item +
+                             "' is not a whole number (give timesteps separated by commas, e.g. 1000,750,500,250)");
+      r.denoising_step_list.push_back(value);
+      from = comma + 1;
+    }
+  }
   r.dtype = wan::parse_dtype_name(f.dtype);
   r.fp8_weights = wan::parse_fp8_weights(f.fp8_weights);
   r.device = wan::parse_device_name(f.device);

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
                  "session (or under Xvfb), or generate headless with `wan generate`\n");
     return 2;
   }
+  // --help prints and exits: without a display it needs no window system (Qt would abort on xcb).
+  if (help && !set("DISPLAY") && !set("WAYLAND_DISPLAY") && !set("QT_QPA_PLATFORM"))
+    setenv("QT_QPA_PLATFORM", "offscreen", 1);
   QApplication app(argc, argv);
   QApplication::setOrganizationName("wan-studio");
   QApplication::setApplicationName("wan-studio");

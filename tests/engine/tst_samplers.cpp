@@ -27,12 +27,12 @@ class TestSamplers : public QObject {
     QFETCH(double, shift);
     auto io = wan::SafetensorsFile::open(golden(case_name.toStdString()) + "/io.safetensors");
     auto sampler = wan::make_sampler(wan::parse_sampler(solver.toStdString()), steps, shift);
-    const torch::Tensor ref_t = io->view("timesteps").to(torch::kInt64);
+    const torch::Tensor ref_t = io->view("timesteps").to(torch::kFloat64);
     QCOMPARE(static_cast<int>(ref_t.size(0)), steps);
     torch::Tensor x = io->view("x_init").clone();
     for (int i = 0; i < steps; ++i) {
       const std::string s = std::to_string(i);
-      QCOMPARE(sampler->current_timestep(), ref_t[i].item<std::int64_t>());
+      QCOMPARE(sampler->current_timestep(), ref_t[i].item<double>());
       x = sampler->step(io->view("model_output_" + s), x);
       const double e = wan_test::rel_l2(x, io->view("x_" + s));
       QVERIFY2(e < 1e-5, ("step " + s + ": relative L2 error " + std::to_string(e)).c_str());
@@ -45,21 +45,21 @@ class TestSamplers : public QObject {
   // Values the reference documents for the default schedules (wan21-reference.md 4.6).
   void unipcScheduleMatchesDocumentedValues() {
     const wan::SigmaSchedule s50 = wan::unipc_schedule(50, 5.0);
-    const std::vector<std::int64_t> head{999, 995, 991, 987, 982, 978};
+    const std::vector<double> head{999, 995, 991, 987, 982, 978};
     QVERIFY(std::equal(head.begin(), head.end(), s50.timesteps.begin()));
-    QCOMPARE(s50.timesteps[47], std::int64_t(241));
-    QCOMPARE(s50.timesteps[48], std::int64_t(172));
-    QCOMPARE(s50.timesteps[49], std::int64_t(92));
+    QCOMPARE(s50.timesteps[47], 241.0);
+    QCOMPARE(s50.timesteps[48], 172.0);
+    QCOMPARE(s50.timesteps[49], 92.0);
     QCOMPARE(static_cast<int>(s50.sigmas.size()), 51);
     QCOMPARE(s50.sigmas.back(), 0.0f);
     QVERIFY(std::abs(s50.sigmas[1] - 0.995732f) < 1e-6f);
     const wan::SigmaSchedule s40 = wan::unipc_schedule(40, 3.0);
-    QCOMPARE(s40.timesteps[1], std::int64_t(991));
-    QCOMPARE(s40.timesteps[39], std::int64_t(71));
+    QCOMPARE(s40.timesteps[1], 991.0);
+    QCOMPARE(s40.timesteps[39], 71.0);
     // DPM++ starts at sigma 1 exactly (timestep 1000).
     const wan::SigmaSchedule d = wan::dpmpp_schedule(20, 5.0);
     QCOMPARE(d.sigmas[0], 1.0f);
-    QCOMPARE(d.timesteps[0], std::int64_t(1000));
+    QCOMPARE(d.timesteps[0], 1000.0);
   }
 
   void invalidSettingsAreRefused() {

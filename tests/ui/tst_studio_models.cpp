@@ -172,6 +172,46 @@ class TestStudioModels : public QObject {
 
   // Wan2.2 A14B (the official-layout fixture): the high-noise guidance and the boundary appear, go with the
   // job and the command line, and the estimate counts both experts.
+  // Issue 21: a LoRA whose name says it is step-distilled gets the "4-step (distilled)" suggestion; the
+  // sampler's defaults show, and the job and command line carry it.
+  void distillSamplerIsOffered() {
+    WindowDirs dirs;
+    wan_ui::MainWindow w(dirs.options());
+    QVERIFY(w.loadModel(QString::fromStdString(wan::demo_model_dir())));
+    QVERIFY(w.generationForm()->distillHint().isEmpty());
+    const QString lora = dirs.user.filePath("wan2.1_t2v_lightx2v_4step_lora.safetensors");
+    QVERIFY(write_demo_lora(lora));
+    w.modelPanel()->setLoras({wan::LoraFile{lora.toStdString(), 1.0, wan::LoraExpert::kBoth}});
+    QVERIFY2(w.generationForm()->distillHint().contains("wan2.1_t2v_lightx2v_4step_lora.safetensors"),
+             qPrintable(w.generationForm()->distillHint()));
+    auto* sampler = w.generationForm()->findChild<QComboBox*>("sampler");
+    auto* steps = w.generationForm()->findChild<QSpinBox*>("steps");
+    auto* guidance = w.generationForm()->findChild<QDoubleSpinBox*>("guidance");
+    QVERIFY(sampler && steps && guidance);
+    QCOMPARE(sampler->itemText(sampler->findData("distill")), QString("4-step (distilled)"));
+    sampler->setCurrentIndex(sampler->findData("distill"));
+    QVERIFY(w.generationForm()->distillHint().isEmpty());  // chosen: nothing left to suggest
+    QCOMPARE(steps->specialValueText(), QString("default (4)"));
+    QCOMPARE(guidance->specialValueText(), QString("default (1)"));
+    wan::GenerationRequest r = smallRequest(dirs.out.path());
+    r.model = {};
+    r.sampler = wan::SamplerKind::kDistill;
+    r.steps.reset();  // the list is the steps
+    r.denoising_step_list = {1000, 500};
+    w.generationForm()->setRequest(r);
+    w.generationForm()->setOutputFolder(dirs.out.path());
+    QVERIFY2(w.commandLine().contains("--sampler distill --denoising-step-list 1000,500"), qPrintable(w.commandLine()));
+    w.addToQueue();
+    QCOMPARE(w.queue()->size(), 1);
+    QVERIFY(w.queue()->at(0).job.request.sampler == wan::SamplerKind::kDistill);
+    QCOMPARE(w.queue()->at(0).job.request.denoising_step_list, (std::vector<int>{1000, 500}));
+    // Back to UniPC: the suggestion returns; a model without such names has none.
+    sampler->setCurrentIndex(sampler->findData("unipc"));
+    QVERIFY(!w.generationForm()->distillHint().isEmpty());
+    w.modelPanel()->setLoras({});
+    QVERIFY(w.generationForm()->distillHint().isEmpty());
+  }
+
   void expertFieldsForWan22() {
     WindowDirs dirs;
     wan_ui::MainWindow w(dirs.options());

@@ -57,6 +57,9 @@ struct EstimateSettings {
   Dtype dtype = Dtype::kAuto;                        // the request's --dtype
   Fp8Weights fp8_weights = Fp8Weights::kDequantize;  // the request's --fp8-weights
   bool gpu = true;  // false: CPU ranks (gloo); the figure is then the process's resident set
+  // A start picture is given: Wan2.2 TI2V-5B then encodes it (image-to-video); image-to-video-only
+  // models always count their picture's encode.
+  bool picture = false;
   DistConfig config;
 };
 

@@ -47,11 +47,24 @@ struct ModelFiles {
 };
 
 // The flow-matching solver: UniPC (FlowUniPCMultistepScheduler, wan/utils/fm_solvers_unipc.py) or DPM++
-// (FlowDPMSolverMultistepScheduler, wan/utils/fm_solvers.py), as generate.py's --sample_solver.
-enum class SamplerKind { kUniPC, kDpmPlusPlus };
-const char* sampler_name(SamplerKind kind);  // "unipc", "dpm++"
+// (FlowDPMSolverMultistepScheduler, wan/utils/fm_solvers.py), as generate.py's --sample_solver; or the
+// step-distilled models' fixed timestep list with an Euler update (LightX2V's WanStepDistillScheduler,
+// for StepDistill-CfgDistill checkpoints and their 4-step LoRAs).
+enum class SamplerKind { kUniPC, kDpmPlusPlus, kDistill };
+const char* sampler_name(SamplerKind kind);  // "unipc", "dpm++", "distill"
 SamplerKind parse_sampler(
-    const std::string& name);  // "unipc", "dpm++" (or "dpmpp"); throws wan::Error(kInvalidArgument)
+    const std::string& name);  // "unipc", "dpm++" (or "dpmpp"), "distill"; throws wan::Error(kInvalidArgument)
+
+// The distill sampler's defaults (LightX2V configs/distill/wan21/*_4step_*.json and wan22/*.json):
+// denoising_step_list [1000, 750, 500, 250], sample_shift 5, no classifier-free guidance (enable_cfg
+// false: guidance 1, one forward per step).
+constexpr int kDistillDefaultSteps = 4;
+constexpr double kDistillDefaultShift = 5.0;
+constexpr double kDistillDefaultGuidance = 1.0;
+// Whether a DiT or LoRA file's name says it is step-distilled (LightX2V's "StepDistill", "lightx2v",
+// "4step"; "CausVid", "Lightning"): the studio then suggests the distill sampler. The files themselves
+// do not say; a name is a hint, never a setting.
+bool looks_step_distilled(const std::string& path);
 
 // The ranges validate_settings (pipeline) and the studio's form accept. Width and height: multiples of
 // 16 (the DiT's 2x2 patch over the VAE's 8x stride, Wan2.1); 8192 is far past every Wan checkpoint's
@@ -85,6 +98,10 @@ struct GenerationRequest {
   std::optional<double> boundary;
   std::int64_t seed = -1;  // < 0: random
   SamplerKind sampler = SamplerKind::kUniPC;
+  // The distill sampler's timesteps of the 1000-step training schedule, strictly decreasing, each in
+  // 1..1000 (LightX2V's denoising_step_list); empty: `steps` evenly spaced from 1000 (4: 1000,750,500,250).
+  // Only with SamplerKind::kDistill; its length is then the step count.
+  std::vector<int> denoising_step_list;
   Dtype dtype = Dtype::kAuto;  // DiT and T5 weights (auto: bf16 on a GPU, fp32 on the CPU; wan/types.h)
   // DiT and T5 weights the files store in float8: dequantized at load, or kept in float8 (wan/types.h).
   Fp8Weights fp8_weights = Fp8Weights::kDequantize;

@@ -299,6 +299,12 @@ MemoryEstimate estimate_memory(const ModelDims& model, const EstimateSettings& s
   const std::int64_t vae_params = model.vae_params > 0 ? model.vae_params : vae_param_count(model);
   if (rank == 0) e.vae_decode = vae_decode_bytes(model, v, vae_params, s.gpu);
   if (model.i2v) e.image_encoder = image_encode_bytes(model, v, vae_params, s.gpu);
+  if (model.ti2v && s.picture) {
+    // TI2V-5B image-to-video: the Wan2.2 VAE encodes the picture alone, one frame (textimage2video.py i2v).
+    VideoShape one = v;
+    one.frames = one.latent_frames = 1;
+    e.image_encoder = image_encode_bytes(model, one, vae_params, s.gpu);
+  }
 
   // Fixed costs: CUDA context and caching-allocator slack on a GPU; on the CPU the resident code and
   // buffers of a LibTorch process: a worker's peak before it loads anything (WAN_MEMORY_REPORT=1, phase

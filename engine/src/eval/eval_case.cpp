@@ -133,14 +133,15 @@ Outputs eval_pipeline_run(const GenerationRequest& r) {
     init.narrow(1, 0, 1).copy_(image.first_frame);
     out.emplace_back("latent_init", init.cpu());
   }
-  const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
+  const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value(),
+                                               plan.request.denoising_step_list);
   out.emplace_back("timesteps",
                    torch::tensor(std::vector<float>(schedule.timesteps.begin(), schedule.timesteps.end())));
   if (plan.dit.kind == DitKind::kTI2V) {
     // The timestep each token gets at each step, [steps, seq_len] (textimage2video.py:373-378, 573-578).
     std::vector<torch::Tensor> rows;
-    for (std::int64_t t : schedule.timesteps) {
-      const TokenTimesteps tt = step_timesteps(plan, image, noise, static_cast<double>(t));
+    for (double t : schedule.timesteps) {
+      const TokenTimesteps tt = step_timesteps(plan, image, noise, t);
       std::vector<float> row;
       for (std::size_t i = 0; i < tt.runs.size(); ++i) {
         const std::int64_t n = i + 1 < tt.runs.size() ? tt.runs[i].count : plan.seq_len - std::int64_t(row.size());
@@ -158,8 +159,8 @@ Outputs eval_pipeline_run(const GenerationRequest& r) {
     high.model = &high_noise;
     std::vector<std::int64_t> expert;
     std::vector<float> guide;
-    for (std::int64_t t : schedule.timesteps) {
-      const bool h = runs_high_noise_expert(plan, static_cast<double>(t));
+    for (double t : schedule.timesteps) {
+      const bool h = runs_high_noise_expert(plan, t);
       expert.push_back(h ? 1 : 0);
       guide.push_back(static_cast<float>(h ? *plan.request.guidance_high : *plan.request.guidance));
     }

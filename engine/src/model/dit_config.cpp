@@ -199,8 +199,7 @@ DitConfig dit_config_with_weights(const std::string& json_text, const std::strin
   if (c.has_image_input() != detected.has_image_input() ||
       (c.kind == DitKind::kTI2V && detected.kind != DitKind::kTI2V))
     throw Error(ErrorCode::kModelMismatch, context + " says model_type " + dit_kind_name(c.kind) + " but " +
-                                               source.path() + " holds the weights of a " +
-                                               dit_kind_name(detected.kind) + " model");
+                                               source.path() + " holds " + dit_kind_name(detected.kind) + " weights");
   if (detected.kind == DitKind::kTI2V) c.kind = DitKind::kTI2V;  // 48 channels: the Wan2.2 VAE's latent
   c.clip_dim = detected.clip_dim;
   c.clip_input = detected.clip_input;

@@ -446,7 +446,8 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
         };
     }
     // Wan2.2 A14B: which expert ran the step, for the progress line.
-    const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
+    const SigmaSchedule schedule = make_schedule(plan.sampler, plan.request.steps.value(), plan.request.shift.value(),
+                                                 plan.request.denoising_step_list);
     const auto expert_of = [&](int step) -> std::string {
       if (!plan.moe || step < 1 || step > static_cast<int>(schedule.timesteps.size())) return "";
       return runs_high_noise_expert(plan, schedule.timesteps[step - 1]) ? "high-noise expert" : "low-noise expert";

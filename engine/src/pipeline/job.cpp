@@ -74,6 +74,18 @@ struct FieldReader {
       number(key, value);
     out = value;
   }
+  void integers(const char* key, std::vector<int>& out) const {
+    if (const json* v = find(key)) {
+      if (!v->is_array()) throw wrong(key, "an array of whole numbers", *v);
+      std::vector<int> values;
+      for (const json& x : *v) {
+        const std::optional<int> value = x.is_number_integer() ? json_integer<int>(x) : std::nullopt;
+        if (!value) throw wrong(key, "an array of whole numbers", *v);
+        values.push_back(*value);
+      }
+      out = std::move(values);
+    }
+  }
   void only(std::initializer_list<const char*> known) const {
     for (const auto& item : j.items()) {
       bool ok = false;
@@ -125,6 +137,7 @@ json request_json(const GenerationRequest& r) {
           {"boundary", optional_json(r.boundary)},
           {"seed", r.seed},
           {"sampler", sampler_name(r.sampler)},
+          {"denoising_step_list", r.denoising_step_list},
           {"dtype", dtype_name(r.dtype)},
           {"fp8_weights", fp8_weights_name(r.fp8_weights)},
           {"device", device_name(r.device)},
@@ -151,10 +164,33 @@ json request_json(const GenerationRequest& r) {
 
 GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   const FieldReader f{j, "request"};
-  f.only({"prompt",    "negative_prompt", "image",       "width",         "height",        "frames", "steps",
-          "shift",     "guidance",        "seed",        "sampler",       "dtype",         "device", "cpu_noise",
-          "model",     "output",          "frames_dir",  "save_latent",   "decode_latent", "fps",    "crf",
-          "overwrite", "force",           "fp8_weights", "guidance_high", "boundary"});
+  f.only({"prompt",
+          "negative_prompt",
+          "image",
+          "width",
+          "height",
+          "frames",
+          "steps",
+          "shift",
+          "guidance",
+          "seed",
+          "sampler",
+          "dtype",
+          "device",
+          "cpu_noise",
+          "model",
+          "output",
+          "frames_dir",
+          "save_latent",
+          "decode_latent",
+          "fps",
+          "crf",
+          "overwrite",
+          "force",
+          "fp8_weights",
+          "guidance_high",
+          "boundary",
+          "denoising_step_list"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -171,6 +207,7 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   std::string sampler = sampler_name(r.sampler);
   f.text("sampler", sampler);
   r.sampler = parse_sampler(sampler);
+  f.integers("denoising_step_list", r.denoising_step_list);
   std::string dtype = dtype_name(r.dtype), device = device_name(r.device);
   f.text("dtype", dtype);
   f.text("device", device);
@@ -248,6 +285,15 @@ ExpertDefaults expert_defaults(Task task) {
 
 GenerationRequest resolve_defaults(const GenerationRequest& request) {
   GenerationRequest r = request;
+  if (r.sampler == SamplerKind::kDistill) {
+    // The published 4-step models' settings (LightX2V's configs), the same for every model; make_plan
+    // keeps them over the per-model defaults.
+    if (!r.steps)
+      r.steps = r.denoising_step_list.empty() ? kDistillDefaultSteps : static_cast<int>(r.denoising_step_list.size());
+    if (!r.shift) r.shift = kDistillDefaultShift;
+    if (!r.guidance) r.guidance = kDistillDefaultGuidance;
+    return r;
+  }
   const TaskDefaults d = task_defaults(request_task(r), r.width, r.height);
   if (!r.steps) r.steps = d.steps;
   if (!r.shift) r.shift = d.shift;

@@ -16,6 +16,7 @@ EstimateSettings estimate_settings_for(const GenerationRequest& request, const D
   s.dtype = request.dtype;
   s.fp8_weights = request.fp8_weights;
   s.gpu = request.device.is_cuda();
+  s.picture = !request.image.empty();
   s.config = config;
   return s;
 }

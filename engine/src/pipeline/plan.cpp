@@ -14,6 +14,7 @@
 #include "core/runtime.h"
 #include "model/model_files.h"
 #include "pipeline/rank_hooks.h"
+#include "sampling/schedule.h"
 #include "video/image_reader.h"
 #include "video/pil_resize.h"
 #include "video/video_writer.h"
@@ -431,6 +432,21 @@ void validate_settings(const GenerationRequest& r, bool require_output) {
     }
     if (r.steps && (*r.steps < 1 || *r.steps > kMaxSteps))
       throw invalid("--steps must be between 1 and " + std::to_string(kMaxSteps) + ", got " + std::to_string(*r.steps));
+    if (!r.denoising_step_list.empty()) {
+      if (r.sampler != SamplerKind::kDistill)
+        throw invalid(
+            "--denoising-step-list is the distill sampler's timestep list: use it with --sampler distill (the " +
+            std::string(sampler_name(r.sampler)) + " sampler spaces its own " +
+            (r.steps ? std::to_string(*r.steps) + " " : "") + "steps)");
+      if (r.steps && *r.steps != static_cast<int>(r.denoising_step_list.size()))
+        throw invalid("--steps " + std::to_string(*r.steps) + " but --denoising-step-list has " +
+                      std::to_string(r.denoising_step_list.size()) +
+                      " timesteps: the list is the steps (give one of the two)");
+    }
+    if (r.sampler == SamplerKind::kDistill) {
+      // The list's entries (1..1000, going down); the shift is checked below.
+      (void)make_schedule(r.sampler, r.steps.value_or(kDistillDefaultSteps), 1.0, r.denoising_step_list);
+    }
     if (r.guidance && !std::isfinite(*r.guidance)) throw invalid("--guidance must be a finite number");
     if (r.guidance_high && !std::isfinite(*r.guidance_high))
       throw invalid("--guidance LOW,HIGH: the high-noise expert's scale must be a finite number");
@@ -458,6 +474,9 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
                 "--decode-latent " + request.decode_latent + " is not a regular file (a folder, pipe or device)");
   if (!p.decode_only) {
     p.sampler = request.sampler;
+    // The list the distill sampler runs, written out (the sidecar and a re-run name it).
+    if (p.sampler == SamplerKind::kDistill && p.request.denoising_step_list.empty())
+      p.request.denoising_step_list = default_denoising_step_list(p.request.steps.value());
     if (p.request.seed < 0) p.request.seed = random_seed();
   }
   p.device = to_torch_device(request.device);
@@ -485,12 +504,19 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
     p.notes.push_back("idle_expert_on_host has no effect: this model has one DiT (it is for Wan2.2 A14B)");
   if (p.moe && !p.decode_only) {
     // Wan2.2 A14B's own defaults (wan/configs/wan_{t2v,i2v}_A14B.py) where the user gave none.
+    // The distill sampler keeps its own (resolve_defaults: 4 steps, shift 5, guidance 1 for both experts);
+    // which expert runs is still the boundary's (with 1000,750,500,250 and shift 5 the timesteps are
+    // 1000, 937.5, 833.3, 625: the first two are high-noise for both 0.875 and 0.9, as LightX2V's
+    // boundary_step_index 2).
+    const bool distill = request.sampler == SamplerKind::kDistill;
     const ExpertDefaults d = expert_defaults(request_task(request));
-    if (!given.steps) p.request.steps = d.steps;
-    if (!given.shift) p.request.shift = d.shift;
-    if (!given.guidance) p.request.guidance = d.guidance_low;
+    if (!given.steps && !distill) p.request.steps = d.steps;
+    if (!given.shift && !distill) p.request.shift = d.shift;
+    if (!given.guidance && !distill) p.request.guidance = d.guidance_low;
     // --guidance G: both experts; nothing given: the official pair.
-    if (!p.request.guidance_high) p.request.guidance_high = given.guidance ? *p.request.guidance : d.guidance_high;
+    if (!p.request.guidance_high)
+      p.request.guidance_high =
+          given.guidance ? *p.request.guidance : (distill ? kDistillDefaultGuidance : d.guidance_high);
     if (!p.request.boundary) p.request.boundary = d.boundary;
   }
   if (!p.decode_only && config.cfg_parallel && config.world_size > 1) {
@@ -507,7 +533,7 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
       p.notes.push_back(std::string("guidance 1 for the ") + (low_one ? "low" : "high") +
                         "-noise expert: CFG parallel's second half runs a forward it does not need in its steps");
   }
-  if (p.dit.kind == DitKind::kTI2V && !p.decode_only) {
+  if (p.dit.kind == DitKind::kTI2V && !p.decode_only && request.sampler != SamplerKind::kDistill) {
     // Wan2.2 TI2V-5B's config (wan/configs/wan_ti2v_5B.py) in both modes: 50 steps, shift 5, guide 5,
     // not the Wan2.1 image-to-video defaults.
     const TaskDefaults d = task_defaults(Task::kTextToVideo, request.width, request.height);

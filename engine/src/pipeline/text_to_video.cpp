@@ -137,7 +137,8 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
                       const HighNoiseExpert& high) {
   torch::NoGradGuard no_grad;
   if (plan.moe && !high.model) throw Error(ErrorCode::kInternal, "denoise: the high-noise expert is not loaded");
-  auto sampler = make_sampler(plan.sampler, plan.request.steps.value(), plan.request.shift.value());
+  auto sampler = make_sampler(plan.sampler, plan.request.steps.value(), plan.request.shift.value(),
+                              plan.request.denoising_step_list);
   torch::Tensor latent = std::move(noise);
   // TI2V image-to-video: latent = (1 - mask) * z + mask * latent with mask 0 on frame 0 only
   // (textimage2video.py:550-551, 598): frame 0 is the picture's latent, before and after every step.

@@ -125,12 +125,38 @@ class DpmPlusPlus final : public Sampler {
   int lower_order_nums_ = 0;
 };
 
+// Step-distilled models (LightX2V WanStepDistillScheduler.step_post): the flow-matching Euler step written
+// through the x0 prediction, in float32: x0 = x - sigma_i * v, then x0 + v * sigma_{i+1} before the last
+// step (the last returns x0). No history: each step stands alone.
+class Distill final : public Sampler {
+ public:
+  using Sampler::Sampler;
+
+  torch::Tensor step(const torch::Tensor& velocity, const torch::Tensor& sample_in) override {
+    const int i = step_index_;
+    const int n = schedule_.steps();
+    if (i >= n) throw Error(ErrorCode::kInternal, "distill: step() called after the last step");
+    const torch::Tensor v = velocity.to(torch::kFloat32);
+    torch::Tensor x = sample_in.to(torch::kFloat32) - sigma(i) * v;
+    if (i < n - 1) x = x + v * sigma(i + 1);
+    ++step_index_;
+    return x.to(sample_in.scalar_type());
+  }
+};
+
 }  // namespace
 
-std::unique_ptr<Sampler> make_sampler(SamplerKind kind, int steps, double shift) {
-  SigmaSchedule schedule = make_schedule(kind, steps, shift);
-  if (kind == SamplerKind::kUniPC) return std::make_unique<UniPC>(std::move(schedule));
-  return std::make_unique<DpmPlusPlus>(std::move(schedule));
+std::unique_ptr<Sampler> make_sampler(SamplerKind kind, int steps, double shift, const std::vector<int>& step_list) {
+  SigmaSchedule schedule = make_schedule(kind, steps, shift, step_list);
+  switch (kind) {
+    case SamplerKind::kUniPC:
+      return std::make_unique<UniPC>(std::move(schedule));
+    case SamplerKind::kDpmPlusPlus:
+      return std::make_unique<DpmPlusPlus>(std::move(schedule));
+    case SamplerKind::kDistill:
+      return std::make_unique<Distill>(std::move(schedule));
+  }
+  return std::make_unique<UniPC>(std::move(schedule));
 }
 
 }  // namespace wan
