@@ -151,6 +151,23 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
                         "timesteps 1000, 750, 500, 250, shift 5, guidance 1 (one forward per step; --sampler "
                         "distill).\nOn an ordinary model it gives a blurred video.",
                         Qt::ToolTipRole);
+  cache_ = new QComboBox;
+  cache_->setObjectName("stepCache");
+  cache_->addItem("Off", "none");
+  cache_->addItem("TeaCache", "teacache");
+  cache_->addItem("MagCache", "magcache");
+  cache_->setToolTip(
+      "Step caching (--cache): a step whose input barely changed reuses the blocks' residual of the last\n"
+      "computed step. TeaCache: Wan2.1 only (its published coefficients); MagCache: every Wan model (its\n"
+      "published curves). Higher thresholds skip more steps and change the video more; 0 skips nothing.\n"
+      "The first steps are never skipped (TeaCache 5, MagCache 20 %).");
+  cache_threshold_ = new QDoubleSpinBox;
+  cache_threshold_->setObjectName("stepCacheThreshold");
+  cache_threshold_->setRange(0, 5);
+  cache_threshold_->setDecimals(3);
+  cache_threshold_->setSingleStep(0.01);
+  cache_threshold_->setEnabled(false);
+  cache_threshold_->setToolTip("TeaCache: 0.05-0.3 (the authors' 1.3B 0.05-0.08, 14B 0.14-0.2); MagCache: 0.04-0.24");
   distill_hint_ = new QLabel;
   distill_hint_->setObjectName("distillHint");
   distill_hint_->setWordWrap(true);
@@ -221,6 +238,10 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   row2->addWidget(sampler_);
   form->addRow("Frames / steps / sampler", row2);
   form->addRow(QString(), distill_hint_);
+  auto* cache_row = new QHBoxLayout;
+  cache_row->addWidget(cache_);
+  cache_row->addWidget(cache_threshold_);
+  form->addRow("Step cache / threshold", cache_row);
   auto* row3 = new QHBoxLayout;
   row3->addWidget(shift_);
   row3->addWidget(guidance_);
@@ -243,6 +264,15 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
 
   connect(size_, qOverload<int>(&QComboBox::currentIndexChanged), this, &GenerationForm::onSizePreset);
   connect(random_seed_, &QCheckBox::toggled, seed_, &QLineEdit::setDisabled);
+  connect(cache_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
+    const QString kind = cache_->currentData().toString();
+    cache_threshold_->setEnabled(kind != "none");
+    // The authors' middle settings as a start: TeaCache 0.2 (14B), MagCache 0.12 (Wan2.1's default).
+    if (kind == "teacache" && cache_threshold_->value() == 0) cache_threshold_->setValue(0.2);
+    if (kind == "magcache" && cache_threshold_->value() == 0) cache_threshold_->setValue(0.12);
+    emit changed();
+  });
+  connect(cache_threshold_, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &GenerationForm::changed);
   connect(sampler_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
     showTaskDefaults();
     updateDistillHint();
@@ -381,6 +411,13 @@ wan::GenerationRequest GenerationForm::request() const {
   const qint64 seed = seed_->text().toLongLong(&ok);
   r.seed = random_seed_->isChecked() || !ok ? -1 : seed;
   if (i2v_ || ti2v_) r.image = startImage().toStdString();
+  const QString cache = cache_->currentData().toString();
+  if (cache != "none") {
+    r.cache = restored_cache_;
+    r.cache.kind = cache == "teacache" ? wan::StepCacheKind::kTeaCache : wan::StepCacheKind::kMagCache;
+    if (r.cache.kind != restored_cache_.kind) r.cache = wan::StepCacheSettings{r.cache.kind};
+    r.cache.threshold = cache_threshold_->value();
+  }
   return r;
 }
 
@@ -398,6 +435,10 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   snapBox(steps_)->setSnappedValue(r.steps.value_or(steps_->minimum()));
   sampler_->setCurrentIndex(std::max(0, sampler_->findData(QString(wan::sampler_name(r.sampler)))));
   denoising_step_list_ = r.denoising_step_list;
+  restored_cache_ = r.cache;
+  cache_threshold_->setValue(r.cache.threshold);
+  cache_->setCurrentIndex(std::max(0, cache_->findData(QString::fromStdString(wan::step_cache_name(r.cache).substr(
+                                          0, wan::step_cache_name(r.cache).find(':'))))));
   shift_->setValue(r.shift.value_or(shift_->minimum()));
   guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
   guidance_high_->setValue(r.guidance_high.value_or(guidance_high_->minimum()));

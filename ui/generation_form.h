@@ -79,6 +79,9 @@ class GenerationForm : public QWidget {
   QDoubleSpinBox *shift_, *guidance_, *guidance_high_, *boundary_;
   QWidget* experts_row_;  // guidance_high_ and boundary_, shown for Wan2.2 A14B
   QLabel* distill_hint_ = nullptr;
+  QComboBox* cache_ = nullptr;  // Off | TeaCache | MagCache (--cache)
+  QDoubleSpinBox* cache_threshold_ = nullptr;
+  wan::StepCacheSettings restored_cache_;  // a restored request's warm-up and K (no field edits them)
   QStringList distilled_files_;
   std::vector<int> denoising_step_list_;  // a restored request's list (no field edits it); kept while it fits
   bool moe_ = false;

@@ -457,6 +457,7 @@ QString MainWindow::commandLine() const {
   if (r.boundary) a << "--boundary" << QString::number(*r.boundary);
   if (r.seed >= 0) a << "--seed" << QString::number(r.seed);
   if (r.sampler != wan::SamplerKind::kUniPC) a << "--sampler" << wan::sampler_name(r.sampler);
+  if (r.cache.enabled()) a << "--cache" << QString::fromStdString(wan::step_cache_name(r.cache));
   if (!r.denoising_step_list.empty()) {
     QStringList list;
     for (int t : r.denoising_step_list) list << QString::number(t);

@@ -41,6 +41,12 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")
       ->capture_default_str();
+  cmd->add_option("--guidance", o.base.guidance, "the steps' guidance scale (1: one forward a step, no CFG)")
+      ->capture_default_str();
+  cmd->add_option("--sampler", o.base.sampler, "the steps' sampler: unipc | dpm++ | distill")->capture_default_str();
+  cmd->add_option("--cache", o.base.cache,
+                  "the steps' step cache: none | teacache:THRESHOLD[:WARMUP] | magcache:THRESHOLD[:WARMUP[:K]]")
+      ->capture_default_str();
   cmd->add_flag("--idle-expert-on-host", o.base.idle_expert_on_host,
                 "A14B on a GPU: build the second expert in pinned host memory and time its swap in");
   cmd->add_option("--peak-tflops", o.base.peak_tflops,
@@ -112,6 +118,13 @@ int run_bench_command(BenchCommandOptions& o) {
       b.model = model;
       wan::BenchResult r = wan::run_dit_bench(b);
       if (o.attention.size() > 1) r.label += " " + attention;
+      if (b.steps > 0)
+        std::printf(
+            "%s: %d steps (%s, guidance %g, cache %s): %lld DiT forwards, %lld with the blocks from the cache, "
+            "%.3f s\n",
+            r.label.c_str(), b.steps, b.sampler.c_str(), b.guidance, b.cache.c_str(),
+            static_cast<long long>(r.step_forwards), static_cast<long long>(r.step_forwards_cached),
+            r.sampling_seconds);
       if (r.expert_swap_seconds > 0)
         std::printf("%s: expert swap at the boundary %.3f s (free one, copy the other from pinned host memory)\n",
                     r.label.c_str(), r.expert_swap_seconds);
@@ -141,7 +154,14 @@ int run_bench_command(BenchCommandOptions& o) {
                      {"peak_memory_bytes", r.peak_memory_bytes},
                      {"memory_kind", r.memory_kind},
                      {"experts", r.experts},
-                     {"expert_swap_seconds", r.expert_swap_seconds}});
+                     {"expert_swap_seconds", r.expert_swap_seconds},
+                     {"steps", b.steps},
+                     {"sampler", b.sampler},
+                     {"guidance", b.guidance},
+                     {"cache", b.cache},
+                     {"sampling_seconds", r.sampling_seconds},
+                     {"step_forwards", r.step_forwards},
+                     {"step_forwards_cached", r.step_forwards_cached}});
     }
   std::printf("peak memory: %s\n", o.base.device == "cpu" ? "process RSS high-water mark (includes the model build)"
                                                           : "CUDA caching-allocator peak");

@@ -71,6 +71,10 @@ CLI::App* add_generate_command(CLI::App& app, JobFlags& f, bool with_dist) {
                   "unipc | dpm++ | distill (step-distilled models and LoRAs, e.g. LightX2V's 4-step: default 4 "
                   "steps 1000,750,500,250, shift 5, guidance 1)")
       ->capture_default_str();
+  cmd->add_option("--cache", f.cache,
+                  "step caching: teacache:THRESHOLD[:WARMUP] (Wan2.1; e.g. teacache:0.2) or "
+                  "magcache:THRESHOLD[:WARMUP[:K]] (e.g. magcache:0.12): steps whose input barely changed reuse the "
+                  "blocks' cached residual; WARMUP steps at the start are never skipped; none (default)");
   cmd->add_option("--denoising-step-list", f.denoising_step_list,
                   "--sampler distill: the timesteps of the 1000-step schedule it samples at, going down, e.g. "
                   "1000,750,500,250 (the published 4-step models'; their count is the step count)");
@@ -211,6 +215,7 @@ wan::Job job_from_flags(const JobFlags& f, const wan::DistConfig& base) {
   for (const std::string& given : f.loras_high) r.model.loras.push_back(parse_lora(given, wan::LoraExpert::kHighNoise));
   for (const std::string& given : f.loras_low) r.model.loras.push_back(parse_lora(given, wan::LoraExpert::kLowNoise));
   r.sampler = wan::parse_sampler(f.sampler);
+  if (!f.cache.empty()) r.cache = wan::parse_step_cache(f.cache);
   if (!f.denoising_step_list.empty()) {
     r.denoising_step_list.clear();
     std::size_t from = 0;

@@ -79,8 +79,13 @@ void print_generation_result(const wan::GenerationResult& r, const wan::Generati
   if (!r.sidecar_path.empty()) std::printf("settings in %s\n", r.sidecar_path.c_str());
   std::printf("time: text %.1f s, ", r.text_seconds);
   if (!request.image.empty()) std::printf("image %.1f s, ", r.image_seconds);
-  std::printf("DiT load %.1f s, sampling %.1f s (%lld DiT forwards), ", r.load_seconds, r.sampling_seconds,
-              static_cast<long long>(r.dit_forwards));
+  if (r.dit_forwards_cached > 0)
+    std::printf("DiT load %.1f s, sampling %.1f s (%lld DiT forwards, %lld of them with the blocks from the cache), ",
+                r.load_seconds, r.sampling_seconds, static_cast<long long>(r.dit_forwards),
+                static_cast<long long>(r.dit_forwards_cached));
+  else
+    std::printf("DiT load %.1f s, sampling %.1f s (%lld DiT forwards), ", r.load_seconds, r.sampling_seconds,
+                static_cast<long long>(r.dit_forwards));
   if (r.expert_swap_seconds > 0) std::printf("(of which the expert swap %.1f s), ", r.expert_swap_seconds);
   std::printf("decode %.1f s, write %.1f s\n", r.decode_seconds, r.write_seconds);
 }

@@ -205,6 +205,24 @@ class TestStudioModels : public QObject {
     QCOMPARE(w.queue()->size(), 1);
     QVERIFY(w.queue()->at(0).job.request.sampler == wan::SamplerKind::kDistill);
     QCOMPARE(w.queue()->at(0).job.request.denoising_step_list, (std::vector<int>{1000, 500}));
+    // The step cache: chosen in the form, it goes with the job and the command line.
+    auto* cache = w.generationForm()->findChild<QComboBox*>("stepCache");
+    auto* threshold = w.generationForm()->findChild<QDoubleSpinBox*>("stepCacheThreshold");
+    QVERIFY(cache && threshold);
+    QVERIFY(!threshold->isEnabled());
+    cache->setCurrentIndex(cache->findData("magcache"));
+    QCOMPARE(threshold->value(), 0.12);  // MagCache's Wan2.1 default as a start
+    threshold->setValue(0.2);
+    QVERIFY2(w.commandLine().contains("--cache magcache:0.2"), qPrintable(w.commandLine()));
+    QCOMPARE(QString::fromStdString(wan::step_cache_name(w.generationForm()->request().cache)),
+             QString("magcache:0.2"));
+    wan::GenerationRequest restored = w.generationForm()->request();
+    restored.cache = wan::parse_step_cache("teacache:0.1:3");
+    w.generationForm()->setRequest(restored);  // a history entry's warm-up is kept
+    QCOMPARE(QString::fromStdString(wan::step_cache_name(w.generationForm()->request().cache)),
+             QString("teacache:0.1:3"));
+    cache->setCurrentIndex(cache->findData("none"));
+    QVERIFY(!w.generationForm()->request().cache.enabled());
     // Back to UniPC: the suggestion returns; a model without such names has none.
     sampler->setCurrentIndex(sampler->findData("unipc"));
     QVERIFY(!w.generationForm()->distillHint().isEmpty());

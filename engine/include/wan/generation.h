@@ -66,6 +66,30 @@ constexpr double kDistillDefaultGuidance = 1.0;
 // do not say; a name is a hint, never a setting.
 bool looks_step_distilled(const std::string& path);
 
+// Step caching: a step whose DiT input has barely changed since the last computed step skips the
+// blocks and adds the residual (blocks' output - input) that step cached, per pass (conditional and
+// unconditional). TeaCache (ali-vilab/TeaCache, TeaCache4Wan2.1, the use_ret_steps variant): the
+// relative L1 change of the timestep modulation e0, rescaled by the published polynomial of the model,
+// accumulated until it reaches `threshold`. MagCache (Zehong-Ma/MagCache): the published magnitude-ratio
+// curve of the model; the accumulated |1 - product of ratios| must stay under `threshold` and at most
+// `max_skips` steps in a row are skipped. Every rank makes the same decision at the same step: both
+// rules read only values every rank holds alike (the step index, the curve, the modulation vector of the
+// step's timestep), and one decision covers both passes.
+enum class StepCacheKind { kNone, kTeaCache, kMagCache };
+struct StepCacheSettings {
+  StepCacheKind kind = StepCacheKind::kNone;
+  double threshold = 0;  // >= 0; 0 skips nothing (the latent is the uncached one, bit for bit)
+  // Steps at the start that are never skipped; not given: TeaCache 5 (its ret_steps), MagCache 20 % of
+  // the steps (retention_ratio 0.2; for Wan2.2 A14B at the start of each expert's steps, as MagCache4Wan2.2).
+  std::optional<int> warmup;
+  int max_skips = 2;  // MagCache's K: skipped steps in a row at most (TeaCache has no such bound)
+  bool enabled() const { return kind != StepCacheKind::kNone; }
+};
+// "none", "teacache:0.2", "teacache:0.2:3" (threshold, warm-up steps), "magcache:0.12[:WARMUP[:K]]".
+std::string step_cache_name(const StepCacheSettings& settings);
+// Parses step_cache_name's forms; throws wan::Error(kInvalidArgument) naming the part that is wrong.
+StepCacheSettings parse_step_cache(const std::string& text);
+
 // The ranges validate_settings (pipeline) and the studio's form accept. Width and height: multiples of
 // 16 (the DiT's 2x2 patch over the VAE's 8x stride, Wan2.1); 8192 is far past every Wan checkpoint's
 // training size (1280x720) and within the DiT's 1024 RoPE positions per axis (8192 / 16 = 512); what a
@@ -102,6 +126,7 @@ struct GenerationRequest {
   // 1..1000 (LightX2V's denoising_step_list); empty: `steps` evenly spaced from 1000 (4: 1000,750,500,250).
   // Only with SamplerKind::kDistill; its length is then the step count.
   std::vector<int> denoising_step_list;
+  StepCacheSettings cache;     // step caching (above); off by default
   Dtype dtype = Dtype::kAuto;  // DiT and T5 weights (auto: bf16 on a GPU, fp32 on the CPU; wan/types.h)
   // DiT and T5 weights the files store in float8: dequantized at load, or kept in float8 (wan/types.h).
   Fp8Weights fp8_weights = Fp8Weights::kDequantize;
@@ -205,9 +230,11 @@ struct GenerationResult {
   std::int64_t seed = 0;
   int frames = 0, width = 0, height = 0, fps = 0;
   double load_seconds = 0, text_seconds = 0, sampling_seconds = 0, decode_seconds = 0, write_seconds = 0;
-  double image_seconds = 0;        // image-to-video: CLIP and VAE encode of the start picture
-  std::int64_t dit_forwards = 0;   // DiT forwards this process ran while sampling (guidance 1: one per step)
-  double expert_swap_seconds = 0;  // Wan2.2 A14B with idle_expert_on_host: the boundary's copy (in sampling)
+  double image_seconds = 0;              // image-to-video: CLIP and VAE encode of the start picture
+  std::int64_t dit_forwards = 0;         // DiT forwards this process ran while sampling (guidance 1: one per step)
+  std::int64_t dit_forwards_cached = 0;  // of those, forwards whose blocks the step cache skipped (--cache)
+  std::vector<int> cached_steps;         // 1-based steps whose blocks the step cache skipped
+  double expert_swap_seconds = 0;        // Wan2.2 A14B with idle_expert_on_host: the boundary's copy (in sampling)
 };
 
 // Validates everything it can before loading (settings, output paths, model files), then runs

@@ -7,6 +7,7 @@
 #include "core/memory.h"
 #include "core/runtime.h"
 #include "model/dit.h"
+#include "model/step_cache.h"
 #include "pipeline/demo_model.h"
 #include "sampling/sampler.h"
 #include "wan/error.h"
@@ -140,16 +141,37 @@ BenchResult run_dit_bench(const BenchOptions& o) {
   r.forward_seconds = std::chrono::duration<double>(Clock::now() - t0).count() / o.forwards;
 
   if (o.steps > 0) {
-    auto sampler = make_sampler(SamplerKind::kUniPC, o.steps, 5.0);
+    const SamplerKind kind = parse_sampler(o.sampler);
+    auto sampler = make_sampler(kind, o.steps, 5.0);
+    const StepCacheSettings cache_settings = parse_step_cache(o.cache);
+    if (cache_settings.enabled()) {
+      StepCacheModel m;
+      m.dim = config.dim;
+      m.ti2v = config.out_dim == 48;
+      m.area = static_cast<std::int64_t>(o.width) * o.height;
+      m.steps = o.steps;
+      dit->step_cache = std::make_shared<StepCache>(make_step_cache_profile(cache_settings, m));
+    }
+    const std::int64_t forwards_before = dit->forward_count;
     torch::Tensor x = latent;
     t0 = Clock::now();
     for (int i = 0; i < o.steps; ++i) {
       const double t = static_cast<double>(sampler->current_timestep());
-      const torch::Tensor cond = dit->forward(x, t, context), uncond = dit->forward(x, t, context_null);
-      x = sampler->step(uncond + 5.0 * (cond - uncond), x);
+      if (dit->step_cache) dit->step_cache->begin_step(i, o.guidance == 1.0 ? 1 : 2, dit.get());
+      const torch::Tensor cond = dit->forward(x, t, context);
+      if (o.guidance == 1.0) {  // as denoise: no unconditional pass
+        x = sampler->step(cond, x);
+      } else {
+        const torch::Tensor uncond = dit->forward(x, t, context_null);
+        x = sampler->step(uncond + o.guidance * (cond - uncond), x);
+      }
     }
     synchronize(device);
-    r.step_seconds = std::chrono::duration<double>(Clock::now() - t0).count() / o.steps;
+    r.sampling_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.step_seconds = r.sampling_seconds / o.steps;
+    r.step_forwards = dit->forward_count - forwards_before;
+    if (dit->step_cache) r.step_forwards_cached = dit->step_cache->skipped_forwards();
+    dit->step_cache = nullptr;
   }
   if (idle && o.idle_expert_on_host && !device.is_cpu()) {
     // The boundary of an A14B run: the expert that ran is freed, the idle one copied in.

@@ -16,10 +16,16 @@ struct BenchOptions {
   int width = 832, height = 480, frames = 81;
   std::string dtype = "auto";  // fp32 | bf16 | fp16 | auto
   std::string device = "cpu";
-  int layers = 0;          // > 0: build only this many blocks (figures scale with depth)
-  int warmup = 1;          // untimed forwards first
-  int forwards = 2;        // timed forwards
-  int steps = 1;           // timed sampling steps (2 forwards + CFG + UniPC each)
+  int layers = 0;    // > 0: build only this many blocks (figures scale with depth)
+  int warmup = 1;    // untimed forwards first
+  int forwards = 2;  // timed forwards
+  int steps = 1;     // timed sampling steps (2 forwards + CFG + UniPC each)
+  // The sampling steps' levers (issue 21): guidance 1 runs one forward a step; "distill" samples the
+  // distill list for `steps`; a step cache ("teacache:0.2", "magcache:0.12") skips blocks (with random
+  // weights TeaCache's decisions say little about a trained model's; MagCache's follow the curve alone).
+  double guidance = 5.0;
+  std::string sampler = "unipc";
+  std::string cache = "none";
   double peak_tflops = 0;  // device peak for MFU; 0: a default for known GPUs, none on CPU
 };
 
@@ -39,6 +45,10 @@ struct BenchResult {
   std::string memory_kind;         // "cpu_rss" | "cuda_allocator"
   int experts = 1;                 // A14B: 2 (both built; the forwards run the high-noise one)
   double expert_swap_seconds = 0;  // A14B with idle_expert_on_host: freeing one, copying the other in
+  // The timed sampling steps: all of them, the DiT forwards they ran and how many took their blocks
+  // from the step cache.
+  double sampling_seconds = 0;
+  std::int64_t step_forwards = 0, step_forwards_cached = 0;
 };
 
 BenchResult run_dit_bench(const BenchOptions& options);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "model/attention_budget.h"
+#include "model/step_cache.h"
 #include "wan/error.h"
 
 namespace wan {
@@ -314,12 +315,17 @@ torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const TokenG
 
 torch::Tensor WanModelImpl::run_blocks(torch::Tensor x, const DitConditioning& cond, const torch::Tensor& cos,
                                        const torch::Tensor& sin, const SelfAttentionFn& attend) {
-  for (std::size_t i = 0; i < blocks->size(); ++i) {
-    if (residency) residency->before_block(static_cast<int>(i));
-    x = blocks[i]->as<DitBlockImpl>()->forward(x, cond, cos, sin, attend);
-    if (residency) residency->after_block(static_cast<int>(i));
-  }
-  return x;
+  const auto all_blocks = [&](const torch::Tensor& in) {
+    torch::Tensor h = in;
+    for (std::size_t i = 0; i < blocks->size(); ++i) {
+      if (residency) residency->before_block(static_cast<int>(i));
+      h = blocks[i]->as<DitBlockImpl>()->forward(h, cond, cos, sin, attend);
+      if (residency) residency->after_block(static_cast<int>(i));
+    }
+    return h;
+  };
+  if (step_cache) return step_cache->run(x, cond, all_blocks);
+  return all_blocks(x);
 }
 
 torch::Tensor WanModelImpl::forward(const torch::Tensor& x, const TokenTimesteps& t, const torch::Tensor& context,

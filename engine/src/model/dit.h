@@ -18,6 +18,8 @@
 
 namespace wan {
 
+class StepCache;
+
 // The timestep of each token of a forward. Wan2.1 and Wan2.2 A14B: one t for every token (a double
 // converts to it). Wan2.2 TI2V-5B: the model takes t of shape [1, seq_len] (wan2.2 model.py:460-468),
 // built per step as (mask2[0][0][:, ::2, ::2] * t).flatten() (textimage2video.py:373-378), so in
@@ -151,6 +153,9 @@ struct WanModelImpl : torch::nn::Module {
   // Sharded weights (FSDP-style); null when every parameter is fully loaded. Callers of embed,
   // condition and head_forward hold a ForwardScope on it.
   std::shared_ptr<ParameterResidency> residency;
+  // Step caching (model/step_cache.h): set by the sampling loop for a run with --cache; run_blocks then
+  // asks it whether to run the blocks. Null: the blocks always run.
+  std::shared_ptr<StepCache> step_cache;
 };
 TORCH_MODULE(WanModel);
 

@@ -9,6 +9,7 @@
 #include "core/memory.h"
 #include "core/out_of_memory.h"
 #include "core/runtime.h"
+#include "model/step_cache.h"
 #include "pipeline/memory_check.h"
 #include "pipeline/rank_hooks.h"
 #include "pipeline/text_to_video.h"
@@ -456,11 +457,19 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
         plan, dit, text, initial_noise(plan),
         [&](int step, int total, const torch::Tensor& current) {
           if (hooks.on_step) hooks.on_step(step, total, current);
-          report(Phase::kSampling, step, total, seconds_since(t0) / step, expert_of(step));
+          std::string detail = expert_of(step);
+          if (dit->step_cache && !dit->step_cache->skipped_steps().empty() &&
+              dit->step_cache->skipped_steps().back() == step - 1)
+            detail += std::string(detail.empty() ? "" : ", ") + "blocks from the cache";
+          report(Phase::kSampling, step, total, seconds_since(t0) / step, detail);
         },
         velocity, image, high);
     result.sampling_seconds = seconds_since(t0);
     result.dit_forwards = dit->forward_count + (plan.moe ? high_noise->forward_count : 0);
+    if (dit->step_cache) {
+      result.dit_forwards_cached = dit->step_cache->skipped_forwards();
+      for (int s : dit->step_cache->skipped_steps()) result.cached_steps.push_back(s + 1);
+    }
     // NaN or infinity in the latent (weights that hold them, a dtype that overflowed) would be written as a
     // black or noise video with success: refused instead, before anything is written.
     if (!torch::isfinite(latent).all().item<bool>())

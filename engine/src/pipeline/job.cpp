@@ -138,6 +138,7 @@ json request_json(const GenerationRequest& r) {
           {"seed", r.seed},
           {"sampler", sampler_name(r.sampler)},
           {"denoising_step_list", r.denoising_step_list},
+          {"cache", step_cache_name(r.cache)},
           {"dtype", dtype_name(r.dtype)},
           {"fp8_weights", fp8_weights_name(r.fp8_weights)},
           {"device", device_name(r.device)},
@@ -190,7 +191,8 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
           "fp8_weights",
           "guidance_high",
           "boundary",
-          "denoising_step_list"});
+          "denoising_step_list",
+          "cache"});
   GenerationRequest r = base;
   f.text("prompt", r.prompt);
   f.text("negative_prompt", r.negative_prompt);
@@ -208,6 +210,9 @@ GenerationRequest request_from(const json& j, const GenerationRequest& base) {
   f.text("sampler", sampler);
   r.sampler = parse_sampler(sampler);
   f.integers("denoising_step_list", r.denoising_step_list);
+  std::string cache = step_cache_name(r.cache);
+  f.text("cache", cache);
+  r.cache = parse_step_cache(cache);
   std::string dtype = dtype_name(r.dtype), device = device_name(r.device);
   f.text("dtype", dtype);
   f.text("device", device);

@@ -406,6 +406,21 @@ void check_models(RunPlan& p) {
                                               "(from the google/umt5-xxl folder of the official release)");
 }
 
+// The cache's numbers for this plan's model and task (model/step_cache.h make_step_cache_profile).
+StepCacheProfile step_cache_profile(const RunPlan& p) {
+  StepCacheModel m;
+  m.dim = p.dit.dim;
+  m.i2v = p.i2v;
+  m.ti2v = p.dit.kind == DitKind::kTI2V;
+  m.moe = p.moe;
+  m.area = static_cast<std::int64_t>(p.request.width) * p.request.height;
+  m.steps = p.request.steps.value();
+  if (p.moe)
+    for (double t : make_schedule(p.sampler, m.steps, p.request.shift.value(), p.request.denoising_step_list).timesteps)
+      m.high_noise_steps += t >= p.request.boundary.value() * 1000 ? 1 : 0;  // text_to_video.h runs_high_noise_expert
+  return make_step_cache_profile(p.request.cache, m);
+}
+
 }  // namespace
 
 void validate_settings(const GenerationRequest& r, bool require_output) {
@@ -588,6 +603,10 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
     p.latent_shape = {p.vae.z_dim, f_lat, p.request.height / stride, p.request.width / stride};
     p.seq_len = f_lat / p.dit.patch_size[0] * (p.latent_shape[2] / p.dit.patch_size[1]) *
                 (p.latent_shape[3] / p.dit.patch_size[2]);
+    if (p.request.cache.enabled()) {
+      p.cache = step_cache_profile(p);
+      p.notes.push_back("--cache " + step_cache_name(p.request.cache) + ": " + p.cache->source);
+    }
   }
   return p;
 }

@@ -10,6 +10,7 @@
 
 #include "model/clip.h"
 #include "model/dit_config.h"
+#include "model/step_cache.h"
 #include "model/t5.h"
 #include "model/vae.h"
 #include "pipeline/model_folder.h"
@@ -58,6 +59,9 @@ struct RunPlan {
   int max_width = 0, max_height = 0;
   ClipVisionConfig clip;
   TensorSourcePtr clip_source;
+
+  // request.cache enabled: the published numbers it decides by, chosen for this model and task.
+  std::optional<StepCacheProfile> cache;
 };
 
 // Throws wan::Error (kInvalidArgument for settings, kFileNotFound / kCorruptFile / kModelMismatch

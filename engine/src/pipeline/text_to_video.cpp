@@ -5,6 +5,7 @@
 
 #include "core/memory.h"
 #include "model/model_files.h"
+#include "model/step_cache.h"
 #include "model/tokenizer.h"
 #include "sampling/sampler.h"
 #include "wan/error.h"
@@ -148,11 +149,20 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   if (image.first_frame.defined()) latent = latent.clone();  // the caller's noise stays as it was
   keep_first_frame();
   const int total = sampler->schedule().steps();
+  // Step caching: one cache for the run, shared by both experts (it drops its residuals at the switch);
+  // left on the module afterwards so the caller can read what it skipped.
+  const std::shared_ptr<StepCache> cache = plan.cache ? std::make_shared<StepCache>(*plan.cache) : nullptr;
+  dit->step_cache = cache;
+  if (plan.moe) (*high.model)->step_cache = cache;
   bool switched = false;
   for (int i = 0; i < total; ++i) {
     const double t = static_cast<double>(sampler->current_timestep());
     const TokenTimesteps timesteps = step_timesteps(plan, image, latent, t);
     const bool use_high = runs_high_noise_expert(plan, t);
+    if (cache) {
+      const double g = use_high ? plan.request.guidance_high.value() : plan.request.guidance.value();
+      cache->begin_step(i, g == 1.0 ? 1 : 2, use_high ? high.model->get() : dit.get());
+    }
     // The first low-noise step (whether or not high-noise steps came before: --boundary 1 has none).
     if (!use_high && !switched) {
       switched = true;
