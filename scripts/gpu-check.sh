@@ -50,5 +50,12 @@ $WAN bench --device cuda --dtype bf16 --model 5B --layers 10 --size 1280*704 --f
   --steps 0 --json "$OUT/bench-5B-10-blocks.json"
 $WAN bench --device cuda --dtype bf16 --model A14B --layers 20 --size 832*480 --frames 5 --warmup 0 --forwards 1 \
   --steps 0 --idle-expert-on-host --json "$OUT/bench-A14B-20-blocks-swap.json"
+# Issue 21's levers on the 1.3B, 10 steps each (the distill sampler its 4), one after the other.
+for lever in "--steps 10" "--steps 10 --guidance 1" "--steps 4 --sampler distill --guidance 1" \
+  "--steps 10 --cache magcache:0.12" "--steps 10 --cache teacache:0.08"; do
+  # shellcheck disable=SC2086
+  $WAN bench --device cuda --dtype bf16 --model 1.3B --size 832*480 --frames 81 --warmup 1 --forwards 1 \
+    $lever | grep "DiT forwards" || true
+done
 stamp "done"
 exit $status

@@ -193,6 +193,7 @@ void MainWindow::refreshEstimate() {
   s.height = video.height();
   s.frames = r.frames;
   s.picture = !r.image.empty();
+  s.step_cache = r.cache.enabled();
   s.fp8_weights = model_panel_->fp8Weights();
   s.gpu = gpuRun();
   s.config = config_->config();

@@ -56,6 +56,7 @@ CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& o) {
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
   cmd->add_option("--rank", o.rank, "estimate this rank (0 also decodes the video; others do not)")
       ->capture_default_str();
+  cmd->add_option("--cache", o.cache, "step caching as `wan generate --cache` (its residuals are counted)");
   cmd->add_flag("--t5-cpu", o.t5_cpu, "the text encoder runs on the CPU (as `wan generate --t5-cpu`)");
   cmd->add_flag("--idle-expert-on-host", o.idle_expert_on_host,
                 "Wan2.2 A14B: the idle expert waits in pinned host memory (as `wan generate --idle-expert-on-host`)");
@@ -69,6 +70,7 @@ int run_estimate_command(EstimateOptions& o) {
   wan::GenerationRequest request;
   request.prompt = "(estimate)";
   request.image = o.image;  // with a picture the size is an area: any sides, as `wan generate --image`
+  if (!o.cache.empty()) request.cache = wan::parse_step_cache(o.cache);
   request.width = o.width;
   request.height = o.height;
   request.frames = o.frames;
@@ -80,6 +82,7 @@ int run_estimate_command(EstimateOptions& o) {
   s.width = o.width;
   s.height = o.height;
   s.picture = !o.image.empty();
+  s.step_cache = request.cache.enabled();
   const bool model_given = !o.model.model_dir.empty() || !o.model.dit.empty();
   if (!o.image.empty() && !model_given) {  // with a model, make_plan below sizes it as generate does
     const wan::Rgb8Video picture = wan::read_image(o.image);

@@ -18,6 +18,7 @@ struct EstimateOptions {
   int rank = 0;       // whose memory: rank 0 also decodes
   std::string image;  // image-to-video: the size is then the largest area; the video's follows the picture
   bool t5_cpu = false, idle_expert_on_host = false;  // as `wan generate`'s flags of those names
+  std::string cache;                                 // --cache: the step cache's residuals are counted
 };
 
 CLI::App* add_estimate_command(CLI::App& app, EstimateOptions& options);

@@ -128,6 +128,22 @@ class TestEstimate : public QObject {
     QVERIFY(!offers_swap(m, s));
   }
 
+  // --cache keeps a float32 residual of the rank's tokens per pass: two without CFG parallel, one with.
+  void stepCacheKeepsResiduals() {
+    wan::EstimateSettings s;
+    const wan::ModelDims m = wan::wan21_t2v_14b();
+    const std::int64_t plain = wan::estimate_memory(m, s).activations;
+    s.step_cache = true;
+    const std::int64_t tokens = 21 * 30 * 52;  // 832x480, 81 frames: 21 latent frames of 60x104 / 2x2
+    QCOMPARE(wan::estimate_memory(m, s).activations - plain, 2 * tokens * m.dim * 4);
+    s.config.world_size = 2;
+    s.config.cfg_parallel = true;
+    s.step_cache = false;
+    const std::int64_t cfg_plain = wan::estimate_memory(m, s).activations;
+    s.step_cache = true;
+    QCOMPARE(wan::estimate_memory(m, s).activations - cfg_plain, tokens * m.dim * 4);
+  }
+
   void contextParallelDividesActivations() {
     wan::EstimateSettings s;
     const wan::ModelDims m = wan::wan21_t2v_1_3b();

@@ -60,6 +60,7 @@ struct EstimateSettings {
   // A start picture is given: Wan2.2 TI2V-5B then encodes it (image-to-video); image-to-video-only
   // models always count their picture's encode.
   bool picture = false;
+  bool step_cache = false;  // --cache: each rank keeps a float32 residual per pass of its tokens
   DistConfig config;
 };
 

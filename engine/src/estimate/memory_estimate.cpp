@@ -153,7 +153,10 @@ std::int64_t dit_activation_bytes(const ModelDims& m, const EstimateSettings& s,
   const std::int64_t latent_frame = std::int64_t(v.latent_frames) * v.latent_pixels * 4;
   const std::int64_t latents =
       std::int64_t(m.z_dim) * latent_frame * 8 + (m.i2v ? (m.in_dim - m.out_dim + m.in_dim) * latent_frame : 0);
-  return std::max({rope, attn, ffn}) + context + latents;
+  // Step caching: a float32 residual [local, dim] per pass this rank runs (model/step_cache.h), kept
+  // between steps; CFG parallel runs one pass per rank.
+  const std::int64_t cache = s.step_cache ? U * (c.cfg_parallel ? 1 : 2) : 0;
+  return std::max({rope, attn, ffn}) + context + latents + cache;
 }
 
 std::int64_t t5_activation_bytes(const ModelDims& m, bool gpu) {

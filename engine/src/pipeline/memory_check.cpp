@@ -17,6 +17,7 @@ EstimateSettings estimate_settings_for(const GenerationRequest& request, const D
   s.fp8_weights = request.fp8_weights;
   s.gpu = request.device.is_cuda();
   s.picture = !request.image.empty();
+  s.step_cache = request.cache.enabled();
   s.config = config;
   return s;
 }
