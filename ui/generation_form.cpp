@@ -164,7 +164,7 @@ GenerationForm::GenerationForm(QWidget* parent) : QWidget(parent) {
   cache_threshold_ = new QDoubleSpinBox;
   cache_threshold_->setObjectName("stepCacheThreshold");
   cache_threshold_->setRange(0, 5);
-  cache_threshold_->setDecimals(3);
+  cache_threshold_->setDecimals(4);
   cache_threshold_->setSingleStep(0.01);
   cache_threshold_->setEnabled(false);
   cache_threshold_->setToolTip("TeaCache: 0.05-0.3 (the authors' 1.3B 0.05-0.08, 14B 0.14-0.2); MagCache: 0.04-0.24");
@@ -415,7 +415,11 @@ wan::GenerationRequest GenerationForm::request() const {
   if (cache != "none") {
     r.cache = restored_cache_;
     r.cache.kind = cache == "teacache" ? wan::StepCacheKind::kTeaCache : wan::StepCacheKind::kMagCache;
-    if (r.cache.kind != restored_cache_.kind) r.cache = wan::StepCacheSettings{r.cache.kind};
+    if (r.cache.kind != restored_cache_.kind) {  // another kind: its own defaults, not the restored ones
+      const wan::StepCacheKind kind = r.cache.kind;
+      r.cache = wan::StepCacheSettings{};
+      r.cache.kind = kind;
+    }
     r.cache.threshold = cache_threshold_->value();
   }
   return r;
@@ -436,9 +440,14 @@ void GenerationForm::setRequest(const wan::GenerationRequest& r) {
   sampler_->setCurrentIndex(std::max(0, sampler_->findData(QString(wan::sampler_name(r.sampler)))));
   denoising_step_list_ = r.denoising_step_list;
   restored_cache_ = r.cache;
+  {
+    // As restored, without the "a start for a new choice" defaults of the box's own signal.
+    const QSignalBlocker block(cache_);
+    const std::string name = wan::step_cache_name(r.cache);
+    cache_->setCurrentIndex(std::max(0, cache_->findData(QString::fromStdString(name.substr(0, name.find(':'))))));
+  }
+  cache_threshold_->setEnabled(r.cache.enabled());
   cache_threshold_->setValue(r.cache.threshold);
-  cache_->setCurrentIndex(std::max(0, cache_->findData(QString::fromStdString(wan::step_cache_name(r.cache).substr(
-                                          0, wan::step_cache_name(r.cache).find(':'))))));
   shift_->setValue(r.shift.value_or(shift_->minimum()));
   guidance_->setValue(r.guidance.value_or(guidance_->minimum()));
   guidance_high_->setValue(r.guidance_high.value_or(guidance_high_->minimum()));

@@ -39,10 +39,12 @@ CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& o) {
   cmd->add_flag("--dit-fsdp", o.dit_fsdp, "with --world-size: shard the DiT's weights across the ranks (FSDP-style)");
   cmd->add_option("--sharding", o.sharding, "with --dit-fsdp: FULL_SHARD | SHARD_GRAD_OP | NO_SHARD")
       ->capture_default_str();
-  cmd->add_option("--steps", o.base.steps, "timed sampling steps (2 forwards + CFG + UniPC each)")
+  cmd->add_option("--steps", o.base.steps,
+                  "timed sampling steps (2 forwards + CFG + the sampler each; one forward with --guidance 1)")
       ->capture_default_str();
-  cmd->add_option("--guidance", o.base.guidance, "the steps' guidance scale (1: one forward a step, no CFG)")
-      ->capture_default_str();
+  o.guidance_option =
+      cmd->add_option("--guidance", o.base.guidance,
+                      "the steps' guidance scale (1: one forward a step, no CFG; default 5, with --sampler distill 1)");
   cmd->add_option("--sampler", o.base.sampler, "the steps' sampler: unipc | dpm++ | distill")->capture_default_str();
   cmd->add_option("--cache", o.base.cache,
                   "the steps' step cache: none | teacache:THRESHOLD[:WARMUP] | magcache:THRESHOLD[:WARMUP[:K]]")
@@ -103,7 +105,16 @@ int run_bench_command(BenchCommandOptions& o) {
   for (const std::string& a : o.attention) modes.push_back(wan::parse_attention_mode(a));
   if (o.world_size > 0 && modes.size() > 1)
     throw wan::Error(wan::ErrorCode::kInvalidArgument, "--attention takes one mode with --world-size");
+  // The levers are checked before anything is built; the distill sampler's guidance is 1 unless given.
+  (void)wan::parse_sampler(o.base.sampler);
+  const wan::StepCacheSettings cache = wan::parse_step_cache(o.base.cache);
+  if (o.base.sampler == "distill" && !(o.guidance_option && o.guidance_option->count()))
+    o.base.guidance = wan::kDistillDefaultGuidance;
   if (o.world_size > 0) {
+    if (o.base.sampler != "unipc" || o.base.guidance != 5.0 || cache.enabled())
+      throw wan::Error(wan::ErrorCode::kInvalidArgument,
+                       "--guidance, --sampler and --cache time the steps of one process; with --world-size the "
+                       "bench accounts a layout's communication per step (run it without them)");
     wan::set_attention_mode(modes.front());
     return run_dist_bench_command(o);
   }

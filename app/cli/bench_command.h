@@ -16,6 +16,7 @@ struct BenchCommandOptions {
   bool cfg_parallel = false;
   bool dit_fsdp = false;
   std::string sharding = "FULL_SHARD";
+  CLI::Option* guidance_option = nullptr;  // given or not (the distill sampler's default is 1)
 };
 
 CLI::App* add_bench_command(CLI::App& app, BenchCommandOptions& options);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "pipeline/plan.h"
@@ -112,10 +113,20 @@ void print_launched_result(const wan::GenerationRequest& r) {
                               : !r.frames_dir.empty() ? r.frames_dir + ".json"
                                                       : "";
   std::int64_t seed = r.seed;
+  std::string sampling;  // rank 0's forwards, as one process prints them
   try {
-    if (!sidecar.empty())
-      seed = wan::job_from_sidecar(wan::read_text_file(sidecar)).request.seed;
-    else if (!r.save_latent.empty())  // a latent alone: its metadata holds the settings
+    if (!sidecar.empty()) {
+      const std::string text = wan::read_text_file(sidecar);
+      seed = wan::job_from_sidecar(text).request.seed;
+      const nlohmann::json j = nlohmann::json::parse(text);
+      if (j.contains("sampling") && j["sampling"].is_object()) {
+        const auto& s = j["sampling"];
+        sampling = "rank 0 ran " + std::to_string(s.value("dit_forwards", 0)) + " DiT forwards";
+        if (s.value("dit_forwards_cached", 0) > 0)
+          sampling +=
+              ", " + std::to_string(s.value("dit_forwards_cached", 0)) + " of them with the blocks from the cache";
+      }
+    } else if (!r.save_latent.empty())  // a latent alone: its metadata holds the settings
       seed = wan::job_from_sidecar(wan::SafetensorsFile::open(r.save_latent)->metadata().at("settings")).request.seed;
   } catch (const std::exception&) {
   }
@@ -124,6 +135,7 @@ void print_launched_result(const wan::GenerationRequest& r) {
   if (!r.save_latent.empty())
     std::printf("wrote latent %s (seed %lld)\n", r.save_latent.c_str(), static_cast<long long>(seed));
   if (!sidecar.empty()) std::printf("settings in %s\n", sidecar.c_str());
+  if (!sampling.empty()) std::printf("%s\n", sampling.c_str());
 }
 
 int run_launched(const wan::Job& job, const DistFlags& d) {
@@ -140,6 +152,9 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
                  c.world_size == 1 ? "" : "s", wan::backend_name(c.backend), c.context_parallel() ? c.ulysses_size : 1,
                  c.context_parallel() ? c.ring_size : 1, c.cfg_parallel ? ", cfg parallel" : "");
   };
+  // What every rank would refuse at once (the files' headers, a setting the model does not allow) is
+  // refused here, before any worker starts.
+  (void)wan::make_plan(job.request, job.config, /*require_output=*/true);
   g_exit_on_second = false;  // the launcher stops its workers (g_stop_now), so their files are removed
   const wan::LaunchResult r = wan::launch_job(job, l);
   if (r.exit_code != 0) throw wan::Error(static_cast<wan::ErrorCode>(r.exit_code), r.message);

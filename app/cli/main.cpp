@@ -27,7 +27,7 @@ int run_eval_case_command(const std::string& case_dir, const std::string& out, c
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Wan Studio engine: Wan2.1 video generation from the command line"};
+  CLI::App app{"Wan Studio engine: Wan2.1 and Wan2.2 video generation from the command line"};
   app.require_subcommand(1);
   // LibTorch, CUDA, NCCL and cuDNN as built, and the GPUs this machine shows.
   app.set_version_flag("--version", [] { return wan::build_info_text(wan::build_info()); });

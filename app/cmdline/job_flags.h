@@ -36,10 +36,9 @@ struct JobFlags {
   int steps = 0;                           // bound to --steps; used when given
   double shift = 0;
   std::string guidance;  // --guidance G, or LOW,HIGH for Wan2.2 A14B's two experts (parsed in job_from_flags)
-  std::string denoising_step_list;
-  std::string cache;  // --cache teacache:0.2 | magcache:0.12 | none  // --denoising-step-list 1000,750,500,250 (the
-                      // distill sampler's)
-  int fps = 16;       // bound to --fps; used when given (else the model's: 16, TI2V-5B 24)
+  std::string denoising_step_list;  // --denoising-step-list 1000,750,500,250 (the distill sampler's)
+  std::string cache;                // --cache teacache:0.2 | magcache:0.12 | none
+  int fps = 16;                     // bound to --fps; used when given (else the model's: 16, TI2V-5B 24)
   CLI::Option *steps_option = nullptr, *shift_option = nullptr, *guidance_option = nullptr, *fps_option = nullptr;
   std::vector<std::string> loras;                  // --lora FILE[:STRENGTH], as typed (parsed in job_from_flags)
   std::vector<std::string> loras_high, loras_low;  // --lora-high / --lora-low (Wan2.2 A14B's experts)

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   QApplication::setApplicationDisplayName("Wan Studio");
   QApplication::setWindowIcon(QIcon(":/icons/wan-studio.svg"));
   QCommandLineParser parser;
-  parser.setApplicationDescription("Wan Studio: multi-GPU Wan2.1 text-to-video and image-to-video");
+  parser.setApplicationDescription("Wan Studio: multi-GPU Wan2.1 and Wan2.2 text-to-video and image-to-video");
   parser.addHelpOption();
   QCommandLineOption version("version", "Print the versions of the engine, LibTorch, CUDA, NCCL, cuDNN and Qt.");
   parser.addOption(version);

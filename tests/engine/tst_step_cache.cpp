@@ -58,7 +58,7 @@ class TestStepCache : public QObject {
     QCOMPARE(m.warmup.value(), 4);
     QCOMPARE(m.max_skips, 3);
     for (const char* bad : {"tea:0.2", "teacache", "teacache:-1", "teacache:x", "teacache:0.2:-1", "teacache:0.2:1:2",
-                            "magcache:0.1:2:0", "magcache:nan", "teacache:0x10"})
+                            "teacache:0.1:", "magcache:0.1:2:0", "magcache:nan", "teacache:0x10"})
       expect_error([&] { wan::parse_step_cache(bad); }, wan::ErrorCode::kInvalidArgument, {"--cache"});
     // The job codec carries it; an unknown form in a job is refused.
     wan::GenerationRequest r = request("magcache:0.2:3");
@@ -101,6 +101,11 @@ class TestStepCache : public QObject {
     // MagCache's K: at most that many skipped steps in a row.
     const Sampled k1 = sample(wan::make_plan(request("magcache:5:2:1"), {}, false));
     for (std::size_t i = 1; i < k1.skipped.size(); ++i) QVERIFY(k1.skipped[i] != k1.skipped[i - 1] + 1);
+    // A warm-up that covers every step can skip nothing: said.
+    const wan::RunPlan covered = wan::make_plan(request("teacache:0.2:10"), {}, false);
+    bool said = false;
+    for (const std::string& n : covered.notes) said = said || n.find("covers all 10 steps") != std::string::npos;
+    QVERIFY(said);
     // The default warm-up: MagCache 20 % of the steps (2 of 10), TeaCache 5.
     QVERIFY(sample(wan::make_plan(request("magcache:5"), {}, false)).skipped.front() >= 2);
     QVERIFY(sample(wan::make_plan(request("teacache:5"), {}, false)).skipped.front() >= 5);
@@ -149,6 +154,50 @@ class TestStepCache : public QObject {
       const double e = wan_test::rel_l2(finals[r], single.latent);
       QVERIFY2(e < 1e-5, ("rank " + std::to_string(r) + ": " + std::to_string(e)).c_str());
     }
+  }
+
+  // The ranks' agreement decides: a veto from any rank (here the agreement always says no) computes the
+  // step on every rank, and the accumulators start again as after a computed step.
+  void theAgreementDecides() {
+    const wan::RunPlan plan = wan::make_plan(request("magcache:5:2:100"), {}, false);
+    QVERIFY(!sample(plan).skipped.empty());
+    wan::WanModel dit = wan::load_plan_dit(plan);
+    int asked = 0;
+    dit->all_ranks_agree = [&](bool) {
+      ++asked;
+      return false;
+    };
+    wan::denoise(plan, dit, wan::encode_prompts(plan), wan::initial_noise(plan));
+    QCOMPARE(asked, 10);  // once a step
+    QVERIFY(dit->step_cache->skipped_steps().empty());
+    QCOMPARE(dit->step_cache->skipped_forwards(), std::int64_t(0));
+  }
+
+  // FSDP prefetches the first block at the start of a forward: a forward whose blocks are skipped must
+  // finish and free that gather (the ranks hold after the run what an uncached run holds).
+  void fsdpFreesWhatASkippedStepPrefetched() {
+    wan::DistConfig dist = wan::dist_config_from_json(R"({"world_size": 2, "dit_fsdp": true})");
+    dist.backend = wan::resolve_backend(dist, wan::Device{});
+    std::vector<std::int64_t> resident[2];
+    for (const char* c : {"none", "magcache:5:2:100"}) {  // the cached run skips every step after the warm-up
+      const wan::RunPlan plan = wan::make_plan(request(c), {}, false);
+      const torch::Tensor noise = wan::initial_noise(plan);
+      std::vector<std::int64_t> held(2);
+      std::vector<std::size_t> skipped(2);
+      const auto errors = wan_test::run_world(2, std::chrono::seconds(120), [&](wan::Communicator& world) {
+        wan::RankRuntime runtime(world, dist);
+        const wan::RankHooks hooks = runtime.hooks(world.rank() == 0);
+        const wan::TextContexts text = wan::encode_prompts(plan, hooks.t5_sharding);
+        wan::WanModel dit = wan::load_plan_dit(plan, hooks.dit_sharding);
+        wan::denoise(plan, dit, text, noise, {}, hooks.make_velocity(dit, text, {}, plan.request.guidance.value()));
+        held[world.rank()] = runtime.dit_shards()->memory().resident_bytes;
+        skipped[world.rank()] = dit->step_cache ? dit->step_cache->skipped_steps().size() : 0;
+      });
+      for (int r = 0; r < 2; ++r) QVERIFY2(errors[r].empty(), errors[r].c_str());
+      if (std::string(c) != "none") QCOMPARE(skipped[0], std::size_t(8));  // steps 3..10 (warm-up 2)
+      resident[std::string(c) == "none" ? 0 : 1] = held;
+    }
+    QCOMPARE(resident[1], resident[0]);
   }
 
   // Which published numbers: TeaCache has none for Wan2.2 (refused with what to use); MagCache's A14B

@@ -221,6 +221,9 @@ class TestStudioModels : public QObject {
     w.generationForm()->setRequest(restored);  // a history entry's warm-up is kept
     QCOMPARE(QString::fromStdString(wan::step_cache_name(w.generationForm()->request().cache)),
              QString("teacache:0.1:3"));
+    restored.cache = wan::parse_step_cache("teacache:0");  // restored as it was, not with a start value
+    w.generationForm()->setRequest(restored);
+    QCOMPARE(QString::fromStdString(wan::step_cache_name(w.generationForm()->request().cache)), QString("teacache:0"));
     cache->setCurrentIndex(cache->findData("none"));
     QVERIFY(!w.generationForm()->request().cache.enabled());
     // Back to UniPC: the suggestion returns; a model without such names has none.

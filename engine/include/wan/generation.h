@@ -71,16 +71,18 @@ bool looks_step_distilled(const std::string& path);
 // unconditional). TeaCache (ali-vilab/TeaCache, TeaCache4Wan2.1, the use_ret_steps variant): the
 // relative L1 change of the timestep modulation e0, rescaled by the published polynomial of the model,
 // accumulated until it reaches `threshold`. MagCache (Zehong-Ma/MagCache): the published magnitude-ratio
-// curve of the model; the accumulated |1 - product of ratios| must stay under `threshold` and at most
-// `max_skips` steps in a row are skipped. Every rank makes the same decision at the same step: both
-// rules read only values every rank holds alike (the step index, the curve, the modulation vector of the
-// step's timestep), and one decision covers both passes.
+// curve of the model; over the steps skipped in a row, the sum of |1 - the running product of ratios|
+// must stay under `threshold`, and at most `max_skips` steps in a row are skipped. Every rank makes the same decision
+// at the same step: both rules read only values every rank holds alike (the step index, the curve, the modulation
+// vector of the step's timestep), and one decision covers both passes.
 enum class StepCacheKind { kNone, kTeaCache, kMagCache };
 struct StepCacheSettings {
   StepCacheKind kind = StepCacheKind::kNone;
   double threshold = 0;  // >= 0; 0 skips nothing (the latent is the uncached one, bit for bit)
   // Steps at the start that are never skipped; not given: TeaCache 5 (its ret_steps), MagCache 20 % of
-  // the steps (retention_ratio 0.2; for Wan2.2 A14B at the start of each expert's steps, as MagCache4Wan2.2).
+  // the steps (retention_ratio 0.2). Wan2.2 A14B, as MagCache4Wan2.2: text-to-video keeps a window at the
+  // start of each expert's steps (20 % of that expert's, or WARMUP steps each), image-to-video every
+  // high-noise step and then 20 % (or WARMUP) of the low-noise ones.
   std::optional<int> warmup;
   int max_skips = 2;  // MagCache's K: skipped steps in a row at most (TeaCache has no such bound)
   bool enabled() const { return kind != StepCacheKind::kNone; }

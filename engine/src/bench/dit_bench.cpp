@@ -148,6 +148,8 @@ BenchResult run_dit_bench(const BenchOptions& o) {
       StepCacheModel m;
       m.dim = config.dim;
       m.ti2v = config.out_dim == 48;
+      m.moe = o.model == "A14B";  // its first expert's steps (no boundary here: all high-noise)
+      m.high_noise_steps = m.moe ? o.steps : 0;
       m.area = static_cast<std::int64_t>(o.width) * o.height;
       m.steps = o.steps;
       dit->step_cache = std::make_shared<StepCache>(make_step_cache_profile(cache_settings, m));

@@ -228,6 +228,14 @@ void ShardedParameters::after_block(int index) {
 }
 
 void ShardedParameters::end_forward() {
+  // A forward whose blocks the step cache skipped (model/step_cache.h) leaves the prefetched first block
+  // gathering: finish that collective (every rank started it) and, with FULL_SHARD, free the block. After
+  // a forward that ran its blocks no unit is gathering.
+  for (int u = 1; u < num_units(); ++u)
+    if (units_[u]->gathering) {
+      make_present(u);
+      if (options_.strategy == ShardingStrategy::kFullShard) release(u);
+    }
   if (options_.strategy == ShardingStrategy::kFullShard) release(0);
   trim_spares(2);
 }

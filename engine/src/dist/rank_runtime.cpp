@@ -18,7 +18,7 @@ Dtype effective_dtype(const DistConfig& config, Dtype requested, bool cpu) {
   return config.param_dtype;
 }
 
-RankRuntime::RankRuntime(Communicator& world, const DistConfig& config) : config_(config) {
+RankRuntime::RankRuntime(Communicator& world, const DistConfig& config) : config_(config), world_(&world) {
   std::vector<int> all(world.size());
   for (int r = 0; r < world.size(); ++r) all[r] = r;
   if (config.dit_fsdp) dit_comm_ = world.split(all, "fsdp_dit");
@@ -44,6 +44,16 @@ RankHooks RankRuntime::hooks(bool output_rank) {
   h.make_velocity = [this](WanModel& dit, const TextContexts& text, const ImageContext& image,
                            double guidance) -> VelocityFn {
     WanModel model = dit;
+    if (world_->size() > 1) {
+      // The step cache's decision, agreed by every rank (model/step_cache.h StepCache::agree).
+      Communicator* world = world_;
+      const torch::Device device = dit->placement().device;
+      dit->all_ranks_agree = [world, device](bool mine) {
+        torch::Tensor votes = torch::full({1}, mine ? 1.0f : 0.0f, torch::dtype(torch::kFloat32).device(device));
+        world->all_reduce_sum(votes);
+        return votes.item<float>() == static_cast<float>(world->size());
+      };
+    }
     const torch::Tensor context = text.context, context_null = text.context_null;
     const torch::Tensor clip_fea = image.clip_fea, y = image.y;
     return [this, guidance, model, context, context_null, clip_fea, y](const torch::Tensor& latent,

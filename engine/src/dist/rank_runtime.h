@@ -29,6 +29,7 @@ class RankRuntime {
 
  private:
   DistConfig config_;
+  Communicator* world_ = nullptr;  // the step cache's agreement (all ranks)
   std::unique_ptr<Communicator> dit_comm_, t5_comm_;
   std::unique_ptr<ParallelDit> parallel_;
   std::weak_ptr<ShardedParameters> dit_shards_;

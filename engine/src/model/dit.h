@@ -156,6 +156,9 @@ struct WanModelImpl : torch::nn::Module {
   // Step caching (model/step_cache.h): set by the sampling loop for a run with --cache; run_blocks then
   // asks it whether to run the blocks. Null: the blocks always run.
   std::shared_ptr<StepCache> step_cache;
+  // Set by the distributed runtime: true when every rank of the world passes true (an all-reduce); the
+  // sampling loop gives it to the step cache. Empty: a world of one.
+  std::function<bool(bool)> all_ranks_agree;
 };
 TORCH_MODULE(WanModel);
 

@@ -4,7 +4,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
 
 #include "model/dit.h"
 #include "sampling/magcache_curves.h"
@@ -26,9 +25,10 @@ void StepCache::begin_step(int step, int passes, const void* model) {
   skip_ = false;
 }
 
-bool StepCache::decide(const DitConditioning& cond) {
+bool StepCache::propose(const DitConditioning& cond) {
   const StepCacheSettings& s = profile_.settings;
   const bool warm_up = step_ >= static_cast<int>(profile_.never_skip.size()) || profile_.never_skip[step_];
+  eligible_ = false;
   bool skip = false;
   if (s.kind == StepCacheKind::kTeaCache) {
     // teacache_forward: the change of e0 since the previous step, rescaled and accumulated.
@@ -36,18 +36,17 @@ bool StepCache::decide(const DitConditioning& cond) {
     if (warm_up || !previous_e0_.defined()) {
       accumulated_ = 0;
     } else {
+      eligible_ = true;
       const double rel = ((e0 - previous_e0_).abs().mean() / previous_e0_.abs().mean()).item<double>();
       double rescaled = 0;
       for (double c : profile_.coefficients) rescaled = rescaled * rel + c;  // np.poly1d, Horner
       accumulated_ += rescaled;
-      if (s.threshold > 0 && accumulated_ < s.threshold)  // threshold 0: nothing is skipped
-        skip = true;
-      else
-        accumulated_ = 0;
+      skip = s.threshold > 0 && accumulated_ < s.threshold;  // threshold 0: nothing is skipped
     }
     previous_e0_ = e0.clone();
   } else if (s.kind == StepCacheKind::kMagCache && !warm_up && s.threshold > 0) {
     // magcache_forward, for each pass that runs; the step is skipped only when every pass may be.
+    eligible_ = true;
     skip = true;
     for (int p = 0; p < passes_; ++p) {
       const std::vector<double>& curve = p == 0 ? profile_.ratio_cond : profile_.ratio_uncond;
@@ -56,10 +55,15 @@ bool StepCache::decide(const DitConditioning& cond) {
       error_[p] += std::abs(1 - ratio_[p]);
       skip = skip && error_[p] < s.threshold && steps_[p] <= s.max_skips;
     }
-    if (!skip)
-      for (int p = 0; p < 2; ++p) ratio_[p] = 1, error_[p] = 0, steps_[p] = 0;
   }
   return skip;
+}
+
+void StepCache::settle(bool skipped) {
+  // A step that could have been skipped and was computed starts the accumulation again (both rules).
+  if (!eligible_ || skipped) return;
+  accumulated_ = 0;
+  for (int p = 0; p < 2; ++p) ratio_[p] = 1, error_[p] = 0, steps_[p] = 0;
 }
 
 torch::Tensor StepCache::run(const torch::Tensor& x, const DitConditioning& cond,
@@ -69,8 +73,11 @@ torch::Tensor StepCache::run(const torch::Tensor& x, const DitConditioning& cond
   if (residual_.size() <= static_cast<std::size_t>(slot)) residual_.resize(slot + 1);
   torch::Tensor& residual = residual_[slot];
   if (slot == 0) {
-    // decide() runs at every step (its state follows every step); nothing cached yet means computing.
-    skip_ = decide(cond) && residual.defined();
+    // Every step proposes (the rules' state follows every step); nothing cached yet means computing; over
+    // ranks the step is skipped only when every rank proposes it (one all-reduce of a flag).
+    skip_ = propose(cond) && residual.defined();
+    if (agree) skip_ = agree(skip_);
+    settle(skip_);
     if (skip_) skipped_steps_.push_back(step_);
   }
   if (skip_ && residual.defined() && residual.sizes() == x.sizes()) {
@@ -98,7 +105,23 @@ constexpr double kMagCacheRetention = 0.2;  // magcache_generate.py --retention_
 // one's, with a note. The 480P and 720P I2V-14B checkpoints have the same shapes: the area decides.
 }  // namespace
 
+namespace {
+StepCacheProfile make_profile(const StepCacheSettings& settings, const StepCacheModel& m);
+}  // namespace
+
 StepCacheProfile make_step_cache_profile(const StepCacheSettings& settings, const StepCacheModel& m) {
+  StepCacheProfile out = make_profile(settings, m);
+  bool any = false;
+  for (bool keep : out.never_skip) any = any || !keep;
+  if (!any && settings.threshold > 0)
+    out.note = "its warm-up covers all " + std::to_string(m.steps) +
+               " steps, so nothing can be skipped: give a shorter warm-up (e.g. " +
+               (settings.kind == StepCacheKind::kTeaCache ? "teacache:" : "magcache:") + "THRESHOLD:1)";
+  return out;
+}
+
+namespace {
+StepCacheProfile make_profile(const StepCacheSettings& settings, const StepCacheModel& m) {
   StepCacheProfile out;
   out.settings = settings;
   const StepCacheSettings& s = out.settings;
@@ -181,6 +204,7 @@ StepCacheProfile make_step_cache_profile(const StepCacheSettings& settings, cons
   }
   return out;
 }
+}  // namespace
 
 std::vector<double> magcache_interpolate(const std::vector<double>& curve, int steps) {
   if (curve.empty() || steps < 1) return {};
@@ -200,10 +224,10 @@ namespace wan {
 
 std::string step_cache_name(const StepCacheSettings& s) {
   if (s.kind == StepCacheKind::kNone) return "none";
-  const auto number = [](double v) {
-    std::ostringstream out;
-    out << v;  // shortest round-tripping enough for thresholds such as 0.2 or 0.05
-    return out.str();
+  const auto number = [](double v) {  // the shortest text that reads back as the same double
+    char buf[64];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
   };
   std::string out = std::string(s.kind == StepCacheKind::kTeaCache ? "teacache:" : "magcache:") + number(s.threshold);
   if (s.warmup || (s.kind == StepCacheKind::kMagCache && s.max_skips != 2))
@@ -242,9 +266,11 @@ StepCacheSettings parse_step_cache(const std::string& text) {
     int v = 0;
     const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
     if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || v < low)
-      throw invalid(std::string(what) + " '" + part + "' is not a whole number >= " + std::to_string(low));
+      throw invalid(std::string(what) + " '" + part + "' is not a whole number from " + std::to_string(low) +
+                    " to 2147483647");
     return v;
   };
+  if (parts.size() == 3 && parts[2].empty()) throw invalid("the warm-up after the last ':' is missing");
   {
     const std::string& t = parts[1];
     char* end = nullptr;

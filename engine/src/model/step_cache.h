@@ -30,6 +30,7 @@ struct StepCacheProfile {
   // to the run's step count (MagCache's nearest_interp).
   std::vector<double> ratio_cond, ratio_uncond;
   std::vector<bool> never_skip;  // per step: warm-up steps (and Wan2.2 A14B's retention windows)
+  std::string note;              // for the user when the settings can skip nothing (warm-up >= steps)
 };
 
 // The model and run the published numbers are chosen for.
@@ -63,18 +64,26 @@ class StepCache {
   torch::Tensor run(const torch::Tensor& x, const DitConditioning& cond,
                     const std::function<torch::Tensor(const torch::Tensor&)>& blocks);
 
+  // Over ranks: called at each step's first forward with this rank's proposal, on every rank; returns
+  // true only when every rank proposed skipping (the distributed runtime all-reduces the flag). Empty: a
+  // world of one. Their proposals already agree on identical hardware (the rules read the step index, the
+  // curve and e0, which every rank computes alike); the agreement makes a last-bit difference of e0
+  // between GPUs of different kinds unable to split the ranks.
+  std::function<bool(bool)> agree;
+
   const StepCacheProfile& profile() const { return profile_; }
   const std::vector<int>& skipped_steps() const { return skipped_steps_; }  // 0-based, ascending
   std::int64_t skipped_forwards() const { return skipped_forwards_; }
   std::int64_t computed_forwards() const { return computed_forwards_; }
 
  private:
-  bool decide(const DitConditioning& cond);
+  bool propose(const DitConditioning& cond);  // this rank's view; sets eligible_
+  void settle(bool skipped);                  // the agreed outcome resets the accumulators when computed
 
   StepCacheProfile profile_;
   int step_ = -1, passes_ = 1, forwards_in_step_ = 0;
   const void* model_ = nullptr;
-  bool skip_ = false;
+  bool skip_ = false, eligible_ = false;
   std::vector<torch::Tensor> residual_;  // per pass slot
   // TeaCache state (teacache_generate.py: previous_e0, accumulated_rel_l1_distance).
   torch::Tensor previous_e0_;

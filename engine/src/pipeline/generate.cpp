@@ -547,9 +547,11 @@ GenerationResult run_generation(const Job& job, const ProgressFn& progress, cons
                                    {"total", seconds_since(t_start)}};
     // What the sampling ran (this rank's): the DiT forwards and, with --cache, the steps whose blocks the
     // cache supplied (1-based).
-    settings["sampling"] = {{"dit_forwards", result.dit_forwards},
-                            {"dit_forwards_cached", result.dit_forwards_cached},
-                            {"cached_steps", result.cached_steps}};
+    if (!plan.decode_only)  // a decode records no sampling of its own
+      settings["sampling"] = {{"counted_on", "rank 0 (with CFG parallel each rank runs one of the two passes)"},
+                              {"dit_forwards", result.dit_forwards},
+                              {"dit_forwards_cached", result.dit_forwards_cached},
+                              {"cached_steps", result.cached_steps}};
     settings["peak_memory_bytes"] = {{"cpu_rss", peak_rss_bytes()}};
     settings["engine"] = {{"name", "wan-studio"}, {"version", kWanVersion}, {"torch", kWanTorchVersion}};
     settings["created"] = now_iso8601();

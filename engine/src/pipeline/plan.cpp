@@ -606,6 +606,8 @@ RunPlan make_plan(const GenerationRequest& given, const DistConfig& config, bool
     if (p.request.cache.enabled()) {
       p.cache = step_cache_profile(p);
       p.notes.push_back("--cache " + step_cache_name(p.request.cache) + ": " + p.cache->source);
+      if (!p.cache->note.empty())
+        p.notes.push_back("--cache " + step_cache_name(p.request.cache) + ": " + p.cache->note);
     }
   }
   return p;

@@ -152,6 +152,7 @@ torch::Tensor denoise(const RunPlan& plan, WanModel& dit, const TextContexts& te
   // Step caching: one cache for the run, shared by both experts (it drops its residuals at the switch);
   // left on the module afterwards so the caller can read what it skipped.
   const std::shared_ptr<StepCache> cache = plan.cache ? std::make_shared<StepCache>(*plan.cache) : nullptr;
+  if (cache) cache->agree = dit->all_ranks_agree;
   dit->step_cache = cache;
   if (plan.moe) (*high.model)->step_cache = cache;
   bool switched = false;
