@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "pipeline/demo_model.h"
 #include "pipeline/plan.h"
 #include "progress_printer.h"
 #include "wan/error.h"
@@ -154,7 +155,11 @@ int run_launched(const wan::Job& job, const DistFlags& d) {
   };
   // What every rank would refuse at once (the files' headers, a setting the model does not allow) is
   // refused here, before any worker starts.
-  (void)wan::make_plan(job.request, job.config, /*require_output=*/true);
+  // A run that names no model runs the demo model (made by the launcher when it is missing).
+  wan::GenerationRequest checked = job.request;
+  checked.model = wan::model_files_or_demo(checked);
+  if (!checked.model.model_dir.empty() || !checked.model.dit.empty())
+    (void)wan::make_plan(checked, job.config, /*require_output=*/true);
   g_exit_on_second = false;  // the launcher stops its workers (g_stop_now), so their files are removed
   const wan::LaunchResult r = wan::launch_job(job, l);
   if (r.exit_code != 0) throw wan::Error(static_cast<wan::ErrorCode>(r.exit_code), r.message);
