@@ -1,5 +1,6 @@
 #include "model/step_cache.h"
 
+#include <algorithm>
 #include <cfenv>
 #include <charconv>
 #include <cmath>
@@ -100,12 +101,6 @@ const double kTeaI2V720P[] = {8.10705460e+03, 2.13393892e+03, -3.72934672e+02, 1
 constexpr int kTeaCacheWarmup = 5;          // ret_steps = 5 * 2 forwards
 constexpr double kMagCacheRetention = 0.2;  // magcache_generate.py --retention_ratio
 
-// The published numbers for this model and task. The published models are told apart by their DiT
-// width (1.3B: 1536, 14B: 5120, 5B: 3072); a DiT of another width (the demo models) takes the nearest
-// one's, with a note. The 480P and 720P I2V-14B checkpoints have the same shapes: the area decides.
-}  // namespace
-
-namespace {
 StepCacheProfile make_profile(const StepCacheSettings& settings, const StepCacheModel& m);
 }  // namespace
 
@@ -121,6 +116,9 @@ StepCacheProfile make_step_cache_profile(const StepCacheSettings& settings, cons
 }
 
 namespace {
+// The published numbers for this model and task. The published models are told apart by their DiT
+// width (1.3B: 1536, 14B: 5120, 5B: 3072); a DiT of another width (the demo models) takes the nearest
+// one's, with a note. The 480P and 720P I2V-14B checkpoints have the same shapes: the area decides.
 StepCacheProfile make_profile(const StepCacheSettings& settings, const StepCacheModel& m) {
   StepCacheProfile out;
   out.settings = settings;
