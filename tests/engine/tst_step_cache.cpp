@@ -137,21 +137,12 @@ class TestStepCache : public QObject {
     const Sampled single = sample(plan);
     QVERIFY(!single.skipped.empty());
     const torch::Tensor noise = wan::initial_noise(plan);
-    std::vector<torch::Tensor> finals(dist.world_size);
-    std::vector<std::vector<int>> skipped(dist.world_size);
-    const auto errors = wan_test::run_world(dist.world_size, std::chrono::seconds(180), [&](wan::Communicator& world) {
-      wan::RankRuntime runtime(world, dist);
-      const wan::RankHooks hooks = runtime.hooks(world.rank() == 0);
-      const wan::TextContexts text = wan::encode_prompts(plan, hooks.t5_sharding);
-      wan::WanModel dit = wan::load_plan_dit(plan, hooks.dit_sharding);
-      finals[world.rank()] =
-          wan::denoise(plan, dit, text, noise, {}, hooks.make_velocity(dit, text, {}, plan.request.guidance.value()));
-      skipped[world.rank()] = dit->step_cache->skipped_steps();
-    });
+    std::vector<std::string> errors;
+    const auto ranks = wan_test::sample_over_ranks(plan, dist, noise, errors);
     for (int r = 0; r < dist.world_size; ++r) {
       QVERIFY2(errors[r].empty(), errors[r].c_str());
-      QCOMPARE(skipped[r], single.skipped);
-      const double e = wan_test::rel_l2(finals[r], single.latent);
+      QCOMPARE(ranks[r].skipped, single.skipped);
+      const double e = wan_test::rel_l2(ranks[r].latent, single.latent);
       QVERIFY2(e < 1e-5, ("rank " + std::to_string(r) + ": " + std::to_string(e)).c_str());
     }
   }
